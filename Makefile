@@ -1,0 +1,53 @@
+# Two commands on a fresh Debian machine: `make run` (the box on embedded defaults, demo session)
+# and `make test`. Each installs what it needs: Debian packages when run as root, then a venv.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
+BIN := $(VENV)/bin
+# Network daemons come from Debian, never from pip.
+DEB_RUN := python3-venv python3-dev gcc iproute2
+DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox conntrack \
+	chromium zbar-tools poppler-utils systemd systemd-container curl
+PYTEST_ARGS ?=
+
+.PHONY: run test venue lint deps-run deps-test bench clean
+
+define apt_install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian packages: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+		else \
+			echo "Missing Debian packages (run as root to install them): $$missing"; \
+		fi; \
+	fi
+endef
+
+deps-run:
+	$(call apt_install,$(DEB_RUN))
+
+deps-test:
+	$(call apt_install,$(DEB_TEST))
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+run: deps-run $(BIN)/.installed
+	$(BIN)/sitzungsbox demo
+
+test: deps-test $(BIN)/.installed
+	$(BIN)/ruff check appliance tests bench
+	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
+
+venue: deps-test $(BIN)/.installed
+	$(BIN)/sitzungsbox venue
+
+bench: deps-test $(BIN)/.installed
+	$(BIN)/python -m bench.onboarding
+
+clean:
+	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work

@@ -1,0 +1,154 @@
+"""Box configuration: embedded defaults, overridden by one TOML file.
+
+Nothing reads configuration at import time; callers load a Config and pass it on.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+DEFAULT_PATH = Path("/etc/sitzungsbox/sitzungsbox.toml")
+IFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Radio:
+    """One hostapd instance. All radios share the session's SSID and keys."""
+
+    interface: str = "wlan0"
+    hw_mode: str = "g"  # g = 2.4 GHz, a = 5 GHz
+    channel: int = 6
+    # brcmfmac (Pi on-board) copes with ~8-10 stations; USB mac80211 adapters with far more.
+    max_stations: int = 10
+    driver: str = "nl80211"
+    # When several radios are bridged the clients' interface is the bridge.
+    bridge: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    # Where the box keeps its database, documents and rendered network files.
+    state_dir: Path = Path("/var/lib/sitzungsbox")
+    run_dir: Path = Path("/run/sitzungsbox")
+    box_name: str = "Sitzungsbox"
+    hostname: str = "sitzungsbox"  # DNS short name and mDNS name (<hostname>.local)
+    # The interface the clients are on (a radio, or the bridge of radios and external APs).
+    interface: str = "wlan0"
+    address: str = "10.77.0.1"
+    prefix: int = 23  # /23 leaves ~490 addresses: 300 devices and headroom
+    dhcp_start: str = "10.77.0.10"
+    dhcp_end: str = "10.77.1.250"
+    lease_time: str = "4h"
+    country: str = "DE"
+    ssid_prefix: str = "Sitzung"
+    # RFC 8908 needs HTTPS with a publicly trusted certificate; off unless the box has one.
+    captive_api_url: str = ""
+    uplink: str = ""  # interface towards the internet; empty: none
+    internet_passthrough: bool = False
+    web_bind: str = "0.0.0.0"
+    web_port: int = 8080
+    web_user: str = "sitzungsbox"
+    helper_socket: Path = Path("/run/sitzungsbox/helper.sock")
+    hostapd_ctrl_dir: Path = Path("/run/hostapd")
+    leases_file: Path = Path("/var/lib/sitzungsbox/dnsmasq.leases")
+    nft_table: str = "sitzungsbox"
+    radios: tuple[Radio, ...] = (Radio(),)
+    # Demo mode: no radio, no firewall; a replayed hostapd keeps the box alive.
+    demo: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "sitzungsbox.db"
+
+    @property
+    def netconf_dir(self) -> Path:
+        return self.state_dir / "netconf"
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Interface(f"{self.address}/{self.prefix}").network
+
+    @property
+    def portal_url(self) -> str:
+        """The URL phones are sent to; port 80 is redirected to the web port by nftables."""
+        return f"http://{self.address}/portal"
+
+    def validate(self) -> Config:
+        net = self.network
+        for name in ("dhcp_start", "dhcp_end"):
+            ip = ipaddress.IPv4Address(getattr(self, name))
+            if ip not in net:
+                raise ConfigError(f"{name} {ip} liegt nicht im Netz {net}")
+        if ipaddress.IPv4Address(self.dhcp_start) > ipaddress.IPv4Address(self.dhcp_end):
+            raise ConfigError("dhcp_start liegt hinter dhcp_end")
+        for iface in [self.interface, *(r.interface for r in self.radios)]:
+            if not IFACE_RE.match(iface):
+                raise ConfigError(f"ungültiger Schnittstellenname: {iface!r}")
+        if not re.fullmatch(r"[A-Z]{2}", self.country):
+            raise ConfigError(f"Ländercode muss zwei Großbuchstaben haben: {self.country!r}")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", self.ssid_prefix):
+            raise ConfigError("ssid_prefix: nur A-Z, a-z, 0-9, _ und - (höchstens 20 Zeichen)")
+        if not re.fullmatch(r"[a-z0-9-]{1,63}", self.hostname):
+            raise ConfigError(f"ungültiger Hostname: {self.hostname!r}")
+        return self
+
+
+_PATH_FIELDS = {f.name for f in fields(Config) if f.type in ("Path", Path)}
+
+
+def from_mapping(data: dict, base: Config | None = None) -> Config:
+    """Build a Config from a (TOML) mapping; unknown keys are an error, not silently ignored."""
+    base = base or Config()
+    known = {f.name for f in fields(Config)}
+    changes: dict = {}
+    for key, value in data.items():
+        if key not in known or key in ("extra",):
+            raise ConfigError(f"unbekannte Einstellung: {key}")
+        if key == "radios":
+            radio_keys = {f.name for f in fields(Radio)}
+            radios = []
+            for r in value:
+                bad = set(r) - radio_keys
+                if bad:
+                    raise ConfigError(f"unbekannte Funk-Einstellung: {', '.join(sorted(bad))}")
+                radios.append(Radio(**r))
+            value = tuple(radios)
+        elif key in _PATH_FIELDS:
+            value = Path(value)
+        changes[key] = value
+    cfg = replace(base, **changes)
+    # Derived paths follow state_dir unless set explicitly.
+    if "state_dir" in data and "leases_file" not in data:
+        cfg = replace(cfg, leases_file=cfg.state_dir / "dnsmasq.leases")
+    if "run_dir" in data and "helper_socket" not in data:
+        cfg = replace(cfg, helper_socket=cfg.run_dir / "helper.sock")
+    return cfg.validate()
+
+
+def load(path: Path | None = None) -> Config:
+    """Load the config file named by the argument, $SITZUNGSBOX_CONFIG or the default path.
+
+    A missing default file means embedded defaults; a missing named file is an error.
+    """
+    named = path or (Path(os.environ["SITZUNGSBOX_CONFIG"]) if os.environ.get("SITZUNGSBOX_CONFIG") else None)
+    target = named or DEFAULT_PATH
+    if not target.exists():
+        if named:
+            raise ConfigError(f"Konfigurationsdatei fehlt: {target}")
+        return Config().validate()
+    with open(target, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{target}: {exc}") from exc
+    return from_mapping(data)

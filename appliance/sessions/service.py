@@ -1,0 +1,169 @@
+"""Sessions, members and their keys in the database: the one place that writes them."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import sqlite_utils
+
+from appliance.captive import keys
+from appliance.sessions.roster import MemberRow
+from appliance.store.db import audit, now
+
+
+class SessionError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Session:
+    id: int
+    body: str
+    title: str
+    date: str
+    venue: str
+    ssid: str
+    guest_key: str
+    key_generation: int
+    active: bool
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    session_id: int
+    name: str
+    faction: str
+    role: str
+    voting: bool
+    body: str
+    keyid: str
+    passphrase: str
+
+
+def _session(row: dict) -> Session:
+    return Session(
+        row["id"], row["body"], row["title"], row["date"], row["venue"], row["ssid"],
+        row["guest_key"], row["key_generation"], bool(row["active"]),
+    )
+
+
+def _member(row: dict) -> Member:
+    return Member(
+        row["id"], row["session_id"], row["name"], row["faction"], row["role"], bool(row["voting"]),
+        row["body"], row["keyid"], row["passphrase"],
+    )
+
+
+def make_ssid(prefix: str, session_id: int) -> str:
+    return f"{prefix}-{session_id}"
+
+
+def create_session(db: sqlite_utils.Database, *, body: str, title: str, day: str, venue: str = "",
+                   ssid_prefix: str = "Sitzung", actor: str = "clerk") -> Session:
+    body, title, venue = body.strip(), title.strip(), venue.strip()
+    problems = []
+    if not body:
+        problems.append("Gremium fehlt")
+    if not title:
+        problems.append("Titel fehlt")
+    try:
+        date.fromisoformat(day)
+    except (TypeError, ValueError):
+        problems.append(f"Datum „{day}“ ist kein Datum (JJJJ-MM-TT)")
+    for label, value in (("Gremium", body), ("Titel", title), ("Ort", venue)):
+        if len(value) > 200 or re.search(r"[\x00-\x1f\x7f]", value):
+            problems.append(f"{label} ist zu lang oder enthält Steuerzeichen")
+    if problems:
+        raise SessionError("; ".join(problems))
+    with db.conn:
+        sid = db["sessions"].insert({
+            "body": body, "title": title, "date": day, "venue": venue, "ssid": "pending",
+            "guest_key": keys.new_passphrase(), "key_generation": 1, "active": 0, "created_at": now(),
+        }).last_pk
+        db["sessions"].update(sid, {"ssid": make_ssid(ssid_prefix, sid)})
+        audit(db, actor, "session.create", f"session={sid}")
+    return get_session(db, sid)
+
+
+def get_session(db: sqlite_utils.Database, session_id: int) -> Session:
+    try:
+        return _session(db["sessions"].get(session_id))
+    except sqlite_utils.db.NotFoundError:
+        raise SessionError(f"Sitzung {session_id} gibt es nicht") from None
+
+
+def list_sessions(db: sqlite_utils.Database) -> list[Session]:
+    return [_session(r) for r in db["sessions"].rows_where(order_by="date desc, id desc")]
+
+
+def active_session(db: sqlite_utils.Database) -> Session | None:
+    rows = list(db["sessions"].rows_where("active = 1", limit=1))
+    return _session(rows[0]) if rows else None
+
+
+def activate(db: sqlite_utils.Database, session_id: int, actor: str = "clerk") -> Session:
+    get_session(db, session_id)
+    with db.conn:
+        db.execute("UPDATE sessions SET active = 0 WHERE active = 1")
+        db.execute("UPDATE sessions SET active = 1 WHERE id = ?", [session_id])
+        audit(db, actor, "session.activate", f"session={session_id}")
+    return get_session(db, session_id)
+
+
+def import_members(db: sqlite_utils.Database, session_id: int, rows: list[MemberRow],
+                   actor: str = "clerk") -> int:
+    """Adds all rows in one transaction; each member gets a fresh personal key."""
+    get_session(db, session_id)
+    existing = {(m.name.casefold(), m.body.casefold()) for m in members(db, session_id)}
+    clashes = [r.name for r in rows if (r.name.casefold(), r.body.casefold()) in existing]
+    if clashes:
+        raise SessionError("Schon in dieser Sitzung: " + ", ".join(clashes[:10]))
+    stamp = now()
+    with db.conn:
+        db["members"].insert_all(
+            {
+                "session_id": session_id, "name": r.name, "faction": r.faction, "role": r.role,
+                "voting": int(r.voting), "body": r.body, "keyid": keys.new_keyid(),
+                "passphrase": keys.new_passphrase(), "created_at": stamp,
+            }
+            for r in rows
+        )
+        audit(db, actor, "members.import", f"session={session_id} count={len(rows)}")
+    return len(rows)
+
+
+def members(db: sqlite_utils.Database, session_id: int) -> list[Member]:
+    return [_member(r) for r in db["members"].rows_where(
+        "session_id = ?", [session_id], order_by="faction, name")]
+
+
+def get_member(db: sqlite_utils.Database, member_id: int) -> Member:
+    try:
+        return _member(db["members"].get(member_id))
+    except sqlite_utils.db.NotFoundError:
+        raise SessionError(f"Mitglied {member_id} gibt es nicht") from None
+
+
+def member_by_keyid(db: sqlite_utils.Database, keyid: str) -> Member | None:
+    rows = list(db["members"].rows_where("keyid = ?", [keyid], limit=1))
+    return _member(rows[0]) if rows else None
+
+
+def rotate_keys(db: sqlite_utils.Database, session_id: int, actor: str = "clerk") -> list[str]:
+    """New passphrases and keyids for everyone and a new guest key; returns the revoked keyids.
+
+    New keyids too: a station still associated under an old keyid can then never be mistaken for
+    the member's new card.
+    """
+    session = get_session(db, session_id)
+    old = [m.keyid for m in members(db, session_id)]
+    with db.conn:
+        for member in members(db, session_id):
+            db["members"].update(member.id, {"keyid": keys.new_keyid(), "passphrase": keys.new_passphrase()})
+        db["sessions"].update(session_id, {
+            "guest_key": keys.new_passphrase(), "key_generation": session.key_generation + 1})
+        audit(db, actor, "keys.rotate", f"session={session_id} generation={session.key_generation + 1}")
+    return [*old, keys.GUEST_KEYID]

@@ -1,0 +1,33 @@
+"""Opening the database: WAL for one writer beside many readers, foreign keys on, migrated."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from appliance.store import migrations
+
+
+def open_db(path: Path | str, migrate: bool = True) -> sqlite_utils.Database:
+    if str(path) != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=10000")
+    if migrate:
+        migrations.apply(conn)
+    return sqlite_utils.Database(conn)
+
+
+def now() -> str:
+    """Timestamps are stored as UTC ISO strings with seconds precision and a Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def audit(db: sqlite_utils.Database, actor: str, action: str, detail: str = "") -> None:
+    db["audit"].insert({"at": now(), "actor": actor, "action": action, "detail": detail})

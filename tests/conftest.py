@@ -1,0 +1,58 @@
+"""Shared fixtures. Under CI=true a network or browser test that cannot run is a failure, not a skip."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from appliance.config import Config
+from appliance.store import open_db
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def need(condition: bool, reason: str) -> None:
+    """Skip loudly outside CI; fail in CI, where every network and browser test must run."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true but this test cannot run: {reason}")
+    pytest.skip(f"SKIPPED (would fail under CI=true): {reason}")
+
+
+def need_root() -> None:
+    need(os.geteuid() == 0, "needs root for network namespaces")
+
+
+def need_binary(*names: str) -> None:
+    for name in names:
+        need(shutil.which(name) is not None, f"needs {name} (make test installs it as root)")
+
+
+@pytest.fixture
+def cfg(tmp_path: Path) -> Config:
+    return Config(
+        state_dir=tmp_path / "state",
+        run_dir=tmp_path / "run",
+        helper_socket=tmp_path / "run" / "helper.sock",
+        leases_file=tmp_path / "state" / "dnsmasq.leases",
+        hostapd_ctrl_dir=tmp_path / "hostapd",
+    ).validate()
+
+
+@pytest.fixture
+def db(cfg: Config):
+    database = open_db(cfg.db_path)
+    yield database
+    database.conn.close()
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS

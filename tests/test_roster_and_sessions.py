@@ -1,0 +1,92 @@
+"""Member list import and session keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.captive import keys
+from appliance.sessions import service
+from appliance.sessions.roster import RosterError, parse_members
+
+GOOD = """Name;Fraktion;Rolle;Stimmrecht;Gremium
+Anna Schmidt;SPD;Mitglied;ja;Rat
+Bernd Müller;CDU;Stellvertretung;nein;Rat
+Carla Öztürk;;Verwaltung;nein;Rat
+"""
+
+
+def test_parse_good_csv_german_headers_and_cp1252():
+    rows = parse_members(GOOD.encode("cp1252"))
+    assert [r.name for r in rows] == ["Anna Schmidt", "Bernd Müller", "Carla Öztürk"]
+    assert [r.role for r in rows] == ["member", "deputy", "administration"]
+    assert [r.voting for r in rows] == [True, False, False]
+
+
+def test_parse_english_comma_csv():
+    rows = parse_members("name,faction,role,voting,body\nA B,X,member,yes,Council\n")
+    assert rows[0].faction == "X" and rows[0].voting
+
+
+def test_bad_rows_named_and_nothing_half_imported(db):
+    bad = GOOD + "Dora;Grüne;Bürgermeisterin;ja;Rat\n;SPD;Mitglied;ja;Rat\nAnna Schmidt;SPD;Mitglied;vielleicht;Rat\n"
+    with pytest.raises(RosterError) as err:
+        parse_members(bad)
+    text = str(err.value)
+    assert "Zeile 5: unbekannte Rolle „Bürgermeisterin“" in text
+    assert "Zeile 6: Name fehlt" in text
+    assert "Zeile 7: Stimmrecht „vielleicht“" in text and "steht schon in Zeile 2" in text
+    assert db["members"].count == 0
+
+
+def test_missing_column_and_empty_file():
+    with pytest.raises(RosterError, match="Spalte fehlt: rolle"):
+        parse_members("Name;Fraktion\nA;B\n")
+    with pytest.raises(RosterError, match="leer"):
+        parse_members(b"")
+    with pytest.raises(RosterError, match="keine Textdatei"):
+        parse_members(b"\xff\xfe\x00\x81\x8d\x8f\x90\x9d")
+
+
+def test_control_characters_refused():
+    with pytest.raises(RosterError, match="Zeile 2: name enthält Steuerzeichen"):
+        parse_members("Name;Rolle\nA\x07B;Mitglied\n")
+
+
+def test_session_members_keys_and_rotation(db):
+    s = service.create_session(db, body="Rat der Stadt", title="3. Sitzung", day="2026-12-01", venue="Kulturzentrum")
+    assert s.ssid == f"Sitzung-{s.id}"
+    service.import_members(db, s.id, parse_members(GOOD))
+    ms = service.members(db, s.id)
+    assert len({m.keyid for m in ms}) == 3 and all(keys.SAFE_RE.match(m.passphrase) for m in ms)
+    assert service.member_by_keyid(db, ms[0].keyid).name == ms[0].name
+    with pytest.raises(service.SessionError, match="Schon in dieser Sitzung"):
+        service.import_members(db, s.id, parse_members(GOOD))
+    revoked = service.rotate_keys(db, s.id)
+    assert set(revoked) == {m.keyid for m in ms} | {keys.GUEST_KEYID}
+    after = service.members(db, s.id)
+    assert not {m.keyid for m in after} & set(revoked)
+    assert not {m.passphrase for m in after} & {m.passphrase for m in ms}
+    assert service.get_session(db, s.id).key_generation == 2
+
+
+def test_bad_session_input(db):
+    with pytest.raises(service.SessionError, match="Datum"):
+        service.create_session(db, body="Rat", title="X", day="1.12.2026")
+    with pytest.raises(service.SessionError, match="Titel fehlt"):
+        service.create_session(db, body="Rat", title=" ", day="2026-12-01")
+
+
+def test_only_one_active_session(db):
+    a = service.create_session(db, body="Rat", title="A", day="2026-12-01")
+    b = service.create_session(db, body="Rat", title="B", day="2026-12-02")
+    service.activate(db, a.id)
+    service.activate(db, b.id)
+    assert service.active_session(db).id == b.id
+
+
+def test_wifi_payload():
+    assert keys.wifi_payload("Sitzung-3", "abcdEFGH2345") == "WIFI:T:WPA;S:Sitzung-3;P:abcdEFGH2345;;"
+    with pytest.raises(ValueError):
+        keys.wifi_payload("Sitzung 3", "abcdEFGH2345")
+    with pytest.raises(ValueError):
+        keys.wifi_payload("S", "short")
