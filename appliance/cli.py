@@ -1,0 +1,110 @@
+"""The `sitzungsbox` command line. Each subcommand lives in the module named for what it does."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from appliance import config as config_mod
+
+
+def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
+    from appliance.sessions import roster, service
+    from appliance.store import open_db
+
+    db = open_db(cfg.db_path)
+    try:
+        if args.action == "create":
+            s = service.create_session(db, body=args.body, title=args.title, day=args.date, venue=args.venue,
+                                       ssid_prefix=cfg.ssid_prefix, actor="cli")
+            print(f"Sitzung {s.id} angelegt: {s.title} ({s.date}), WLAN {s.ssid}")
+        elif args.action == "list":
+            for s in service.list_sessions(db):
+                print(f"{s.id}\t{'*' if s.active else ' '}\t{s.date}\t{s.body}\t{s.title}\t{s.ssid}")
+        elif args.action == "import-members":
+            rows = roster.parse_members(Path(args.csv).read_bytes())
+            n = service.import_members(db, args.session, rows, actor="cli")
+            print(f"{n} Mitglieder importiert")
+        elif args.action == "activate":
+            s = service.activate(db, args.session, actor="cli")
+            print(f"Sitzung {s.id} ist aktiv")
+    except (service.SessionError, roster.RosterError, OSError) as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sitzungsbox", description="Sitzungsbox – das Sitzungsnetz für Ratssitzungen")
+    p.add_argument("--config", type=Path, help="Konfigurationsdatei (Standard: /etc/sitzungsbox/sitzungsbox.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("demo", help="Demo: 62-köpfiger Rat, virtuelles Funkmodul, Web auf 127.0.0.1")
+    sub.add_parser("web", help="Web-Anwendung (Portal, Mitglieder, Sitzungsdienst)")
+    sub.add_parser("helper", help="privilegierter Helfer: Firewall-Freigaben (nur admit/revoke)")
+    sub.add_parser("daemon", help="Funk-Ereignisse von hostapd und mDNS-Ankündigung")
+    nc = sub.add_parser("netconf", help="Netzkonfiguration der aktiven Sitzung schreiben")
+    nc.add_argument("--check", action="store_true", help="erzeugte Dateien mit nft/dnsmasq/hostapd prüfen")
+    fh = sub.add_parser("fake-hostapd", help="virtuelles Funkmodul: spielt aufgezeichnetes hostapd-Protokoll ab")
+    fh.add_argument("--socket", type=Path, required=True)
+    fh.add_argument("--psk-file", type=Path)
+    fh.add_argument("--replay", type=Path, help="aufgezeichnete Sitzung, die abgespielt wird")
+    sub.add_parser("venue", help="virtueller Sitzungssaal in Netzwerk-Namespaces (root)")
+    sub.add_parser("set-password", help="neues Passwort für den Sitzungsdienst erzeugen und einmal anzeigen")
+
+    ses = sub.add_parser("session", help="Sitzungen verwalten")
+    sa = ses.add_subparsers(dest="action", required=True)
+    c = sa.add_parser("create")
+    c.add_argument("--body", required=True)
+    c.add_argument("--title", required=True)
+    c.add_argument("--date", required=True)
+    c.add_argument("--venue", default="")
+    sa.add_parser("list")
+    im = sa.add_parser("import-members")
+    im.add_argument("session", type=int)
+    im.add_argument("csv", type=Path)
+    ac = sa.add_parser("activate")
+    ac.add_argument("session", type=int)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        cfg = config_mod.load(args.config)
+    except config_mod.ConfigError as exc:
+        print(f"Konfigurationsfehler: {exc}", file=sys.stderr)
+        return 2
+    cmd = args.command
+    if cmd == "session":
+        return _session_cmd(cfg, args)
+    if cmd == "demo":
+        from appliance import demo
+        return demo.main(cfg)
+    if cmd == "web":
+        from appliance.web import serve
+        return serve.main(cfg)
+    if cmd == "helper":
+        from appliance.helper import server
+        return server.main(cfg)
+    if cmd == "daemon":
+        from appliance import daemon
+        return daemon.main(cfg)
+    if cmd == "netconf":
+        from appliance.netconf import render
+        return render.main(cfg, check=args.check)
+    if cmd == "fake-hostapd":
+        from appliance.radio import fake
+        return fake.main(args.socket, psk_file=args.psk_file, replay=args.replay)
+    if cmd == "venue":
+        from appliance import venue
+        return venue.main(cfg)
+    if cmd == "set-password":
+        from appliance.web import auth
+        return auth.set_password_cmd(cfg)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
