@@ -1,0 +1,41 @@
+"""`sitzungsbox daemon`: the box's unprivileged background process.
+
+It records what the radios report (which station connected with which personal key) and announces the
+box over mDNS. The web app never talks to sockets it does not need; it reads what this writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from appliance.config import Config
+
+log = logging.getLogger("sitzungsbox.daemon")
+
+
+def main(cfg: Config, announce: bool = True) -> int:
+    from appliance.radio.daemon import RadioDaemon
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    radio = RadioDaemon(cfg, cfg.db_path)
+    radio.start()
+    announcer = None
+    if announce and not cfg.demo:
+        from appliance.mdns import Announcer
+        announcer = Announcer(cfg)
+        try:
+            announcer.start()
+        except OSError as exc:  # the address may not exist yet; the radios matter more
+            log.warning("mDNS-Ankündigung nicht möglich: %s", exc)
+            announcer = None
+    log.info("Sitzungsbox-Dienst läuft (%d Funkmodul(e))", len(cfg.radios))
+    stop.wait()
+    radio.stop()
+    if announcer:
+        announcer.stop()
+    return 0

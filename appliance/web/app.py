@@ -1,0 +1,93 @@
+"""The Flask application factory. Configuration comes in; nothing global is read at import time."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from flask import Flask, g, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from appliance.config import Config
+from appliance.store import open_db
+from appliance.web import csrf, i18n
+
+MAX_UPLOAD = 64 * 1024 * 1024
+
+
+def secret_key(db) -> str:
+    """Generated once per box and kept in the database; never printed or logged."""
+    row = db.execute("SELECT value FROM settings WHERE key = 'secret_key'").fetchone()
+    if row:
+        return row[0]
+    key = secrets.token_hex(32)
+    db.execute("INSERT OR IGNORE INTO settings(key, value) VALUES ('secret_key', ?)", [key])
+    return db.execute("SELECT value FROM settings WHERE key = 'secret_key'").fetchone()[0]
+
+
+def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Flask:
+    """helper: the firewall helper client (HelperClient, or NullHelper in demo mode and unit tests)."""
+    app = Flask(__name__)
+    db = open_db(cfg.db_path)  # migrates once, here
+    app.secret_key = secret_key(db)
+    db.conn.close()
+    if helper is None:
+        from appliance.helper.client import HelperClient, NullHelper
+        helper = NullHelper() if cfg.demo else HelperClient(cfg.helper_socket)
+    app.config.update(
+        SB=cfg,
+        SB_HELPER=helper,
+        TESTING=testing,
+        MAX_CONTENT_LENGTH=MAX_UPLOAD,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_NAME="sitzungsbox_clerk",
+    )
+
+    @app.before_request
+    def _per_request() -> None:
+        g.lang = i18n.pick_language()
+        g.db = open_db(cfg.db_path, migrate=False)
+
+    @app.teardown_request
+    def _close(_exc) -> None:
+        db_ = g.pop("db", None)
+        if db_ is not None:
+            db_.conn.close()
+
+    # The captive hook must run before CSRF: probes and foreign hosts never reach views.
+    from appliance.web import portal
+    app.register_blueprint(portal.bp)
+    app.before_request(csrf.protect)
+    from appliance.web import clerk
+    app.register_blueprint(clerk.bp)
+
+    @app.context_processor
+    def _globals() -> dict:
+        return {
+            "t": i18n.t,
+            "lang": g.get("lang", "de"),
+            "other_lang": "en" if g.get("lang", "de") == "de" else "de",
+            "box": cfg,
+        }
+
+    @app.errorhandler(HTTPException)
+    def _error(exc: HTTPException):
+        key = "error.csrf" if exc.description == "csrf" else f"error.{exc.code}"
+        message = i18n.t(key) if key in i18n.MESSAGES["de"] else (exc.description or exc.name)
+        return render_template("error.html", message=message, code=exc.code), exc.code
+
+    @app.after_request
+    def _headers(resp):
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        resp.headers.setdefault("Referrer-Policy", "no-referrer")
+        resp.headers.setdefault("X-Frame-Options", "DENY")
+        resp.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
+        )
+        if request.path.startswith(("/clerk", "/portal")):
+            resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    return app
