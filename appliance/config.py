@@ -9,7 +9,7 @@ import ipaddress
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 DEFAULT_PATH = Path("/etc/sitzungsbox/sitzungsbox.toml")
@@ -64,7 +64,6 @@ class Config:
     radios: tuple[Radio, ...] = (Radio(),)
     # Demo mode: no radio, no firewall; a replayed hostapd keeps the box alive.
     demo: bool = False
-    extra: dict = field(default_factory=dict)
 
     @property
     def db_path(self) -> Path:
@@ -73,6 +72,12 @@ class Config:
     @property
     def netconf_dir(self) -> Path:
         return self.state_dir / "netconf"
+
+    @property
+    def psk_file(self) -> Path:
+        """Personal keys for hostapd. Its own directory, writable by the web user: key rotation rewrites it
+        without root, and a key file cannot make any daemon run code (unlike dnsmasq.conf)."""
+        return self.state_dir / "keys" / "wpa_psk"
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -112,7 +117,7 @@ def from_mapping(data: dict, base: Config | None = None) -> Config:
     known = {f.name for f in fields(Config)}
     changes: dict = {}
     for key, value in data.items():
-        if key not in known or key in ("extra",):
+        if key not in known:
             raise ConfigError(f"unbekannte Einstellung: {key}")
         if key == "radios":
             radio_keys = {f.name for f in fields(Radio)}
@@ -152,3 +157,25 @@ def load(path: Path | None = None) -> Config:
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{target}: {exc}") from exc
     return from_mapping(data)
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def to_toml(cfg: Config) -> str:
+    """Serialise a Config so that child processes (web, helper, daemon) run with exactly the same one."""
+    lines: list[str] = []
+    for f in fields(Config):
+        if f.name == "radios":
+            continue
+        lines.append(f"{f.name} = {_toml_value(getattr(cfg, f.name))}")
+    for radio in cfg.radios:
+        lines.append("\n[[radios]]")
+        lines.extend(f"{rf.name} = {_toml_value(getattr(radio, rf.name))}" for rf in fields(Radio))
+    return "\n".join(lines) + "\n"

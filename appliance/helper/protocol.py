@@ -67,10 +67,10 @@ def check_ip(value: object, network: ipaddress.IPv4Network,
 def parse_request(line: bytes, network: ipaddress.IPv4Network,
                   box_address: ipaddress.IPv4Address | str | None = None) -> Request:
     """Validate one request line (with or without its trailing newline) or raise ProtocolError."""
-    if len(line) > MAX_LINE:
-        raise ProtocolError(f"Anfrage länger als {MAX_LINE} Bytes")
     if line.endswith(b"\n"):
         line = line[:-1]
+    if len(line) > MAX_LINE:
+        raise ProtocolError(f"Anfrage länger als {MAX_LINE} Bytes")
     try:
         data = json.loads(line.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

@@ -130,7 +130,7 @@ class HelperServer:
                     return
                 reader = conn.makefile("rb")
                 for _ in range(MAX_REQUESTS_PER_CONNECTION):
-                    line = reader.readline(MAX_LINE + 2)
+                    line = reader.readline(MAX_LINE + 1)
                     if not line:
                         return
                     too_long = not line.endswith(b"\n") and len(line) > MAX_LINE

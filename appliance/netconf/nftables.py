@@ -4,7 +4,7 @@ Everyone on the client interface gets DHCP, DNS, mDNS, ICMP and the portal (port
 the web port). Only admitted devices — `mac . ip` pairs in the set `admitted`, added and removed by the
 helper alone — reach the box's services directly and, with internet_passthrough, the uplink.
 Clients never reach each other: dropped in the inet forward chain (routed) and in a bridge table
-(frames bridged between radios/APs/ports of the client bridge).
+(frames bridged between ports of the client bridge: radios, external APs).
 
 nft 1.0.6 traps: a rule right before `}` needs a newline or `;`; `fwd` is a keyword (chains are named
 `forward`). Reloading `nft -f` this file replaces both tables atomically: the `table X {}` +
@@ -48,13 +48,13 @@ def render_ruleset(cfg: Config) -> str:
         out.append(f"\t\t# Passthrough: admitted devices reach web servers elsewhere on port 80 unchanged.\n"
                    f"\t\tiifname {iface} ether saddr . ip saddr @admitted ip daddr != {cfg.address} accept")
     out += [
-        f"\t\t# Port 80 -> the web app: the portal for everyone, the box's pages for admitted devices.",
+        "\t\t# Port 80 -> the web app: the portal for everyone, the box's pages for admitted devices.",
         f"\t\tiifname {iface} tcp dport 80 redirect to :{cfg.web_port}",
         "\t}",
         "",
         "\tchain input {",
         "\t\ttype filter hook input priority filter; policy accept;",
-        f"\t\t# Only the client interface is gated; the uplink and a service port stay as the host has them.",
+        "\t\t# Only the client interface is gated; the uplink and a service port stay as the host has them.",
         f"\t\tiifname != {iface} accept",
         "\t\tct state established,related accept",
         "\t\tct state invalid drop",
@@ -94,12 +94,13 @@ def render_ruleset(cfg: Config) -> str:
     out += [
         "}",
         "",
-        "# Frames bridged between ports of the client bridge (radios, external APs, in the venue: veths)",
-        "# never reach another client; frames to the box itself pass the input hook, not forward.",
+        f"# Frames bridged between ports of the client bridge {cfg.interface} (radios, external APs; in the venue:",
+        "# veths) never reach another client; frames to and from the box itself pass input/output, not forward.",
+        "# The whole bridge forward hook drops: `meta ibrname` would scope it to one bridge, but it needs",
+        "# CONFIG_NFT_BRIDGE_META, which some kernels (the CI VM's) lack; the box has no other bridge.",
         f"table bridge {t}_isolation {{",
         "\tchain forward {",
-        "\t\ttype filter hook forward priority filter; policy accept;",
-        f"\t\tmeta ibrname {iface} drop",
+        "\t\ttype filter hook forward priority filter; policy drop;",
         "\t}",
         "}",
     ]

@@ -186,7 +186,8 @@ def unescape(text: str) -> str:
 
 
 def format_record(line: RecordLine) -> str:
-    return f"+{line.at:.3f} {line.direction} {escape(line.text)}".rstrip(" ")
+    # keep trailing spaces: hostapd's "AP-ENABLED " really ends in one (wpa_ctrl.h AP_EVENT_ENABLED)
+    return f"+{line.at:.3f} {line.direction}" + (f" {escape(line.text)}" if line.text else "")
 
 
 def parse_recording(text: str) -> list[RecordLine]:

@@ -1,0 +1,125 @@
+"""The one place that decides and records who is let through the firewall.
+
+A row in `admissions` (mac, ip, revoked_at NULL) is a *live* admission and mirrors one element
+`mac . ip` of the nftables set the helper maintains. The row is written first (the partial unique
+index makes concurrent admits of the same pair safe) and removed again when the helper refuses, so
+the table never claims more than the firewall was asked to allow.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+
+from appliance.helper.client import HelperError
+from appliance.store.db import audit, now
+
+if TYPE_CHECKING:
+    from appliance.captive.identify import Device
+    from appliance.sessions.service import Session
+
+log = logging.getLogger(__name__)
+
+
+def is_admitted(db: sqlite_utils.Database, mac: str, ip: str) -> bool:
+    row = db.execute("SELECT 1 FROM admissions WHERE mac = ? AND ip = ? AND revoked_at IS NULL",
+                     [mac.lower(), ip]).fetchone()
+    return row is not None
+
+
+def admit(db: sqlite_utils.Database, helper: Any, device: Device, session: Session) -> None:
+    """Let `device` through for `session`. Idempotent; HelperError propagates and leaves no row."""
+    if device.mac is None:
+        raise ValueError("Gerät ohne bekannte MAC-Adresse kann nicht freigegeben werden")
+    if device.kind == "member" and (device.member is None or device.member.session_id != session.id):
+        raise ValueError("Mitglied gehört nicht zur aktiven Sitzung")
+    mac = device.mac.lower()
+    live = db.execute("SELECT id, session_id FROM admissions WHERE mac = ? AND ip = ? AND revoked_at IS NULL",
+                      [mac, device.ip]).fetchone()
+    if live is not None:
+        if live[1] == session.id:
+            return
+        # Left over from an earlier session: close it; the helper is asked again below anyway.
+        db.execute("UPDATE admissions SET revoked_at = ? WHERE id = ?", [now(), live[0]])
+    kind = "member" if device.kind == "member" else "guest"
+    try:
+        with db.conn:
+            row_id = db.execute(
+                "INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [session.id, mac, device.ip, device.member.id if device.member else None, kind, now()],
+            ).lastrowid
+    except sqlite3.IntegrityError:
+        return  # a concurrent request admitted the same pair a moment ago
+    try:
+        helper.admit(mac, device.ip)
+    except Exception:
+        db.execute("DELETE FROM admissions WHERE id = ?", [row_id])
+        raise
+    audit(db, "portal", "admission.admit", f"session={session.id} admission={row_id} kind={kind}")
+
+
+def _revoke_rows(db: sqlite_utils.Database, helper: Any, rows: list[tuple[int, str, str]]) -> int:
+    """Revoke each (id, mac, ip); a row the helper could not revoke stays live so a retry catches it."""
+    done, failed = 0, []
+    for row_id, mac, ip in rows:
+        try:
+            helper.revoke(mac, ip)
+        except HelperError as exc:
+            log.warning("revoke admission %s failed: %s", row_id, exc)
+            failed.append(str(exc))
+            continue
+        db.execute("UPDATE admissions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", [now(), row_id])
+        done += 1
+    if failed:
+        raise HelperError(f"{len(failed)} Freigabe(n) konnten nicht entzogen werden ({done} entzogen): {failed[0]}")
+    return done
+
+
+def revoke_session_devices(db: sqlite_utils.Database, helper: Any, session_id: int) -> int:
+    """All live admissions of a session (key rotation). Returns how many were revoked."""
+    rows = db.execute("SELECT id, mac, ip FROM admissions WHERE session_id = ? AND revoked_at IS NULL",
+                      [session_id]).fetchall()
+    count = _revoke_rows(db, helper, [tuple(r) for r in rows])
+    if count:
+        audit(db, "system", "admission.revoke_session", f"session={session_id} count={count}")
+    return count
+
+
+def revoke_macs(db: sqlite_utils.Database, helper: Any, macs: Iterable[str]) -> int:
+    """All live admissions of these MACs (e.g. stations deauthenticated by the radio)."""
+    wanted = sorted({m.lower() for m in macs})
+    if not wanted:
+        return 0
+    marks = ",".join("?" for _ in wanted)
+    rows = db.execute(
+        f"SELECT id, mac, ip FROM admissions WHERE revoked_at IS NULL AND mac IN ({marks})",  # noqa: S608
+        wanted).fetchall()
+    return _revoke_rows(db, helper, [tuple(r) for r in rows])
+
+
+def resync(db: sqlite_utils.Database, helper: Any) -> int:
+    """Re-admit every live admission of the active session (a fresh nft ruleset starts empty).
+
+    Live rows of sessions that are no longer active are closed instead: they must not come back.
+    Returns how many pairs were re-admitted; raises HelperError only when every attempt failed.
+    """
+    stamp = now()
+    db.execute(
+        "UPDATE admissions SET revoked_at = ? WHERE revoked_at IS NULL "
+        "AND session_id NOT IN (SELECT id FROM sessions WHERE active = 1)", [stamp])
+    rows = db.execute("SELECT mac, ip FROM admissions WHERE revoked_at IS NULL ORDER BY id").fetchall()
+    done, last_error = 0, None
+    for mac, ip in rows:
+        try:
+            helper.admit(mac, ip)
+            done += 1
+        except HelperError as exc:
+            last_error = exc
+            log.warning("resync admit failed: %s", exc)
+    if rows and done == 0 and last_error is not None:
+        raise last_error
+    return done

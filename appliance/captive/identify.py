@@ -1,0 +1,101 @@
+"""Who is this client? IP → MAC → connected station's keyid → member of the active session.
+
+The person comes ONLY from the keyid hostapd reported for the currently connected station (the member's
+personal Wi-Fi key). The MAC is merely the link between the IP the web app sees and the station row:
+phones randomise it, so it is never stored or used as anybody's identity.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlite_utils
+
+from appliance.captive import admission
+from appliance.captive.keys import GUEST_KEYID
+from appliance.config import Config
+from appliance.monitor import leases as leases_mod
+from appliance.sessions import service
+
+log = logging.getLogger(__name__)
+PROC_ARP = Path("/proc/net/arp")
+
+
+@dataclass(frozen=True)
+class Device:
+    ip: str
+    mac: str | None  # lowercase; None when neither the lease file nor ARP knows the IP
+    kind: str  # 'member' | 'guest' | 'unknown'
+    member: service.Member | None
+    admitted: bool
+
+
+class LeaseCache:
+    """The lease file, re-parsed only when it changed. dnsmasq replaces it by rename, so the inode
+    changes too; (inode, mtime_ns, size) catches both rename and in-place rewrites."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: dict[Path, tuple[tuple[int, int, int], list[leases_mod.Lease]]] = {}
+
+    def get(self, path: Path) -> list[leases_mod.Lease]:
+        try:
+            st = os.stat(path)
+        except OSError:
+            return []
+        stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+        with self._lock:
+            cached = self._files.get(path)
+            if cached and cached[0] == stamp:
+                return cached[1]
+        try:
+            parsed = leases_mod.parse_leases(Path(path).read_text(errors="replace"))
+        except OSError:
+            return []
+        with self._lock:
+            self._files[path] = (stamp, parsed)
+        return parsed
+
+
+LEASES = LeaseCache()
+
+
+def mac_for_ip(cfg: Config, ip: str, arp_path: Path = PROC_ARP, cache: LeaseCache = LEASES) -> str | None:
+    lease = leases_mod.lease_for_ip(cache.get(cfg.leases_file), ip, now=time.time())
+    if lease is not None:
+        return lease.mac
+    # External access points, static addresses or a lease file not yet written: the kernel's ARP table.
+    try:
+        text = Path(arp_path).read_text(errors="replace")
+    except OSError:
+        return None
+    return leases_mod.arp_mac_for_ip(leases_mod.parse_proc_arp(text), ip)
+
+
+def station_keyid(db: sqlite_utils.Database, mac: str) -> str | None:
+    row = db.execute("SELECT keyid FROM stations WHERE mac = ? AND connected = 1", [mac]).fetchone()
+    return row[0] if row and row[0] else None
+
+
+def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = PROC_ARP) -> Device:
+    mac = mac_for_ip(cfg, ip, arp_path)
+    if mac is None:
+        return Device(ip, None, "unknown", None, False)
+    admitted = admission.is_admitted(db, mac, ip)
+    keyid = station_keyid(db, mac)
+    if keyid is None:
+        # No hostapd of ours saw it (external AP, cable, or the daemon lags): a guest with a Continue step.
+        return Device(ip, mac, "unknown", None, admitted)
+    if keyid == GUEST_KEYID:
+        return Device(ip, mac, "guest", None, admitted)
+    member = service.member_by_keyid(db, keyid)
+    active = service.active_session(db)
+    if member is None or active is None or member.session_id != active.id:
+        # A stale keyid (rotated away, or another session's card): never greet anybody by it.
+        return Device(ip, mac, "unknown", None, admitted)
+    return Device(ip, mac, "member", member, admitted)

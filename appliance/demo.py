@@ -1,0 +1,185 @@
+"""`sitzungsbox demo` (what `make run` starts): the whole box on embedded defaults, no root needed.
+
+A 62-member council with six factions, a local SQLite database under ./var/demo, and a *virtual radio*:
+a FakeHostapd speaking hostapd's real control protocol replays members arriving and leaving, so the
+radio daemon, presence and the pages stay alive. Nothing touches the network or the firewall
+(NullHelper); everything says "Demo".
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+from appliance import config as config_mod
+from appliance.config import Config, Radio
+
+DEMO_CSV = Path(__file__).parent / "sessions" / "demo" / "council.csv"
+
+
+def _free_port(preferred: int) -> int:
+    for port in (preferred, *range(preferred + 1, preferred + 50)):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def demo_config(base: Config, root: Path) -> Config:
+    return replace(
+        base,
+        demo=True,
+        state_dir=root,
+        run_dir=root / "run",
+        hostapd_ctrl_dir=root / "hostapd",
+        leases_file=root / "dnsmasq.leases",
+        helper_socket=root / "run" / "helper.sock",
+        web_bind="127.0.0.1",
+        web_port=_free_port(8080),
+        radios=(Radio(interface="wlan0"),),
+    ).validate()
+
+
+def prepare(cfg: Config) -> tuple[int, str | None]:
+    """Fresh database with the demo session; returns (session id, clerk password or None)."""
+    from appliance.netconf.render import write_all
+    from appliance.sessions import roster, service
+    from appliance.store import open_db
+    from appliance.web import auth
+
+    db = open_db(cfg.db_path)
+    session = service.create_session(db, body="Rat der Stadt", title="12. Sitzung des Rates (Demo)",
+                                     day=time.strftime("%Y-%m-%d"), venue="Kulturzentrum, Großer Saal",
+                                     ssid_prefix=cfg.ssid_prefix, actor="demo")
+    service.import_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()), actor="demo")
+    service.activate(db, session.id, actor="demo")
+    password = auth.ensure_password(db)
+    write_all(cfg, db)
+    db.conn.close()
+    return session.id, password
+
+
+class Arrivals(threading.Thread):
+    """Members arrive over the first minutes (a phone, sometimes a tablet too); a few leave again."""
+
+    def __init__(self, cfg: Config, fake, stop: threading.Event, speed: float = 1.0):
+        super().__init__(daemon=True, name="demo-arrivals")
+        self.cfg, self.fake, self.stop_event, self.speed = cfg, fake, stop, speed
+
+    def run(self) -> None:
+        from appliance.sessions import service
+        from appliance.store import open_db
+
+        db = open_db(self.cfg.db_path)
+        session = service.active_session(db)
+        members = service.members(db, session.id) if session else []
+        db.conn.close()
+        hosts = ipaddress.IPv4Network(f"{self.cfg.address}/{self.cfg.prefix}", strict=False)
+        first = ipaddress.IPv4Address(self.cfg.dhcp_start)
+        leases: list[str] = []
+        expiry = int(time.time()) + 4 * 3600
+        for n, member in enumerate(members):
+            if self.stop_event.wait(0.6 / self.speed):
+                return
+            mac = f"02:5b:00:00:{n // 256:02x}:{n % 256:02x}"
+            ip = first + n
+            assert ip in hosts
+            self.fake.connect(mac, member.keyid)
+            leases.append(f"{expiry} {mac} {ip} demo-{n} *")
+            tmp = self.cfg.leases_file.with_suffix(".tmp")
+            tmp.write_text("\n".join(leases) + "\n")
+            os.replace(tmp, self.cfg.leases_file)
+        # A guest arrives, two members step out.
+        if not self.stop_event.wait(2 / self.speed):
+            self.fake.connect("02:5b:00:00:ff:01", "guest")
+        for n in (3, 17):
+            if n < len(members) and not self.stop_event.wait(3 / self.speed):
+                self.fake.disconnect(f"02:5b:00:00:00:{n:02x}")
+
+
+def _wait_http(url: str, proc: subprocess.Popen, deadline: float) -> bool:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own loopback URL
+                return resp.status == 200
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def main(base: Config, root: Path | None = None) -> int:
+    from appliance.radio.daemon import RadioDaemon
+    from appliance.radio.fake import FakeHostapd
+
+    root = (root or Path.cwd() / "var" / "demo").resolve()
+    if root.exists():
+        shutil.rmtree(root)  # the demo starts fresh each time; it holds no real data
+    (root / "run").mkdir(parents=True)
+    (root / "hostapd").mkdir(parents=True)
+    cfg = demo_config(base, root)
+    session_id, password = prepare(cfg)
+    cfg_file = root / "sitzungsbox.toml"
+    cfg_file.write_text(config_mod.to_toml(cfg))
+
+    fake = FakeHostapd(cfg.hostapd_ctrl_dir / "wlan0", psk_file=cfg.psk_file)
+    if os.geteuid() == 0:
+        # The web app drops to an unprivileged user; let it write the demo's state and reach the radio.
+        try:
+            uid, gid = pwd.getpwnam(cfg.web_user)[2:4]
+        except KeyError:
+            uid, gid = pwd.getpwnam("nobody")[2:4]
+        for path in [root, *root.rglob("*")]:
+            os.chown(path, uid, gid, follow_symlinks=False)
+        os.chmod(cfg.hostapd_ctrl_dir / "wlan0", 0o666)
+    stop = threading.Event()
+    radio = RadioDaemon(cfg, cfg.db_path)
+    radio.start()
+    arrivals = Arrivals(cfg, fake, stop)
+    web = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(cfg_file), "web"])
+    base_url = f"http://127.0.0.1:{cfg.web_port}"
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        if not _wait_http(f"{base_url}/healthz", web, time.monotonic() + 30):
+            print("Die Web-Anwendung ist nicht gestartet – siehe Meldungen oben.", file=sys.stderr)
+            return 1
+        arrivals.start()
+        bar = "=" * 72
+        print(f"\n{bar}\n  Sitzungsbox – DEMO (virtuelles Funkmodul, keine Firewall, kein WLAN)\n{bar}")
+        print(f"  Sitzung {session_id}: 62 Ratsmitglieder in 6 Fraktionen kommen nach und nach an.")
+        print(f"  Startseite:       {base_url}/")
+        print(f"  Sitzungsdienst:   {base_url}/clerk")
+        if password:
+            print(f"  Passwort (wird nur jetzt angezeigt): {password}")
+        print(f"  Daten: {root}\n  Beenden mit Strg+C.\n{bar}\n", flush=True)
+        while not stop.is_set() and web.poll() is None:
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        web.terminate()
+        try:
+            web.wait(10)
+        except subprocess.TimeoutExpired:
+            web.kill()
+        radio.stop()
+        fake.close()
+    return 0

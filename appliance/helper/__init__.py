@@ -1,0 +1,1 @@
+"""The privileged firewall helper (server), its wire protocol and the web app's client."""

@@ -1,0 +1,394 @@
+"""The clerks' pages (Sitzungsdienst): sessions, member import, key cards, guest poster, key rotation.
+
+Thin views: sessions.service writes, captive.qr/cards_pdf draw, captive.rotation rotates.
+Every page needs a login (auth.login_required); every form carries the session CSRF token.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date
+
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
+
+from appliance.captive import cards_pdf, keys, qr, rotation
+from appliance.config import Config
+from appliance.sessions import roster, service
+from appliance.web import auth, csrf, i18n
+
+bp = Blueprint("clerk", __name__, url_prefix="/clerk")
+auth.register(bp)
+
+MAX_CSV = 2 * 1024 * 1024
+
+i18n.register({
+    "clerk.nav.sessions": ("Sitzungen", "Sessions"),
+    "clerk.sessions.title": ("Sitzungen", "Sessions"),
+    "clerk.sessions.none": ("Noch keine Sitzung angelegt.", "No sessions yet."),
+    "clerk.sessions.new": ("Neue Sitzung anlegen", "Create a session"),
+    "clerk.col.date": ("Datum", "Date"),
+    "clerk.col.body": ("Gremium", "Body"),
+    "clerk.col.title": ("Titel", "Title"),
+    "clerk.col.venue": ("Ort", "Venue"),
+    "clerk.col.ssid": ("WLAN", "Wi-Fi"),
+    "clerk.col.members": ("Personen", "People"),
+    "clerk.col.state": ("Status", "State"),
+    "clerk.col.name": ("Name", "Name"),
+    "clerk.col.role": ("Rolle", "Role"),
+    "clerk.col.voting": ("Stimmrecht", "Vote"),
+    "clerk.col.card": ("Karte", "Card"),
+    "clerk.active": ("aktiv", "active"),
+    "clerk.inactive": ("nicht aktiv", "inactive"),
+    "clerk.form.body": ("Gremium (z. B. Rat der Stadt)", "Body (e.g. City Council)"),
+    "clerk.form.title": ("Titel der Sitzung", "Session title"),
+    "clerk.form.date": ("Datum", "Date"),
+    "clerk.form.venue": ("Ort (optional)", "Venue (optional)"),
+    "clerk.form.create": ("Sitzung anlegen", "Create session"),
+    "clerk.form.problems": ("Die Sitzung wurde nicht angelegt:", "The session was not created:"),
+    "clerk.created": ("Sitzung „{title}“ angelegt (WLAN {ssid}).", "Session “{title}” created (Wi-Fi {ssid})."),
+    "clerk.session.counts": (
+        "{total} Personen, davon {voting} stimmberechtigt", "{total} people, {voting} of them with a vote"),
+    "clerk.session.no_members": (
+        "Noch keine Personen. Laden Sie unten eine Mitgliederliste (CSV) hoch.",
+        "No people yet. Upload a member list (CSV) below."),
+    "clerk.session.no_faction": ("ohne Fraktion", "no faction"),
+    "clerk.session.activate": ("Diese Sitzung aktivieren", "Activate this session"),
+    "clerk.session.is_active": ("Diese Sitzung ist aktiv: ihr WLAN und ihre Schlüssel gelten.",
+                                "This session is active: its Wi-Fi and keys are live."),
+    "clerk.session.activated": ("Sitzung {id} ist jetzt aktiv.", "Session {id} is now active."),
+    "clerk.session.print": ("Drucken und Schlüssel", "Printing and keys"),
+    "clerk.session.cards": ("QR-Karten aller Personen (Druckansicht)", "QR cards for everyone (print view)"),
+    "clerk.session.zip": ("Alle Karten als PDF (ZIP, eine Datei pro Person)", "All cards as PDF (ZIP, one per person)"),
+    "clerk.session.poster": ("Aushang für Gäste und Presse", "Poster for guests and press"),
+    "clerk.session.rotate": ("Alle Schlüssel erneuern …", "Renew all keys …"),
+    "clerk.session.generation": ("Schlüssel-Generation {n}", "Key generation {n}"),
+    "clerk.import.title": ("Mitgliederliste importieren", "Import member list"),
+    "clerk.import.file": ("CSV-Datei (höchstens 2 MB)", "CSV file (at most 2 MB)"),
+    "clerk.import.help": (
+        "Spalten: Name; Fraktion; Rolle; Stimmrecht; Gremium. Rollen: Mitglied, Stellvertretung, Verwaltung, "
+        "Gast. Stimmrecht: ja oder nein. Trennzeichen Semikolon oder Komma, UTF-8 oder Excel (Windows).",
+        "Columns: Name; Faction; Role; Vote; Body. Roles: member, deputy, administration, guest. "
+        "Vote: yes or no. Separator semicolon or comma, UTF-8 or Excel (Windows)."),
+    "clerk.import.submit": ("Liste importieren", "Import list"),
+    "clerk.import.done": ("{n} Personen importiert. Jede hat einen eigenen Schlüssel.",
+                          "{n} people imported, each with a personal key."),
+    "clerk.import.failed": ("Die Liste enthält Fehler – nichts wurde importiert. Bitte korrigieren und erneut "
+                            "hochladen:", "The list has errors – nothing was imported. Please fix and upload again:"),
+    "clerk.import.no_file": ("Bitte wählen Sie eine CSV-Datei aus.", "Please choose a CSV file."),
+    "clerk.import.too_big": ("Die Datei ist größer als 2 MB.", "The file is larger than 2 MB."),
+    "clerk.keys.warning": ("Achtung: {msg}", "Warning: {msg}"),
+    "clerk.cards.title": ("WLAN-Karten", "Wi-Fi cards"),
+    "clerk.cards.hint": (
+        "Druckansicht für A4 (6 Karten pro Seite). Drucken mit Strg+P; entlang der Linien schneiden. "
+        "Die Karten enthalten persönliche Schlüssel: nicht liegen lassen.",
+        "Print view for A4 (6 cards per page). Print with Ctrl+P; cut along the lines. "
+        "The cards hold personal keys: do not leave them lying around."),
+    "clerk.cards.none": ("Keine Personen in dieser Sitzung.", "No people in this session."),
+    "clerk.card.heading": ("Ihr persönlicher WLAN-Zugang", "Your personal Wi-Fi access"),
+    "clerk.card.qr_label": ("WLAN-Schlüssel von {name}", "Wi-Fi key of {name}"),
+    "clerk.card.ssid": ("WLAN (SSID):", "Wi-Fi (SSID):"),
+    "clerk.card.key": ("Schlüssel:", "Key:"),
+    "clerk.card.box": ("Sitzungsbox:", "Session box:"),
+    "clerk.card.step1": ("Kamera-App öffnen, den QR-Code scannen und „Verbinden“ tippen.",
+                         "Open the camera app, scan the QR code and tap “Join”."),
+    "clerk.card.step2": ("Oder das WLAN „{ssid}“ wählen und den Schlüssel eintippen.",
+                         "Or choose the Wi-Fi “{ssid}” and type the key."),
+    "clerk.card.step3": ("Die Sitzungsseite öffnet sich von selbst; sonst {url} im Browser aufrufen.",
+                         "The session page opens by itself; otherwise open {url} in the browser."),
+    "clerk.card.personal": ("Diese Karte ist persönlich und weist Sie im Netz aus. Bitte nicht weitergeben.",
+                            "This card is personal and identifies you on the network. Do not pass it on."),
+    "clerk.card.pdf": ("PDF", "PDF"),
+    "clerk.poster.title": ("WLAN für Gäste und Presse", "Wi-Fi for guests and press"),
+    "clerk.poster.qr_label": ("WLAN-Gastschlüssel der Sitzung", "Guest Wi-Fi key of the session"),
+    "clerk.poster.text": (
+        "Öffentlicher Zugang für Presse und Zuhörende. Nach dem Verbinden öffnet sich die Sitzungsseite.",
+        "Public access for press and audience. After joining, the session page opens."),
+    "clerk.rotate.title": ("Alle Schlüssel erneuern", "Renew all keys"),
+    "clerk.rotate.explain": (
+        "Alle persönlichen Schlüssel und der Gastschlüssel dieser Sitzung werden ersetzt. Alle bisherigen Karten "
+        "und Aushänge werden sofort ungültig, alle verbundenen Geräte werden getrennt. Danach müssen neue Karten "
+        "gedruckt und verteilt werden. Tun Sie das nur, wenn eine Karte in falsche Hände geraten ist.",
+        "All personal keys and the guest key of this session are replaced. All printed cards and posters stop "
+        "working at once and every connected device is disconnected. New cards must be printed and handed out. "
+        "Only do this if a card got into the wrong hands."),
+    "clerk.rotate.confirm": (
+        "Ich habe verstanden: Alle bisherigen Karten werden ungültig und alle Geräte werden getrennt.",
+        "I understand: all printed cards stop working and all devices are disconnected."),
+    "clerk.rotate.submit": ("Jetzt alle Schlüssel erneuern", "Renew all keys now"),
+    "clerk.rotate.need_confirm": ("Bitte bestätigen Sie zuerst mit dem Häkchen, dass Sie verstanden haben.",
+                                  "Please tick the box first to confirm you understand."),
+    "clerk.back": ("Zurück zur Sitzung", "Back to the session"),
+    "role.member": ("Mitglied", "Member"),
+    "role.deputy": ("Stellvertretung", "Deputy"),
+    "role.administration": ("Verwaltung", "Administration"),
+    "role.guest": ("Gast", "Guest"),
+    "yes": ("ja", "yes"),
+    "no": ("nein", "no"),
+})
+
+
+@bp.app_context_processor
+def _clerk_globals() -> dict:
+    # Every template may render a form; the token is created on first use and kept in the session.
+    return {"csrf_token": csrf.session_token}
+
+
+def _cfg() -> Config:
+    return current_app.config["SB"]
+
+
+def no_store(resp: Response) -> Response:
+    """Pages and files with keys must not stay in a browser or proxy cache."""
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Pragma"] = "no-cache"
+    return resp
+
+
+def _session_or_404(session_id: int) -> service.Session:
+    try:
+        return service.get_session(g.db, session_id)
+    except service.SessionError:
+        abort(404)
+
+
+def normalize_day(text: str) -> str:
+    """Accept German TT.MM.JJJJ besides ISO; anything else goes to the service, which names the problem."""
+    text = text.strip()
+    m = re.fullmatch(r"(\d{1,2})\.(\d{1,2})\.(\d{4})", text)
+    if m:
+        return f"{m.group(3)}-{int(m.group(2)):02d}-{int(m.group(1)):02d}"
+    return text
+
+
+def german_date(day: str) -> str:
+    try:
+        return date.fromisoformat(day).strftime("%d.%m.%Y")
+    except ValueError:
+        return day
+
+
+def box_addresses(cfg: Config) -> tuple[str, str]:
+    return f"http://{cfg.hostname}.local", f"http://{cfg.address}"
+
+
+def session_line(s: service.Session) -> str:
+    parts = [f"{s.body} – {s.title}", german_date(s.date)]
+    if s.venue:
+        parts.append(s.venue)
+    return ", ".join(parts)
+
+
+# --- sessions ---------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@auth.login_required
+def index():
+    return redirect(url_for("clerk.sessions"))
+
+
+@bp.route("/sessions", methods=["GET", "POST"])
+@auth.login_required
+def sessions():
+    problems: list[str] = []
+    form = {"body": "", "title": "", "date": "", "venue": ""}
+    status = 200
+    if request.method == "POST":
+        form = {k: request.form.get(k, "") for k in form}
+        try:
+            s = service.create_session(g.db, body=form["body"], title=form["title"], day=normalize_day(form["date"]),
+                                       venue=form["venue"], ssid_prefix=_cfg().ssid_prefix, actor=g.actor)
+        except service.SessionError as exc:
+            problems = [p.strip() for p in str(exc).split(";") if p.strip()]
+            status = 422
+        else:
+            flash(i18n.t("clerk.created", title=s.title, ssid=s.ssid), "ok")
+            return redirect(url_for("clerk.session_page", session_id=s.id))
+    rows = service.list_sessions(g.db)
+    counts = {r["session_id"]: r["n"] for r in g.db.query(
+        "SELECT session_id, COUNT(*) AS n FROM members GROUP BY session_id")}
+    return render_template("clerk/sessions.html", sessions=rows, counts=counts, problems=problems, form=form,
+                           german_date=german_date), status
+
+
+@dataclass(frozen=True)
+class FactionGroup:
+    name: str
+    members: list[service.Member]
+
+
+def group_by_faction(members: list[service.Member]) -> list[FactionGroup]:
+    ordered = sorted(members, key=lambda m: (m.faction == "", m.faction.casefold(), m.name.casefold()))
+    return [FactionGroup(name, list(group)) for name, group in itertools.groupby(ordered, key=lambda m: m.faction)]
+
+
+def _render_session(s: service.Session, *, import_problems: list[str] | None = None, status: int = 200):
+    people = service.members(g.db, s.id)
+    roles = Counter(m.role for m in people)
+    return render_template(
+        "clerk/session.html", s=s, groups=group_by_faction(people), total=len(people),
+        voting=sum(1 for m in people if m.voting), roles=roles, import_problems=import_problems or [],
+        german_date=german_date,
+    ), status
+
+
+@bp.get("/sessions/<int:session_id>")
+@auth.login_required
+def session_page(session_id: int):
+    return _render_session(_session_or_404(session_id))
+
+
+def _push_if_active(session_id: int) -> None:
+    """New keys of the live session must reach the radios now, not at the next boot."""
+    active = service.active_session(g.db)
+    if active is None or active.id != session_id:
+        return
+    _files, _deauth, errors = rotation.push_keys(_cfg(), g.db)
+    for message in errors:
+        flash(i18n.t("clerk.keys.warning", msg=message), "error")
+
+
+@bp.post("/sessions/<int:session_id>/activate")
+@auth.login_required
+def activate(session_id: int):
+    _session_or_404(session_id)
+    service.activate(g.db, session_id, actor=g.actor)
+    flash(i18n.t("clerk.session.activated", id=session_id), "ok")
+    _push_if_active(session_id)
+    return redirect(url_for("clerk.session_page", session_id=session_id))
+
+
+@bp.post("/sessions/<int:session_id>/import")
+@auth.login_required
+def import_csv(session_id: int):
+    s = _session_or_404(session_id)
+    upload = request.files.get("csv")
+    if upload is None or not upload.filename:
+        return _render_session(s, import_problems=[i18n.t("clerk.import.no_file")], status=422)
+    data = upload.stream.read(MAX_CSV + 1)
+    if len(data) > MAX_CSV:
+        return _render_session(s, import_problems=[i18n.t("clerk.import.too_big")], status=413)
+    try:
+        rows = roster.parse_members(data, default_body=s.body)
+        count = service.import_members(g.db, session_id, rows, actor=g.actor)
+    except roster.RosterError as exc:
+        return _render_session(s, import_problems=exc.problems, status=422)
+    except service.SessionError as exc:
+        return _render_session(s, import_problems=[str(exc)], status=422)
+    flash(i18n.t("clerk.import.done", n=count), "ok")
+    _push_if_active(session_id)
+    return redirect(url_for("clerk.session_page", session_id=session_id))
+
+
+# --- cards ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CardView:
+    member: service.Member
+    payload: str
+    svg: Markup
+
+
+def _card_texts(cfg: Config, ssid: str) -> tuple[str, ...]:
+    return (
+        i18n.t("clerk.card.step1"),
+        i18n.t("clerk.card.step2", ssid=ssid),
+        i18n.t("clerk.card.step3", url=box_addresses(cfg)[0]),
+        i18n.t("clerk.card.personal"),
+    )
+
+
+def _member_card(s: service.Session, m: service.Member) -> cards_pdf.Card:
+    cfg = _cfg()
+    faction = " · ".join(p for p in (m.faction, i18n.t(f"role.{m.role}")) if p)
+    return cards_pdf.Card(
+        name=m.name, faction=faction, session_line=session_line(s), ssid=s.ssid, key=m.passphrase,
+        payload=keys.wifi_payload(s.ssid, m.passphrase), addresses=box_addresses(cfg),
+        instructions=_card_texts(cfg, s.ssid), heading=i18n.t("clerk.card.heading"),
+        ssid_label=i18n.t("clerk.card.ssid"), key_label=i18n.t("clerk.card.key"),
+        address_label=i18n.t("clerk.card.box"),
+    )
+
+
+@bp.get("/sessions/<int:session_id>/cards")
+@auth.login_required
+def cards(session_id: int):
+    s = _session_or_404(session_id)
+    people = service.members(g.db, session_id)
+    views = []
+    for m in sorted(people, key=lambda m: (m.faction.casefold(), m.name.casefold())):
+        payload = keys.wifi_payload(s.ssid, m.passphrase)
+        # qr.svg escapes the label itself; the markup is ours, so Markup() is safe here.
+        views.append(CardView(m, payload, Markup(qr.svg(payload, i18n.t("clerk.card.qr_label", name=m.name)))))  # noqa: S704
+    cfg = _cfg()
+    return no_store(Response(render_template(
+        "clerk/cards.html", s=s, cards=views, addresses=box_addresses(cfg), steps=_card_texts(cfg, s.ssid),
+        session_line=session_line(s))))
+
+
+@bp.get("/sessions/<int:session_id>/guest-poster")
+@auth.login_required
+def guest_poster(session_id: int):
+    s = _session_or_404(session_id)
+    payload = keys.wifi_payload(s.ssid, s.guest_key)
+    svg = Markup(qr.svg(payload, i18n.t("clerk.poster.qr_label"), css_class="qr qr-poster"))  # noqa: S704
+    return no_store(Response(render_template(
+        "clerk/poster.html", s=s, svg=svg, addresses=box_addresses(_cfg()), session_line=session_line(s))))
+
+
+def _member_of(session_id: int, member_id: int) -> service.Member:
+    try:
+        m = service.get_member(g.db, member_id)
+    except service.SessionError:
+        abort(404)
+    if m.session_id != session_id:
+        abort(404)
+    return m
+
+
+def _pdf_name(m: service.Member) -> str:
+    return cards_pdf.safe_filename(f"{m.id:04d} {m.name}")
+
+
+@bp.get("/sessions/<int:session_id>/members/<int:member_id>/card.pdf")
+@auth.login_required
+def card_pdf(session_id: int, member_id: int):
+    s = _session_or_404(session_id)
+    m = _member_of(session_id, member_id)
+    resp = Response(cards_pdf.card_pdf(_member_card(s, m)), mimetype="application/pdf")
+    resp.headers["Content-Disposition"] = f'inline; filename="wlan-karte-{_pdf_name(m)}"'
+    return no_store(resp)
+
+
+@bp.get("/sessions/<int:session_id>/cards.zip")
+@auth.login_required
+def cards_zip(session_id: int):
+    s = _session_or_404(session_id)
+    people = sorted(service.members(g.db, session_id), key=lambda m: (m.faction.casefold(), m.name.casefold()))
+    data = cards_pdf.cards_zip((_pdf_name(m), cards_pdf.card_pdf(_member_card(s, m))) for m in people)
+    resp = Response(data, mimetype="application/zip")
+    resp.headers["Content-Disposition"] = f'attachment; filename="wlan-karten-sitzung-{s.id}.zip"'
+    return no_store(resp)
+
+
+# --- key rotation -----------------------------------------------------------------------------
+
+
+@bp.route("/sessions/<int:session_id>/rotate", methods=["GET", "POST"])
+@auth.login_required
+def rotate(session_id: int):
+    s = _session_or_404(session_id)
+    error = None
+    if request.method == "POST":
+        if request.form.get("confirm") != "yes":
+            error = i18n.t("clerk.rotate.need_confirm")
+        else:
+            result = rotation.rotate(_cfg(), g.db, current_app.config["SB_HELPER"], g.actor, session_id=session_id)
+            flash(result.message(), "ok" if result.ok else "error")
+            return redirect(url_for("clerk.session_page", session_id=session_id))
+    return render_template("clerk/rotate.html", s=s, error=error), (422 if error else 200)

@@ -1,0 +1,236 @@
+"""The member-facing captive portal: OS probe answers, the greeting, admission and the start page.
+
+No login and no cookies: every request is tied to a person through the client IP → MAC → the keyid of
+the connected station (captive.identify). Captive mini-browsers (iOS CNA, Android's login app) keep
+nothing between visits, so nothing here relies on state in the browser.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+from datetime import date
+from urllib.parse import urlencode
+
+from flask import Blueprint, Response, current_app, g, redirect, render_template, request
+
+from appliance.captive import admission, probes
+from appliance.captive.identify import Device, identify
+from appliance.config import Config
+from appliance.helper.client import HelperError
+from appliance.sessions import service
+from appliance.web import csrf, i18n
+
+log = logging.getLogger(__name__)
+bp = Blueprint("portal", __name__)
+
+i18n.register({
+    "portal.title": ("Sitzungsnetz", "Session network"),
+    "portal.welcome": ("Willkommen, {name}", "Welcome, {name}"),
+    "portal.welcome_guest": ("Willkommen im Sitzungsnetz", "Welcome to the session network"),
+    "portal.connected": ("Sie sind verbunden.", "You are connected."),
+    "portal.connected_member": (
+        "Ihr Gerät ist freigeschaltet. Sie können dieses Fenster schließen oder zur Startseite gehen.",
+        "Your device is connected. You can close this window or go to the start page.",
+    ),
+    "portal.session": ("Sitzung", "Session"),
+    "portal.date": ("Datum", "Date"),
+    "portal.venue": ("Ort", "Venue"),
+    "portal.body": ("Gremium", "Body"),
+    "portal.to_start": ("Zur Startseite", "Go to the start page"),
+    "portal.guest_explain": (
+        "Dieses WLAN gehört zur Sitzung. Es verbindet Sie nur mit der Sitzungsbox, nicht mit dem Internet. "
+        "Tippen Sie auf „Weiter“, um die Sitzungsunterlagen zu öffnen.",
+        "This Wi-Fi belongs to the session. It connects you only to the session box, not to the internet. "
+        "Tap “Continue” to open the session documents.",
+    ),
+    "portal.continue": ("Weiter", "Continue"),
+    "portal.no_session_title": ("Zurzeit keine Sitzung", "No session right now"),
+    "portal.no_session": (
+        "Auf dieser Sitzungsbox ist gerade keine Sitzung aktiv. Bitte wenden Sie sich an den Sitzungsdienst.",
+        "No session is active on this box right now. Please ask the session staff.",
+    ),
+    "portal.no_device_title": ("Gerät nicht erkannt", "Device not recognised"),
+    "portal.no_device": (
+        "Ihr Gerät wurde im Sitzungsnetz nicht gefunden. Bitte trennen Sie das WLAN und verbinden Sie sich "
+        "erneut. Hilft das nicht, wenden Sie sich an den Sitzungsdienst.",
+        "Your device was not found on the session network. Please disconnect from the Wi-Fi and join it "
+        "again. If that does not help, please ask the session staff.",
+    ),
+    "portal.demo_hint": (
+        "Demo: Öffnen Sie die Seite als eines der virtuellen Geräte, z. B.",
+        "Demo: open the page as one of the virtual devices, e.g.",
+    ),
+    "portal.start_title": ("Startseite", "Start page"),
+    "portal.start_placeholder": (
+        "Tagesordnung und Unterlagen erscheinen hier, sobald der Sitzungsdienst sie bereitstellt.",
+        "The agenda and documents will appear here as soon as the session staff provide them.",
+    ),
+    "portal.helper_error": (
+        "Die Freischaltung Ihres Geräts ist gerade nicht möglich. Bitte versuchen Sie es in einer Minute "
+        "erneut (Seite neu laden). Klappt es dann immer noch nicht, wenden Sie sich bitte an den Sitzungsdienst.",
+        "Your device cannot be connected right now. Please try again in a minute (reload the page). If it "
+        "still does not work, please ask the session staff.",
+    ),
+    "error.503": (
+        "Der Dienst ist gerade nicht verfügbar. Bitte versuchen Sie es gleich noch einmal.",
+        "The service is unavailable right now. Please try again shortly.",
+    ),
+})
+
+
+def _cfg() -> Config:
+    return current_app.config["SB"]
+
+
+def client_ip() -> str:
+    """The client's IPv4 address; in demo mode `?as=<ip>` shows the portal as a virtual device."""
+    cfg = _cfg()
+    if cfg.demo:
+        asked = request.args.get("as", "")
+        try:
+            return str(ipaddress.IPv4Address(asked))
+        except ValueError:
+            pass
+    return request.remote_addr or ""
+
+
+def _sticky_args() -> dict[str, str]:
+    """Query arguments the portal's own links keep: an explicitly chosen language (no cookie remembers
+    it) and, in demo mode only, ?as=."""
+    args = {}
+    if g.get("lang") and (request.args.get("lang") or request.form.get("lang")):
+        args["lang"] = g.lang
+    if _cfg().demo and request.args.get("as"):
+        args["as"] = client_ip()
+    return args
+
+
+def box_url(path: str) -> str:
+    args = _sticky_args()
+    return path + ("?" + urlencode(args) if args else "")
+
+
+def box_hosts(cfg: Config) -> frozenset[str]:
+    return frozenset({cfg.address, cfg.hostname, f"{cfg.hostname}.local", "localhost", "127.0.0.1", "::1"})
+
+
+def _device() -> Device:
+    if "device" not in g:
+        g.device = identify(g.db, _cfg(), client_ip())
+    return g.device
+
+
+def _helper_failed(exc: Exception) -> tuple[str, int]:
+    log.warning("admission failed: %s", exc)
+    return render_template("error.html", message=i18n.t("portal.helper_error"), code=503), 503
+
+
+@bp.before_app_request
+def captive_hook():
+    """Everything addressed to another host is an OS probe or a foreign URL: never served as content.
+
+    Admitted devices get the real online answer to a known probe (so phones keep the Wi-Fi as their
+    route), anything else goes to the box. Captive devices get 302 to the portal for every path and
+    method: a 200 for a probe would tell the phone it is online and hide the portal.
+    """
+    cfg = _cfg()
+    host = probes.normalise_host(request.host)
+    if not host or host in box_hosts(cfg):
+        return None
+    device = _device()
+    if not device.admitted:
+        return redirect(cfg.portal_url, 302)
+    probe = probes.classify(host, request.path)
+    if probe is None or probe.name == "ms_redirect":
+        return redirect(f"http://{cfg.address}/", 302)
+    status, content_type, body = probes.online_response(probe)
+    resp = Response(body, status=status, content_type=content_type)
+    resp.headers["Cache-Control"] = "no-cache, no-store"
+    return resp
+
+
+@bp.app_template_filter("portal_date")
+def portal_date(value: str) -> str:
+    """ISO date as Germans write it (24.11.2026); English pages keep ISO."""
+    try:
+        day = date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return value or ""
+    return day.strftime("%d.%m.%Y") if g.get("lang", "de") == "de" else day.isoformat()
+
+
+def _session_or_none():
+    return service.active_session(g.db)
+
+
+@bp.get("/portal")
+def portal():
+    cfg = _cfg()
+    session = _session_or_none()
+    device = _device()
+    ctx = {"session": session, "device": device, "continue_url": box_url("/portal/continue"),
+           "start_url": box_url("/"), "demo_example": None, "token": None}
+    if session is None:
+        return render_template("portal/portal.html", state="no_session", **ctx)
+    if device.mac is None:
+        if cfg.demo:
+            ctx["demo_example"] = f"/portal?as={cfg.dhcp_start}"
+        return render_template("portal/portal.html", state="no_device", **ctx)
+    if device.kind == "member":
+        if not device.admitted:
+            # Members are let through on this very load: when iOS re-probes after the page has loaded,
+            # it sees Success and offers "Fertig".
+            try:
+                admission.admit(g.db, current_app.config["SB_HELPER"], device, session)
+            except HelperError as exc:
+                return _helper_failed(exc)
+        return render_template("portal/portal.html", state="member", **ctx)
+    if device.admitted:
+        return render_template("portal/portal.html", state="guest_connected", **ctx)
+    ctx["token"] = csrf.device_token(device.ip)
+    return render_template("portal/portal.html", state="guest", **ctx)
+
+
+@bp.post("/portal/continue")
+@csrf.device_bound
+def portal_continue():
+    ip = client_ip()
+    # The token is bound to the IP the form was served to: a form lifted to another device is refused.
+    csrf.check_device_token(ip)
+    session = _session_or_none()
+    device = _device()
+    if session is not None and device.mac is not None and not device.admitted:
+        try:
+            admission.admit(g.db, current_app.config["SB_HELPER"], device, session)
+        except HelperError as exc:
+            return _helper_failed(exc)
+    return redirect(box_url("/portal"), 303)
+
+
+@bp.get("/")
+def home():
+    device = _device()
+    if not device.admitted:
+        return redirect(box_url("/portal"), 302)
+    session = _session_or_none()
+    return render_template("portal/home.html", session=session, device=device, portal_url=box_url("/portal"))
+
+
+@bp.get("/api/captive")
+def captive_api():
+    """RFC 8908 captive-portal API (DHCP option 114 points here when the box has a trusted cert)."""
+    cfg = _cfg()
+    device = _device()
+    body = {"captive": not device.admitted, "user-portal-url": cfg.portal_url}
+    if device.admitted:
+        body["venue-info-url"] = f"http://{cfg.address}/"
+    resp = Response(json.dumps(body), content_type="application/captive+json")
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+@bp.get("/healthz")
+def healthz():
+    return Response("ok", content_type="text/plain")

@@ -1,0 +1,141 @@
+"""identify(): IP → MAC (lease file, else ARP) → connected station's keyid → member of the active session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from appliance.captive import identify as identify_mod
+from appliance.captive.identify import LeaseCache, identify
+from appliance.monitor import leases as leases_mod
+from appliance.sessions import service
+from appliance.sessions.roster import MemberRow
+
+ANNA_MAC, GUEST_MAC, OTHER_MAC = "02:5b:00:00:00:01", "02:5b:00:00:00:02", "02:5b:00:00:00:03"
+
+
+def make_session(db, names=("Anna Schmidt", "Bernd Müller"), active=True, title="12. Sitzung des Rates"):
+    s = service.create_session(db, body="Rat der Stadt", title=title, day="2026-11-24", venue="Rathaus")
+    service.import_members(db, s.id, [MemberRow(n, "SPD", "member", True, "Rat") for n in names])
+    if active:
+        service.activate(db, s.id)
+    return service.get_session(db, s.id), {m.name: m for m in service.members(db, s.id)}
+
+
+def write_leases(cfg, *pairs):
+    """dnsmasq rewrites the file and renames it into place; do the same."""
+    tmp = cfg.leases_file.with_suffix(".tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_text("".join(f"4102444800 {mac} {ip} * *\n" for mac, ip in pairs))
+    os.replace(tmp, cfg.leases_file)
+
+
+def station(db, mac, keyid, connected=True):
+    db.execute("INSERT OR REPLACE INTO stations(mac, interface, keyid, connected, connected_at) "
+               "VALUES (?, 'wlan0', ?, ?, '2026-11-24T18:00:00Z')", [mac, keyid, int(connected)])
+
+
+@pytest.fixture
+def no_arp(tmp_path) -> Path:
+    path = tmp_path / "arp"
+    path.write_text("IP address       HW type     Flags       HW address            Mask     Device\n")
+    return path
+
+
+def test_member_via_keyid(cfg, db, no_arp):
+    _, members = make_session(db)
+    anna = members["Anna Schmidt"]
+    write_leases(cfg, (ANNA_MAC.upper(), "10.77.0.10"))
+    station(db, ANNA_MAC, anna.keyid)
+    dev = identify(db, cfg, "10.77.0.10", arp_path=no_arp)
+    assert dev.kind == "member" and dev.member == anna
+    assert dev.mac == ANNA_MAC and dev.ip == "10.77.0.10" and dev.admitted is False
+
+
+def test_guest_key(cfg, db, no_arp):
+    make_session(db)
+    write_leases(cfg, (GUEST_MAC, "10.77.0.11"))
+    station(db, GUEST_MAC, "guest")
+    dev = identify(db, cfg, "10.77.0.11", arp_path=no_arp)
+    assert (dev.kind, dev.member, dev.mac) == ("guest", None, GUEST_MAC)
+
+
+def test_no_station_is_unknown(cfg, db, no_arp):
+    make_session(db)
+    write_leases(cfg, (OTHER_MAC, "10.77.0.12"))
+    dev = identify(db, cfg, "10.77.0.12", arp_path=no_arp)
+    assert (dev.kind, dev.member, dev.mac) == ("unknown", None, OTHER_MAC)
+
+
+def test_unknown_ip_has_no_mac(cfg, db, no_arp):
+    make_session(db)
+    dev = identify(db, cfg, "10.77.0.99", arp_path=no_arp)
+    assert (dev.kind, dev.mac, dev.admitted) == ("unknown", None, False)
+
+
+def test_member_of_inactive_session_not_greeted(cfg, db, no_arp):
+    _, old_members = make_session(db, names=("Anna Schmidt",), title="Alte Sitzung")
+    make_session(db, names=("Carla Weber",), title="Neue Sitzung")  # activating this one deactivates the old
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, old_members["Anna Schmidt"].keyid)
+    dev = identify(db, cfg, "10.77.0.10", arp_path=no_arp)
+    assert dev.kind == "unknown" and dev.member is None
+
+
+def test_disconnected_station_not_used(cfg, db, no_arp):
+    _, members = make_session(db)
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, members["Anna Schmidt"].keyid, connected=False)
+    dev = identify(db, cfg, "10.77.0.10", arp_path=no_arp)
+    assert dev.kind == "unknown" and dev.member is None
+
+
+def test_rotated_keyid_not_greeted(cfg, db, no_arp):
+    s, members = make_session(db)
+    old_keyid = members["Anna Schmidt"].keyid
+    service.rotate_keys(db, s.id)
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, old_keyid)
+    assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).kind == "unknown"
+
+
+def test_lease_missing_falls_back_to_arp(cfg, db, tmp_path):
+    _, members = make_session(db)
+    arp = tmp_path / "arp"
+    arp.write_text(
+        "IP address       HW type     Flags       HW address            Mask     Device\n"
+        f"10.77.0.40       0x1         0x2         {ANNA_MAC}     *        wlan0\n"
+        "10.77.0.41       0x1         0x0         00:00:00:00:00:00     *        wlan0\n")
+    station(db, ANNA_MAC, members["Anna Schmidt"].keyid)
+    assert not cfg.leases_file.exists()
+    dev = identify(db, cfg, "10.77.0.40", arp_path=arp)
+    assert dev.kind == "member" and dev.member.name == "Anna Schmidt"
+    assert identify(db, cfg, "10.77.0.41", arp_path=arp).mac is None
+
+
+def test_same_mac_different_person_after_rejoin(cfg, db, no_arp):
+    """The MAC carries no identity: a new keyid on the same MAC is the new person."""
+    _, members = make_session(db)
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, members["Anna Schmidt"].keyid)
+    assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).member.name == "Anna Schmidt"
+    station(db, ANNA_MAC, members["Bernd Müller"].keyid)
+    assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).member.name == "Bernd Müller"
+
+
+def test_lease_file_reparsed_only_when_changed(cfg, monkeypatch):
+    calls = []
+    real = leases_mod.parse_leases
+    monkeypatch.setattr(identify_mod.leases_mod, "parse_leases", lambda text: calls.append(1) or real(text))
+    cache = LeaseCache()
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    assert [lease.ip for lease in cache.get(cfg.leases_file)] == ["10.77.0.10"]
+    assert [lease.ip for lease in cache.get(cfg.leases_file)] == ["10.77.0.10"]
+    assert len(calls) == 1
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"), (GUEST_MAC, "10.77.0.11"))
+    assert [lease.ip for lease in cache.get(cfg.leases_file)] == ["10.77.0.10", "10.77.0.11"]
+    assert len(calls) == 2
+    cfg.leases_file.unlink()
+    assert cache.get(cfg.leases_file) == []
