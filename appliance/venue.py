@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import json
 import os
 import pwd
 import re
@@ -23,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from appliance.config import Config
@@ -187,6 +188,29 @@ table inet {t} {{
     }}
 }}
 """
+
+
+def config_toml(cfg: Config) -> str:
+    """The Config as a TOML file, so processes started inside the box (helper, web) share the venue's cfg."""
+    lines, radios = [], []
+    for f in fields(cfg):
+        value = getattr(cfg, f.name)
+        if f.name == "extra":
+            continue
+        if f.name == "radios":
+            for r in value:
+                radios += ["", "[[radios]]", *(f"{rf.name} = {_toml_value(getattr(r, rf.name))}" for rf in fields(r))]
+            continue
+        lines.append(f"{f.name} = {_toml_value(value)}")
+    return "\n".join([*lines, *radios, ""])
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(str(value), ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
 
 
 def ensure_system_user(name: str = "sitzungsbox") -> tuple[int, int]:
@@ -425,8 +449,10 @@ class Venue:
         if not re.search(r"^\s*log-facility\s*=", conf_text, re.M):
             args.append(f"--log-facility={self.log_dir / (name + '.log')}")
         proc = self.run_in_box(args, name=f"{name}-stdout")
+        # Ready once it holds its sockets. Not the pid file: the appliance's conf sets `pid-file=` (none),
+        # and a conf-file option overrides ours.
         deadline = time.monotonic() + timeout
-        while not (pid_file.exists() and pid_file.read_text().strip()):
+        while f"pid={proc.pid}," not in self.box_exec(["ss", "-Hlnup"], timeout=5).stdout:
             if proc.poll() is not None:
                 raise VenueError(f"dnsmasq beendet (rc={proc.returncode}): {self._log_tail(name)}")
             if time.monotonic() > deadline:
@@ -471,6 +497,27 @@ class Venue:
             if time.monotonic() > deadline:
                 raise VenueError(f"niemand lauscht nach {timeout} s auf Port {port}")
             time.sleep(0.02)
+
+    def write_config(self) -> Path:
+        """Write the venue's cfg as TOML (workdir/sitzungsbox.toml) for `sitzungsbox --config …`."""
+        path = self.workdir / "sitzungsbox.toml"
+        path.write_text(config_toml(self.cfg))
+        return path
+
+    def start_helper(self, timeout: float = 15) -> subprocess.Popen:
+        """The real firewall helper (`sitzungsbox helper`) inside the box, on cfg.helper_socket."""
+        sock = Path(self.cfg.helper_socket)
+        sock.unlink(missing_ok=True)
+        proc = self.run_in_box([sys.executable, "-m", "appliance.cli", "--config", str(self.write_config()), "helper"],
+                               name="helper", env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        deadline = time.monotonic() + timeout
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.stop(proc)
+                raise VenueError(f"Helfer startet nicht: {self._log_tail('helper')}")
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(0.02)
+        return proc
 
     def set_links(self, indices: list[int] | range, up: bool) -> None:
         """Plug clients in or out (carrier of their box port), all in one `ip -batch`."""

@@ -127,7 +127,7 @@ def run(n_clients: int, prefix: str, workdir: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Onboarding-Messung im virtuellen Sitzungssaal (root)")
     p.add_argument("--clients", type=int, default=200)
-    p.add_argument("--prefix", default="sbxb")
+    p.add_argument("--prefix", default="sbxo")
     p.add_argument("--out", type=Path, default=RESULTS / "onboarding.json")
     args = p.parse_args(argv)
     if os.geteuid() != 0:

@@ -14,6 +14,7 @@ import pytest
 from appliance.radio.ctrl import HostapdCtrl, RadioError
 from appliance.radio.events import parse_event, parse_recording
 from appliance.radio.fake import FakeHostapd, demo_replay
+from tests.conftest import need_binary
 
 REC = Path(__file__).resolve().parent.parent / "appliance" / "radio" / "recordings"
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,8 +77,8 @@ def test_stations_iterates_sta_first_next(fake, tmp_path):
         assert all(s.authorized for s in stas)
         assert ctrl.station("02:00:00:00:00:02").keyid == "kb"
         assert ctrl.station("02:00:00:00:00:99") is None  # FAIL
-    assert [c for c in fake.commands_received if c.startswith("STA-NEXT")][-3:] == ["STA-NEXT 02:00:00:00:00:01", "STA-NEXT 02:00:00:00:00:02",
-                                             "STA-NEXT 02:00:00:00:00:03"]
+    nexts = [c for c in fake.commands_received if c.startswith("STA-NEXT")]
+    assert nexts[-3:] == [f"STA-NEXT 02:00:00:00:00:0{i}" for i in (1, 2, 3)]
 
 
 def test_reload_drops_revoked_keyids_and_keeps_the_event(fake, tmp_path):
@@ -220,3 +221,17 @@ def test_fake_main_runs_until_sigterm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_real_hostapd_cli_understands_the_fake(fake):
+    """Debian's own hostapd_cli (wpa_ctrl.c) as a client: the fake must satisfy it as hostapd does."""
+    need_binary("hostapd_cli")
+    fake.connect("02:00:00:00:00:01", "ka")
+    fake.connect("02:00:00:00:00:02", "kb")
+    base = ["hostapd_cli", "-p", str(fake.socket_path.parent), "-i", fake.socket_path.name]
+    assert subprocess.run([*base, "ping"], capture_output=True, text=True, timeout=5).stdout.strip() == "PONG"
+    out = subprocess.run([*base, "all_sta"], capture_output=True, text=True, timeout=5).stdout
+    assert "02:00:00:00:00:01" in out and "keyid=ka" in out and "keyid=kb" in out
+    assert subprocess.run([*base, "deauthenticate", "02:00:00:00:00:02"], capture_output=True, text=True,
+                          timeout=5).stdout.strip() == "OK"
+    assert list(fake.stations) == ["02:00:00:00:00:01"]

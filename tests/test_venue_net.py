@@ -12,12 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from appliance.config import Config
+from appliance.config import Config, from_mapping
+from appliance.helper.client import HelperClient
 from appliance.venue import (
     UDHCPC_HOOK,
     Venue,
     VenueError,
     client_mac,
+    config_toml,
     minimal_dnsmasq_conf,
     minimal_ruleset,
     parse_curl_include,
@@ -49,6 +51,12 @@ def test_parse_curl_include_skips_continue() -> None:
     assert parse_curl_include(raw) == (302, {"location": "http://10.77.0.1/portal", "content-length": "3"}, b"abc")
     assert parse_curl_include(b"HTTP/1.0 204 No Content\r\n\r\n") == (204, {}, b"")
     assert parse_curl_include(b"garbage")[0] == 0
+
+
+def test_config_toml_roundtrip(venue_cfg: Config) -> None:
+    import tomllib
+
+    assert from_mapping(tomllib.loads(config_toml(venue_cfg))) == venue_cfg
 
 
 def test_bad_prefix_is_refused(tmp_path: Path) -> None:
@@ -128,6 +136,16 @@ def test_venue_smoke(tmp_path: Path, venue_cfg: Config) -> None:
             assert (status, body) == (200, b"Venue-Portal\n")
             assert v.nft_set() == set()
 
+            # The real helper inside the box admits client 3: its port 80 is no longer redirected.
+            v.start_helper()
+            HelperClient(venue_cfg.helper_socket).admit(v.client_mac(3), v.client_ip(3))
+            assert v.nft_set() == {(v.client_mac(3), v.client_ip(3))}
+            assert v.http(3, f"http://{venue_cfg.address}/hotspot-detect.html", timeout=1).status == 0
+            assert v.http(2, f"http://{venue_cfg.address}/hotspot-detect.html", timeout=3).status == 200
+            HelperClient(venue_cfg.helper_socket).revoke(v.client_mac(3), v.client_ip(3))
+            assert v.nft_set() == set()
+            assert v.http(3, f"http://{venue_cfg.address}/hotspot-detect.html", timeout=3).status == 200
+
             # Unplugging a client cuts it off; the others keep working.
             v.link_down(1)
             assert v.http(1, "http://captive.apple.com/hotspot-detect.html", timeout=1).status == 0
@@ -166,4 +184,16 @@ def test_hook_refuses_outside_a_namespace(tmp_path: Path) -> None:
                                                     "SBX_LEASE_DIR": str(tmp_path)},
                          capture_output=True, text=True, timeout=10)
     assert res.returncode == 1 and "Namespace" in res.stderr
+    # Claiming a namespace one is not in does not help either.
+    ns = f"sbxw{os.getpid() % 1000}x"
+    subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+    try:
+        res = subprocess.run([str(hook), "bound"], env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "ip": "10.77.0.9",
+                                                        "interface": "sbx-none", "SBX_NS": ns,
+                                                        "SBX_LEASE_DIR": str(tmp_path)},
+                             capture_output=True, text=True, timeout=10)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False, timeout=10)
+    assert res.returncode == 1
     assert list(tmp_path.iterdir()) == [hook]
+    assert not Path("/etc/netns", ns).exists()

@@ -219,7 +219,9 @@ def login_required(view):
             if session.get("clerk"):
                 session.pop("clerk", None)
                 session["login_note"] = "login.expired"
-            wanted = request.full_path if request.method == "GET" else None
+            wanted = None
+            if request.method == "GET":
+                wanted = request.full_path if request.query_string else request.path
             return redirect(url_for("clerk.login", next=wanted) if wanted else url_for("clerk.login"))
         g.actor = "clerk@" + (request.remote_addr or "?")
         return view(*args, **kwargs)

@@ -119,6 +119,8 @@ def gunicorn_options(cfg: Config) -> dict[str, Any]:
         # are now (after the drop), or it chowns its worker heartbeat file back to root and fails.
         "user": os.getuid(),
         "group": os.getgid(),
+        # gunicorn >= 24 opens a runtime control socket by default; nothing here uses it.
+        "control_socket_disable": True,
     }
 
 
@@ -132,7 +134,8 @@ def main(cfg: Config) -> int:
     class WebApplication(BaseApplication):
         def load_config(self) -> None:
             for key, value in gunicorn_options(cfg).items():
-                self.cfg.set(key, value)
+                if key in self.cfg.settings:  # settings newer than the installed gunicorn are skipped
+                    self.cfg.set(key, value)
 
         def load(self):
             # Runs in the worker after gevent patched it; the app and its database open here.
