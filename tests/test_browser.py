@@ -6,6 +6,7 @@ Chromium is Debian's /usr/bin/chromium, never a browser downloaded by Playwright
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -40,7 +41,7 @@ UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input, select, te
 
 @pytest.fixture
 def server(cfg):
-    need_binary("chromium", "zbarimg")
+    need_binary("chromium", "zbarimg", "pdfinfo", "pdftoppm")
     need(Path(CHROMIUM).exists(), f"needs {CHROMIUM} (Debian package chromium)")
     from werkzeug.serving import make_server
 
@@ -154,6 +155,15 @@ def test_clerk_flow_cards_and_member_portal(server, browser, artifacts, tmp_path
     assert zbar(qr_png) == [f"WIFI:T:WPA;S:{session.ssid};P:{member.passphrase};;"]
     assert zbar(qr_png) == [keys.wifi_payload(session.ssid, member.passphrase)]
     assert member.passphrase in page.inner_text(f"#card-{member.id}")
+
+    # Printed on A4 (Chromium's own print path): one page for three cards, every code readable on paper.
+    printed = tmp_path / "sheet.pdf"
+    page.pdf(path=str(printed), format="A4", prefer_css_page_size=True)
+    info = subprocess.run(["pdfinfo", str(printed)], capture_output=True, text=True, timeout=30).stdout
+    assert re.search(r"^Pages:\s+1$", info, re.M), info
+    subprocess.run(["pdftoppm", "-r", "150", "-png", str(printed), str(tmp_path / "sheet")], check=True, timeout=60)
+    decoded = sorted(zbar(next(tmp_path.glob("sheet-*.png"))))
+    assert decoded == sorted(keys.wifi_payload(session.ssid, m.passphrase) for m in service.members(db, session.id))
 
     # Key rotation needs the checkbox; the browser's own `required` stops an unticked submit.
     page.goto(f"{base}/clerk/sessions/{session.id}/rotate")
