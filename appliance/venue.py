@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import json
 import os
 import pwd
 import re
@@ -24,10 +23,10 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from appliance.config import Config
+from appliance.config import Config, to_toml
 
 NETNS_DIR = Path("/run/netns")
 ETC_NETNS = Path("/etc/netns")
@@ -192,25 +191,7 @@ table inet {t} {{
 
 def config_toml(cfg: Config) -> str:
     """The Config as a TOML file, so processes started inside the box (helper, web) share the venue's cfg."""
-    lines, radios = [], []
-    for f in fields(cfg):
-        value = getattr(cfg, f.name)
-        if f.name == "extra":
-            continue
-        if f.name == "radios":
-            for r in value:
-                radios += ["", "[[radios]]", *(f"{rf.name} = {_toml_value(getattr(r, rf.name))}" for rf in fields(r))]
-            continue
-        lines.append(f"{f.name} = {_toml_value(value)}")
-    return "\n".join([*lines, *radios, ""])
-
-
-def _toml_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    return json.dumps(str(value), ensure_ascii=False)  # JSON string escapes are valid TOML basic strings
+    return to_toml(cfg)
 
 
 def ensure_system_user(name: str = "sitzungsbox") -> tuple[int, int]:

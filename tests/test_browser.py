@@ -143,6 +143,7 @@ def test_clerk_flow_cards_and_member_portal(server, browser, artifacts, tmp_path
     assert "3 Personen, davon 2 stimmberechtigt" in page.inner_text("#counts")
     page.get_by_role("button", name="Diese Sitzung aktivieren").click()
     page.wait_for_selector("#session-active")
+    page.screenshot(path=str(artifacts / "clerk-session.png"), full_page=True)
 
     # The printable QR sheet: full-page screenshot as an artifact, then one card's QR decoded.
     page.goto(f"{base}/clerk/sessions/{session.id}/cards")
@@ -164,6 +165,12 @@ def test_clerk_flow_cards_and_member_portal(server, browser, artifacts, tmp_path
     subprocess.run(["pdftoppm", "-r", "150", "-png", str(printed), str(tmp_path / "sheet")], check=True, timeout=60)
     decoded = sorted(zbar(next(tmp_path.glob("sheet-*.png"))))
     assert decoded == sorted(keys.wifi_payload(session.ssid, m.passphrase) for m in service.members(db, session.id))
+
+    page.goto(f"{base}/clerk/sessions/{session.id}/guest-poster")
+    poster_png = tmp_path / "poster.png"
+    page.locator("svg.qr-poster").screenshot(path=str(poster_png))
+    assert zbar(poster_png) == [keys.wifi_payload(session.ssid, session.guest_key)]
+    page.screenshot(path=str(artifacts / "guest-poster.png"), full_page=True)
 
     # Key rotation needs the checkbox; the browser's own `required` stops an unticked submit.
     page.goto(f"{base}/clerk/sessions/{session.id}/rotate")

@@ -368,8 +368,8 @@ def test_card_pdf_of_another_session_is_404(clerk, db):
 def install_pipeline(monkeypatch, calls: list, *, fail_netconf: bool = False):
     """Fake netconf / radio / admission modules: the real ones are other engineers' work."""
 
-    def write_all(cfg, db):
-        calls.append(("write_all", [m.passphrase for m in service.members(db, service.active_session(db).id)]
+    def write_psk(cfg, db):
+        calls.append(("write_psk", [m.passphrase for m in service.members(db, service.active_session(db).id)]
                       if service.active_session(db) else []))
         if fail_netconf:
             raise OSError("read-only")
@@ -383,7 +383,7 @@ def install_pipeline(monkeypatch, calls: list, *, fail_netconf: bool = False):
         calls.append(("revoke", session_id))
         return 5
 
-    for name, attrs in (("appliance.netconf.render", {"write_all": write_all}),
+    for name, attrs in (("appliance.netconf.render", {"write_psk": write_psk}),
                         ("appliance.radio.control", {"reload_keys": reload_keys}),
                         ("appliance.captive.admission", {"revoke_session_devices": revoke_session_devices})):
         module = types.ModuleType(name)
@@ -413,7 +413,7 @@ def test_rotation_requires_confirmation_then_runs_the_pipeline(clerk, db, monkey
     assert resp.status_code == 302
     new = {m.id: (m.keyid, m.passphrase) for m in service.members(db, s.id)}
     assert all(new[i][0] != old[i][0] and new[i][1] != old[i][1] for i in old)
-    assert [c[0] for c in calls] == ["write_all", "reload_keys", "revoke"]
+    assert [c[0] for c in calls] == ["write_psk", "reload_keys", "revoke"]
     assert set(calls[0][1]) == {p for _, p in new.values()}  # files written from the new keys
     assert calls[1][1] == sorted([k for k, _ in old.values()] + ["guest"])
     assert calls[2][1] == s.id
@@ -429,7 +429,7 @@ def test_rotation_reports_a_failing_step_and_still_revokes(cfg, db, monkeypatch)
     service.activate(db, s.id)
     db["stations"].insert({"mac": "02:00:00:00:00:09", "interface": "wlan0", "keyid": "guest", "connected": 1})
     result = rotation.rotate(cfg, db, RecordingHelper(), "test")
-    assert [c[0] for c in calls] == ["write_all", "revoke"]  # no radio reload of stale files
+    assert [c[0] for c in calls] == ["write_psk", "revoke"]  # no radio reload of stale files
     assert not result.ok and "Netzkonfiguration" in result.message()
     assert result.devices_disconnected == 1 and result.admissions_revoked == 5
     assert result.generation == 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,6 +159,9 @@ def test_local_socket_unlinked_on_close(fake, tmp_path):
         local = ctrl._local
         assert local is not None and local.exists()
     assert not local.exists()
+    deadline = time.monotonic() + 2  # close() sends DETACH without waiting for the answer
+    while fake.commands_received[-1] != "DETACH" and time.monotonic() < deadline:
+        select.select([], [], [], 0.01)
     assert fake.commands_received[-1] == "DETACH"
 
 

@@ -1,7 +1,7 @@
 """Key rotation: the one place that runs the whole pipeline, in the order that leaves no gap.
 
 1. sessions.service.rotate_keys   new keys and keyids in the database (one transaction)
-2. netconf.render.write_all       wpa_psk rewritten from the database
+2. netconf.render.write_psk       wpa_psk rewritten from the database (no root needed)
 3. radio.control.reload_keys      every radio: RELOAD_WPA_PSK, DEAUTHENTICATE stations with a revoked keyid
 4. admission.revoke_session_devices  the helper drops their firewall admissions
 
@@ -81,9 +81,10 @@ def push_keys(cfg: Config, db: sqlite_utils.Database, revoked: Sequence[str] = (
     deauth: int | None = None
     try:
         from appliance.netconf import render
-        files = _count(render.write_all(cfg, db))
+        render.write_psk(cfg, db)
+        files = 1
     except Exception as exc:  # report any failure to the clerk, keep going
-        log.exception("netconf write_all failed")
+        log.exception("netconf write_psk failed")
         errors.append(f"Die Netzkonfiguration konnte nicht geschrieben werden ({type(exc).__name__}); "
                       "das Funkmodul kennt die neuen Schlüssel noch nicht.")
         return files, deauth, errors
