@@ -17,7 +17,7 @@ def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     try:
         if args.action == "create":
             s = service.create_session(db, body=args.body, title=args.title, day=args.date, venue=args.venue,
-                                       ssid_prefix=cfg.ssid_prefix, actor="cli")
+                                       ssid=cfg.ssid, actor="cli")
             print(f"Sitzung {s.id} angelegt: {s.title} ({s.date}), WLAN {s.ssid}")
         elif args.action == "list":
             for s in service.list_sessions(db):

@@ -49,7 +49,9 @@ class Config:
     dhcp_end: str = "10.77.1.250"
     lease_time: str = "4h"
     country: str = "DE"
-    ssid_prefix: str = "Sitzung"
+    # One network name for every session: switching sessions only swaps keys (RELOAD_WPA_PSK, no root,
+    # nobody dropped), and a new card overwrites the phone's saved network instead of piling up old ones.
+    ssid: str = "Sitzung"
     # RFC 8908 needs HTTPS with a publicly trusted certificate; off unless the box has one.
     captive_api_url: str = ""
     uplink: str = ""  # interface towards the internet; empty: none
@@ -101,8 +103,8 @@ class Config:
                 raise ConfigError(f"ungültiger Schnittstellenname: {iface!r}")
         if not re.fullmatch(r"[A-Z]{2}", self.country):
             raise ConfigError(f"Ländercode muss zwei Großbuchstaben haben: {self.country!r}")
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", self.ssid_prefix):
-            raise ConfigError("ssid_prefix: nur A-Z, a-z, 0-9, _ und - (höchstens 20 Zeichen)")
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", self.ssid):
+            raise ConfigError("ssid: nur A-Z, a-z, 0-9, _ und - (höchstens 32 Zeichen)")
         if not re.fullmatch(r"[a-z0-9-]{1,63}", self.hostname):
             raise ConfigError(f"ungültiger Hostname: {self.hostname!r}")
         return self

@@ -66,7 +66,7 @@ def prepare(cfg: Config) -> tuple[int, str | None]:
     db = open_db(cfg.db_path)
     session = service.create_session(db, body="Rat der Stadt", title="12. Sitzung des Rates (Demo)",
                                      day=time.strftime("%Y-%m-%d"), venue="Kulturzentrum, Großer Saal",
-                                     ssid_prefix=cfg.ssid_prefix, actor="demo")
+                                     ssid=cfg.ssid, actor="demo")
     service.import_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()), actor="demo")
     service.activate(db, session.id, actor="demo")
     password = auth.ensure_password(db)

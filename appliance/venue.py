@@ -615,7 +615,7 @@ def _appliance_configs(cfg: Config) -> tuple[str, str, str]:
         session = service.active_session(db)
         if session is None:
             session = service.create_session(db, body="Rat", title="Virtueller Sitzungssaal",
-                                             day=time.strftime("%Y-%m-%d"), ssid_prefix=cfg.ssid_prefix, actor="venue")
+                                             day=time.strftime("%Y-%m-%d"), ssid=cfg.ssid, actor="venue")
             session = service.activate(db, session.id, actor="venue")
         files = render_all(cfg, session, service.members(db, session.id))
         return files["dnsmasq.conf"], files["nftables.nft"], "von appliance.netconf erzeugt"

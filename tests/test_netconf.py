@@ -58,7 +58,7 @@ def test_no_session_locks_the_radio(cfg):
     assert len(a) == 1 and a[0].startswith("keyid=locked 00:00:00:00:00:00 ")
     assert a != b  # a fresh random key nobody knows
     conf = render_hostapd_conf(cfg, Radio(), None, Path("/x/wpa_psk"), 0)
-    assert f"ssid={cfg.ssid_prefix}\n" in conf
+    assert f"ssid={cfg.ssid}\n" in conf
 
 
 def test_bad_passphrase_is_refused_without_echoing_it(cfg):

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from appliance.config import Radio
-from appliance.radio.control import reload_keys
+from appliance.radio.control import RadiosUnreachable, reload_keys
 from appliance.radio.daemon import RadioDaemon
 from appliance.radio.fake import FakeHostapd
 
@@ -125,11 +125,13 @@ def test_reload_keys_drops_revoked_stations(cfg, db, fake, psk):
         d.stop()
 
 
-def test_reload_keys_skips_an_unreachable_radio(cfg, db, fake, caplog):
+def test_reload_keys_reloads_the_others_then_reports_an_unreachable_radio(cfg, db, fake, caplog):
     cfg2 = replace(cfg, radios=(Radio(interface="wlan1"), Radio(interface="wlan0")))
     db["stations"].insert({"mac": "02:00:00:00:00:07", "interface": "wlan0", "keyid": "kx", "connected": 1})
     fake.connect("02:00:00:00:00:07", "kx")
-    assert reload_keys(cfg2, db, ["kx"], timeout=0.5) == ["02:00:00:00:00:07"]
+    with pytest.raises(RadiosUnreachable) as err:
+        reload_keys(cfg2, db, ["kx"], timeout=0.5)
+    assert err.value.interfaces == ["wlan1"] and err.value.dropped == ["02:00:00:00:00:07"]
     assert "wlan1" in caplog.text
     assert fake.stations == {}
 

@@ -54,7 +54,7 @@ def test_control_characters_refused():
 
 def test_session_members_keys_and_rotation(db):
     s = service.create_session(db, body="Rat der Stadt", title="3. Sitzung", day="2026-12-01", venue="Kulturzentrum")
-    assert s.ssid == f"Sitzung-{s.id}"
+    assert s.ssid == "Sitzung"
     service.import_members(db, s.id, parse_members(GOOD))
     ms = service.members(db, s.id)
     assert len({m.keyid for m in ms}) == 3 and all(keys.SAFE_RE.match(m.passphrase) for m in ms)

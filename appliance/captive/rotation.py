@@ -92,6 +92,10 @@ def push_keys(cfg: Config, db: sqlite_utils.Database, revoked: Sequence[str] = (
         from appliance.radio import control
         result = control.reload_keys(cfg, db, list(revoked))
         deauth = None if result is None else _count(result)
+    except control.RadiosUnreachable as exc:
+        deauth = len(exc.dropped)
+        errors.append(f"Funkmodul {', '.join(exc.interfaces)} nicht erreichbar: dort gelten die alten Schlüssel "
+                      "weiter, bis es neu startet.")
     except Exception as exc:
         log.exception("radio reload_keys failed")
         errors.append(f"Das Funkmodul konnte die Schlüssel nicht neu laden ({type(exc).__name__}).")
@@ -132,3 +136,26 @@ def rotate(cfg: Config, db: sqlite_utils.Database, helper: Any, actor: str,
           f"session={session_id} files={files} disconnected={result.devices_disconnected} "
           f"admissions={admissions} errors={len(errors)}")
     return result
+
+
+def switch_session(cfg: Config, db: sqlite_utils.Database, helper: Any, session_id: int,
+                   actor: str) -> list[str]:
+    """Make `session_id` the live session: its keys replace the previous session's on every radio.
+
+    The SSID is the box's, so this is a key reload, not a radio restart: the previous session's
+    stations are dropped, its firewall admissions revoked, and nobody else notices. Returns errors.
+    """
+    previous = service.active_session(db)
+    service.activate(db, session_id, actor=actor)
+    revoked: list[str] = []
+    if previous is not None and previous.id != session_id:
+        revoked = [m.keyid for m in service.members(db, previous.id)] + ["guest"]
+    _files, _deauth, errors = push_keys(cfg, db, revoked)
+    if revoked:
+        try:
+            from appliance.captive import admission
+            admission.revoke_session_devices(db, helper, previous.id)
+        except Exception as exc:
+            log.exception("revoke_session_devices failed")
+            errors.append(f"Freigaben der vorigen Sitzung konnten nicht entzogen werden ({type(exc).__name__}).")
+    return errors

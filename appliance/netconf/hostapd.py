@@ -62,8 +62,8 @@ def render_wpa_psk(session: SessionLike | None, members: Iterable[MemberLike]) -
 
 
 def locked_ssid(cfg: Config) -> str:
-    """SSID broadcast while no session is active (ssid_prefix is validated to [A-Za-z0-9_-])."""
-    return cfg.ssid_prefix
+    """SSID broadcast while no session is active (cfg.ssid is validated to [A-Za-z0-9_-])."""
+    return cfg.ssid
 
 
 def render_hostapd_conf(cfg: Config, radio: Radio, session: SessionLike | None, psk_path: Path,

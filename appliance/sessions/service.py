@@ -57,12 +57,8 @@ def _member(row: dict) -> Member:
     )
 
 
-def make_ssid(prefix: str, session_id: int) -> str:
-    return f"{prefix}-{session_id}"
-
-
 def create_session(db: sqlite_utils.Database, *, body: str, title: str, day: str, venue: str = "",
-                   ssid_prefix: str = "Sitzung", actor: str = "clerk") -> Session:
+                   ssid: str = "Sitzung", actor: str = "clerk") -> Session:
     body, title, venue = body.strip(), title.strip(), venue.strip()
     problems = []
     if not body:
@@ -80,10 +76,9 @@ def create_session(db: sqlite_utils.Database, *, body: str, title: str, day: str
         raise SessionError("; ".join(problems))
     with db.conn:
         sid = db["sessions"].insert({
-            "body": body, "title": title, "date": day, "venue": venue, "ssid": "pending",
+            "body": body, "title": title, "date": day, "venue": venue, "ssid": ssid,
             "guest_key": keys.new_passphrase(), "key_generation": 1, "active": 0, "created_at": now(),
         }).last_pk
-        db["sessions"].update(sid, {"ssid": make_ssid(ssid_prefix, sid)})
         audit(db, actor, "session.create", f"session={sid}")
     return get_session(db, sid)
 

@@ -201,7 +201,7 @@ def sessions():
         form = {k: request.form.get(k, "") for k in form}
         try:
             s = service.create_session(g.db, body=form["body"], title=form["title"], day=normalize_day(form["date"]),
-                                       venue=form["venue"], ssid_prefix=_cfg().ssid_prefix, actor=g.actor)
+                                       venue=form["venue"], ssid=_cfg().ssid, actor=g.actor)
         except service.SessionError as exc:
             problems = [p.strip() for p in str(exc).split(";") if p.strip()]
             status = 422
@@ -256,9 +256,10 @@ def _push_if_active(session_id: int) -> None:
 @auth.login_required
 def activate(session_id: int):
     _session_or_404(session_id)
-    service.activate(g.db, session_id, actor=g.actor)
+    errors = rotation.switch_session(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
     flash(i18n.t("clerk.session.activated", id=session_id), "ok")
-    _push_if_active(session_id)
+    for message in errors:
+        flash(i18n.t("clerk.keys.warning", msg=message), "error")
     return redirect(url_for("clerk.session_page", session_id=session_id))
 
 
