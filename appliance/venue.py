@@ -660,3 +660,92 @@ Beenden mit Strg-C.""", flush=True)
     finally:
         venue.down()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# -- the whole appliance inside the venue ---------------------------------------------------------------
+
+@dataclass
+class Box:
+    """The real appliance running in a venue's box namespace: rendered dnsmasq + nftables, the helper (root),
+    the daemon and the web app (unprivileged), and a FakeHostapd replaying hostapd protocol as the radio."""
+
+    venue: Venue
+    cfg: Config
+    fake: object
+    procs: dict[str, subprocess.Popen]
+
+    def db(self):
+        from appliance.store import open_db
+
+        return open_db(self.cfg.db_path, migrate=False)
+
+    def wait_station(self, mac: str, keyid: str | None, connected: bool = True, timeout: float = 10) -> None:
+        """Poll until the daemon has recorded what the radio reported."""
+        deadline = time.monotonic() + timeout
+        while True:
+            db = self.db()
+            try:
+                row = db.execute("SELECT keyid, connected FROM stations WHERE mac = ?", [mac]).fetchone()
+            finally:
+                db.conn.close()
+            if row is not None and bool(row[1]) == connected and (not connected or row[0] == keyid):
+                return
+            if time.monotonic() > deadline:
+                raise VenueError(f"Station {mac} nach {timeout} s nicht im Zustand connected={connected}: {row}")
+            time.sleep(0.02)
+
+    def close(self) -> None:
+        self.fake.close()
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    for p in [path, *path.rglob("*")]:
+        os.chown(p, uid, gid, follow_symlinks=False)
+
+
+def start_appliance(venue: Venue, timeout: float = 30) -> Box:
+    """Render the active session's network files and start every part of the box, as on the device.
+
+    The caller prepares cfg (tmp state dirs, web_user) and the database with an active session.
+    """
+    from appliance.netconf.render import DNSMASQ, NFTABLES, write_all
+    from appliance.radio.fake import FakeHostapd
+    from appliance.store import open_db
+
+    cfg = venue.cfg
+    pw = pwd.getpwnam(cfg.web_user)
+    db = open_db(cfg.db_path)
+    try:
+        write_all(cfg, db, ctrl_group=0)
+    finally:
+        db.conn.close()
+    venue.load_nft((cfg.netconf_dir / NFTABLES).read_text())
+    procs = {"dnsmasq": venue.start_dnsmasq((cfg.netconf_dir / DNSMASQ).read_text())}
+    cfg.hostapd_ctrl_dir.mkdir(parents=True, exist_ok=True)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    fakes = [FakeHostapd(cfg.hostapd_ctrl_dir / r.interface, psk_file=cfg.psk_file) for r in cfg.radios]
+    for r in cfg.radios:
+        # hostapd's ctrl_interface_group does this on the box; here the socket is the fake's.
+        os.chmod(cfg.hostapd_ctrl_dir / r.interface, 0o666)
+    # The unprivileged processes own the state (database, keys) and their runtime dir, as tmpfiles.d sets up.
+    _chown_tree(cfg.state_dir, pw.pw_uid, pw.pw_gid)
+    os.chown(cfg.netconf_dir, 0, pw.pw_gid)
+    _chown_tree(cfg.run_dir, pw.pw_uid, pw.pw_gid)
+    try:
+        procs["helper"] = venue.start_helper()
+        toml = str(venue.write_config())
+        cli = [sys.executable, "-m", "appliance.cli", "--config", toml]
+        procs["daemon"] = venue.run_in_box([*cli, "daemon"], user=cfg.web_user, name="daemon")
+        # Started as root on purpose: the web app must drop its privileges by itself.
+        procs["web"] = venue.run_in_box([*cli, "web"], name="web")
+        venue.wait_listening(cfg.web_port, timeout=timeout, proc=procs["web"])
+        deadline = time.monotonic() + timeout
+        while not all("ATTACH" in f.commands_received for f in fakes):
+            if procs["daemon"].poll() is not None or time.monotonic() > deadline:
+                raise VenueError(f"Dienst hat sich nicht am Funkmodul angemeldet: {venue._log_tail('daemon')}")
+            time.sleep(0.02)
+    except BaseException:
+        for f in fakes:
+            f.close()
+        raise
+    return Box(venue, cfg, fakes[0], procs)
