@@ -148,12 +148,13 @@ def main(base: Config, root: Path | None = None) -> int:
             uid, gid = pwd.getpwnam("nobody")[2:4]
         for path in [root, *root.rglob("*")]:
             os.chown(path, uid, gid, follow_symlinks=False)
-        os.chmod(cfg.hostapd_ctrl_dir / "wlan0", 0o666)
     stop = threading.Event()
     radio = RadioDaemon(cfg, cfg.db_path)
     radio.start()
     arrivals = Arrivals(cfg, fake, stop)
-    web = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(cfg_file), "web"])
+    # Its own session: Ctrl+C reaches the demo only, which then stops the web app cleanly.
+    web = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(cfg_file), "web"],
+                           start_new_session=True)
     base_url = f"http://127.0.0.1:{cfg.web_port}"
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -726,7 +726,7 @@ def start_appliance(venue: Venue, timeout: float = 30) -> Box:
     fakes = [FakeHostapd(cfg.hostapd_ctrl_dir / r.interface, psk_file=cfg.psk_file) for r in cfg.radios]
     for r in cfg.radios:
         # hostapd's ctrl_interface_group does this on the box; here the socket is the fake's.
-        os.chmod(cfg.hostapd_ctrl_dir / r.interface, 0o666)
+        os.chown(cfg.hostapd_ctrl_dir / r.interface, pw.pw_uid, pw.pw_gid)
     # The unprivileged processes own the state (database, keys) and their runtime dir, as tmpfiles.d sets up.
     _chown_tree(cfg.state_dir, pw.pw_uid, pw.pw_gid)
     os.chown(cfg.netconf_dir, 0, pw.pw_gid)

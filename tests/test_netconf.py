@@ -142,6 +142,10 @@ def test_hostapd_output_classifier():
 
 # --- real tools --------------------------------------------------------------------------------------
 
+def files_on_disk(cfg) -> list[str]:
+    return sorted(p.name for p in [*cfg.netconf_dir.iterdir(), *cfg.psk_file.parent.iterdir()])
+
+
 @pytest.fixture
 def written(cfg, db, session):
     return {p.name: p for p in render.write_all(cfg, db, ctrl_group=0)}
@@ -269,7 +273,7 @@ def test_two_radio_files_parse_in_hostapd(cfg, db, session):
 def test_write_all_modes_and_no_leftovers(cfg, written):
     assert stat.S_IMODE(written["wpa_psk"].stat().st_mode) == 0o640
     assert stat.S_IMODE(written["dnsmasq.conf"].stat().st_mode) == 0o644
-    assert sorted(p.name for p in [*cfg.netconf_dir.iterdir(), *cfg.psk_file.parent.iterdir()]) == sorted(written)
+    assert files_on_disk(cfg) == sorted(written)
 
 
 def test_rotation_rewrites_with_no_old_key_left(cfg, db, session, written):
@@ -284,7 +288,7 @@ def test_rotation_rewrites_with_no_old_key_left(cfg, db, session, written):
         assert secret not in everything
     for m in service.members(db, session.id):
         assert f"keyid={m.keyid} 00:00:00:00:00:00 {m.passphrase}" in new_psk
-    assert sorted(p.name for p in [*cfg.netconf_dir.iterdir(), *cfg.psk_file.parent.iterdir()]) == sorted(written)  # no .tmp files
+    assert files_on_disk(cfg) == sorted(written)  # no .tmp files
 
 
 def test_failed_write_keeps_old_file(cfg, written, monkeypatch):
@@ -297,7 +301,7 @@ def test_failed_write_keeps_old_file(cfg, written, monkeypatch):
     with pytest.raises(OSError):
         render.write_atomic(written["wpa_psk"], "neu\n", 0o640)
     assert written["wpa_psk"].read_text() == before
-    assert sorted(p.name for p in [*cfg.netconf_dir.iterdir(), *cfg.psk_file.parent.iterdir()]) == sorted(written)
+    assert files_on_disk(cfg) == sorted(written)
 
 
 def test_stale_radio_file_removed(cfg, db, session, written):

@@ -20,7 +20,8 @@ import threading
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.helper import nftset
+from appliance.helper import libnft, nftset
+from appliance.helper.libnft import NftError
 from appliance.helper.protocol import MAX_LINE, ProtocolError, Request, encode_response, parse_request
 
 log = logging.getLogger("sitzungsbox.helper")
@@ -69,6 +70,8 @@ class HelperServer:
         self._stop = threading.Event()
         # nft calls are serialised so the log order is the order of changes.
         self._apply_lock = threading.Lock()
+        # The library where the plain `nft` is meant; a path to another binary (tests) keeps the subprocess.
+        self._libnft = libnft.load() if nft == "nft" else None
 
     # -- socket ---------------------------------------------------------------------------------
     def bind(self) -> None:
@@ -172,6 +175,13 @@ class HelperServer:
             self._flush_conntrack(req.ip)
 
     def _run(self, argv: list[str]) -> None:
+        if self._libnft is not None and argv[0] == self.nft:
+            # Same words as the nft command line, run in-process (see libnft.py for why).
+            try:
+                self._libnft.run(" ".join(argv[1:]))
+            except NftError as exc:
+                raise ApplyError(f"nft: {exc}") from exc
+            return
         try:
             res = subprocess.run(argv, capture_output=True, text=True, timeout=CMD_TIMEOUT, check=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
