@@ -12,6 +12,7 @@ Every process the venue starts is tracked by PID and killed on `down()`; clients
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ipaddress
 import os
 import pwd
@@ -50,6 +51,9 @@ fi
 out="$SBX_LEASE_DIR/$ns.lease"
 case "$1" in
     deconfig)
+        # Only after a lease (its record exists) is there an address to drop; a phone that just joined has
+        # none, and skipping the `ip` spawn then keeps a 200-phone burst from queueing on the CPU.
+        [ -e "$out" ] || exit 0
         ip -batch - <<EOF
 addr flush dev $interface scope global
 link set $interface up
@@ -106,8 +110,16 @@ class HttpResponse:
         return self.body.decode("utf-8", "replace")
 
 
-def client_mac(i: int) -> str:
-    """Deterministic, locally administered unicast MAC for client i."""
+def client_mac(i: int, randomised: bool = False) -> str:
+    """Deterministic, locally administered unicast MAC for client i.
+
+    randomised: spread like the per-network random MACs of real phones. Sequential MACs hash to
+    neighbouring addresses in dnsmasq's allocator; in a burst after an earlier burst, those clients all
+    probe forward to the same free address and lose the race to each other (DHCPNAK "address in use").
+    """
+    if randomised:
+        digest = hashlib.sha256(f"sitzungsbox-venue-{i}".encode()).digest()
+        return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
     return f"02:00:00:00:{(i >> 8) & 0xff:02x}:{i & 0xff:02x}"
 
 
@@ -227,6 +239,7 @@ class Venue:
     prefix: str = "sbx"
     cfg: Config = field(default_factory=Config)
     links_up: bool = True  # False: clients are created unplugged (bench: arrival burst)
+    random_macs: bool = False  # True: MACs spread like phones' random ones (see client_mac)
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
@@ -256,7 +269,7 @@ class Venue:
 
     def client_mac(self, i: int) -> str:
         self._check_index(i)
-        return client_mac(i)
+        return client_mac(i, self.random_macs)
 
     def client_ip(self, i: int) -> str:
         lease = self._leases.get(i) or self._read_lease(i)
@@ -307,7 +320,7 @@ class Venue:
         # namespaces, so no interface ever appears in the host's namespace (nor can clash with one).
         root = [f"netns add {ns}" for ns in self.namespaces()]
         root += [f"link add {self.port(i)} netns {self.box_ns} type veth peer name eth0 netns {self.client_ns(i)} "
-                 f"address {client_mac(i)}" for i in self.indices]
+                 f"address {self.client_mac(i)}" for i in self.indices]
         _run(["ip", "-batch", "-"], input="\n".join(root) + "\n", timeout=CMD_TIMEOUT + self.n_clients * 0.1)
         # STP off and forward_delay 0: a port forwards as soon as it is up, like an AP's station.
         box = ["link set lo up", f"link add {BRIDGE} type bridge stp_state 0 forward_delay 0",

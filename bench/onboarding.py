@@ -1,9 +1,16 @@
 """Onboarding benchmark: a burst of phones arriving at once in the virtual venue (root only).
 
-All client namespaces are created unplugged; then every box port goes up in one batch and every client
-starts DHCP at the same moment, like a council hall at the start of a session. Each client then runs the
-onboarding steps in order, each a function (client index -> seconds). Today: the lease. The probe answer,
-the portal page and the admission are added as steps once the web app lands.
+The whole appliance runs in the venue's box namespace (rendered dnsmasq + nftables, helper, daemon, web app,
+a FakeHostapd as the radio). Two bursts in the same run, each of N fresh clients plugged in at the same
+moment, like a council hall at the start of a session:
+
+1. baseline: the dnsmasq lease alone (link-up -> lease bound);
+2. onboarding: link-up -> lease -> captive probe answer (DNS + HTTP 302) -> portal page (greeting; guests
+   tap "Weiter") -> admitted (the probe answers online).
+
+Each client's HTTP runs in a thread switched into the client's network namespace (setns), so the
+measurement spawns no process per request: on 2 cores, process spawns of a simulated hall would otherwise
+dominate what we want to see, the box. The box's CPU is read from /proc for its own processes.
 
     python -m bench.onboarding [--clients 200]   ->  bench/results/onboarding.json
 """
@@ -11,25 +18,30 @@ the portal page and the admission are added as steps once the web app lands.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import http.client
 import json
 import os
+import re
 import shutil
+import socket
 import statistics
-import subprocess
+import struct
 import sys
+import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.venue import Venue, VenueError, minimal_dnsmasq_conf, minimal_ruleset
+from appliance.venue import Box, Venue, VenueError, start_appliance
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-WORK = ROOT / "bench" / "work" / "onboarding"
-# Goal: 95 % of phones hold an address within 2 s of joining, even when 200 join at once.
-GOAL_LEASE_P95_S = 2.0
+GOAL_P95_S = 1.5
+GOAL_RATIO = 2.5
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -37,7 +49,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))  # ceil without floats drifting
+    rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
 
 
@@ -47,80 +59,195 @@ def summarise(durations: list[float]) -> dict[str, float | int]:
             "mean_s": round(statistics.fmean(durations), 4) if durations else 0.0}
 
 
-class Onboarding:
-    """The steps one client goes through. Each takes the client index and returns a duration in seconds."""
+class InNamespace:
+    """Switch the calling thread (only it) into a network namespace; sockets made inside stay there."""
 
-    def __init__(self, venue: Venue) -> None:
-        self.venue = venue
-        self.link_up_at: dict[int, float] = {}
-        # When each gated udhcpc was released: the spread shows how simultaneous the burst really was.
-        self.spawned_at: dict[int, float] = {}
-        self.dhcp: dict[int, subprocess.Popen] = {}
+    def __init__(self, ns: str):
+        self.ns = ns
 
-    def prepare(self) -> None:
-        """Spawn every client's udhcpc, held at a gate: process start-up is not what we measure."""
-        self.dhcp = {i: self.venue.dhcp_start(i, timeout=20, gated=True) for i in self.venue.indices}
-
-    def plug_in_all(self) -> None:
-        """All box ports up in one batch and every DHCP client released: the burst starts now for everyone."""
-        t = time.time()
-        self.venue.set_links(self.venue.indices, up=True)
-        for i in self.venue.indices:
-            self.link_up_at[i] = t
-            self.venue.dhcp_release(self.dhcp[i])
-            self.spawned_at[i] = time.time()
-
-    def lease(self, i: int) -> float:
-        """Link-up -> lease bound (the hook's timestamp, so our own thread scheduling does not count)."""
-        lease = self.venue.dhcp_wait(i, self.dhcp[i], timeout=30)
-        return lease.at - self.link_up_at[i]
-
-    # Later: def probe(self, i) -> float, def portal(self, i) -> float, def admit(self, i) -> float.
-
-    def steps(self) -> list[tuple[str, Callable[[int], float]]]:
-        return [("lease", self.lease)]
-
-
-def run_client(steps: list[tuple[str, Callable[[int], float]]], i: int) -> dict[str, float | str]:
-    out: dict[str, float | str] = {}
-    for name, step in steps:
+    def __enter__(self):
+        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        fd = os.open(f"/run/netns/{self.ns}", os.O_RDONLY)
         try:
-            out[name] = step(i)
-        except (VenueError, OSError) as exc:
-            out["error"] = f"{name}: {exc}"
-            break
-    return out
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), f"setns {self.ns}")
+        finally:
+            os.close(fd)
+        return self
+
+    def __exit__(self, *exc):
+        try:
+            if _libc.setns(self._home, CLONE_NEWNET) != 0:
+                raise OSError(ctypes.get_errno(), "setns back")
+        finally:
+            os.close(self._home)
 
 
-def run(n_clients: int, prefix: str, workdir: Path) -> dict:
-    cfg = Config(state_dir=workdir / "state", run_dir=workdir / "run", leases_file=workdir / "dnsmasq.leases",
-                 helper_socket=workdir / "run" / "helper.sock")
-    shutil.rmtree(workdir, ignore_errors=True)
+def dns_a(server: str, name: str, timeout: float = 3.0) -> str:
+    """One DNS A query, as the phone's resolver makes it, to the DNS server from the lease."""
+    qid = os.getpid() & 0xFFFF
+    question = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", 1, 1)
+    query = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(timeout)
+        s.sendto(query, (server, 53))
+        reply = s.recv(1500)
+    # The answer's RDATA is the last 4 bytes of a single A record reply.
+    if struct.unpack(">H", reply[6:8])[0] < 1:
+        raise VenueError(f"DNS: keine Antwort für {name}")
+    return socket.inet_ntoa(reply[-4:])
+
+
+def get(ip: str, host: str, path: str, method: str = "GET", body: str | None = None,
+         timeout: float = 10.0) -> tuple[int, dict[str, str], str]:
+    conn = http.client.HTTPConnection(ip, 80, timeout=timeout)
+    try:
+        headers = {"Host": host, "Connection": "close", "User-Agent": "CaptiveNetworkSupport bench"}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+PROBE_HOST, PROBE_PATH = "connectivitycheck.gstatic.com", "/generate_204"
+
+
+def onboard(box: Box, i: int, t0: float, proc, name: str | None) -> dict[str, float]:
+    """One phone: lease, captive probe, portal page (guests tap Weiter), admitted probe. Durations in s."""
+    v = box.venue
+    lease = v.dhcp_wait(i, proc, timeout=30)
+    marks = {"lease": lease.at - t0}
+    t = time.time()
+    with InNamespace(v.client_ns(i)):
+        ip = dns_a(lease.dns[0], PROBE_HOST)
+        status, headers, _ = get(ip, PROBE_HOST, PROBE_PATH)
+        if status != 302:
+            raise VenueError(f"Client {i}: Probe ohne Portal-Antwort ({status})")
+        marks["probe"] = time.time() - t
+        t = time.time()
+        location = headers["location"]
+        portal_path = "/" + location.split("/", 3)[3]
+        status, _, page = get(box.cfg.address, box.cfg.address, portal_path)
+        if status != 200 or (name is not None and name not in page):
+            raise VenueError(f"Client {i}: Portal ohne Begrüßung ({status})")
+        if name is None:  # guest: one tap on "Weiter"
+            token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+            status, _, _ = get(box.cfg.address, box.cfg.address, "/portal/continue", "POST", f"csrf_token={token}")
+            if status not in (302, 303):
+                raise VenueError(f"Client {i}: Weiter abgelehnt ({status})")
+        marks["portal"] = time.time() - t
+        t = time.time()
+        status, _, _ = get(ip, PROBE_HOST, PROBE_PATH)
+        if status != 204:
+            raise VenueError(f"Client {i}: nach der Freigabe noch gefangen ({status})")
+        marks["admission"] = time.time() - t
+    marks["total"] = time.time() - t0
+    return marks
+
+
+def box_cpu_seconds(box: Box) -> float:
+    """utime+stime of the box's own processes (dnsmasq, helper, daemon, web master and workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = {p.pid for p in box.procs.values()}
+    for pid in list(pids):
+        try:
+            pids.update(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+        except OSError:
+            pass
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def burst(box: Box, indices: list[int], names: dict[int, str | None] | None) -> tuple[list[dict], float, float]:
+    """Plug `indices` in at once; names=None: lease only. Returns (per-client results, wall s, box CPU s)."""
+    v = box.venue
+    procs = {i: v.dhcp_start(i, timeout=20, gated=True) for i in indices}
+    cpu0 = box_cpu_seconds(box)
+    with ThreadPoolExecutor(max_workers=len(indices)) as pool:
+        t0 = time.time()
+        if names is not None:  # association comes first: hostapd reports each phone with its key
+            for i in indices:
+                box.fake.connect(v.client_mac(i), keyids[i])
+        v.set_links(indices, up=True)
+        for i in indices:
+            v.dhcp_release(procs[i])
+
+        def one(i: int) -> dict:
+            try:
+                if names is None:
+                    return {"lease": v.dhcp_wait(i, procs[i], timeout=30).at - t0}
+                return onboard(box, i, t0, procs[i], names[i])
+            except (VenueError, OSError, AttributeError) as exc:
+                return {"error": f"{i}: {exc}"}
+
+        results = list(pool.map(one, indices))
+        wall = time.time() - t0
+    return results, wall, box_cpu_seconds(box) - cpu0
+
+
+keyids: dict[int, str] = {}
+
+
+def run(n: int, prefix: str) -> dict:
+    from appliance.sessions import roster, service
+    from appliance.store import open_db
+
+    work = Path(tempfile.mkdtemp(prefix="sbx-bench-"))
+    work.chmod(0o755)  # the web app and daemon run as nobody
+    cfg = Config(state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
+                 leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
+                 web_user="nobody").validate()
+    baseline_idx = list(range(1, n + 1))
+    onboard_idx = list(range(n + 1, 2 * n + 1))
+    # Every 10th phone is a guest (shared key, one tap); the others are members with personal keys.
+    guests = {i for i in onboard_idx if i % 10 == 0}
+    db = open_db(cfg.db_path)
+    session = service.create_session(db, body="Rat der Stadt", title="Messung", day="2026-12-01", ssid=cfg.ssid)
+    csv = "Name;Rolle\n" + "".join(f"Mitglied {i:03d};Mitglied\n" for i in onboard_idx if i not in guests)
+    service.import_members(db, session.id, roster.parse_members(csv))
+    service.activate(db, session.id)
+    by_name = {m.name: m for m in service.members(db, session.id)}
+    db.conn.close()
+    names: dict[int, str | None] = {}
+    for i in onboard_idx:
+        names[i] = None if i in guests else f"Mitglied {i:03d}"
+        keyids[i] = "guest" if i in guests else by_name[f"Mitglied {i:03d}"].keyid
     t_start = time.monotonic()
-    with Venue(workdir / "venue", n_clients, prefix=prefix, cfg=cfg, links_up=False) as venue:
-        t_created = time.monotonic()
-        venue.load_nft(minimal_ruleset(cfg))
-        venue.start_dnsmasq(minimal_dnsmasq_conf(cfg, cfg.leases_file))
-        ob = Onboarding(venue)
-        ob.prepare()
-        steps = ob.steps()
-        # One thread per client: they really are concurrent, as in the hall.
-        with ThreadPoolExecutor(max_workers=n_clients) as pool:
-            ob.plug_in_all()
-            results = list(pool.map(lambda i: run_client(steps, i), venue.indices))
-        leases = {i: lease for i in venue.indices if (lease := venue.lease(i)) is not None}
-        t_done = time.monotonic()
-    t_down = time.monotonic()
-    figures: dict = {"clients": n_clients, "create_s": round(t_created - t_start, 3),
-                     "burst_s": round(t_done - t_created, 3), "teardown_s": round(t_down - t_done, 3),
-                     "errors": [r["error"] for r in results if "error" in r][:10]}
-    figures["failed"] = sum(1 for r in results if "error" in r)
-    for name, _ in steps:
-        figures[name] = summarise([float(r[name]) for r in results if name in r])
-    exchange = [venue_lease.at - ob.spawned_at[i] for i, venue_lease in leases.items() if i in ob.spawned_at]
-    figures["lease_after_release"] = summarise(exchange)
-    figures["release_spread_s"] = round(max(ob.spawned_at.values()) - min(ob.link_up_at.values()), 3) \
-        if ob.spawned_at else 0.0
+    try:
+        with Venue(work / "venue", 2 * n, prefix=prefix, cfg=cfg, links_up=False,
+                   random_macs=True) as venue:
+            box = start_appliance(venue)
+            try:
+                t_ready = time.monotonic()
+                base, base_wall, base_cpu = burst(box, baseline_idx, None)
+                full, full_wall, full_cpu = burst(box, onboard_idx, names)
+                admitted = len(venue.nft_set())
+            finally:
+                box.close()
+    finally:
+        if not os.environ.get("SBX_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    figures: dict = {
+        "clients_per_burst": n, "guests": len(guests), "setup_s": round(t_ready - t_start, 2),
+        "baseline_lease": summarise([r["lease"] for r in base if "lease" in r]),
+        "baseline_failed": [r["error"] for r in base if "error" in r][:5],
+        "baseline_box_cpu_s": round(base_cpu, 3), "baseline_wall_s": round(base_wall, 3),
+        "onboarding_failed": [r["error"] for r in full if "error" in r][:5],
+        "onboarding_box_cpu_s": round(full_cpu, 3), "onboarding_wall_s": round(full_wall, 3),
+        "onboarding_box_cpu_pct_of_one_core": round(100 * full_cpu / full_wall, 1) if full_wall else None,
+        "admitted_in_firewall": admitted,
+    }
+    for step in ("lease", "probe", "portal", "admission", "total"):
+        figures[f"onboarding_{step}"] = summarise([r[step] for r in full if step in r])
     return figures
 
 
@@ -133,17 +260,21 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("Die Messung braucht root (Netzwerk-Namespaces).", file=sys.stderr)
         return 2
-    figures = run(args.clients, args.prefix, WORK)
-    p95 = figures["lease"]["p95_s"] if figures["lease"]["n"] else float("inf")
-    ratio = p95 / GOAL_LEASE_P95_S
-    ok = figures["failed"] == 0 and ratio <= 1.0
+    f = run(args.clients, args.prefix)
+    p95_total = f["onboarding_total"]["p95_s"] if f["onboarding_total"]["n"] else float("inf")
+    p95_lease = f["baseline_lease"]["p95_s"] if f["baseline_lease"]["n"] else float("nan")
+    ratio = p95_total / p95_lease
+    complete = not f["baseline_failed"] and not f["onboarding_failed"] and f["admitted_in_firewall"] == args.clients
+    ok = complete and p95_total <= GOAL_P95_S and ratio <= GOAL_RATIO
     result = {
         "name": "onboarding",
-        "ratio": round(ratio, 3),  # measured / goal: <= 1 meets the goal
-        "goal": f"p95 Link-up → Lease ≤ {GOAL_LEASE_P95_S} s, {args.clients} Clients gleichzeitig, keiner ohne Lease",
+        "ratio": round(ratio, 3),
+        "goal": f"p95 Link-up → freigeschaltet ≤ {GOAL_P95_S} s und ≤ {GOAL_RATIO}× p95 der Lease allein "
+                f"(gleicher Lauf), {args.clients} Geräte gleichzeitig, alle freigeschaltet",
         "ok": ok,
-        "figures": figures,
-        "command": "python -m bench.onboarding " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "figures": f,
+        "command": "sudo make bench  # = .venv/bin/python -m bench.onboarding "
+                   + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.config import Config
 from appliance.helper import nftset
 from appliance.helper.client import HelperClient, HelperError, NullHelper
 from appliance.helper.protocol import ProtocolError, encode_response, parse_request, parse_response
@@ -263,7 +264,7 @@ def test_bad_requests_are_refused_and_change_nothing(helper: NsHelper, line: byt
 
 def test_client_raises_with_server_message(helper: NsHelper) -> None:
     with pytest.raises(HelperError, match="Broadcast"):
-        HelperClient(helper.sock).admit(MAC, "10.77.1.255")
+        HelperClient(helper.sock).admit(MAC, str(Config().network.broadcast_address))
     assert helper.elements() == set()
 
 

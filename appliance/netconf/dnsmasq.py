@@ -46,6 +46,9 @@ def render_dnsmasq_conf(cfg: Config, pid_file: str | None = None) -> str:
         # The default ping check before each offer holds every lease ~3 s; the whole hall joining at once
         # would queue behind it. Conflicts cannot arise: the box is the only address giver here.
         "no-ping",
+        # Clients that ask for it (RFC 4039; Android's and systemd's clients) get the lease in one exchange:
+        # no window between offer and request in which another phone of a burst takes the address.
+        "dhcp-rapid-commit",
         f"dhcp-leasefile={cfg.leases_file}",
         # Phones treat a Wi-Fi without router or DNS as unusable and may not even probe it: always hand out
         # the box as both. Without internet_passthrough nftables forwards nothing, so this leaks nothing.
