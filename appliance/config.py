@@ -44,13 +44,13 @@ class Config:
     # The interface the clients are on (a radio, or the bridge of radios and external APs).
     interface: str = "wlan0"
     address: str = "10.77.0.1"
-    # A /20 (~4000 addresses) for 300 devices on purpose: dnsmasq does not reserve offered addresses and
-    # starts each client's search at a hash of its MAC, so when a hall joins at once, clients whose hashes
-    # meet are offered the same address and all but one get a NAK and wait ~3 s. The chance of that falls
-    # with the pool size (birthday problem: 200 phones in 497 addresses ~40 clashes, in 4000 ~5).
-    prefix: int = 20
+    # A /16 for 300 devices on purpose: dnsmasq does not reserve offered addresses and starts each client's
+    # search at a hash of its MAC, so when a hall joins at once, clients whose hashes meet are offered the same
+    # address; all but one get a NAK and wait ~3 s. The chance falls with the pool size (birthday problem:
+    # 200 phones in 497 addresses ~40 clashes, in 4000 ~5, in 65000 ~0.3). Measured in bench/onboarding.
+    prefix: int = 16
     dhcp_start: str = "10.77.0.10"
-    dhcp_end: str = "10.77.15.250"
+    dhcp_end: str = "10.77.255.250"
     lease_time: str = "4h"
     country: str = "DE"
     # One network name for every session: switching sessions only swaps keys (RELOAD_WPA_PSK, no root,

@@ -43,6 +43,13 @@ class Member:
     passphrase: str
 
 
+def _rows(db: sqlite_utils.Database, sql: str, params: list | tuple = ()) -> list[dict]:
+    """Plain SQL for reads on hot paths: sqlite-utils' table objects introspect the schema on every use."""
+    cur = db.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
 def _session(row: dict) -> Session:
     return Session(
         row["id"], row["body"], row["title"], row["date"], row["venue"], row["ssid"],
@@ -84,18 +91,18 @@ def create_session(db: sqlite_utils.Database, *, body: str, title: str, day: str
 
 
 def get_session(db: sqlite_utils.Database, session_id: int) -> Session:
-    try:
-        return _session(db["sessions"].get(session_id))
-    except sqlite_utils.db.NotFoundError:
-        raise SessionError(f"Sitzung {session_id} gibt es nicht") from None
+    rows = _rows(db, "SELECT * FROM sessions WHERE id = ?", [session_id])
+    if not rows:
+        raise SessionError(f"Sitzung {session_id} gibt es nicht")
+    return _session(rows[0])
 
 
 def list_sessions(db: sqlite_utils.Database) -> list[Session]:
-    return [_session(r) for r in db["sessions"].rows_where(order_by="date desc, id desc")]
+    return [_session(r) for r in _rows(db, "SELECT * FROM sessions ORDER BY date DESC, id DESC")]
 
 
 def active_session(db: sqlite_utils.Database) -> Session | None:
-    rows = list(db["sessions"].rows_where("active = 1", limit=1))
+    rows = _rows(db, "SELECT * FROM sessions WHERE active = 1 LIMIT 1")
     return _session(rows[0]) if rows else None
 
 
@@ -131,19 +138,19 @@ def import_members(db: sqlite_utils.Database, session_id: int, rows: list[Member
 
 
 def members(db: sqlite_utils.Database, session_id: int) -> list[Member]:
-    return [_member(r) for r in db["members"].rows_where(
-        "session_id = ?", [session_id], order_by="faction, name")]
+    return [_member(r) for r in _rows(db, "SELECT * FROM members WHERE session_id = ? ORDER BY faction, name",
+                                       [session_id])]
 
 
 def get_member(db: sqlite_utils.Database, member_id: int) -> Member:
-    try:
-        return _member(db["members"].get(member_id))
-    except sqlite_utils.db.NotFoundError:
-        raise SessionError(f"Mitglied {member_id} gibt es nicht") from None
+    rows = _rows(db, "SELECT * FROM members WHERE id = ?", [member_id])
+    if not rows:
+        raise SessionError(f"Mitglied {member_id} gibt es nicht")
+    return _member(rows[0])
 
 
 def member_by_keyid(db: sqlite_utils.Database, keyid: str) -> Member | None:
-    rows = list(db["members"].rows_where("keyid = ?", [keyid], limit=1))
+    rows = _rows(db, "SELECT * FROM members WHERE keyid = ? LIMIT 1", [keyid])
     return _member(rows[0]) if rows else None
 
 

@@ -12,14 +12,16 @@ from appliance.store import migrations
 
 
 def open_db(path: Path | str, migrate: bool = True) -> sqlite_utils.Database:
-    if str(path) != ":memory:":
+    if migrate and str(path) != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), timeout=10, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes, fast
+    # WAL + NORMAL: one writer beside many readers, durable across app crashes. journal_mode is stored in
+    # the file, so only the opener that migrates (once per process) needs to set it.
+    conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=10000")
     if migrate:
+        conn.execute("PRAGMA journal_mode=WAL")
         migrations.apply(conn)
     return sqlite_utils.Database(conn)
 
