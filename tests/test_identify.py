@@ -125,17 +125,28 @@ def test_same_mac_different_person_after_rejoin(cfg, db, no_arp):
     assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).member.name == "Bernd Müller"
 
 
-def test_lease_file_reparsed_only_when_changed(cfg, monkeypatch):
-    calls = []
-    real = leases_mod.parse_leases
-    monkeypatch.setattr(identify_mod.leases_mod, "parse_leases", lambda text: calls.append(1) or real(text))
+def test_lease_file_reread_only_when_changed(cfg, monkeypatch):
+    reads = []
+    real = identify_mod.Path.read_text
+    monkeypatch.setattr(identify_mod.Path, "read_text", lambda self, *a, **k: reads.append(1) or real(self, *a, **k))
     cache = LeaseCache()
     write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
     assert [lease.ip for lease in cache.get(cfg.leases_file)] == ["10.77.0.10"]
-    assert [lease.ip for lease in cache.get(cfg.leases_file)] == ["10.77.0.10"]
-    assert len(calls) == 1
+    assert cache.lease_for_ip(cfg.leases_file, "10.77.0.10", now=0).mac == ANNA_MAC
+    assert len(reads) == 1
     write_leases(cfg, (ANNA_MAC, "10.77.0.10"), (GUEST_MAC, "10.77.0.11"))
     assert [lease.ip for lease in cache.get(cfg.leases_file)] == ["10.77.0.10", "10.77.0.11"]
-    assert len(calls) == 2
+    assert len(reads) == 2
     cfg.leases_file.unlink()
     assert cache.get(cfg.leases_file) == []
+
+
+def test_lease_lookup_finds_exactly_that_address_among_many(cfg):
+    pairs = [(f"02:00:00:00:{i // 256:02x}:{i % 256:02x}", f"10.77.{i // 250}.{i % 250 + 1}") for i in range(400)]
+    write_leases(cfg, *pairs)
+    cache = LeaseCache()
+    for mac, ip in (pairs[0], pairs[9], pairs[250], pairs[-1]):
+        assert cache.lease_for_ip(cfg.leases_file, ip, now=0).mac == mac
+    # 10.77.0.1 is a prefix of 10.77.0.10..19: only the exact address matches.
+    assert cache.lease_for_ip(cfg.leases_file, "10.77.0.1", now=0).mac == pairs[0][0]
+    assert cache.lease_for_ip(cfg.leases_file, "10.77.9.9", now=0) is None
