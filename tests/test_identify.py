@@ -9,7 +9,6 @@ import pytest
 
 from appliance.captive import identify as identify_mod
 from appliance.captive.identify import LeaseCache, identify
-from appliance.monitor import leases as leases_mod
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
 
