@@ -63,6 +63,9 @@ class Config:
     web_bind: str = "0.0.0.0"
     web_port: int = 8080
     web_user: str = "sitzungsbox"
+    # gevent workers: each holds many idle connections; two use two cores when a hall joins at once
+    # (bench/onboarding). State shared between them lives in SQLite, never in a worker's memory.
+    web_workers: int = 2
     helper_socket: Path = Path("/run/sitzungsbox/helper.sock")
     hostapd_ctrl_dir: Path = Path("/run/hostapd")
     leases_file: Path = Path("/var/lib/sitzungsbox/dnsmasq.leases")
@@ -109,6 +112,8 @@ class Config:
             raise ConfigError(f"Ländercode muss zwei Großbuchstaben haben: {self.country!r}")
         if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", self.ssid):
             raise ConfigError("ssid: nur A-Z, a-z, 0-9, _ und - (höchstens 32 Zeichen)")
+        if not 1 <= self.web_workers <= 16:
+            raise ConfigError("web_workers muss zwischen 1 und 16 liegen")
         if not re.fullmatch(r"[a-z0-9-]{1,63}", self.hostname):
             raise ConfigError(f"ungültiger Hostname: {self.hostname!r}")
         return self

@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"(gleicher Lauf), {args.clients} Geräte gleichzeitig, alle freigeschaltet",
         "ok": ok,
         "figures": f,
-        "command": "sudo make bench  # = .venv/bin/python -m bench.onboarding "
+        "command": ".venv/bin/python -m bench.onboarding "
                    + " ".join(argv if argv is not None else sys.argv[1:]),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

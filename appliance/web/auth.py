@@ -5,7 +5,8 @@
 - A login starts a server-side session: a random id in the signed Flask cookie, its SHA-256 in
   `settings` (`clerk_session:<hash>` -> expiry). So logout and a new password end sessions for real,
   which a cookie-only session could not.
-- Failed logins are throttled per client IP in memory (the web runs as one gevent worker).
+- Failed logins are throttled per client IP in each worker's memory: with `web_workers` workers a
+  guesser gets at most that many times the allowed tries before the doubling wait applies everywhere.
 """
 
 from __future__ import annotations

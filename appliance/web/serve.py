@@ -101,7 +101,7 @@ def startup_resync(cfg: Config, helper: Any) -> int | None:
 def gunicorn_options(cfg: Config) -> dict[str, Any]:
     return {
         "bind": f"{cfg.web_bind}:{cfg.web_port}",
-        "workers": 1,
+        "workers": cfg.web_workers,
         "worker_class": "gevent",
         "worker_connections": 1000,
         "preload_app": False,  # load after the worker's monkey patching

@@ -1,0 +1,28 @@
+"""The onboarding benchmark keeps working (a small burst); its timing goals live in docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import need_binary, need_root
+
+pytestmark = pytest.mark.net
+
+
+def test_small_burst_runs_every_step_and_writes_the_result_file(tmp_path):
+    need_root()
+    need_binary("dnsmasq", "nft", "busybox", "setpriv")
+    from bench import onboarding
+
+    out = tmp_path / "onboarding.json"
+    onboarding.main(["--clients", "10", "--prefix", "sbxq", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert set(result) == {"name", "ratio", "goal", "ok", "figures", "command"}
+    f = result["figures"]
+    assert f["baseline_failed"] == [] and f["onboarding_failed"] == []
+    assert f["admitted_in_firewall"] == 10  # every phone ended up admitted by the real helper
+    for step in ("lease", "probe", "portal", "admission", "total"):
+        assert f[f"onboarding_{step}"]["n"] == 10
+    assert result["ratio"] == round(f["onboarding_total"]["p95_s"] / f["baseline_lease"]["p95_s"], 3)
