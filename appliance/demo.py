@@ -76,41 +76,40 @@ def prepare(cfg: Config) -> tuple[int, str | None]:
 
 
 class Arrivals(threading.Thread):
-    """Members arrive over the first minutes (a phone, sometimes a tablet too); a few leave again."""
+    """Replays a session in hostapd's recorded protocol format (radio.fake.demo_replay): members arrive
+    over the quarter hour before the start (some with a tablet too), a guest joins, two leave later.
+    `speed` 15 plays the quarter hour in a minute. Each connected device also gets a dnsmasq-style lease,
+    so the portal can be viewed as that device (`/portal?as=<ip>`, demo only)."""
 
-    def __init__(self, cfg: Config, fake, stop: threading.Event, speed: float = 1.0):
+    def __init__(self, cfg: Config, fake, stop: threading.Event, speed: float = 15.0):
         super().__init__(daemon=True, name="demo-arrivals")
         self.cfg, self.fake, self.stop_event, self.speed = cfg, fake, stop, speed
 
     def run(self) -> None:
+        from appliance.radio.events import parse_event
+        from appliance.radio.fake import demo_replay
         from appliance.sessions import service
         from appliance.store import open_db
 
         db = open_db(self.cfg.db_path)
         session = service.active_session(db)
-        members = service.members(db, session.id) if session else []
+        keyids = [m.keyid for m in service.members(db, session.id)] if session else []
         db.conn.close()
-        hosts = ipaddress.IPv4Network(f"{self.cfg.address}/{self.cfg.prefix}", strict=False)
-        first = ipaddress.IPv4Address(self.cfg.dhcp_start)
-        leases: list[str] = []
+        next_ip = ipaddress.IPv4Address(self.cfg.dhcp_start)
+        leases: dict[str, str] = {}
         expiry = int(time.time()) + 4 * 3600
-        for n, member in enumerate(members):
-            if self.stop_event.wait(0.6 / self.speed):
+        start = time.monotonic()
+        for line in demo_replay(keyids, guests=2, seed=7):
+            if self.stop_event.wait(max(0.0, start + line.at / self.speed - time.monotonic())):
                 return
-            mac = f"02:5b:00:00:{n // 256:02x}:{n % 256:02x}"
-            ip = first + n
-            assert ip in hosts
-            self.fake.connect(mac, member.keyid)
-            leases.append(f"{expiry} {mac} {ip} demo-{n} *")
-            tmp = self.cfg.leases_file.with_suffix(".tmp")
-            tmp.write_text("\n".join(leases) + "\n")
-            os.replace(tmp, self.cfg.leases_file)
-        # A guest arrives, two members step out.
-        if not self.stop_event.wait(2 / self.speed):
-            self.fake.connect("02:5b:00:00:ff:01", "guest")
-        for n in (3, 17):
-            if n < len(members) and not self.stop_event.wait(3 / self.speed):
-                self.fake.disconnect(f"02:5b:00:00:00:{n:02x}")
+            self.fake.replay([line], speed=0)
+            event = parse_event(line.text)
+            if event is not None and event.kind == "connected" and event.mac not in leases:
+                leases[event.mac] = f"{expiry} {event.mac} {next_ip} * *"
+                next_ip += 1
+                tmp = self.cfg.leases_file.with_suffix(".tmp")
+                tmp.write_text("\n".join(leases.values()) + "\n")
+                os.replace(tmp, self.cfg.leases_file)
 
 
 def _wait_http(url: str, proc: subprocess.Popen, deadline: float) -> bool:

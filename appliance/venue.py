@@ -617,62 +617,80 @@ class Venue:
 
 # -- `make venue` -----------------------------------------------------------------------------------------
 
-def _appliance_configs(cfg: Config) -> tuple[str, str, str]:
-    """(dnsmasq.conf, nftables.nft, source) rendered by the appliance, or the venue's minimal ones."""
-    try:
-        from appliance.netconf.render import render_all
-        from appliance.sessions import service
-        from appliance.store import open_db
-
-        db = open_db(cfg.db_path)
-        session = service.active_session(db)
-        if session is None:
-            session = service.create_session(db, body="Rat", title="Virtueller Sitzungssaal",
-                                             day=time.strftime("%Y-%m-%d"), ssid=cfg.ssid, actor="venue")
-            session = service.activate(db, session.id, actor="venue")
-        files = render_all(cfg, session, service.members(db, session.id))
-        return files["dnsmasq.conf"], files["nftables.nft"], "von appliance.netconf erzeugt"
-    except Exception as exc:  # any gap in the other parts (not landed yet, no session) falls back
-        return (minimal_dnsmasq_conf(cfg, cfg.leases_file), minimal_ruleset(cfg),
-                f"minimale Venue-Konfiguration ({type(exc).__name__}: {exc})")
-
-
 def main(cfg: Config) -> int:
-    """`sitzungsbox venue`: a 3-client venue with the appliance's configs until Ctrl-C."""
+    """`sitzungsbox venue` (`make venue`): the whole appliance with 3 client namespaces until Ctrl-C.
+
+    The demo council is loaded; client 1 joins with the first member's personal key (as hostapd would
+    report it), client 2 with the guest key, client 3 stays unknown. Everything else is real.
+    """
     if os.geteuid() != 0:
         print("Der virtuelle Sitzungssaal braucht root (Netzwerk-Namespaces).", file=sys.stderr)
         return 1
+    from appliance.demo import DEMO_CSV
+    from appliance.sessions import roster, service
+    from appliance.store import open_db
+    from appliance.web import auth
+
     work = Path(tempfile.mkdtemp(prefix="sbx-venue-"))
+    work.chmod(0o755)  # the web app and the daemon run unprivileged
+    web_user = cfg.web_user if _user_exists(cfg.web_user) else "nobody"
     vcfg = replace(cfg, state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
-                   leases_file=work / "state" / "dnsmasq.leases", demo=False)
-    vcfg.state_dir.mkdir(parents=True, exist_ok=True)
+                   leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
+                   web_user=web_user, demo=False)
+    db = open_db(vcfg.db_path)
+    session = service.create_session(db, body="Rat der Stadt", title="Virtueller Sitzungssaal",
+                                     day=time.strftime("%Y-%m-%d"), venue="Netzwerk-Namespaces", ssid=vcfg.ssid,
+                                     actor="venue")
+    service.import_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()), actor="venue")
+    service.activate(db, session.id, actor="venue")
+    password = auth.ensure_password(db)
+    first = service.members(db, session.id)[0]
+    db.conn.close()
     venue = Venue(work / "venue", 3, prefix="sbx", cfg=vcfg)
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    # Handlers, not a blocked signal mask: a mask would be inherited by every process the venue starts,
+    # and gunicorn would then never see the SIGTERM that stops it.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    box = None
     try:
         venue.up()
-        dns_conf, ruleset, source = _appliance_configs(vcfg)
-        print(f"Konfiguration: {source}")
-        venue.load_nft(ruleset)
-        venue.start_dnsmasq(dns_conf)
+        box = start_appliance(venue)
+        box.fake.connect(venue.client_mac(1), first.keyid)
+        box.fake.connect(venue.client_mac(2), "guest")
         for i in venue.indices:
             lease = venue.dhcp(i)
             print(f"  {venue.client_ns(i)}: {venue.client_mac(i)} → {lease.ip} (DNS {', '.join(lease.dns)})")
+        c1, c3 = venue.client_ns(1), venue.client_ns(3)
         print(f"""
 Virtueller Sitzungssaal läuft (Arbeitsverzeichnis {work}).
-  Box:     ip netns exec {venue.box_ns} bash        (Brücke {BRIDGE}, {vcfg.address}/{vcfg.prefix})
-  Client:  ip netns exec {venue.client_ns(1)} curl -i http://captive.apple.com/hotspot-detect.html
-           ip netns exec {venue.client_ns(1)} busybox nslookup example.org
+  {c1} ist mit dem Schlüssel von {first.name} verbunden, {venue.client_ns(2)} mit dem Gastschlüssel.
+  Portal:    ip netns exec {c1} curl -s http://{vcfg.address}/portal        (begrüßt {first.name})
+  Probe:     ip netns exec {c1} curl -i http://captive.apple.com/hotspot-detect.html
+             ip netns exec {c3} curl -i http://connectivitycheck.gstatic.com/generate_204   (gefangen: 302)
+  DNS:       ip netns exec {c3} busybox nslookup {vcfg.hostname}
   Freigaben: ip netns exec {venue.box_ns} nft list set inet {vcfg.nft_table} admitted
+  Sitzungsdienst: http://{vcfg.address}/clerk  Passwort (nur jetzt sichtbar): {password}
 Beenden mit Strg-C.""", flush=True)
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        stop.wait()
         print("Baue ab …")
         return 0
     except (VenueError, OSError, subprocess.SubprocessError) as exc:
         print(f"Fehler: {exc}", file=sys.stderr)
         return 1
     finally:
+        if box is not None:
+            box.close()
         venue.down()
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 # -- the whole appliance inside the venue ---------------------------------------------------------------

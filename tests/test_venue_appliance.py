@@ -33,6 +33,17 @@ Anna Schmidt;SPD;Mitglied;ja;Rat
 Bernd Müller;CDU;Mitglied;ja;Rat
 Çiğdem Öztürk;Grüne;Mitglied;ja;Rat
 """
+DNS_RCODES = r"""
+import socket, struct, sys
+server, name = sys.argv[1:3]
+for qtype, label in ((1, "A"), (28, "AAAA")):
+    q = b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0" + struct.pack(">HH", qtype, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(3)
+    s.sendto(struct.pack(">HHHHHH", 7, 0x0100, 1, 0, 0, 0) + q, (server, 53))
+    r = s.recv(1500)
+    print(label, struct.unpack(">H", r[2:4])[0] & 0xF, struct.unpack(">H", r[6:8])[0])
+"""
 PASSWORD = "venue-test-password-1"  # set for this test's throwaway database only
 # (host, path, online status, online body) for every OS's probe, as DOMAIN.md lists them.
 PROBES = [
@@ -104,8 +115,12 @@ def test_every_client_gets_a_lease_and_dns_points_at_the_box(box):
         lease = box.venue.dhcp(i)
         assert ipaddress.IPv4Address(lease.ip) in cfg.network and lease.ip != cfg.address
         assert cfg.address in lease.dns and lease.router == cfg.address
-    out = box.venue.client_exec(1, ["getent", "hosts", "captive.apple.com"]).stdout
-    assert out.split()[0] == cfg.address
+    for name in ("captive.apple.com", cfg.hostname, f"{cfg.hostname}.home.arpa"):
+        out = box.venue.client_exec(1, ["getent", "ahostsv4", name]).stdout
+        assert out.split()[0] == cfg.address, name
+    # AAAA: an empty answer (NOERROR), not REFUSED, so phones do not retry or call the network broken.
+    r = box.venue.client_exec(1, [sys.executable, "-c", DNS_RCODES, cfg.address, "captive.apple.com"])
+    assert r.stdout.split() == ["A", "0", "1", "AAAA", "0", "0"], r
     # The web app reads the same lease file dnsmasq writes: IP -> MAC for every client.
     leases = cfg.leases_file.read_text()
     for i in box.venue.indices:

@@ -33,8 +33,11 @@ def render_dnsmasq_conf(cfg: Config, pid_file: str | None = None) -> str:
         # Offline: no upstream servers, no /etc/hosts of the build machine.
         "no-resolv",
         "no-hosts",
-        # Every name -> the box, so the OS probes land on the portal (AAAA queries get an empty answer).
+        # Every name -> the box, so the OS probes land on the portal.
         f"address=/#/{cfg.address}",
+        # ... and every name is local: AAAA queries get an empty answer (NOERROR, no data) instead of
+        # REFUSED, which some resolvers retry or treat as a broken network.
+        "local=/#/",
         # The box's own name, with a PTR record for the reverse lookup.
         f"domain={LOCAL_DOMAIN}",
         f"host-record={cfg.hostname},{fqdn},{cfg.address}",
