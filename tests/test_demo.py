@@ -1,0 +1,73 @@
+"""`make run`: the demo comes up on loopback, prints the clerk password once, and the replayed radio
+makes members arrive whom the portal greets by name."""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _poll(predicate, timeout: float, what: str, proc: subprocess.Popen):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        if proc.poll() is not None:
+            raise AssertionError(f"demo ended early while waiting for {what}")
+        try:
+            proc.wait(0.1)  # a bounded wait instead of a sleep
+        except subprocess.TimeoutExpired:
+            pass
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_demo_serves_portal_and_clerk_pages():
+    work = Path(tempfile.mkdtemp(prefix="sbx-demo-"))
+    work.chmod(0o755)  # run as root, the web app drops to an unprivileged user that must reach ./var/demo
+    log = work / "out.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "appliance.cli", "demo"], cwd=work, stdout=out,
+                                stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                                start_new_session=True)
+    try:
+        banner = _poll(lambda: "Beenden" in log.read_text() and log.read_text(), 60, "the banner", proc)
+        base = re.search(r"Startseite:\s+(http://127\.0\.0\.1:\d+)/", banner).group(1)
+        password = re.search(r"Passwort \(wird nur jetzt angezeigt\): (\S+)", banner).group(1)
+        assert "DEMO" in banner
+        leases = work / "var" / "demo" / "dnsmasq.leases"
+        first_ip = _poll(lambda: leases.exists() and leases.read_text().split()[2:3], 60, "an arrival", proc)[0]
+        page = urllib.request.urlopen(f"{base}/portal?as={first_ip}", timeout=5).read().decode()
+        assert "Willkommen, " in page
+        # The clerk logs in with the printed password and sees the 62-member demo council.
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        form = opener.open(f"{base}/clerk/login", timeout=5).read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        data = urllib.parse.urlencode({"csrf_token": token, "password": password, "next": "/clerk/"}).encode()
+        sessions = opener.open(f"{base}/clerk/login", data, timeout=5).read().decode()
+        assert "12. Sitzung des Rates (Demo)" in sessions
+        session_page = opener.open(f"{base}/clerk/sessions/1", timeout=5).read().decode()
+        assert session_page.count("Mitglied") >= 62
+        # The password is printed once, never written to the log files or the database in clear text.
+        assert password not in (work / "var" / "demo" / "sitzungsbox.db").read_bytes().decode(errors="replace")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        shutil.rmtree(work, ignore_errors=True)
+    assert proc.returncode == 0, log.read_text()[-2000:] if log.exists() else ""
