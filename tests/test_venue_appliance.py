@@ -174,6 +174,13 @@ def test_clients_cannot_reach_each_other(box):
     for i in (1, 2):
         assert v.client_exec(i, ["busybox", "ping", "-c1", "-W1", box.cfg.address]).returncode == 0
     assert v.client_exec(1, ["busybox", "ping", "-c1", "-W1", v.client_ip(2)]).returncode != 0
+    # Isolated at layer 2 already (the bridge table, as on a box without br_netfilter): client 2 does not
+    # even answer client 1's ARP request, while the box does.
+    def arp(target: str) -> str:
+        return v.client_exec(1, ["busybox", "arping", "-c1", "-w1", "-I", "eth0", target]).stdout
+
+    assert "Received 1 response" in arp(box.cfg.address)
+    assert "Received 0 response" in arp(v.client_ip(2))
     server = subprocess.Popen(["ip", "netns", "exec", v.client_ns(2), "busybox", "nc", "-l", "-p", "9000"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
