@@ -2,75 +2,30 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import sqlite3
 
-MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE TABLE settings (
-            key TEXT PRIMARY KEY,
-            value TEXT NOT NULL
-        );
-        CREATE TABLE sessions (
-            id INTEGER PRIMARY KEY,
-            body TEXT NOT NULL,              -- Gremium, e.g. "Rat der Stadt"
-            title TEXT NOT NULL,
-            date TEXT NOT NULL,              -- ISO date
-            venue TEXT NOT NULL DEFAULT '',
-            ssid TEXT NOT NULL,
-            guest_key TEXT NOT NULL,
-            key_generation INTEGER NOT NULL DEFAULT 1,
-            active INTEGER NOT NULL DEFAULT 0,
-            created_at TEXT NOT NULL
-        );
-        -- At most one session is live on the box at a time.
-        CREATE UNIQUE INDEX sessions_one_active ON sessions(active) WHERE active = 1;
-        CREATE TABLE members (
-            id INTEGER PRIMARY KEY,
-            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-            name TEXT NOT NULL,
-            faction TEXT NOT NULL DEFAULT '',
-            role TEXT NOT NULL CHECK (role IN ('member', 'deputy', 'administration', 'guest')),
-            voting INTEGER NOT NULL DEFAULT 0,
-            body TEXT NOT NULL DEFAULT '',
-            keyid TEXT NOT NULL UNIQUE,      -- hostapd keyid: opaque, never the name
-            passphrase TEXT NOT NULL,
-            created_at TEXT NOT NULL
-        );
-        CREATE INDEX members_session ON members(session_id);
-        -- Stations as hostapd reports them (written by the radio daemon only).
-        CREATE TABLE stations (
-            mac TEXT PRIMARY KEY,
-            interface TEXT NOT NULL,
-            keyid TEXT,
-            connected INTEGER NOT NULL,
-            connected_at TEXT,
-            disconnected_at TEXT
-        );
-        CREATE INDEX stations_keyid ON stations(keyid);
-        -- A device let through the firewall: the pair (MAC, IP) is what nftables matches.
-        CREATE TABLE admissions (
-            id INTEGER PRIMARY KEY,
-            session_id INTEGER NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-            mac TEXT NOT NULL,
-            ip TEXT NOT NULL,
-            member_id INTEGER REFERENCES members(id) ON DELETE CASCADE,
-            kind TEXT NOT NULL CHECK (kind IN ('member', 'guest')),
-            admitted_at TEXT NOT NULL,
-            revoked_at TEXT
-        );
-        CREATE UNIQUE INDEX admissions_live ON admissions(mac, ip) WHERE revoked_at IS NULL;
-        CREATE TABLE audit (
-            id INTEGER PRIMARY KEY,
-            at TEXT NOT NULL,
-            actor TEXT NOT NULL,
-            action TEXT NOT NULL,
-            detail TEXT NOT NULL DEFAULT ''
-        );
-        """,
-    ),
-]
+from appliance.store import steps as steps_pkg
+
+
+def _load() -> list[tuple[int, str]]:
+    """Every step module in appliance/store/steps, ordered by VERSION; numbers must be 1..n without gaps.
+
+    One file per step lets features add their tables without touching each other's."""
+    steps = []
+    for info in pkgutil.iter_modules(steps_pkg.__path__):
+        if info.name.startswith("m"):
+            mod = importlib.import_module(f"{steps_pkg.__name__}.{info.name}")
+            steps.append((mod.VERSION, mod.SQL))
+    steps.sort()
+    versions = [v for v, _ in steps]
+    if versions != list(range(1, len(steps) + 1)):
+        raise RuntimeError(f"Schemaschritte lückenhaft oder doppelt: {versions}")
+    return steps
+
+
+MIGRATIONS: list[tuple[int, str]] = _load()
 
 
 def apply(conn: sqlite3.Connection) -> int:
@@ -79,7 +34,12 @@ def apply(conn: sqlite3.Connection) -> int:
     for version, script in MIGRATIONS:
         if version <= current:
             continue
-        # executescript commits; wrap the step so a failure leaves the old version intact.
-        conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+        # One transaction per step: a failing step leaves the schema and its version as they were.
+        try:
+            conn.executescript(f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
         current = version
     return current

@@ -59,8 +59,9 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     from appliance.web import portal
     app.register_blueprint(portal.bp)
     app.before_request(csrf.protect)
-    from appliance.web import clerk
-    app.register_blueprint(clerk.bp)
+    from appliance.web import clerk, dashboard, documents, live
+    for module in (clerk, documents, live, dashboard):
+        app.register_blueprint(module.bp)
 
     @app.context_processor
     def _globals() -> dict:

@@ -1,0 +1,1 @@
+"""Schema steps, one module each: `m<NNNN>_<what>.py` with VERSION and SQL. Append only."""
