@@ -1,0 +1,55 @@
+"""Who is asking: the one answer every member-facing view and the push channel use.
+
+A member is known by the personal key of the device's Wi-Fi connection (captive.identify), never by a
+cookie or a MAC. A clerk by the login session. Policies (which document, which chat room) take a Viewer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import g
+
+from appliance.sessions.service import Member
+
+
+@dataclass(frozen=True)
+class Viewer:
+    kind: str  # 'member' | 'guest' | 'clerk' | 'anonymous'
+    session_id: int | None  # the active session the viewer belongs to (None: no active session)
+    member: Member | None = None  # for kind 'member'
+    admitted: bool = False  # the device is let through the firewall (members and guests)
+    ip: str = ""
+    mac: str | None = None
+
+    @property
+    def is_member(self) -> bool:
+        return self.kind == "member" and self.member is not None
+
+    @property
+    def is_clerk(self) -> bool:
+        return self.kind == "clerk"
+
+
+def current_viewer() -> Viewer:
+    """The viewer of this request (cached on g). A clerk logged in from a phone on the session network is
+    a clerk; otherwise the device decides: an admitted member, an admitted guest, or anonymous."""
+    if "viewer" in g:
+        return g.viewer
+    from appliance.sessions import service
+    from appliance.web import auth, portal
+
+    active = service.active_session(g.db)
+    session_id = active.id if active else None
+    if auth.is_logged_in():
+        viewer = Viewer("clerk", session_id)
+    else:
+        device = portal._device()
+        if not device.admitted or session_id is None:
+            viewer = Viewer("anonymous", session_id, ip=device.ip, mac=device.mac)
+        elif device.kind == "member" and device.member is not None:
+            viewer = Viewer("member", session_id, device.member, True, device.ip, device.mac)
+        else:
+            viewer = Viewer("guest", session_id, None, True, device.ip, device.mac)
+    g.viewer = viewer
+    return viewer
