@@ -10,7 +10,7 @@ from appliance.store import steps as steps_pkg
 
 
 def _load() -> list[tuple[int, str]]:
-    """Every step module in appliance/store/steps, ordered by VERSION; numbers must be 1..n without gaps.
+    """Every step module in appliance/store/steps, ordered by VERSION; a number may not repeat.
 
     One file per step lets features add their tables without touching each other's."""
     steps = []
@@ -20,8 +20,8 @@ def _load() -> list[tuple[int, str]]:
             steps.append((mod.VERSION, mod.SQL))
     steps.sort()
     versions = [v for v, _ in steps]
-    if versions != list(range(1, len(steps) + 1)):
-        raise RuntimeError(f"Schemaschritte lückenhaft oder doppelt: {versions}")
+    if len(set(versions)) != len(versions) or versions[:1] != [1]:
+        raise RuntimeError(f"Schemaschritte doppelt oder ohne Schritt 1: {versions}")
     return steps
 
 
