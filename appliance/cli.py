@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("web", help="Web-Anwendung (Portal, Mitglieder, Sitzungsdienst)")
     sub.add_parser("helper", help="privilegierter Helfer: Firewall-Freigaben (nur admit/revoke)")
     sub.add_parser("daemon", help="Funk-Ereignisse von hostapd und mDNS-Ankündigung")
+    mo = sub.add_parser("monitor", help="Überwachung für die Technik-Ansicht: Funk, Geräte, Netz, Box (ohne root)")
+    mo.add_argument("--once", action="store_true", help="eine Messung schreiben und als JSON ausgeben")
     nc = sub.add_parser("netconf", help="Netzkonfiguration der aktiven Sitzung schreiben")
     nc.add_argument("--check", action="store_true", help="erzeugte Dateien mit nft/dnsmasq/hostapd prüfen")
     fh = sub.add_parser("fake-hostapd", help="virtuelles Funkmodul: spielt aufgezeichnetes hostapd-Protokoll ab")
@@ -51,7 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     fh.add_argument("--psk-file", type=Path)
     fh.add_argument("--replay", type=Path, help="aufgezeichnete Sitzung, die abgespielt wird")
     sub.add_parser("venue", help="virtueller Sitzungssaal in Netzwerk-Namespaces (root)")
-    sub.add_parser("set-password", help="neues Passwort für den Sitzungsdienst erzeugen und einmal anzeigen")
+    from appliance.documents import cli as documents_cli
+    documents_cli.add_parsers(sub)
+    sp = sub.add_parser("set-password", help="neues Passwort für den Sitzungsdienst erzeugen und einmal anzeigen")
+    sp.add_argument("--role", choices=("sitzungsdienst", "techniker"), default="sitzungsdienst",
+                    help="für wen: Sitzungsdienst (Standard) oder Technik-Ansicht")
 
     ses = sub.add_parser("session", help="Sitzungen verwalten")
     sa = ses.add_subparsers(dest="action", required=True)
@@ -85,9 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "web":
         from appliance.web import serve
         return serve.main(cfg)
+    if cmd in ("import", "documents", "wipe"):
+        from appliance.documents import cli as documents_cli
+        return documents_cli.main(cfg, args)
     if cmd == "helper":
         from appliance.helper import server
         return server.main(cfg)
+    if cmd == "monitor":
+        from appliance.monitor import daemon as monitor_daemon
+        return monitor_daemon.main(cfg, once=args.once)
     if cmd == "daemon":
         from appliance import daemon
         return daemon.main(cfg)
@@ -102,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         return venue.main(cfg)
     if cmd == "set-password":
         from appliance.web import auth
+        if args.role == "techniker":
+            return auth.set_password_cmd(cfg, role="techniker")
         return auth.set_password_cmd(cfg)
     return 2
 

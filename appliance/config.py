@@ -73,6 +73,29 @@ class Config:
     radios: tuple[Radio, ...] = (Radio(),)
     # Demo mode: no radio, no firewall; a replayed hostapd keeps the box alive.
     demo: bool = False
+    # Technicians' dashboard (appliance/monitor): sample period and alert thresholds. Integers only (TOML
+    # round trip). Signal classes from DOMAIN.md: good >= -67 dBm, fair to -75, poor to -85, bad below.
+    monitor_interval_ms: int = 1000
+    monitor_signal_good_dbm: int = -67
+    monitor_signal_fair_dbm: int = -75
+    monitor_signal_poor_dbm: int = -85
+    monitor_weak_signal_dbm: int = -75  # alert below this (poor and bad links)
+    monitor_retries_pct: int = 20  # alert: share of retried frames in the last interval
+    monitor_busy_poor_pct: int = 50  # channel busy (Δbusy/Δactive) poor from here ...
+    monitor_busy_bad_pct: int = 70  # ... and bad (alert) from here
+    monitor_radio_near_pct: int = 80  # alert: clients at this share of a radio's max_stations
+    monitor_dhcp_pct: int = 90  # alert: DHCP pool use
+    monitor_hot_c: int = 80  # alert: SoC temperature (the Pi firmware soft-throttles at 80 °C)
+    monitor_disk_pct: int = 90  # alert: state file system use
+    monitor_alert_after_s: int = 5  # a condition must hold this long before it becomes an alert
+    # Presence (issue 4): how long a member's quiet or disconnected device still counts as present (sleeping
+    # phones drop off the Wi-Fi for minutes), and how often the daemon looks for changes.
+    presence_grace: float = 600.0
+    presence_interval: float = 0.5
+    # Push channel: a heartbeat comment keeps idle streams alive through proxies and detects gone clients;
+    # each web worker polls the database for new events this often.
+    push_heartbeat: float = 15.0
+    push_poll: float = 0.05
 
     @property
     def db_path(self) -> Path:
@@ -114,6 +137,20 @@ class Config:
             raise ConfigError("ssid: nur A-Z, a-z, 0-9, _ und - (höchstens 32 Zeichen)")
         if not 1 <= self.web_workers <= 16:
             raise ConfigError("web_workers muss zwischen 1 und 16 liegen")
+        if not 100 <= self.monitor_interval_ms <= 60_000:
+            raise ConfigError("monitor_interval_ms muss zwischen 100 und 60000 liegen")
+        if not (0 > self.monitor_signal_good_dbm > self.monitor_signal_fair_dbm > self.monitor_signal_poor_dbm):
+            raise ConfigError("Signalschwellen: gut > mittel > schwach, alle unter 0 dBm")
+        for name in ("monitor_retries_pct", "monitor_busy_poor_pct", "monitor_busy_bad_pct", "monitor_radio_near_pct",
+                     "monitor_dhcp_pct", "monitor_disk_pct"):
+            if not 1 <= getattr(self, name) <= 100:
+                raise ConfigError(f"{name} muss zwischen 1 und 100 liegen")
+        if self.monitor_busy_poor_pct > self.monitor_busy_bad_pct:
+            raise ConfigError("monitor_busy_poor_pct liegt über monitor_busy_bad_pct")
+        if not 0 < self.presence_grace <= 86400 or not 0 < self.presence_interval <= 60:
+            raise ConfigError("presence_grace (0..86400 s) oder presence_interval (0..60 s) ungültig")
+        if not 0 < self.push_heartbeat <= 300 or not 0 < self.push_poll <= 5:
+            raise ConfigError("push_heartbeat (0..300 s) oder push_poll (0..5 s) ungültig")
         if not re.fullmatch(r"[a-z0-9-]{1,63}", self.hostname):
             raise ConfigError(f"ungültiger Hostname: {self.hostname!r}")
         return self
@@ -173,8 +210,8 @@ def load(path: Path | None = None) -> Config:
 def _toml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
+    if isinstance(value, int | float):
+        return repr(value)
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 

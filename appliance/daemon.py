@@ -24,6 +24,8 @@ def main(cfg: Config, announce: bool = True) -> int:
         signal.signal(sig, lambda *_: stop.set())
     radio = RadioDaemon(cfg, cfg.db_path)
     radio.start()
+    from appliance.presence.sources import PresenceDaemon, make_prober
+    presence = PresenceDaemon(cfg, prober=make_prober(cfg)).start()
     announcer = None
     if announce and not cfg.demo:
         from appliance.mdns import Announcer
@@ -35,6 +37,7 @@ def main(cfg: Config, announce: bool = True) -> int:
             announcer = None
     log.info("Sitzungsbox-Dienst läuft (%d Funkmodul(e))", len(cfg.radios))
     stop.wait()
+    presence.stop()
     radio.stop()
     if announcer:
         announcer.stop()

@@ -98,3 +98,24 @@ def arp_mac_for_ip(entries: list[ArpEntry], ip: str) -> str | None:
         if entry.ip == ip:
             return entry.mac
     return None
+
+
+def pool_size(start: str, end: str) -> int:
+    """Addresses in a dnsmasq `dhcp-range=<start>,<end>` (both ends included)."""
+    return int(ipaddress.IPv4Address(end)) - int(ipaddress.IPv4Address(start)) + 1
+
+
+def active_leases(leases: list[Lease], now: float, start: str | None = None, end: str | None = None) -> list[Lease]:
+    """Unexpired leases, one per IP (dnsmasq keeps at most one line per address), optionally only those inside
+    the pool: static or out-of-range entries do not use it up."""
+    lo = int(ipaddress.IPv4Address(start)) if start else None
+    hi = int(ipaddress.IPv4Address(end)) if end else None
+    by_ip: dict[str, Lease] = {}
+    for lease in leases:
+        if lease.expired(now):
+            continue
+        n = int(ipaddress.IPv4Address(lease.ip))
+        if (lo is not None and n < lo) or (hi is not None and n > hi):
+            continue
+        by_ip[lease.ip] = lease
+    return list(by_ip.values())

@@ -108,16 +108,27 @@ def ensure_password(db: sqlite_utils.Database) -> str | None:
     return password
 
 
-def set_password_cmd(cfg: Config) -> int:
-    """`sitzungsbox set-password`: print a fresh password once, on the terminal only."""
+def set_password_cmd(cfg: Config, role: str = "clerk") -> int:
+    """`sitzungsbox set-password [--role techniker]`: print a fresh password once, on the terminal only."""
     from appliance.store import open_db
 
     db = open_db(cfg.db_path)
     try:
         password = new_password()
-        set_password(db, password, actor="cli")
+        if role == TECH_ROLE:
+            set_tech_password(db, password, actor="cli")
+        else:
+            set_password(db, password, actor="cli")
     finally:
         db.conn.close()
+    if role == TECH_ROLE:
+        print("Neues Passwort für die Technik-Ansicht (wird nur jetzt angezeigt – bitte sicher notieren):")
+        print()
+        print(f"    {password}")
+        print()
+        print("Anmeldung im Browser unter /technik/login. Alle bisherigen Technik-Anmeldungen wurden beendet.")
+        sys.stdout.flush()
+        return 0
     print("Neues Passwort für den Sitzungsdienst (wird nur jetzt angezeigt – bitte sicher notieren):")
     print()
     print(f"    {password}")
@@ -284,3 +295,72 @@ def logout():
 def register(bp: Blueprint) -> None:
     bp.add_url_rule("/login", "login", login, methods=["GET", "POST"])
     bp.add_url_rule("/logout", "logout", logout, methods=["POST"])
+
+
+# --- technician role (issue 5): its own password, its own sessions, its own pages ---------------------
+# A clerk login does not open the technicians' dashboard and a technician login no clerk page: the two keep
+# separate password hashes, separate server-side session keys and separate entries in the signed cookie.
+
+TECH_ROLE = "techniker"
+TECH_PASSWORD_KEY = "password:techniker"  # noqa: S105 - a settings key, not a password
+TECH_SESSION_PREFIX = "tech_session:"
+
+
+def has_tech_password(db: sqlite_utils.Database) -> bool:
+    return _setting(db, TECH_PASSWORD_KEY) is not None
+
+
+def set_tech_password(db: sqlite_utils.Database, password: str, actor: str = "cli") -> None:
+    hashed = generate_password_hash(password, method="scrypt")
+    with db.conn:
+        db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [TECH_PASSWORD_KEY, hashed])
+        db.execute("DELETE FROM settings WHERE key LIKE ?", [TECH_SESSION_PREFIX + "%"])
+        audit(db, actor, "password.set", "role=techniker")
+
+
+def check_tech_password(db: sqlite_utils.Database, password: str) -> bool:
+    hashed = _setting(db, TECH_PASSWORD_KEY)
+    return bool(hashed and password) and check_password_hash(hashed, password)
+
+
+def _tech_key(sid: str) -> str:
+    return TECH_SESSION_PREFIX + hashlib.sha256(sid.encode()).hexdigest()
+
+
+def start_tech_session(db: sqlite_utils.Database, now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    sid = secrets.token_urlsafe(32)
+    with db.conn:
+        db.execute("DELETE FROM settings WHERE key LIKE ? AND value < ?", [TECH_SESSION_PREFIX + "%", _stamp(now)])
+        db.execute("INSERT INTO settings(key, value) VALUES (?, ?)",
+                   [_tech_key(sid), _stamp(now + timedelta(hours=SESSION_HOURS))])
+    return sid
+
+
+def end_tech_session(db: sqlite_utils.Database, sid: str | None) -> None:
+    if sid:
+        with db.conn:
+            db.execute("DELETE FROM settings WHERE key = ?", [_tech_key(sid)])
+
+
+def is_technician() -> bool:
+    sid = session.get("tech")
+    if not sid:
+        return False
+    expiry = _setting(g.db, _tech_key(sid))
+    return expiry is not None and expiry > _stamp(datetime.now(UTC))
+
+
+def technician_required(view):
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        if not is_technician():
+            if session.get("tech"):
+                session.pop("tech", None)
+                session["login_note"] = "login.expired"
+            wanted = request.full_path if request.method == "GET" and request.query_string else request.path
+            return redirect(url_for("dashboard.login", next=wanted if request.method == "GET" else None))
+        g.actor = "techniker@" + (request.remote_addr or "?")
+        return view(*args, **kwargs)
+
+    return wrapped

@@ -1,7 +1,278 @@
-"""The technicians' dashboard (issue 5)."""
+"""The technicians' dashboard (issue 5): /technik (own login), a read-only JSON API and /metrics.
+
+Thin views over appliance.monitor.view: the daemon (`sitzungsbox monitor`) samples, this only reads.
+The page works without JavaScript: sorting and filtering are links and a GET form, a meta refresh keeps
+it live, the graphs are SVG drawn on the box.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import ipaddress
+import time
 
-bp = Blueprint("dashboard", __name__)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from markupsafe import Markup
+
+from appliance.config import Config
+from appliance.monitor import graphs, metrics, timeseries, view
+from appliance.monitor.classify import Thresholds
+from appliance.store.db import audit
+from appliance.web import auth, i18n
+
+bp = Blueprint("dashboard", __name__, url_prefix="/technik")
+REFRESH_S = 5
+GRAPH_SPAN_S = 15 * 60
+
+i18n.register({
+    "tech.title": ("Technik", "Technical dashboard"),
+    "tech.login.title": ("Anmeldung Technik", "Technician sign-in"),
+    "tech.login.no_password": (
+        "Für die Technik-Ansicht wurde noch kein Passwort festgelegt. Es gibt kein Standardpasswort. "
+        "Bitte auf der Sitzungsbox als Administrator ausführen:",
+        "No technician password has been set yet. There is no default password. Please run on the box as "
+        "administrator:"),
+    "tech.no_data": ("Noch keine Messwerte. Läuft der Dienst „sitzungsbox monitor“?",
+                     "No readings yet. Is the “sitzungsbox monitor” service running?"),
+    "tech.stale": ("Die Messwerte sind {age} s alt: der Überwachungsdienst läuft nicht.",
+                   "The readings are {age} s old: the monitor service is not running."),
+    "tech.updated": ("Stand: vor {age} s, aktualisiert alle {n} s", "As of {age} s ago, refreshed every {n} s"),
+    "tech.clients": ("Geräte", "Clients"),
+    "tech.radios": ("Funkmodule", "Radios"),
+    "tech.network": ("Netz", "Network"),
+    "tech.health": ("Box", "Box health"),
+    "tech.history": ("Verlauf (15 Minuten)", "History (15 minutes)"),
+    "tech.alerts": ("Warnungen", "Alerts"),
+    "tech.alerts.none": ("Keine Warnungen.", "No alerts."),
+    "tech.col.who": ("Person", "Person"),
+    "tech.col.device": ("Gerät", "Device"),
+    "tech.col.radio": ("Funk", "Radio"),
+    "tech.col.signal": ("Signal", "Signal"),
+    "tech.col.tx": ("Senden", "TX rate"),
+    "tech.col.rx": ("Empfang", "RX rate"),
+    "tech.col.retries": ("Wiederholungen", "Retries"),
+    "tech.col.inactive": ("inaktiv", "Inactive"),
+    "tech.col.connected": ("verbunden", "Connected"),
+    "tech.col.ip": ("IP", "IP"),
+    "tech.filter": ("Filtern", "Filter"),
+    "tech.filter.q": ("Suche (Name, IP, MAC, Gerät)", "Search (name, IP, MAC, device)"),
+    "tech.filter.class": ("Signalklasse", "Signal class"),
+    "tech.filter.all": ("alle", "all"),
+    "tech.filter.apply": ("Anwenden", "Apply"),
+    "tech.count": ("{shown} von {total} Geräten", "{shown} of {total} clients"),
+    "tech.class.good": ("gut", "good"),
+    "tech.class.fair": ("mittel", "fair"),
+    "tech.class.poor": ("schwach", "poor"),
+    "tech.class.bad": ("sehr schwach", "bad"),
+    "tech.class.unknown": ("unbekannt", "unknown"),
+    "tech.guest": ("Gast", "Guest"),
+    "tech.not_admitted": ("nicht freigeschaltet", "not admitted"),
+    "tech.unknown": ("unbekannt", "unknown"),
+    "tech.na": ("n/a", "n/a"),
+    "tech.na_title": ("Der Treiber meldet keine Wiederholungen", "The driver reports no retries"),
+    "tech.radio.channel": ("Kanal", "Channel"),
+    "tech.radio.width": ("Breite", "Width"),
+    "tech.radio.clients": ("Geräte / erwartetes Maximum", "Clients / expected maximum"),
+    "tech.radio.rejected": ("abgewiesen (voll)", "rejected (full)"),
+    "tech.radio.busy": ("Kanal belegt", "Channel busy"),
+    "tech.radio.noise": ("Rauschen", "Noise"),
+    "tech.radio.neighbours": ("Fremde Netze auf dem Kanal (letzter Scan)", "Other networks on the channel (last scan)"),
+    "tech.radio.unreachable": ("hostapd antwortet nicht", "hostapd does not answer"),
+    "tech.net.pool": ("DHCP-Adressen belegt", "DHCP pool in use"),
+    "tech.net.admitted": ("freigeschaltet / im Portal", "admitted / captured"),
+    "tech.net.uplink": ("Uplink", "Uplink"),
+    "tech.net.if": ("Schnittstelle", "Interface"),
+    "tech.net.in": ("empfangen", "received"),
+    "tech.net.out": ("gesendet", "sent"),
+    "tech.h.cpu": ("CPU", "CPU"),
+    "tech.h.load": ("Last", "Load"),
+    "tech.h.mem": ("Speicher (RAM)", "Memory"),
+    "tech.h.disk": ("Datenträger", "Disk"),
+    "tech.h.temp": ("Temperatur", "Temperature"),
+    "tech.h.throttled": ("Spannung/Drosselung jetzt", "Voltage/throttling now"),
+    "tech.h.throttled_boot": ("seit dem Start", "since boot"),
+    "tech.h.ok": ("in Ordnung", "OK"),
+    "tech.h.services": ("Dienste", "Services"),
+    "tech.up": ("läuft", "up"),
+    "tech.down": ("läuft nicht", "down"),
+    "tech.g.clients": ("Geräte", "Clients"),
+    "tech.g.busy": ("Kanal belegt (%)", "Channel busy (%)"),
+    "tech.g.temp": ("Temperatur (°C)", "Temperature (°C)"),
+    "tech.g.traffic": ("Durchsatz (kbit/s)", "Throughput (kbit/s)"),
+    "tech.g.signal": ("Signal (dBm)", "Signal (dBm)"),
+    "tech.a.since": ("seit", "since"),
+    "tech.a.ended": ("beendet", "ended"),
+    "tech.a.open": ("offen", "open"),
+    "tech.json": ("Als JSON", "As JSON"),
+    "tech.metrics": ("Prometheus-Metriken", "Prometheus metrics"),
+})
+
+
+def _cfg() -> Config:
+    return current_app.config["SB"]
+
+
+# --- login ----------------------------------------------------------------------------------------------
+
+
+def _safe_next(target: str | None) -> str:
+    fallback = url_for("dashboard.index")
+    if not target or not target.startswith("/technik") or target.startswith("//") or "\\" in target \
+            or target.startswith("/technik/login"):
+        return fallback
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    db = g.db
+    ip = request.remote_addr or "?"
+    error, status = None, 200
+    note = session.pop("login_note", None)
+    if request.method == "POST":
+        wait = auth.throttle().wait_seconds(ip)
+        if wait:
+            error, status = i18n.t("login.throttled", seconds=wait), 429
+        elif auth.check_tech_password(db, request.form.get("password", "")):
+            auth.throttle().success(ip)
+            auth.end_tech_session(db, session.get("tech"))
+            session.clear()  # rotation: nothing from before the login survives
+            session["tech"] = auth.start_tech_session(db)
+            audit(db, "techniker@" + ip, "login")
+            return redirect(_safe_next(request.form.get("next")))
+        else:
+            auth.throttle().failure(ip)
+            audit(db, "techniker@" + ip, "login.failed")
+            wait = auth.throttle().wait_seconds(ip)
+            error = i18n.t("login.throttled", seconds=wait) if wait else i18n.t("login.wrong")
+            status = 429 if wait else 401
+    elif auth.is_technician():
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("dashboard/login.html", error=error, note=i18n.t(note) if note else None,
+                           has_password=auth.has_tech_password(db), next=request.values.get("next", "")), status
+
+
+@bp.post("/logout")
+def logout():
+    auth.end_tech_session(g.db, session.get("tech"))
+    session.pop("tech", None)
+    session["login_note"] = "logout.done"
+    return redirect(url_for("dashboard.login"))
+
+
+@bp.after_request
+def _no_store(resp):
+    resp.headers.setdefault("Cache-Control", "no-store")
+    return resp
+
+
+# --- pages ----------------------------------------------------------------------------------------------
+
+
+def _graph(name: str, mac: str | None = None) -> str:
+    now = time.time()
+    since = now - GRAPH_SPAN_S
+    db = g.db
+    t = Thresholds.from_config(_cfg())
+    if name == "clients":
+        series = {i18n.t("tech.g.clients"): timeseries.read(db, "clients", since)}
+        for s in sorted(timeseries.series_names(db, "clients:")):
+            series[s.split(":", 1)[1]] = timeseries.read(db, s, since)
+        return graphs.svg(i18n.t("tech.g.clients"), series, since=since, until=now, y_min=0)
+    if name == "busy":
+        series = {s.split(":", 1)[1]: timeseries.read(db, s, since)
+                  for s in sorted(timeseries.series_names(db, "busy:"))}
+        return graphs.svg(i18n.t("tech.g.busy"), series, "%", since, now, 0, 100,
+                          bands=[(0, t.busy_poor, "good"), (t.busy_poor, t.busy_bad, "poor"), (t.busy_bad, 100, "bad")])
+    if name == "temp":
+        return graphs.svg(i18n.t("tech.g.temp"), {"SoC": timeseries.read(db, "temp", since)}, "°", since, now,
+                          y_min=30, y_max=90, bands=[(t.hot_c, 90, "bad")])
+    if name == "traffic":
+        iface = _cfg().interface
+        pts = {f"{iface} {d}": [(ts, v * 8 / 1000) for ts, v in timeseries.read(db, f"{d}_bps:{iface}", since)]
+               for d in ("rx", "tx")}
+        return graphs.svg(i18n.t("tech.g.traffic"), pts, "", since, now, y_min=0)
+    if name == "signal" and mac:
+        return graphs.svg(f"{i18n.t('tech.g.signal')} {mac}", {mac: timeseries.read(db, f"signal:{mac}", since)},
+                          "", since, now, -95, -30,
+                          bands=[(t.signal_good, -30, "good"), (t.signal_fair, t.signal_good, "fair"),
+                                 (t.signal_poor, t.signal_fair, "poor"), (-95, t.signal_poor, "bad")])
+    abort(404)
+
+
+def _sort_url(query: view.TableQuery, key: str) -> str:
+    desc = query.sort == key and not query.desc
+    args = {k: v for k, v in {"sort": key, "order": "desc" if desc else "asc", "q": query.q,
+                              "class": query.cls, "radio": query.radio, "lang": request.args.get("lang")}.items() if v}
+    return url_for("dashboard.index", **args) + "#clients"
+
+
+@bp.get("/")
+@auth.technician_required
+def index():
+    model = view.dashboard_model(g.db)
+    query = view.TableQuery.from_args(request.args)
+    rows = view.table(model["clients"], query)
+    mac = request.args.get("mac") or (rows[0]["mac"] if rows else None)
+    known_macs = {c["mac"] for c in model["clients"]}
+    # graphs.svg escapes every text it draws (titles, names, labels), so its output is safe markup
+    graphs_svg = {n: Markup(_graph(n)) for n in ("clients", "busy", "temp", "traffic")}  # noqa: S704
+    if mac in known_macs:
+        graphs_svg["signal"] = Markup(_graph("signal", mac))  # noqa: S704
+    return render_template("dashboard/index.html", m=model, snap=model["snapshot"], rows=rows, query=query,
+                           sort_url=lambda k: _sort_url(query, k), graphs=graphs_svg, refresh=REFRESH_S,
+                           classes=view.CLASSES)
+
+
+@bp.get("/graph/<name>.svg")
+@auth.technician_required
+def graph(name: str):
+    return Response(_graph(name, request.args.get("mac")), mimetype="image/svg+xml")
+
+
+@bp.get("/api")
+@auth.technician_required
+def api():
+    """Read-only JSON of what the page shows."""
+    model = view.dashboard_model(g.db)
+    return jsonify({"snapshot": model["snapshot"], "clients": model["clients"], "alerts": model["alerts"]})
+
+
+def _metrics_allowed() -> bool:
+    """The session network's devices never; loopback, the uplink side (the city's monitoring) and a
+    logged-in technician yes."""
+    if auth.is_technician():
+        return True
+    try:
+        ip = ipaddress.ip_address(request.remote_addr or "")
+    except ValueError:
+        return False
+    return ip.is_loopback or ip not in _cfg().network
+
+
+def metrics_view():
+    if not _metrics_allowed():
+        abort(403)
+    return Response(metrics.render(view.dashboard_model(g.db)), content_type=metrics.CONTENT_TYPE)
+
+
+# /metrics sits at the root, where scrapers look, outside this blueprint's /technik prefix.
+bp.record_once(lambda state: state.app.add_url_rule("/metrics", "metrics", metrics_view))
+
+
+@bp.app_template_filter("tech_time")
+def tech_time(epoch: float | None) -> str:
+    if epoch is None:
+        return "–"
+    return time.strftime("%H:%M:%S", time.localtime(epoch))

@@ -1,7 +1,529 @@
-"""Session documents for members and clerks (issue 3)."""
+"""Session documents for members and clerks (issue 3): agenda with files, downloads (Range, ETag), everything
+as a streamed ZIP, title search, the in-page PDF viewer, late documents (Tischvorlagen) and the clerk's
+upload, import, log and wipe pages.
+
+Thin views: documents.policy decides who reads what (every route asks it through service.readable /
+visible_agenda), documents.service writes, documents.httpfile plans the HTTP answer.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import json
+import logging
+import threading
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
 
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from werkzeug.wsgi import FileWrapper
+
+from appliance.config import Config
+from appliance.documents import DocumentError, bulk, fastsend, httpfile, oparl_import, rules, service
+from appliance.documents.blobs import Blobs
+from appliance.sessions import service as sessions
+from appliance.web import auth, i18n
+from appliance.web.viewer import Viewer, current_viewer
+
+log = logging.getLogger(__name__)
 bp = Blueprint("documents", __name__)
+auth_required = auth.login_required
+UPLOAD_LIMIT = 2 * 1024 * 1024 * 1024  # one browser upload (many files or a ZIP); files stream to disk
+
+i18n.register({
+    "docs.title": ("Tagesordnung und Unterlagen", "Agenda and documents"),
+    "docs.start_link": ("Tagesordnung und Unterlagen öffnen", "Open the agenda and documents"),
+    "docs.start_count": ("{n} Unterlagen", "{n} documents"),
+    "docs.none": ("Noch keine Unterlagen. Sie erscheinen hier, sobald der Sitzungsdienst sie bereitstellt.",
+                  "No documents yet. They appear here as soon as the session staff provide them."),
+    "docs.general": ("Unterlagen zur Sitzung", "Session documents"),
+    "docs.nonpublic": ("nichtöffentlich", "non-public"),
+    "docs.late": ("Tischvorlage", "Late document"),
+    "docs.download": ("Herunterladen", "Download"),
+    "docs.open": ("Ansehen", "View"),
+    "docs.zip": ("Alle Unterlagen als ZIP herunterladen", "Download all documents as ZIP"),
+    "docs.search": ("Titel durchsuchen", "Search titles"),
+    "docs.search_go": ("Suchen", "Search"),
+    "docs.search_results": ("Treffer für „{q}“: {n}", "Results for “{q}”: {n}"),
+    "docs.no_file_in_item": ("Keine Unterlagen zu diesem Punkt.", "No documents for this item."),
+    "docs.not_admitted": ("Die Unterlagen sind nur im Sitzungsnetz zugänglich. Bitte verbinden Sie sich mit dem "
+                          "Sitzungs-WLAN.", "The documents are only available on the session network. Please "
+                          "join the session Wi-Fi."),
+    "docs.no_session": ("Zurzeit ist keine Sitzung aktiv.", "No session is active right now."),
+    "docs.refused": ("Diese Unterlage gibt es nicht oder sie ist für Sie nicht freigegeben.",
+                     "This document does not exist or is not available to you."),
+    "docs.new_notice": ("Neue Tischvorlage: {title}", "New late document: {title}"),
+    "docs.viewer_title": ("{title} – Ansicht", "{title} – viewer"),
+    "docs.viewer_fallback": ("Ihr Gerät zeigt die Datei nicht im Browser an. Laden Sie sie herunter:",
+                             "Your device cannot show the file in the browser. Download it:"),
+    "docs.viewer_loading": ("Die Datei wird geladen …", "Loading the file …"),
+    "docs.back": ("Zurück zur Tagesordnung", "Back to the agenda"),
+    "docs.size_mb": ("{n} MB", "{n} MB"),
+    "docs.size_kb": ("{n} kB", "{n} kB"),
+    # clerk
+    "docs.clerk.title": ("Unterlagen: {title}", "Documents: {title}"),
+    "docs.clerk.link": ("Unterlagen und Tagesordnung", "Documents and agenda"),
+    "docs.clerk.disk": ("Speicherbedarf dieser Sitzung: {size}", "Disk use of this session: {size}"),
+    "docs.clerk.disk_all": ("Alle Sitzungen auf der Box: {size}", "All sessions on the box: {size}"),
+    "docs.clerk.item_new": ("Neuen Tagesordnungspunkt anlegen", "Add an agenda item"),
+    "docs.clerk.item_number": ("Nummer (z. B. 3 oder 10.1)", "Number (e.g. 3 or 10.1)"),
+    "docs.clerk.item_title": ("Titel", "Title"),
+    "docs.clerk.item_nonpublic": ("nichtöffentlicher Punkt", "non-public item"),
+    "docs.clerk.item_add": ("Punkt anlegen", "Add item"),
+    "docs.clerk.item_added": ("Tagesordnungspunkt angelegt.", "Agenda item added."),
+    "docs.clerk.upload": ("Dateien hochladen", "Upload files"),
+    "docs.clerk.upload_files": ("Dateien (mehrere möglich; PDF, Bilder, Office; höchstens {mb} MB je Datei)",
+                                "Files (several at once; PDF, images, Office; at most {mb} MB each)"),
+    "docs.clerk.upload_item": ("Zu Tagesordnungspunkt", "For agenda item"),
+    "docs.clerk.upload_general": ("— Unterlagen zur ganzen Sitzung —", "— documents for the whole session —"),
+    "docs.clerk.upload_nonpublic": ("nichtöffentlich (nur Berechtigte)", "non-public (entitled people only)"),
+    "docs.clerk.upload_late": ("Tischvorlage: sofort allen Berechtigten anzeigen",
+                               "Late document: show to everyone entitled at once"),
+    "docs.clerk.upload_go": ("Hochladen", "Upload"),
+    "docs.clerk.uploaded": ("{n} Datei(en) gespeichert.", "{n} file(s) stored."),
+    "docs.clerk.upload_failed": ("Nichts wurde gespeichert:", "Nothing was stored:"),
+    "docs.clerk.no_files": ("Bitte wählen Sie mindestens eine Datei aus.", "Please choose at least one file."),
+    "docs.clerk.zip": ("ZIP-Datei importieren", "Import a ZIP file"),
+    "docs.clerk.zip_file": ("ZIP-Datei (Ordner werden Tagesordnungspunkte; „NÖ …“ = nichtöffentlich)",
+                            "ZIP file (folders become agenda items; “NÖ …” = non-public)"),
+    "docs.clerk.zip_go": ("ZIP importieren", "Import ZIP"),
+    "docs.clerk.zip_done": ("{files} Datei(en) in {items} neuen Punkten importiert.",
+                            "{files} file(s) imported into {items} new items."),
+    "docs.clerk.skipped": ("Übersprungen: {what}", "Skipped: {what}"),
+    "docs.clerk.oparl": ("Aus dem Ratsinformationssystem (OParl) importieren",
+                         "Import from the council information system (OParl)"),
+    "docs.clerk.oparl_url": ("Adresse der Sitzung (OParl-Meeting-URL)", "Meeting URL (OParl)"),
+    "docs.clerk.oparl_go": ("Import starten oder fortsetzen", "Start or resume import"),
+    "docs.clerk.oparl_started": ("Import gestartet. Der Fortschritt steht unten.",
+                                 "Import started. Progress is shown below."),
+    "docs.clerk.oparl_bad_url": ("Bitte geben Sie eine http- oder https-Adresse an.",
+                                 "Please give an http or https address."),
+    "docs.clerk.imports": ("Importe", "Imports"),
+    "docs.clerk.import_state": ("{source}: {state}, {done} von {total} Dateien",
+                                "{source}: {state}, {done} of {total} files"),
+    "docs.clerk.agenda": ("Tagesordnung und Dateien", "Agenda and files"),
+    "docs.clerk.log": ("Abrufe nichtöffentlicher Unterlagen", "Downloads of non-public documents"),
+    "docs.clerk.log_none": ("Noch keine Abrufe.", "No downloads yet."),
+    "docs.clerk.log_who": ("Wer", "Who"),
+    "docs.clerk.log_when": ("Wann", "When"),
+    "docs.clerk.log_what": ("Unterlage", "Document"),
+    "docs.clerk.log_via": ("Weg", "Via"),
+    "docs.clerk.wipe": ("Nach der Sitzung löschen", "Delete after the session"),
+    "docs.clerk.wipe_nonpublic": ("nur die nichtöffentlichen Unterlagen", "only the non-public documents"),
+    "docs.clerk.wipe_all": ("alle Unterlagen dieser Sitzung", "all documents of this session"),
+    "docs.clerk.wipe_confirm": ("Ich habe verstanden: die gewählten Dateien werden endgültig von der Box gelöscht.",
+                                "I understand: the chosen files are deleted from the box for good."),
+    "docs.clerk.wipe_go": ("Jetzt löschen", "Delete now"),
+    "docs.clerk.wipe_need_confirm": ("Bitte bestätigen Sie das Löschen mit dem Häkchen.",
+                                     "Please tick the box to confirm the deletion."),
+    "docs.clerk.wiped": ("{n} Datei(en) gelöscht, {size} freigegeben.", "{n} file(s) deleted, {size} freed."),
+    "docs.state.running": ("läuft", "running"),
+    "docs.state.done": ("fertig", "done"),
+    "docs.state.failed": ("abgebrochen", "failed"),
+})
+
+
+def _cfg() -> Config:
+    return current_app.config["SB"]
+
+
+def _blobs() -> Blobs:
+    return service.blobs_for(_cfg().state_dir)
+
+
+@bp.record_once
+def _setup(state) -> None:
+    app = state.app
+
+    # Uploads may be bigger than the app-wide form limit. This must be set before anything reads the form
+    # (the CSRF check does), so it runs first of all request hooks, and only for the two upload views.
+    def _upload_limit() -> None:
+        if request.endpoint in ("documents.clerk_upload", "documents.clerk_zip"):
+            request.max_content_length = UPLOAD_LIMIT
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _upload_limit)
+    fastsend.install()  # big PDFs by os.sendfile under gunicorn's gevent worker (no-op elsewhere)
+    try:
+        from appliance.push import register_audience
+    except ImportError:  # the push channel (issue 4) is not there: late documents show on the next load
+        return
+    register_audience("doc", _doc_audience)
+
+
+def _doc_audience(viewer: Viewer, value: str, db) -> bool:
+    """Push audience "doc:<file id>": only viewers who may read that file get the notice."""
+    try:
+        return service.readable(db, viewer, int(value)) is not None
+    except ValueError:
+        return False
+
+
+@bp.app_template_filter("doc_size")
+def doc_size(n: int) -> str:
+    if n >= 1024 * 1024:
+        mb = f"{n / 1024 / 1024:.1f}"
+        return i18n.t("docs.size_mb", n=mb.replace(".", ",") if g.get("lang") == "de" else mb)
+    return i18n.t("docs.size_kb", n=max(1, round(n / 1024)))
+
+
+def file_url(f: service.File, **kw) -> str:
+    return url_for("documents.download", file_id=f.id, name=f.name, **kw)
+
+
+@bp.app_context_processor
+def _doc_globals() -> dict:
+    return {"doc_file_url": file_url}
+
+
+# --- members ------------------------------------------------------------------------------------
+
+
+def _member_viewer() -> Viewer:
+    viewer = current_viewer()
+    if viewer.session_id is None:
+        abort(Response(render_template("error.html", message=i18n.t("docs.no_session"), code=404), 404))
+    if not (viewer.is_clerk or viewer.admitted):
+        abort(Response(render_template("error.html", message=i18n.t("docs.not_admitted"), code=403), 403))
+    return viewer
+
+
+def start_page_context() -> dict:
+    """For portal/_documents.html: the counts the start page shows (viewer-filtered)."""
+    viewer = current_viewer()
+    if viewer.session_id is None or not (viewer.admitted or viewer.is_clerk):
+        return {"count": 0}
+    return {"count": len(service.visible_files(g.db, viewer, viewer.session_id))}
+
+
+@bp.app_context_processor
+def _start_globals() -> dict:
+    return {"doc_start": start_page_context}
+
+
+@bp.get("/unterlagen")
+def agenda():
+    viewer = _member_viewer()
+    session = sessions.get_session(g.db, viewer.session_id)
+    q = request.args.get("q", "").strip()[:100]
+    entries = service.visible_agenda(g.db, viewer, session.id)
+    hits = service.search(g.db, viewer, session.id, q) if q else None
+    latest = max((f.id for e in entries for f in e.files), default=0)
+    resp = Response(render_template("documents/agenda.html", session=session, entries=entries, q=q, hits=hits,
+                                    latest=latest, viewer=viewer))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/unterlagen/neu")
+def since():
+    """Late documents after `seit` the viewer may read (JSON): the page's fallback when no push channel."""
+    viewer = _member_viewer()
+    after = request.args.get("seit", type=int, default=0)
+    out = [_notice(f) for f in service.visible_files(g.db, viewer, viewer.session_id) if f.id > after]
+    resp = Response(json.dumps(out), mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+def _notice(f: service.File) -> dict:
+    return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
+            "url": file_url(f), "view_url": url_for("documents.view", file_id=f.id), "size": f.size,
+            "text": i18n.t("docs.new_notice", title=f.title)}
+
+
+def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
+    viewer = _member_viewer()
+    f = service.readable(g.db, viewer, file_id)
+    if f is None:
+        # Same answer for "missing" and "not yours": a guessed URL learns nothing.
+        abort(Response(render_template("error.html", message=i18n.t("docs.refused"), code=404), 404))
+    return viewer, f
+
+
+@bp.get("/unterlagen/ansehen/<int:file_id>")
+def view(file_id: int):
+    _viewer, f = _readable_or_404(file_id)
+    resp = Response(render_template("documents/view.html", f=f, pdf=f.mime == "application/pdf"))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+class _Range:
+    """A file limited to `length` bytes from its current position. gunicorn sends it with sendfile (it uses
+    fileno(), the current offset and Content-Length); other servers iterate read()."""
+
+    def __init__(self, fh, length: int) -> None:
+        self.fh, self.left = fh, length
+
+    def fileno(self) -> int:
+        return self.fh.fileno()
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.fh.read(n) if n else b""
+        self.left -= len(data)
+        return data
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.fh.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.fh.tell()
+
+    def close(self) -> None:
+        self.fh.close()
+
+
+@bp.route("/unterlagen/datei/<int:file_id>/<path:name>", methods=["GET", "HEAD"])
+def download(file_id: int, name: str):
+    viewer, f = _readable_or_404(file_id)
+    tag = httpfile.etag(f.sha256)
+    p = httpfile.plan(f.size, tag, method=request.method, range_header=request.headers.get("Range"),
+                      if_none_match=request.headers.get("If-None-Match"), if_range=request.headers.get("If-Range"))
+    headers = {
+        "ETag": tag,
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": httpfile.content_disposition(f.name, attachment=request.args.get("dl") == "1"),
+        # Shown inside our own viewer page only; never cached by anything but the reader's own browser.
+        "Cache-Control": "private, no-cache" if f.effective_public else "private, no-store",
+        "X-Frame-Options": "SAMEORIGIN",
+        # sandbox for everything but PDFs (Chromium refuses to show a PDF in a sandboxed document).
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'self'"
+                                   + ("" if f.mime == "application/pdf" else "; sandbox"),
+    }
+    if p.status == 304:
+        return Response(status=304, headers=headers)
+    if p.status == 416:
+        return Response(status=416, headers={**headers, "Content-Range": p.content_range or ""})
+    if p.start == 0 and request.method == "GET":
+        service.log_download(g.db, viewer, f, "file")  # one entry per reading, not per range
+    try:
+        fh = open(_blobs().path(f.sha256), "rb")  # noqa: SIM115 - closed by the WSGI server
+    except FileNotFoundError:
+        log.error("document blob missing: file %s", f.id)
+        abort(500)
+    fh.seek(p.start)
+    wrapper = request.environ.get("wsgi.file_wrapper", FileWrapper)
+    resp = Response(wrapper(_Range(fh, p.length), 1 << 20), status=p.status, headers=headers, mimetype=f.mime,
+                    direct_passthrough=True)
+    resp.content_length = p.length
+    if p.content_range:
+        resp.headers["Content-Range"] = p.content_range
+    return resp
+
+
+class _Sink:
+    """What zipfile writes into while the response streams it out: no seeking, nothing kept."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self.parts.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts.clear()
+        return out
+
+
+def _arc_name(entry: service.AgendaEntry, f: service.File, used: set[str]) -> str:
+    def clean(s: str) -> str:
+        return "".join(c if c.isprintable() and c not in '/\\:*?"<>|' else "_" for c in s).strip()[:80]
+    folder = "Sitzung" if entry.item is None else clean(f"{entry.item.position:02d} {entry.item.number} "
+                                                        f"{entry.item.title}".replace("  ", " "))
+    name = f"{folder}/{clean(f.name)}"
+    base, dot, ext = name.rpartition(".")
+    n = 2
+    while name in used:
+        name = f"{base} ({n}).{ext}" if dot else f"{name} ({n})"
+        n += 1
+    used.add(name)
+    return name
+
+
+def zip_stream(db_path, blobs: Blobs, viewer: Viewer, session_id: int) -> Iterator[bytes]:
+    """Everything the viewer may read as one ZIP, produced while it is sent (constant memory)."""
+    from appliance.store import open_db
+    db = open_db(db_path, migrate=False)  # the request's connection is closed before the body streams
+    try:
+        entries = service.visible_agenda(db, viewer, session_id)
+        sink = _Sink()
+        used: set[str] = set()
+        with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for entry in entries:
+                for f in entry.files:
+                    info = zipfile.ZipInfo(_arc_name(entry, f, used),
+                                           datetime.fromisoformat(f.added_at.rstrip("Z")).timetuple()[:6])
+                    service.log_download(db, viewer, f, "zip")
+                    with open(blobs.path(f.sha256), "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
+                        for chunk in iter(lambda src=src: src.read(1 << 18), b""):
+                            dst.write(chunk)
+                            yield sink.take()
+                    yield sink.take()
+        yield sink.take()
+    finally:
+        db.conn.close()
+
+
+@bp.get("/unterlagen/alle.zip")
+def all_zip():
+    viewer = _member_viewer()
+    session = sessions.get_session(g.db, viewer.session_id)
+    name = f"Unterlagen {session.body} {session.title}.zip"
+    resp = Response(zip_stream(_cfg().db_path, _blobs(), viewer, session.id), mimetype="application/zip",
+                    direct_passthrough=True)
+    resp.headers["Content-Disposition"] = httpfile.content_disposition(name, attachment=True)
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
+
+
+# --- clerks -------------------------------------------------------------------------------------
+
+
+def _session_or_404(session_id: int) -> sessions.Session:
+    try:
+        return sessions.get_session(g.db, session_id)
+    except sessions.SessionError:
+        abort(404)
+
+
+def _render_clerk(s: sessions.Session, problems: list[str] | None = None, status: int = 200):
+    use = service.disk_use(g.db)
+    imports = [dict(r, problems=json.loads(r["problems"])) for r in service._rows(
+        g.db, "SELECT * FROM doc_imports WHERE session_id = ? ORDER BY id DESC LIMIT 5", [s.id])]
+    running = any(i["state"] == "running" for i in imports)
+    resp = Response(render_template(
+        "documents/clerk.html", s=s, entries=service.agenda(g.db, s.id), items=service.items(g.db, s.id),
+        disk=use.get(s.id, 0), disk_all=sum(use.values()), log=service.downloads(g.db, s.id), imports=imports,
+        running=running, problems=problems or [], max_mb=rules.MAX_FILE // 2**20,
+    ), status)
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/clerk/sessions/<int:session_id>/unterlagen")
+@auth_required
+def clerk_page(session_id: int):
+    return _render_clerk(_session_or_404(session_id))
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/punkt")
+@auth_required
+def clerk_item(session_id: int):
+    s = _session_or_404(session_id)
+    try:
+        service.add_item(g.db, s.id, request.form.get("title", ""), number=request.form.get("number", ""),
+                         public=not request.form.get("nonpublic"), actor=g.actor)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    flash(i18n.t("docs.clerk.item_added"), "ok")
+    return redirect(url_for("documents.clerk_page", session_id=s.id))
+
+
+def _item_choice(s: sessions.Session) -> int | None:
+    raw = request.form.get("item", "")
+    if not raw:
+        return None
+    try:
+        item_id = int(raw)
+    except ValueError:
+        raise DocumentError("Unbekannter Tagesordnungspunkt.") from None
+    if item_id not in {i.id for i in service.items(g.db, s.id)}:
+        raise DocumentError("Unbekannter Tagesordnungspunkt.")
+    return item_id
+
+
+def _notify_late(s: sessions.Session, file_ids: list[int]) -> None:
+    """Tischvorlagen reach every entitled connected reader now (push channel, issue 4)."""
+    if not file_ids or not s.active:
+        return
+    try:
+        from appliance.push import publish
+    except ImportError:
+        return  # pages fall back to asking /unterlagen/neu
+    for fid in file_ids:
+        f = service.get_file(g.db, fid)
+        if f is not None:
+            try:
+                with g.db.conn:
+                    publish(g.db, s.id, "document", _notice(f), audience=f"doc:{fid}")
+            except Exception:  # a failed notice must not undo the upload
+                log.exception("push of late document %s failed", fid)
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/hochladen")
+@auth_required
+def clerk_upload(session_id: int):
+    s = _session_or_404(session_id)
+    uploads = [u for u in request.files.getlist("files") if u and u.filename]
+    if not uploads:
+        return _render_clerk(s, [i18n.t("docs.clerk.no_files")], 422)
+    try:
+        item_id = _item_choice(s)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    public = not request.form.get("nonpublic")
+    late = bool(request.form.get("late"))
+    entries = [bulk.Entry(None, u.filename or "", 0, lambda u=u: u.stream) for u in uploads]
+    # Browser uploads carry no trustworthy size: the limit is the per-file maximum.
+    entries = [bulk.Entry(None, e.name, rules.MAX_FILE, e.open) for e in entries]
+    try:
+        result = bulk.import_entries(g.db, _blobs(), s.id, entries, public=public, late=late, item_id=item_id,
+                                     actor=g.actor)
+    except bulk.BulkError as exc:
+        return _render_clerk(s, exc.problems, 422)
+    flash(i18n.t("docs.clerk.uploaded", n=result.files), "ok")
+    if late:
+        _notify_late(s, result.file_ids)
+    return redirect(url_for("documents.clerk_page", session_id=s.id))
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/zip")
+@auth_required
+def clerk_zip(session_id: int):
+    s = _session_or_404(session_id)
+    upload = request.files.get("zip")
+    if upload is None or not upload.filename:
+        return _render_clerk(s, [i18n.t("docs.clerk.no_files")], 422)
+    try:
+        result = bulk.import_zip(g.db, _blobs(), s.id, upload.stream, public=not request.form.get("nonpublic"),
+                                 actor=g.actor)
+    except bulk.BulkError as exc:
+        return _render_clerk(s, exc.problems, 422)
+    flash(i18n.t("docs.clerk.zip_done", files=result.files, items=result.items), "ok")
+    for what in result.skipped[:20]:
+        flash(i18n.t("docs.clerk.skipped", what=what), "ok")
+    return redirect(url_for("documents.clerk_page", session_id=s.id))
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/oparl")
+@auth_required
+def clerk_oparl(session_id: int):
+    s = _session_or_404(session_id)
+    url = request.form.get("url", "").strip()
+    if not url.startswith(("http://", "https://")) or len(url) > 2000:
+        return _render_clerk(s, [i18n.t("docs.clerk.oparl_bad_url")], 422)
+    cfg = _cfg()
+    import_id = oparl_import.begin(g.db, s.id, url)
+    # A thread (a greenlet under gunicorn's gevent worker): the page shows progress from doc_imports.
+    threading.Thread(target=oparl_import.run_logged, args=(cfg.db_path, cfg.state_dir, s.id, url, import_id),
+                     name=f"oparl-{import_id}", daemon=True).start()
+    flash(i18n.t("docs.clerk.oparl_started"), "ok")
+    return redirect(url_for("documents.clerk_page", session_id=s.id))
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/loeschen")
+@auth_required
+def clerk_wipe(session_id: int):
+    s = _session_or_404(session_id)
+    if request.form.get("confirm") != "yes":
+        return _render_clerk(s, [i18n.t("docs.clerk.wipe_need_confirm")], 422)
+    removed, freed = service.wipe(g.db, _blobs(), s.id, nonpublic_only=request.form.get("what") != "all",
+                                  actor=g.actor)
+    flash(i18n.t("docs.clerk.wiped", n=removed, size=doc_size(freed)), "ok")
+    return redirect(url_for("documents.clerk_page", session_id=s.id))

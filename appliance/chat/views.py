@@ -1,0 +1,3 @@
+"""Chat pages."""
+
+from appliance.web.live import bp  # noqa: F401

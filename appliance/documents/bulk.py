@@ -1,0 +1,202 @@
+"""Many files at once: a ZIP (browser or CLI) or a folder / USB stick (CLI). All or nothing: every entry is
+checked first (paths, links, sizes, bombs), then stored; any refusal leaves no row and no new blob behind.
+
+Layout: files at the top become documents of the whole session; each top folder becomes an agenda item
+('TOP 3 Haushalt', 'NÖ 4 Personalsache' → non-public; rules.folder_item).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import sqlite_utils
+
+from appliance.documents import DocumentError, rules, service
+from appliance.documents.blobs import Blobs
+
+NOISE = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    folder: str | None
+    name: str
+    size: int
+    open: Callable[[], BinaryIO]
+
+
+@dataclass
+class Result:
+    files: int = 0
+    items: int = 0
+    file_ids: list[int] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+class BulkError(DocumentError):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def _split(path: str) -> tuple[str | None, str]:
+    parts = rules.check_path(path)
+    return (parts[0] if len(parts) > 1 else None), parts[-1]
+
+
+def zip_entries(zf: zipfile.ZipFile, skipped: list[str]) -> list[Entry]:
+    infos = zf.infolist()
+    if len(infos) > rules.MAX_ZIP_ENTRIES:
+        raise BulkError([f"Das ZIP enthält {len(infos)} Einträge; höchstens {rules.MAX_ZIP_ENTRIES} sind erlaubt."])
+    problems: list[str] = []
+    entries: list[Entry] = []
+    total = 0
+    for info in infos:
+        name = info.filename
+        shown = name[:80].encode("unicode_escape").decode()
+        if any(p in NOISE for p in name.split("/")):
+            skipped.append(f"{shown} (Systemdatei)")
+            continue
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            problems.append(f"„{shown}“ ist ein symbolischer Link – Links werden nicht angenommen.")
+            continue
+        if info.is_dir():
+            try:
+                rules.check_path(name)
+            except DocumentError as exc:
+                problems.append(str(exc))
+            continue
+        if info.flag_bits & 0x1:
+            problems.append(f"„{shown}“ ist verschlüsselt – bitte ohne Passwort packen.")
+            continue
+        try:
+            folder, base = _split(name)
+        except DocumentError as exc:
+            problems.append(str(exc))
+            continue
+        if info.file_size > rules.MAX_FILE:
+            problems.append(f"„{shown}“ ist größer als {rules.MAX_FILE // 2**20} MB.")
+            continue
+        if info.file_size > 1 << 20 and info.file_size > rules.MAX_ZIP_RATIO * max(info.compress_size, 1):
+            problems.append(f"„{shown}“ ist verdächtig stark gepackt (ZIP-Bombe?) und wird abgelehnt.")
+            continue
+        total += info.file_size
+        entries.append(Entry(folder, base, info.file_size, lambda info=info: zf.open(info)))
+    if total > rules.MAX_ZIP_TOTAL:
+        problems.append(f"Das ZIP würde entpackt {total // 2**20} MB ergeben; höchstens "
+                        f"{rules.MAX_ZIP_TOTAL // 2**20} MB sind erlaubt.")
+    if problems:
+        raise BulkError(problems)
+    return entries
+
+
+def dir_entries(root: Path, skipped: list[str]) -> list[Entry]:
+    """A folder or USB stick; symbolic links are refused, not followed."""
+    problems: list[str] = []
+    entries: list[Entry] = []
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        rel_dir = Path(dirpath).relative_to(root)
+        for d in list(dirnames):
+            if (Path(dirpath) / d).is_symlink():
+                problems.append(f"„{rel_dir / d}“ ist ein symbolischer Link – Links werden nicht angenommen.")
+                dirnames.remove(d)
+            elif d in NOISE or d.startswith("."):
+                dirnames.remove(d)
+        for fn in sorted(filenames):
+            path = Path(dirpath) / fn
+            rel = (rel_dir / fn).as_posix()
+            if fn in NOISE or fn.startswith("."):
+                skipped.append(f"{rel} (System- oder versteckte Datei)")
+                continue
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode) or not stat.S_ISREG(st.st_mode):
+                problems.append(f"„{rel}“ ist ein Link oder keine normale Datei.")
+                continue
+            try:
+                folder, base = _split(rel)
+            except DocumentError as exc:
+                problems.append(str(exc))
+                continue
+            entries.append(Entry(folder, base, st.st_size, lambda path=path: open(path, "rb")))
+    if problems:
+        raise BulkError(problems)
+    return entries
+
+
+def import_entries(db: sqlite_utils.Database, blobs: Blobs, session_id: int, entries: list[Entry], *,
+                   public: bool = True, late: bool = False, item_id: int | None = None, actor: str = "clerk",
+                   skipped: list[str] | None = None) -> Result:
+    """Store every entry, then write the rows. item_id: put top-level files under this item."""
+    result = Result(skipped=list(skipped or []))
+    stored = []
+    new_blobs: list[str] = []
+    problems: list[str] = []
+    try:
+        for e in entries:
+            try:
+                with e.open() as fh:
+                    name, kind, s = service.store_upload(blobs, e.name, fh, min(rules.MAX_FILE, e.size))
+            except (DocumentError, zipfile.BadZipFile, OSError) as exc:
+                problems.append(f"{e.name}: {exc}" if e.name not in str(exc) else str(exc))
+                continue
+            if s.new:
+                new_blobs.append(s.sha256)
+            stored.append((e, name, kind, s))
+        if problems:
+            raise BulkError(problems)
+        folders: dict[str, int] = {}
+        created_items: list[int] = []
+        created_files: list[int] = []
+        try:
+            for e, name, kind, s in stored:
+                target = item_id
+                if e.folder is not None:
+                    if e.folder not in folders:
+                        number, title, item_public = rules.folder_item(e.folder)
+                        folders[e.folder] = service.add_item(db, session_id, title, number=number,
+                                                             public=item_public and public, actor=actor)
+                        created_items.append(folders[e.folder])
+                    target = folders[e.folder]
+                created_files.append(service.add_file(db, session_id, name=name, stored=s, mime=kind.mime,
+                                                      item_id=target, public=public, late=late, actor=actor))
+        except BaseException:
+            with db.conn:
+                db.executemany("DELETE FROM doc_files WHERE id = ?", [(i,) for i in created_files])
+                db.executemany("DELETE FROM doc_items WHERE id = ?", [(i,) for i in created_items])
+            raise
+        result.files, result.items, result.file_ids = len(created_files), len(created_items), created_files
+        return result
+    except BaseException:
+        refs = service.referenced(db)
+        for sha in new_blobs:
+            if sha not in refs:
+                blobs.remove(sha)
+        raise
+
+
+def import_zip(db: sqlite_utils.Database, blobs: Blobs, session_id: int, fh: BinaryIO, **kw) -> Result:
+    skipped: list[str] = []
+    try:
+        with zipfile.ZipFile(fh) as zf:
+            entries = zip_entries(zf, skipped)
+            if not entries:
+                raise BulkError(["Das ZIP enthält keine Dateien."])
+            return import_entries(db, blobs, session_id, entries, skipped=skipped, **kw)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
+        raise BulkError([f"Die Datei ist kein lesbares ZIP ({exc})."]) from exc
+
+
+def import_dir(db: sqlite_utils.Database, blobs: Blobs, session_id: int, root: Path, **kw) -> Result:
+    skipped: list[str] = []
+    entries = dir_entries(root, skipped)
+    if not entries:
+        raise BulkError([f"Im Ordner {root} sind keine Dateien."])
+    return import_entries(db, blobs, session_id, entries, skipped=skipped, **kw)

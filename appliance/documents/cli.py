@@ -1,0 +1,92 @@
+"""`sitzungsbox import | documents check | wipe`: the clerk's command line for session documents."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from appliance.config import Config
+from appliance.documents import DocumentError, bulk, oparl, oparl_import, service
+
+
+def add_parsers(sub) -> None:
+    im = sub.add_parser("import", help="Unterlagen laden: Ordner/USB-Stick, ZIP, OParl-Sitzung (URL oder Ordner)")
+    im.add_argument("session", type=int)
+    im.add_argument("source", help="Ordner, .zip-Datei, OParl-Meeting-URL oder Ordner mit gespeichertem OParl-JSON")
+    im.add_argument("--nichtoeffentlich", dest="nonpublic", action="store_true",
+                    help="alle Dateien als nichtöffentlich (Ordner/ZIP)")
+    dc = sub.add_parser("documents", help="Unterlagen: gespeicherte Dateien prüfen")
+    dc.add_argument("action", choices=("check",))
+    wp = sub.add_parser("wipe", help="Unterlagen einer Sitzung löschen: nichtöffentliche (Standard) oder alle")
+    wp.add_argument("session", type=int)
+    wp.add_argument("--alle", dest="all", action="store_true", help="alle Unterlagen der Sitzung")
+    wp.add_argument("--ja", dest="yes", action="store_true", help="ohne Rückfrage")
+
+
+def _is_oparl_dir(path: Path) -> bool:
+    return path.is_dir() and bool(oparl_import.DirSource(path).meetings())
+
+
+def main(cfg: Config, args: argparse.Namespace) -> int:
+    from appliance.store import open_db
+
+    db = open_db(cfg.db_path)
+    blobs = service.blobs_for(cfg.state_dir)
+    try:
+        if args.command == "documents":
+            problems = service.check(db, blobs)
+            for p in problems:
+                print(p)
+            n = len(service.referenced(db))
+            print(f"{n} Datei(en) geprüft, {len(problems)} Problem(e).")
+            return 1 if any(not p.startswith("nicht verwendet") for p in problems) else 0
+        if service.session_body(db, args.session) is None:
+            print(f"Fehler: Sitzung {args.session} gibt es nicht.", file=sys.stderr)
+            return 2
+        if args.command == "wipe":
+            what = "ALLE Unterlagen" if args.all else "die nichtöffentlichen Unterlagen"
+            if not args.yes:
+                answer = input(f"{what} von Sitzung {args.session} endgültig löschen? [ja/nein] ")
+                if answer.strip().lower() != "ja":
+                    print("Nichts gelöscht.")
+                    return 1
+            removed, freed = service.wipe(db, blobs, args.session, nonpublic_only=not args.all, actor="cli")
+            print(f"{removed} Datei(en) gelöscht, {freed / 2**20:.1f} MB freigegeben.")
+            return 0
+        return _import(db, blobs, args)
+    except (DocumentError, oparl.OParlError, OSError) as exc:
+        problems = getattr(exc, "problems", None) or [str(exc)]
+        print("Fehler – nichts wurde importiert:" if args.command == "import" else "Fehler:", file=sys.stderr)
+        for p in problems:
+            print(f"  {p}", file=sys.stderr)
+        return 2
+    finally:
+        db.conn.close()
+
+
+def _import(db, blobs, args) -> int:
+    src = args.source
+    if src.startswith(("http://", "https://")) or _is_oparl_dir(Path(src)):
+        source = oparl_import.HttpSource() if src.startswith("http") else oparl_import.DirSource(Path(src))
+        urls = [src] if src.startswith("http") else source.meetings()  # type: ignore[union-attr]
+        for url in urls:
+            import_id = oparl_import.begin(db, args.session, url)
+            print(f"OParl: {url}", flush=True)
+            report = oparl_import.import_meeting(db, blobs, args.session, source, url, import_id=import_id)
+            oparl_import._progress(db, import_id, state="done", problems=report.problems)
+            print(f"  {report.items} Tagesordnungspunkte, {report.files} neue Dateien, "
+                  f"{report.already} schon vorhanden (fortgesetzt)")
+            for p in report.problems:
+                print(f"  übersprungen: {p}")
+        return 0
+    path = Path(src)
+    if path.is_dir():
+        result = bulk.import_dir(db, blobs, args.session, path, public=not args.nonpublic, actor="cli")
+    else:
+        with open(path, "rb") as fh:
+            result = bulk.import_zip(db, blobs, args.session, fh, public=not args.nonpublic, actor="cli")
+    print(f"{result.files} Datei(en) in {result.items} Tagesordnungspunkten importiert.")
+    for s in result.skipped:
+        print(f"  übersprungen: {s}")
+    return 0

@@ -1,0 +1,279 @@
+"""Agenda items and files of a session: the only writer of the doc_* tables. Short transactions; the bytes
+go to blobs first, the row after, so a row never points at a missing file."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import sqlite_utils
+
+from appliance.documents import DocumentError, policy, rules
+from appliance.documents.blobs import Blobs, Stored
+from appliance.store.db import audit, now
+from appliance.web.viewer import Viewer
+
+HEAD = 8192
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    session_id: int
+    number: str
+    title: str
+    public: bool
+    position: int
+
+
+@dataclass(frozen=True)
+class File:
+    id: int
+    session_id: int
+    item_id: int | None
+    name: str
+    title: str
+    sha256: str
+    size: int
+    mime: str
+    public: bool
+    late: bool
+    added_at: str
+    item_public: bool = True
+
+    @property
+    def effective_public(self) -> bool:
+        return self.public and self.item_public
+
+
+@dataclass(frozen=True)
+class AgendaEntry:
+    item: Item | None  # None: documents of the whole session (invitation, …)
+    files: list[File]
+
+
+def blobs_for(state_dir: Path) -> Blobs:
+    return Blobs(Path(state_dir) / "documents")
+
+
+def _rows(db: sqlite_utils.Database, sql: str, params: list | tuple = ()) -> list[dict]:
+    cur = db.execute(sql, params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _item(r: dict) -> Item:
+    return Item(r["id"], r["session_id"], r["number"], r["title"], bool(r["public"]), r["position"])
+
+
+FILE_SQL = """SELECT f.*, COALESCE(i.public, 1) AS item_public FROM doc_files f
+              LEFT JOIN doc_items i ON i.id = f.item_id"""
+
+
+def _file(r: dict) -> File:
+    return File(r["id"], r["session_id"], r["item_id"], r["name"], r["title"], r["sha256"], r["size"], r["mime"],
+                bool(r["public"]), bool(r["late"]), r["added_at"], bool(r["item_public"]))
+
+
+def session_body(db: sqlite_utils.Database, session_id: int) -> str | None:
+    row = db.execute("SELECT body FROM sessions WHERE id = ?", [session_id]).fetchone()
+    return row[0] if row else None
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def add_item(db: sqlite_utils.Database, session_id: int, title: str, *, number: str = "", public: bool = True,
+             external_id: str | None = None, actor: str = "clerk") -> int:
+    title = " ".join(title.split())
+    if not title:
+        raise DocumentError("Der Tagesordnungspunkt braucht einen Titel.")
+    if len(title) > 500:
+        raise DocumentError("Der Titel ist zu lang (höchstens 500 Zeichen).")
+    if session_body(db, session_id) is None:
+        raise DocumentError(f"Sitzung {session_id} gibt es nicht.")
+    with db.conn:
+        if external_id:
+            row = db.execute("SELECT id FROM doc_items WHERE session_id = ? AND external_id = ?",
+                             [session_id, external_id]).fetchone()
+            if row:
+                return row[0]
+        (pos,) = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM doc_items WHERE session_id = ?",
+                            [session_id]).fetchone()
+        cur = db.execute(
+            "INSERT INTO doc_items(session_id, number, title, public, position, external_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [session_id, " ".join(number.split())[:20], title, int(public), pos, external_id, now()])
+        audit(db, actor, "documents.item", f"session={session_id} item={cur.lastrowid}")
+    return cur.lastrowid
+
+
+def store_upload(blobs: Blobs, name: str, fh: BinaryIO, max_size: int = rules.MAX_FILE,
+                 expect: dict[str, str] | None = None) -> tuple[str, rules.Kind, Stored]:
+    """Check name and type from the first bytes, then store the stream. Raises DocumentError; on any refusal
+    nothing is stored."""
+    name = rules.check_name(name)
+    head = fh.read(HEAD)
+    kind = rules.kind_of(name, head)
+    stored = blobs.put_chunks(itertools.chain([head], iter(lambda: fh.read(1 << 20), b"")), max_size,
+                              expect=expect)
+    return name, kind, stored
+
+
+def add_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
+             item_id: int | None = None, title: str = "", public: bool = True, late: bool = False,
+             external_id: str | None = None, actor: str = "clerk") -> int:
+    with db.conn:
+        if item_id is not None:
+            row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [item_id]).fetchone()
+            if row is None or row[0] != session_id:
+                raise DocumentError("Diesen Tagesordnungspunkt gibt es in der Sitzung nicht.")
+        if external_id:
+            row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND external_id = ?",
+                             [session_id, external_id]).fetchone()
+            if row:
+                return row[0]
+        cur = db.execute(
+            "INSERT INTO doc_files(session_id, item_id, name, title, sha256, size, mime, public, late, external_id,"
+            " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [session_id, item_id, name, " ".join((title or rules.title_from_name(name)).split())[:500],
+             stored.sha256, stored.size, mime, int(public), int(late), external_id, now()])
+        audit(db, actor, "documents.file", f"session={session_id} file={cur.lastrowid} late={int(late)}")
+    return cur.lastrowid
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def items(db: sqlite_utils.Database, session_id: int) -> list[Item]:
+    return [_item(r) for r in _rows(db, "SELECT * FROM doc_items WHERE session_id = ? ORDER BY position, id",
+                                     [session_id])]
+
+
+def files(db: sqlite_utils.Database, session_id: int) -> list[File]:
+    return [_file(r) for r in _rows(db, FILE_SQL + " WHERE f.session_id = ? ORDER BY f.id", [session_id])]
+
+
+def get_file(db: sqlite_utils.Database, file_id: int) -> File | None:
+    rows = _rows(db, FILE_SQL + " WHERE f.id = ?", [file_id])
+    return _file(rows[0]) if rows else None
+
+
+def agenda(db: sqlite_utils.Database, session_id: int) -> list[AgendaEntry]:
+    by_item: dict[int | None, list[File]] = {}
+    for f in files(db, session_id):
+        by_item.setdefault(f.item_id, []).append(f)
+    out = [AgendaEntry(None, by_item[None])] if by_item.get(None) else []
+    out += [AgendaEntry(i, by_item.get(i.id, [])) for i in items(db, session_id)]
+    return out
+
+
+def visible_agenda(db: sqlite_utils.Database, viewer: Viewer, session_id: int) -> list[AgendaEntry]:
+    """The agenda as this viewer may see it: non-public items vanish entirely (not even their titles)."""
+    body = session_body(db, session_id) or ""
+    out = []
+    for entry in agenda(db, session_id):
+        item_public = entry.item.public if entry.item else True
+        if not policy.may_read(viewer, session_id, body, item_public=item_public):
+            continue
+        out.append(AgendaEntry(entry.item, [f for f in entry.files if policy.may_read(
+            viewer, session_id, body, item_public=f.item_public, file_public=f.public)]))
+    return out
+
+
+def readable(db: sqlite_utils.Database, viewer: Viewer, file_id: int) -> File | None:
+    """The file if this viewer may read it; None both for 'missing' and 'refused' decisions' callers
+    that must not tell them apart use this."""
+    f = get_file(db, file_id)
+    if f is None:
+        return None
+    body = session_body(db, f.session_id) or ""
+    ok = policy.may_read(viewer, f.session_id, body, item_public=f.item_public, file_public=f.public)
+    return f if ok else None
+
+
+def visible_files(db: sqlite_utils.Database, viewer: Viewer, session_id: int) -> list[File]:
+    return [f for e in visible_agenda(db, viewer, session_id) for f in e.files]
+
+
+def search(db: sqlite_utils.Database, viewer: Viewer, session_id: int, query: str) -> list[File]:
+    """Title search (case-insensitive, every word must occur in title, name or the item's title)."""
+    words = [w.casefold() for w in query.split()][:8]
+    if not words:
+        return []
+    titles = {i.id: f"{i.number} {i.title}" for i in items(db, session_id)}
+    hits = []
+    for f in visible_files(db, viewer, session_id):
+        text = f"{f.title} {f.name} {titles.get(f.item_id, '')}".casefold()
+        if all(w in text for w in words):
+            hits.append(f)
+    return hits
+
+
+def log_download(db: sqlite_utils.Database, viewer: Viewer, f: File, via: str) -> None:
+    """Every non-public read is recorded for the clerk (who, when); public reads are not."""
+    if f.effective_public:
+        return
+    with db.conn:
+        db.execute("INSERT INTO doc_downloads(session_id, file_id, file_title, who, member_id, via, at)"
+                   " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   [f.session_id, f.id, f.title, policy.who(viewer),
+                    viewer.member.id if viewer.member else None, via, now()])
+
+
+def downloads(db: sqlite_utils.Database, session_id: int, limit: int = 500) -> list[dict]:
+    return _rows(db, "SELECT * FROM doc_downloads WHERE session_id = ? ORDER BY id DESC LIMIT ?",
+                 [session_id, limit])
+
+
+def disk_use(db: sqlite_utils.Database) -> dict[int, int]:
+    """Bytes per session (each distinct file counted once per session)."""
+    return {r["session_id"]: r["n"] for r in _rows(
+        db, "SELECT session_id, SUM(size) AS n FROM (SELECT DISTINCT session_id, sha256, size FROM doc_files)"
+            " GROUP BY session_id")}
+
+
+def referenced(db: sqlite_utils.Database) -> set[str]:
+    return {r[0] for r in db.execute("SELECT DISTINCT sha256 FROM doc_files").fetchall()}
+
+
+# --- wiping and checking ------------------------------------------------------------------------
+
+
+def wipe(db: sqlite_utils.Database, blobs: Blobs, session_id: int, *, nonpublic_only: bool,
+         actor: str = "clerk") -> tuple[int, int]:
+    """Delete the session's non-public files (and non-public items) or all its documents; then delete the
+    bytes no other session uses. Returns (files removed, bytes freed)."""
+    where = ("session_id = ? AND (public = 0 OR item_id IN (SELECT id FROM doc_items WHERE session_id = ?"
+             " AND public = 0))") if nonpublic_only else "session_id = ? AND ? IS NOT NULL"
+    with db.conn:
+        shas = {r[0] for r in db.execute(
+            f"SELECT sha256 FROM doc_files WHERE {where}", [session_id, session_id])}  # noqa: S608 - fixed text
+        removed = db.execute(f"DELETE FROM doc_files WHERE {where}",  # noqa: S608 - fixed text
+                             [session_id, session_id]).rowcount
+        if nonpublic_only:
+            db.execute("DELETE FROM doc_items WHERE session_id = ? AND public = 0", [session_id])
+        else:
+            db.execute("DELETE FROM doc_items WHERE session_id = ?", [session_id])
+            db.execute("DELETE FROM doc_imports WHERE session_id = ?", [session_id])
+        audit(db, actor, "documents.wipe", f"session={session_id} nonpublic_only={int(nonpublic_only)} "
+                                           f"files={removed}")
+    # The bytes go now (data protection), unless another session still has the same file.
+    still = referenced(db)
+    freed = sum(blobs.remove(sha) for sha in shas if sha not in still)
+    return removed, freed
+
+
+def check(db: sqlite_utils.Database, blobs: Blobs) -> list[str]:
+    """Integrity: every referenced blob exists with the right hash; unreferenced blobs are named."""
+    problems = []
+    refs = referenced(db)
+    for sha in sorted(refs):
+        if not blobs.has(sha):
+            problems.append(f"fehlt: {sha}")
+        elif not blobs.verify(sha):
+            problems.append(f"beschädigt (Prüfsumme falsch): {sha}")
+    problems += [f"nicht verwendet: {sha}" for sha in blobs.all() if sha not in refs]
+    return problems

@@ -1,0 +1,277 @@
+"""Pure parsers of `iw` output (iw 5.x/6.x text, the only stable interface without netlink bindings).
+
+All three commands are read-only nl80211 GET/DUMP requests, allowed to an unprivileged user:
+- `iw dev <if> station dump`: per-station counters. Quirks of real drivers:
+  * brcmfmac (Raspberry Pi on-board) fills neither `tx retries` nor `tx failed` nor an MCS, and may
+    report `signal: 0 dBm` when it has no RSSI: retries come back as None ("n/a"), never a fake 0, and a
+    0 dBm signal as None;
+  * `tx bitrate: (unknown)` when the driver has no rate yet (seen in the recorded mt76 dump);
+  * HE rates read `17.2 MBit/s HE-MCS 1 HE-NSS 1 ...`, legacy ones `1.0 MBit/s` without MCS;
+  * indentation is a tab on most builds and spaces on some (the recorded dump mixes both).
+- `iw dev <if> survey dump`: one block per frequency; only the `[in use]` one is our channel. Its
+  `channel active/busy time` counters are cumulative since the driver started, so busy % is
+  Δbusy/Δactive between two dumps; they restart at 0 when the driver resets the survey (or reloads).
+- `iw dev <if> scan dump`: the *cached* results of the last scan. We never run `iw scan` (it needs
+  CAP_NET_ADMIN and takes the radio off channel for seconds, which drops frames during a session).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+_STATION_RE = re.compile(r"^Station ([0-9a-fA-F:]{17}) \(on (\S+)\)")
+_NUM_RE = re.compile(r"-?\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class IwStation:
+    mac: str
+    interface: str
+    inactive_ms: int | None = None
+    rx_bytes: int | None = None
+    tx_bytes: int | None = None
+    rx_packets: int | None = None
+    tx_packets: int | None = None
+    tx_retries: int | None = None  # None: the driver does not report retries (brcmfmac)
+    tx_failed: int | None = None
+    signal: int | None = None  # dBm; None when absent or 0 (brcmfmac)
+    signal_avg: int | None = None
+    tx_bitrate_mbps: float | None = None
+    rx_bitrate_mbps: float | None = None
+    tx_mcs: str | None = None  # "MCS 7", "VHT-MCS 8", "HE-MCS 1"; None for legacy rates / brcmfmac
+    connected_s: int | None = None
+    authorized: bool | None = None
+
+
+def _first_int(value: str) -> int | None:
+    m = _NUM_RE.search(value)
+    if not m:
+        return None
+    try:
+        return int(float(m.group(0)))
+    except ValueError:
+        return None
+
+
+def _bitrate(value: str) -> tuple[float | None, str | None]:
+    """`65.0 MBit/s MCS 7` -> (65.0, "MCS 7"); `(unknown)` -> (None, None)."""
+    m = re.match(r"\s*(\d+(?:\.\d+)?) MBit/s(.*)$", value)
+    if not m:
+        return None, None
+    rest = m.group(2)
+    mcs = re.search(r"\b((?:VHT-|HE-|EHT-)?MCS \d+)", rest)
+    return float(m.group(1)), mcs.group(1) if mcs else None
+
+
+def _signal(value: str) -> int | None:
+    n = _first_int(value)
+    return None if n in (None, 0) else n  # 0 dBm: "no reading" (brcmfmac), never a real signal
+
+
+def parse_station_dump(text: str) -> list[IwStation]:
+    out: list[IwStation] = []
+    cur: dict | None = None
+
+    def flush() -> None:
+        if cur is not None:
+            out.append(IwStation(**cur))
+
+    for raw in text.splitlines():
+        m = _STATION_RE.match(raw.strip())
+        if m:
+            flush()
+            cur = {"mac": m.group(1).lower(), "interface": m.group(2)}
+            continue
+        if cur is None or ":" not in raw:
+            continue
+        key, _, value = raw.strip().partition(":")
+        key = key.strip()
+        if key == "inactive time":
+            cur["inactive_ms"] = _first_int(value)
+        elif key in ("rx bytes", "tx bytes", "rx packets", "tx packets"):
+            cur[key.replace(" ", "_")] = _first_int(value)
+        elif key == "tx retries":
+            cur["tx_retries"] = _first_int(value)
+        elif key == "tx failed":
+            cur["tx_failed"] = _first_int(value)
+        elif key == "signal":
+            cur["signal"] = _signal(value)
+        elif key == "signal avg":
+            cur["signal_avg"] = _signal(value)
+        elif key == "tx bitrate":
+            cur["tx_bitrate_mbps"], cur["tx_mcs"] = _bitrate(value)
+        elif key == "rx bitrate":
+            cur["rx_bitrate_mbps"], _ = _bitrate(value)
+        elif key == "connected time":
+            cur["connected_s"] = _first_int(value)
+        elif key == "authorized":
+            cur["authorized"] = value.strip() == "yes"
+    flush()
+    return out
+
+
+@dataclass(frozen=True)
+class Survey:
+    frequency: int
+    in_use: bool
+    noise: int | None = None
+    active_ms: int | None = None
+    busy_ms: int | None = None
+    rx_ms: int | None = None
+    tx_ms: int | None = None
+
+
+def parse_survey_dump(text: str) -> list[Survey]:
+    out: list[Survey] = []
+    cur: dict | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "frequency":
+            if cur is not None:
+                out.append(Survey(**cur))
+            cur = {"frequency": _first_int(value) or 0, "in_use": "[in use]" in value}
+        elif cur is None:
+            continue
+        elif key == "noise":
+            cur["noise"] = _first_int(value)
+        elif key == "channel active time":
+            cur["active_ms"] = _first_int(value)
+        elif key == "channel busy time":
+            cur["busy_ms"] = _first_int(value)
+        elif key == "channel receive time":
+            cur["rx_ms"] = _first_int(value)
+        elif key == "channel transmit time":
+            cur["tx_ms"] = _first_int(value)
+    if cur is not None:
+        out.append(Survey(**cur))
+    return out
+
+
+def in_use(surveys: list[Survey]) -> Survey | None:
+    return next((s for s in surveys if s.in_use), None)
+
+
+def busy_percent(prev: Survey | None, cur: Survey | None) -> float | None:
+    """Δbusy/Δactive of the in-use channel. Without a previous dump (or after the driver reset its
+    counters: they went down, or the channel changed) the cumulative ratio since the reset is used."""
+    if cur is None or cur.active_ms is None or cur.busy_ms is None:
+        return None
+    if (prev is not None and prev.active_ms is not None and prev.busy_ms is not None
+            and prev.frequency == cur.frequency and cur.active_ms >= prev.active_ms and cur.busy_ms >= prev.busy_ms):
+        d_active, d_busy = cur.active_ms - prev.active_ms, cur.busy_ms - prev.busy_ms
+    else:
+        d_active, d_busy = cur.active_ms, cur.busy_ms
+    if d_active <= 0:
+        return None
+    return round(min(100.0, 100.0 * d_busy / d_active), 1)
+
+
+@dataclass(frozen=True)
+class Bss:
+    bssid: str
+    frequency: int | None = None
+    channel: int | None = None
+    signal: float | None = None
+    ssid: str = ""
+    last_seen_ms: int | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def freq_to_channel(freq: int | None) -> int | None:
+    if freq is None:
+        return None
+    if freq == 2484:
+        return 14
+    if 2412 <= freq <= 2472:
+        return (freq - 2407) // 5
+    if 5000 <= freq <= 5900:
+        return (freq - 5000) // 5
+    if 5955 <= freq <= 7115:  # 6 GHz
+        return (freq - 5950) // 5
+    return None
+
+
+def parse_scan_dump(text: str) -> list[Bss]:
+    out: list[Bss] = []
+    cur: dict | None = None
+
+    def flush() -> None:
+        if cur is not None:
+            if cur.get("channel") is None:
+                cur["channel"] = freq_to_channel(cur.get("frequency"))
+            out.append(Bss(**cur))
+
+    for raw in text.splitlines():
+        # `BSS aa:bb:..(on wlan0)` - the recorded dump masks part of the address as `xx`
+        m = re.match(r"^BSS ([0-9a-fA-Fx:]{17})", raw)
+        if m:
+            flush()
+            cur = {"bssid": m.group(1).lower()}
+            continue
+        if cur is None:
+            continue
+        line = raw.strip()
+        key, _, value = line.partition(":")
+        if key == "freq":
+            cur["frequency"] = _first_int(value)
+        elif key == "signal":
+            n = _NUM_RE.search(value)
+            cur["signal"] = float(n.group(0)) if n else None
+        elif key == "SSID":
+            cur["ssid"] = value.strip()
+        elif key == "last seen" and "ms ago" in value:
+            cur["last_seen_ms"] = _first_int(value)
+        elif key in ("DS Parameter set", "* primary channel") and cur.get("channel") is None:
+            # `DS Parameter set: channel 6` (2.4 GHz) / HT operation `* primary channel: 1`
+            cur["channel"] = _first_int(value)
+    flush()
+    return out
+
+
+def neighbours_on_channel(bsses: list[Bss], channel: int | None, own: set[str] | None = None) -> list[Bss]:
+    """Other networks on our primary channel, strongest first (our own BSSIDs excluded)."""
+    if channel is None:
+        return []
+    own = own or set()
+    found = [b for b in bsses if b.channel == channel and b.bssid not in own]
+    return sorted(found, key=lambda b: -(b.signal if b.signal is not None else -200))
+
+
+@dataclass(frozen=True)
+class IwInfo:
+    interface: str
+    channel: int | None = None
+    frequency: int | None = None
+    width_mhz: int | None = None
+    ssid: str = ""
+    txpower_dbm: float | None = None
+
+
+def parse_iw_info(text: str) -> list[IwInfo]:
+    """`iw dev` / `iw dev <if> info`: interfaces with channel and width."""
+    out: list[IwInfo] = []
+    cur: dict | None = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("Interface "):
+            if cur is not None:
+                out.append(IwInfo(**cur))
+            cur = {"interface": line.split()[1]}
+        elif cur is None:
+            continue
+        elif line.startswith("ssid "):
+            cur["ssid"] = line[5:]  # SSIDs may contain spaces (recorded: `ssid My AP 1`)
+        elif line.startswith("channel "):
+            m = re.match(r"channel (\d+) \((\d+) MHz\)(?:, width: (\d+) MHz)?", line)
+            if m:
+                cur["channel"], cur["frequency"] = int(m.group(1)), int(m.group(2))
+                cur["width_mhz"] = int(m.group(3)) if m.group(3) else None
+        elif line.startswith("txpower "):
+            n = _NUM_RE.search(line)
+            cur["txpower_dbm"] = float(n.group(0)) if n else None
+    if cur is not None:
+        out.append(IwInfo(**cur))
+    return out

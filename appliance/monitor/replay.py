@@ -1,0 +1,140 @@
+"""A replayed radio for the monitor: the tests, the demo dashboard and bench/monitor use it.
+
+- `StatusFakeHostapd`: appliance.radio.fake.FakeHostapd plus a `STATUS` answer (shape of a recorded
+  hostapd 2.10 STATUS on 2.4 GHz channel 6).
+- `IwReplay`: stands in for the `iw` binary. Each `station dump` advances every station's counters as a
+  real driver's would between two calls (packets, retries at the station's retry rate), each
+  `survey dump` the channel's active/busy times at `busy_pct`; `reset()` restarts the counters at 0 (a
+  driver reload). Stations marked brcmfmac print no retry lines and `signal: 0 dBm`, as that driver does.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from appliance.radio.fake import FakeHostapd
+
+STATUS_24 = """state=ENABLED
+phy=phy0
+freq=2437
+num_sta_non_erp=0
+channel=6
+secondary_channel=0
+ieee80211n=1
+ieee80211ac=0
+beacon_int=100
+dtim_period=2
+bss[0]={iface}
+bssid[0]=02:5b:00:00:00:01
+ssid[0]=Sitzung
+num_sta[0]={n}
+"""
+
+
+class StatusFakeHostapd(FakeHostapd):
+    def __init__(self, *args, interface: str = "wlan0", **kwargs) -> None:
+        self.interface = interface
+        super().__init__(*args, **kwargs)
+
+    def handle(self, cmd: str, addr: str) -> str:
+        if cmd.strip() == "STATUS":
+            with self._lock:
+                self.commands_received.append(cmd)
+                n = len(self._stations)
+            return STATUS_24.format(iface=self.interface, n=n)
+        return super().handle(cmd, addr)
+
+
+@dataclass
+class _Sta:
+    mac: str
+    signal: int
+    retry_pct: float
+    brcmfmac: bool
+    tx_packets: int = 0
+    tx_retries: int = 0
+    rx_bytes: int = 0
+    tx_bytes: int = 0
+
+
+class IwReplay:
+    def __init__(self, interface: str = "wlan0", busy_pct: float = 30.0, scan: str = "") -> None:
+        self.interface = interface
+        self.busy_pct = busy_pct
+        self.scan = scan
+        self.stations: dict[str, _Sta] = {}
+        self.active_ms = 1_000_000
+        self.busy_ms = int(self.active_ms * busy_pct / 100)
+        self.calls: list[list[str]] = []
+
+    def add(self, mac: str, signal: int, retry_pct: float = 2.0, brcmfmac: bool = False) -> None:
+        self.stations[mac] = _Sta(mac, signal, retry_pct, brcmfmac)
+
+    def remove(self, mac: str) -> None:
+        self.stations.pop(mac, None)
+
+    def reset(self) -> None:
+        for s in self.stations.values():
+            s.tx_packets = s.tx_retries = s.rx_bytes = s.tx_bytes = 0
+        self.active_ms = self.busy_ms = 0
+
+    def __call__(self, argv: list[str]) -> str | None:
+        self.calls.append(argv)
+        if argv[-2:] == ["station", "dump"]:
+            return self._station_dump()
+        if argv[-2:] == ["survey", "dump"]:
+            self.active_ms += 1000
+            self.busy_ms += int(10 * self.busy_pct)
+            return (f"Survey data from {self.interface}\n\tfrequency:\t\t\t2437 MHz [in use]\n"
+                    f"\tnoise:\t\t\t\t-92 dBm\n\tchannel active time:\t\t{self.active_ms} ms\n"
+                    f"\tchannel busy time:\t\t{self.busy_ms} ms\n")
+        if argv[-2:] == ["scan", "dump"]:
+            return self.scan
+        return None
+
+    def _station_dump(self) -> str:
+        out = []
+        for s in self.stations.values():
+            s.tx_packets += 100
+            s.tx_retries += int(s.retry_pct)
+            s.rx_bytes += 5000
+            s.tx_bytes += 20000
+            lines = [f"Station {s.mac} (on {self.interface})", "\tinactive time:\t120 ms",
+                     f"\trx bytes:\t{s.rx_bytes}", f"\ttx bytes:\t{s.tx_bytes}", f"\ttx packets:\t{s.tx_packets}"]
+            if s.brcmfmac:
+                lines += ["\tsignal:  \t0 dBm", "\ttx bitrate:\t72.2 MBit/s"]
+            else:
+                lines += [f"\ttx retries:\t{s.tx_retries}", "\ttx failed:\t0",
+                          f"\tsignal:  \t{s.signal} [{s.signal}] dBm", "\ttx bitrate:\t65.0 MBit/s MCS 7"]
+            lines += ["\tauthorized:\tyes", "\tconnected time:\t60 seconds"]
+            out.append("\n".join(lines))
+        return "\n".join(out) + ("\n" if out else "")
+
+
+def mac_of(i: int) -> str:
+    return f"02:5b:00:{(i >> 16) & 0xff:02x}:{(i >> 8) & 0xff:02x}:{i & 0xff:02x}"
+
+
+def populate(fake: FakeHostapd, iw: IwReplay, n: int, keyids: list[str | None] | None = None, seed: int = 5,
+             weak: int = 2, brcmfmac: int = 1, retrying: int = 1) -> list[str]:
+    """n stations with plausible signals; the first `weak` are weak (-88 dBm), then `retrying` with 40 %
+    retries, then `brcmfmac` ones without retries and signal 0. Returns the MACs in order."""
+    rng = random.Random(seed)
+    macs = []
+    for i in range(n):
+        mac = mac_of(i + 1)
+        keyid = keyids[i] if keyids and i < len(keyids) else None
+        if i < weak:
+            signal, retry, brcm = -88, 5.0, False
+        elif i < weak + retrying:
+            signal, retry, brcm = -70, 40.0, False
+        elif i < weak + retrying + brcmfmac:
+            signal, retry, brcm = 0, 0.0, True
+        else:
+            signal, retry, brcm = rng.randint(-66, -40), 2.0, False
+        fields = {"signal": signal, "connected_time": 60, "inactive_msec": rng.randint(0, 3000)}
+        fake.connect(mac, keyid, **fields)
+        iw.add(mac, signal, retry, brcm)
+        macs.append(mac)
+    return macs

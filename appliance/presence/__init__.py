@@ -1,0 +1,1 @@
+"""Presence (issue 4): who is in the room, decided in one place (appliance.presence.engine)."""

@@ -1,0 +1,54 @@
+// Late documents (Tischvorlagen) appear without reloading. The page works without this script.
+// Source 1: the push channel (static/js/live.js, issue 4) fires DOM events "sitzungsbox:document" whose
+// detail is a notice (file_id, title, urls) the server only sent to readers entitled to the file. Source 2 (no live.js): ask
+// /unterlagen/neu every 10 s — that answer is filtered by the same policy on the server.
+(function () {
+  "use strict";
+  var box = document.getElementById("doc-notices");
+  if (!box) { return; }
+  var since = parseInt(box.getAttribute("data-since") || "0", 10);
+  var seen = {};
+
+  function add(n) {
+    if (!n || typeof n.file_id !== "number" || seen[n.file_id] || document.getElementById("file-" + n.file_id)) {
+      return;
+    }
+    seen[n.file_id] = true;
+    if (n.file_id > since) { since = n.file_id; }
+    var p = document.createElement("p");
+    var a = document.createElement("a");
+    a.href = n.view_url;
+    a.textContent = n.text;
+    p.appendChild(a);
+    box.appendChild(p);
+    var li = document.createElement("li");
+    li.className = "doc-file late new";
+    li.id = "file-" + n.file_id;
+    var link = document.createElement("a");
+    link.href = n.view_url;
+    link.className = "doc-title";
+    link.textContent = n.title;
+    li.appendChild(link);
+    var dl = document.createElement("a");
+    dl.href = n.url + "?dl=1";
+    dl.setAttribute("download", "");
+    dl.textContent = n.name;
+    li.appendChild(dl);
+    var target = document.querySelector('[data-item="' + (n.item_id || "") + '"] .doc-files') ||
+                 document.getElementById("agenda");
+    if (target) { target.appendChild(li); }
+    var none = document.getElementById("doc-none");
+    if (none) { none.hidden = true; }
+  }
+
+  document.addEventListener("sitzungsbox:document", function (ev) { add(ev.detail); });
+
+  if (!window.sitzungsboxLive && window.fetch) {
+    var url = box.getAttribute("data-poll");
+    var poll = function () {
+      fetch(url + "?seit=" + since, {cache: "no-store"}).then(function (r) { return r.ok ? r.json() : []; })
+        .then(function (list) { list.forEach(add); }).catch(function () {});
+    };
+    window.setInterval(poll, 10000);
+  }
+}());

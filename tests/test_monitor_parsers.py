@@ -1,0 +1,134 @@
+"""Pure parsers of the monitor on real recorded outputs (tests/fixtures/monitoring/README.md says where
+each comes from) and on constructed brcmfmac-like output and counter resets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from appliance.monitor import counters, hostapd, iw, leases, system
+from appliance.radio.events import parse_sta
+
+FIX = Path(__file__).parent / "fixtures" / "monitoring"
+
+
+def read(name: str) -> str:
+    return (FIX / name).read_text()
+
+
+def test_station_dump_recorded_mac80211():
+    stations = iw.parse_station_dump(read("iw-station-dump_netdata_station_dump.txt"))
+    assert [s.mac for s in stations] == ["7e:0d:a5:a6:91:2b", "fa:50:db:c1:1c:18", "a7:2f:9e:d3:f0:34"]
+    first, second, third = stations
+    assert first.interface == "wlp1s0" and first.inactive_ms == 58264
+    assert (first.tx_packets, first.tx_retries, first.tx_failed) == (30, 1, 1)
+    assert first.signal == -44 and first.signal_avg == -38
+    assert first.tx_bitrate_mbps == 65.0 and first.tx_mcs == "MCS 7" and first.rx_bitrate_mbps == 130.0
+    assert first.connected_s == 796 and first.authorized is True
+    assert second.rx_bitrate_mbps == 1.0  # legacy rate, no MCS
+    # the third block is indented with spaces, has `(unknown)` as tx bitrate and an HE rate
+    assert third.signal == -87 and third.tx_bitrate_mbps is None and third.rx_bitrate_mbps == 17.2
+    assert third.tx_retries == 0 and third.connected_s == 2215
+
+
+def test_station_dump_brcmfmac_has_no_retries_no_mcs_and_signal_zero_is_no_reading():
+    a, b = iw.parse_station_dump(read("iw-station-dump_brcmfmac.txt"))
+    assert a.tx_retries is None and a.tx_failed is None  # "n/a", never a fake 0
+    assert a.signal is None  # `signal: 0 dBm`
+    assert a.tx_mcs is None and a.tx_bitrate_mbps == 72.2
+    assert b.signal == -79 and b.tx_retries is None
+
+
+def test_survey_busy_percent_from_deltas_and_after_reset():
+    s1 = iw.in_use(iw.parse_survey_dump(read("iw-survey-dump_1.txt")))
+    s2 = iw.in_use(iw.parse_survey_dump(read("iw-survey-dump_2.txt")))
+    reset = iw.in_use(iw.parse_survey_dump(read("iw-survey-dump_reset.txt")))
+    assert s1.frequency == 2412 and s1.noise == -92 and s1.active_ms == 1268462
+    assert len(iw.parse_survey_dump(read("iw-survey-dump_1.txt"))) == 3  # other channels are not "in use"
+    assert iw.busy_percent(None, s1) == round(100 * 374235 / 1268462, 1)  # first dump: since the start
+    assert iw.busy_percent(s1, s2) == 80.0  # Δbusy 800 / Δactive 1000
+    assert iw.busy_percent(s2, reset) == 25.0  # counters went down: counted from 0, never negative
+    assert iw.busy_percent(s2, s2) is None  # no time passed: no claim
+
+
+def test_scan_dump_recorded_and_neighbours_on_our_channel():
+    bsses = iw.parse_scan_dump(read("iw-scan_jc_centos-7.7_iw-scan2.out"))
+    assert len(bsses) == 1
+    b = bsses[0]
+    assert b.bssid == "xx:xx:xx:xx:3e:41" and b.frequency == 2412 and b.channel == 1
+    assert b.signal == -54.0 and b.ssid == "Troubleshooting" and b.last_seen_ms == 1410
+    assert iw.neighbours_on_channel(bsses, 1) == [b]
+    assert iw.neighbours_on_channel(bsses, 6) == []
+    assert iw.neighbours_on_channel(bsses, 1, own={"xx:xx:xx:xx:3e:41"}) == []
+
+
+def test_iw_dev_ssid_with_spaces_and_width():
+    (info,) = iw.parse_iw_info(read("iw-dev_netdata_iw_dev_ap_ssid_with_spaces.txt"))
+    assert info.interface == "wlp1s0" and info.ssid == "My AP 1"
+    assert (info.channel, info.frequency, info.width_mhz, info.txpower_dbm) == (1, 2412, 20, 20.0)
+
+
+def test_hostapd_status_recorded():
+    st = hostapd.parse_status(read("hostapd_cli-status_wifi-presence.txt"))
+    assert st.state == "ENABLED" and st.channel == 52 and st.frequency == 5260
+    assert st.width_mhz == 40  # vht_oper_chwidth=0 with a secondary channel
+    assert st.num_sta == 5 and st.bssid == "aa:bb:cc:ee:12:34"
+    assert st.ssid == "\U0001f31d"  # printf-escaped UTF-8 decoded
+    assert st.chan_util_pct == round(100 * 96 / 255, 1)
+
+
+def test_hostapd_sta_recorded_counters():
+    sta = parse_sta(read("hostapd_cli-sta_wifi-presence.txt"))
+    c = hostapd.sta_counters(sta)
+    assert sta.signal == -64 and c.rx_bytes == 13716568000 and c.tx_packets == 110847
+    assert c.tx_bitrate_mbps == 324.0 and c.rx_bitrate_mbps == 6.0  # 100 kbit/s units
+
+
+def test_hostapd_sta_signal_zero_is_none():
+    sta = parse_sta("b8:27:eb:11:22:33\nflags=[AUTH][ASSOC][AUTHORIZED]\nsignal=0\nrx_rate_info=0\n")
+    assert sta.signal is None and hostapd.sta_counters(sta).rx_bitrate_mbps is None
+
+
+def test_leases_pool_use_recorded():
+    parsed = leases.parse_leases(read("dnsmasq.leases_netdata"))
+    assert len(parsed) == 12  # the v6 block after `duid` is skipped
+    active = leases.active_leases(parsed, now=1560300000, start="192.168.0.1", end="192.168.0.254")
+    assert sorted(lease.ip for lease in active) == [f"192.168.0.{i}" for i in range(1, 6)]
+    assert leases.active_leases(parsed, now=1560300537) == []  # all expired
+    infinite = leases.parse_leases(read("dnsmasq.leases_google-dnsmasq_exporter"))
+    assert [lease.ip for lease in leases.active_leases(infinite, now=2e9)] == ["10.10.10.11"]  # expiry 0
+    assert leases.pool_size("10.77.0.10", "10.77.255.250") == 65521
+
+
+def test_proc_and_sys_with_injected_roots():
+    r = system.SystemReader(proc=FIX / "proc", sys=FIX / "sys", vcgencmd=None)
+    assert r.cpu_percent() is None  # first reading: no interval
+    cur = system.parse_proc_stat(read("proc/stat_2"))
+    prev = system.parse_proc_stat(read("proc/stat"))
+    assert system.cpu_percent(prev, cur) == 60.0  # Δtotal 200, Δidle 80
+    assert r.loadavg() == (0.52, 0.41, 0.30)
+    assert r.memory() == (3884428, 2912324)
+    dev = r.net_dev()
+    assert dev["wlan0"].rx_bytes == 5000000 and dev["wlan0"].tx_bytes == 90000000 and dev["eth0"].tx_packets == 800
+    assert r.temperature() == 81.2
+    thr = r.throttled()
+    assert thr.raw == 0x50005 and thr.now == ("undervoltage", "throttled")
+    assert thr.since_boot == ("undervoltage", "throttled") and thr.undervoltage_now
+    assert r.operstate("eth0") == "up" and r.operstate("nope") is None
+    assert {"dnsmasq", "hostapd"} <= r.processes()
+
+
+def test_throttled_both_formats():
+    assert system.parse_throttled("throttled=0x0").now == ()
+    assert system.parse_throttled("throttled=0x80008").since_boot == ("soft_temp_limit",)
+    sysfs = system.parse_throttled("80000")
+    assert sysfs.since_boot == ("soft_temp_limit",) and sysfs.now == ()
+    assert system.parse_throttled("garbage!") is None
+
+
+def test_counter_resets():
+    assert counters.delta(None, 5) is None
+    assert counters.delta(10, 15) == 5
+    assert counters.delta(1000, 20) == 20  # reconnect / driver reload: from 0
+    assert counters.rate(100, 300, 2.0) == 100.0
+    assert counters.ratio_percent(5, 50) == 10.0
+    assert counters.ratio_percent(3, 0) is None  # nothing sent: no claim

@@ -1,0 +1,81 @@
+"""Presence rules as pure functions over event sequences."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.presence.engine import MemberState, Obs, replay, step
+
+G = 60.0  # grace period
+A, B = "02:aa:00:00:00:01", "02:bb:00:00:00:02"  # two devices of the same member
+
+
+def kinds(changes):
+    return [(c.kind, c.at) for c in changes]
+
+
+def test_arrive_then_leave_after_grace_recorded_at_last_evidence():
+    state, ch = replay([Obs(100, "connect", A, "hostapd"), Obs(200, "disconnect", A, "hostapd")], G, until=259)
+    assert kinds(ch) == [("arrive", 100)] and state.present
+    state, ch = replay([Obs(100, "connect", A), Obs(200, "disconnect", A)], G, until=261)
+    assert kinds(ch) == [("arrive", 100), ("leave", 200)] and not state.present
+
+
+def test_sleep_and_wake_within_grace_is_one_interval():
+    obs = [Obs(100, "connect", A), Obs(150, "disconnect", A), Obs(190, "connect", A)]  # asleep 40 s < grace
+    state, ch = replay(obs, G, until=1000)
+    assert kinds(ch) == [("arrive", 100)] and state.present
+
+
+def test_sleep_longer_than_grace_splits_the_interval():
+    obs = [Obs(100, "connect", A), Obs(150, "disconnect", A), Obs(400, "connect", A)]
+    _state, ch = replay(obs, G, until=500)
+    assert kinds(ch) == [("arrive", 100), ("leave", 150), ("arrive", 400)]
+
+
+def test_two_devices_member_stays_while_either_counts():
+    obs = [Obs(100, "connect", A), Obs(120, "connect", B), Obs(200, "disconnect", A), Obs(500, "disconnect", B)]
+    state, ch = replay(obs, G, until=550)
+    assert kinds(ch) == [("arrive", 100)]
+    assert state.present and set(state.devices) == {B}  # B is in its grace; A, gone 2 × grace, is forgotten
+    _state, ch = replay(obs, G, until=561)
+    assert kinds(ch) == [("arrive", 100), ("leave", 500)]
+
+
+def test_quiet_device_lost_by_arp_leaves_at_its_last_evidence():
+    obs = [Obs(100, "seen", A, "dhcp"), Obs(300, "seen", A, "arp"), Obs(400, "lost", A, "arp")]
+    _state, ch = replay(obs, G, until=359)
+    assert kinds(ch) == [("arrive", 100)]
+    _state, ch = replay(obs, G, until=461)
+    assert kinds(ch) == [("arrive", 100), ("leave", 300)]
+
+
+def test_clerk_correction_overrides_devices_until_reset():
+    obs = [Obs(100, "correct", status="present", source="clerk")]  # phone at home, member is here
+    state, ch = replay(obs, G, until=5000)
+    assert kinds(ch) == [("arrive", 100)] and ch[0].corrected and state.present
+    obs += [Obs(200, "connect", A), Obs(300, "correct", status="absent"), Obs(310, "connect", A)]
+    state, ch = replay(obs, G, until=400)
+    assert kinds(ch) == [("arrive", 100), ("leave", 300)] and ch[1].corrected and not state.present
+    obs += [Obs(500, "correct", status="auto")]  # back to the devices: A is linked
+    _state, ch = replay(obs, G, until=600)
+    assert kinds(ch)[-1] == ("arrive", 500)
+
+
+def test_box_restart_in_the_middle_keeps_devices_that_come_back():
+    before, ch = replay([Obs(100, "connect", A), Obs(100, "connect", B)], G, until=1000)
+    assert kinds(ch) == [("arrive", 100)]
+    # The box is down from 1000 to 1100; on boot nothing is linked any more.
+    after, ch = replay([Obs(1100, "boot", source="boot"), Obs(1130, "connect", A)], G, until=2000, start=before)
+    assert ch == [] and after.present  # A came back within the grace after boot: one interval
+    gone, ch = replay([Obs(1100, "boot", source="boot")], G, until=1161, start=before)
+    assert kinds(ch) == [("leave", 100)] and not gone.present  # nothing came back: left at the last evidence
+
+
+def test_disconnect_of_unknown_device_and_bad_input():
+    state, ch = step(MemberState(), Obs(1, "disconnect", A), G)
+    assert ch == [] and state == MemberState()
+    with pytest.raises(ValueError):
+        step(MemberState(), Obs(1, "teleport", A), G)
+    with pytest.raises(ValueError):
+        step(MemberState(), Obs(1, "correct", status="maybe"), G)

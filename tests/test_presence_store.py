@@ -1,0 +1,116 @@
+"""Presence through the database: the daemon's sources (stations, leases, admissions, ARP), intervals,
+corrections, the attendance list, CSV, quorum; events on the push channel."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+from appliance.presence import store
+from appliance.presence.sources import PresenceDaemon, lease_changes, station_changes
+from appliance.push.events import since
+from tests.live_support import ANNA_IP, BERND_IP, MACS, populate
+
+
+class Clock:
+    def __init__(self, t: float = 1_000_000.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class FakeArp:
+    def __init__(self) -> None:
+        self.answering: set[str] = set()
+        self.asked: list[dict] = []
+
+    def probe(self, targets):
+        self.asked.append(dict(targets))
+        return {ip for ip in targets if ip in self.answering}
+
+
+def test_pure_diffs():
+    assert station_changes({}, {"m1": ("k1", True)}) == [("m1", "k1", "connect")]
+    assert station_changes({"m1": ("k1", True)}, {"m1": ("k1", False)}) == [("m1", "k1", "disconnect")]
+    assert station_changes({"m1": ("k1", True)}, {}) == [("m1", "k1", "disconnect")]
+    assert station_changes({"m1": ("k1", True)}, {"m1": ("k2", True)}) == [("m1", "k2", "connect")]
+    assert lease_changes({"a": 10}, {"a": 10, "b": 5}) == ["b"]
+    assert lease_changes({"a": 10}, {"a": 20}) == ["a"]
+
+
+def test_daemon_round_makes_members_present_and_absent_after_grace(cfg, db):
+    s, ms = populate(cfg, db, admit=False)
+    db.execute("UPDATE stations SET connected = 0")
+    cfg.leases_file.write_text("")  # nobody has talked DHCP yet
+    clock, arp = Clock(), FakeArp()
+    pd = PresenceDaemon(dataclasses.replace(cfg, presence_grace=30), prober=arp, probe_every=10, clock=clock)
+    pd.round(db)
+    assert store.present_count(db, s.id) == 0
+    # Anna's phone joins with her key (hostapd) -> present at once.
+    db.execute("UPDATE stations SET connected = 1 WHERE mac = ?", [MACS[ANNA_IP]])
+    clock.t += 1
+    pd.round(db)
+    rows = {r.name: r for r in store.attendance(db, s.id, clock.t)}
+    assert rows["Anna Schmidt"].status == "present" and rows["Anna Schmidt"].devices == 1
+    assert rows["Bernd Müller"].status == "absent"
+    # Bernd's device is admitted by the portal (no station change): present too.
+    db.execute("INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at) VALUES (?, ?, ?, ?, "
+               "'member', 'x')", [s.id, MACS[BERND_IP], BERND_IP, ms["Bernd"].id])
+    clock.t += 1
+    pd.round(db)
+    assert store.present_count(db, s.id) == 2
+    arrived_at = clock.t
+    # Bernd's device goes quiet: ARP probes answered keep him; once unanswered, he leaves after the grace
+    # period, recorded at his last evidence.
+    arp.answering = {BERND_IP}
+    clock.t += 11
+    pd.round(db)
+    assert any(BERND_IP in t for t in arp.asked)
+    last_answer = clock.t
+    arp.answering = set()
+    for _ in range(5):
+        clock.t += 10
+        pd.round(db)
+    rows = {r.name: r for r in store.attendance(db, s.id, clock.t)}
+    assert rows["Bernd Müller"].status == "left"
+    assert rows["Bernd Müller"].first_arrival == arrived_at and rows["Bernd Müller"].last_leaving == last_answer
+    # The clerks were told on the push channel; Bernd got his own status.
+    topics = [(e.topic, e.audience) for e in since(db, 0, s.id)]
+    assert ("presence.changed", "clerks") in topics and ("presence.mine", f"member:{ms['Bernd'].id}") in topics
+
+
+def test_daemon_restart_keeps_intervals(cfg, db):
+    s, _ms = populate(cfg, db, admit=False)
+    clock = Clock()
+    g = dataclasses.replace(cfg, presence_grace=30)
+    PresenceDaemon(g, clock=clock).round(db)  # all three member stations are connected
+    assert store.present_count(db, s.id) == 3
+    clock.t += 100
+    again = PresenceDaemon(g, clock=clock)  # the daemon restarts; stations still connected
+    again.round(db)
+    clock.t += 100
+    again.round(db)
+    n = db.execute("SELECT COUNT(*) FROM presence_intervals WHERE session_id = ?", [s.id]).fetchone()[0]
+    assert n == 3 and store.present_count(db, s.id) == 3  # one interval each, no split
+
+
+def test_corrections_csv_and_quorum(cfg, db):
+    s, ms = populate(cfg, db, admit=False)
+    clock = Clock()
+    PresenceDaemon(dataclasses.replace(cfg, presence_grace=30), clock=clock).round(db)
+    store.correct(db, s.id, ms["Carla"].id, "absent", "Gerät verliehen, selbst nicht da", "clerk", 30, clock.t + 5)
+    rows = store.attendance(db, s.id, clock.t + 10)
+    present, voting, needed = store.quorum(rows)
+    assert (present, voting, needed) == (2, 3, 2)
+    text = store.to_csv(rows)
+    assert text.splitlines()[0].startswith("Name;Fraktion;Rolle")
+    carla = next(line for line in text.splitlines() if line.startswith("Carla"))
+    assert "ja;absent: Gerät verliehen" in carla
+    try:
+        store.correct(db, s.id, ms["Carla"].id, "present", "  ", "clerk", 30)
+    except ValueError as exc:
+        assert "Grund" in str(exc)
+    else:
+        raise AssertionError("a correction without a reason must be refused")
+    assert os.path.exists(cfg.db_path)

@@ -1,0 +1,164 @@
+"""The push hub: publish contract, audiences, resume without gaps or duplicates, heartbeat, one poller."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from appliance.push import audience as audience_mod
+from appliance.push import hub as hub_mod
+from appliance.push import publish, register_audience, visible
+from appliance.push.events import since
+from appliance.push.sseclient import parse_block
+from appliance.web.viewer import Viewer
+from tests.live_support import ANNA_IP, BERND_IP, GUEST_IP, call, populate
+
+
+@pytest.fixture
+def live(cfg, db, monkeypatch):
+    from appliance.helper.client import NullHelper
+    from appliance.web.app import create_app
+
+    s, ms = populate(cfg, db)
+    app = create_app(dataclasses.replace(cfg, push_heartbeat=0.3, push_poll=0.02), helper=NullHelper(), testing=True)
+    yield app, s, ms
+    hub_mod.stop_all()
+
+
+def read_events(resp, n: int) -> list:
+    """The next n data events of a streamed test-client response (heartbeats skipped)."""
+    out, buf = [], ""
+    it = resp.response if hasattr(resp.response, "__next__") else iter(resp.response)
+    while len(out) < n:
+        chunk = next(it)
+        buf += chunk.decode() if isinstance(chunk, bytes) else chunk
+        while "\n\n" in buf:
+            block, buf = buf.split("\n\n", 1)
+            ev = parse_block(block)
+            if ev is not None and not ev.comment:
+                out.append(ev)
+    return out
+
+
+def test_publish_returns_increasing_ids_and_validates(db, cfg):
+    a = publish(db, 1, "chat.message", {"text": "Hallo"})
+    b = publish(db, 1, "presence.changed", {"n": 2}, audience="clerks")
+    assert b > a > 0
+    assert [e.id for e in since(db, 0)] == [a, b]
+    for bad in ("nobody", "member:x", "unknownprefix:1", ""):
+        with pytest.raises(ValueError):
+            publish(db, 1, "x", {}, audience=bad)
+    with pytest.raises(ValueError):
+        publish(db, 1, "bad topic!", {})
+    with pytest.raises(ValueError):
+        publish(db, 1, "x", ["not", "a", "dict"])  # type: ignore[arg-type]
+
+
+def test_audiences(db):
+    from appliance.sessions.service import Member
+
+    anna = Member(1, 1, "Anna", "SPD", "member", True, "Rat", "k1", "p")
+    member = Viewer("member", 1, anna, True)
+    guest = Viewer("guest", 1, None, True)
+    clerk = Viewer("clerk", 1)
+    nobody = Viewer("anonymous", 1)
+    table = {
+        "all": (True, True, True, False),
+        "members": (True, False, True, False),
+        "clerks": (False, False, True, False),
+        "member:1": (True, False, False, False),
+        "member:2": (False, False, False, False),
+        "faction:SPD": (True, False, False, False),
+        "faction:CDU": (False, False, False, False),
+    }
+    for aud, expected in table.items():
+        got = tuple(visible(v, aud, db) for v in (member, guest, clerk, nobody))
+        assert got == expected, aud
+    seen = []
+    register_audience("tdoc", lambda v, value, d: seen.append(value) or (v.is_member and value == "7"))
+    try:
+        assert visible(member, "tdoc:7", db) and not visible(guest, "tdoc:7", db) and seen == ["7", "7"]
+        register_audience("tboom", lambda v, value, d: 1 / 0)
+        assert not visible(clerk, "tboom:1", db)  # a failing check never leaks
+        with pytest.raises(ValueError):
+            register_audience("all", lambda *a: True)
+    finally:
+        audience_mod._REGISTERED.pop("tdoc", None)
+        audience_mod._REGISTERED.pop("tboom", None)
+
+
+def test_anonymous_gets_403_not_a_stream(live):
+    app, _s, _ms = live
+    resp = call(app, "/events", "10.77.0.99")
+    assert resp.status_code == 403 and "freigeschaltete" in resp.get_data(as_text=True)
+
+
+def test_stream_resumes_exactly_and_filters_by_audience_and_session(live, db):
+    app, s, ms = live
+    ids = [publish(db, s.id, "chat.message", {"n": i}) for i in range(3)]
+    private = publish(db, s.id, "chat.dm", {"n": "dm"}, audience=f"member:{ms['Bernd'].id}")
+    publish(db, s.id + 100, "chat.message", {"n": "other session"})
+    clerks_only = publish(db, s.id, "presence.changed", {"n": "clerks"}, audience="clerks")
+    # Anna missed everything after ids[0]: she gets ids[1], ids[2] — not Bernd's DM, the clerks' event or
+    # another session's event — and then live ones, in order.
+    resp = call(app, f"/events?last_id={ids[0]}", ANNA_IP, buffered=False)
+    assert resp.status_code == 200 and resp.mimetype == "text/event-stream"
+    first = read_events(resp, 2)
+    assert [e.id for e in first] == ids[1:]
+    assert first[0].json() == {"topic": "chat.message", "payload": {"n": 1}}
+    live_id = publish(db, s.id, "chat.message", {"n": "live"})
+    (ev,) = read_events(resp, 1)
+    assert ev.id == live_id and ev.id > clerks_only > private
+    resp.close()
+    # Last-Event-ID (the browser's own resume) wins over the page's ?last_id=.
+    resp = call(app, f"/events?last_id={ids[0]}", BERND_IP, buffered=False, headers={"Last-Event-ID": str(ids[2])})
+    got = read_events(resp, 2)
+    assert [e.id for e in got] == [private, live_id]
+    resp.close()
+
+
+def test_live_events_after_backlog_without_duplicates(live, db):
+    app, s, _ms = live
+    start = publish(db, s.id, "t.x", {"n": 0})
+    resp = call(app, f"/events?last_id={start}", GUEST_IP, buffered=False)
+    expected = [publish(db, s.id, "t.x", {"n": i}) for i in range(1, 30)]
+    got = read_events(resp, len(expected))
+    assert [e.id for e in got] == expected
+    resp.close()
+
+
+def test_heartbeat_comment_on_idle_stream(live):
+    app, _s, _ms = live
+    resp = call(app, "/events?last_id=0", ANNA_IP, buffered=False)
+    it = iter(resp.response)
+    assert b"retry:" in _b(next(it))
+    assert _b(next(it)) == b": hb\n\n"  # after push_heartbeat (0.3 s here) of silence
+    resp.close()
+
+
+def _b(chunk) -> bytes:
+    return chunk if isinstance(chunk, bytes) else chunk.encode()
+
+
+def test_one_poller_per_process_serves_every_stream(live, db):
+    app, s, _ms = live
+    streams = [call(app, "/events?last_id=0", ip, buffered=False) for ip in (ANNA_IP, BERND_IP, GUEST_IP) * 4]
+    for r in streams:
+        next(iter(r.response))
+    hub = hub_mod.get_hub(app.config["SB"].db_path)
+    assert hub.count == 12 and len(hub_mod._HUBS) == 1
+    eid = publish(db, s.id, "t.x", {})
+    for r in streams:
+        assert read_events(r, 1)[0].id == eid
+        r.close()
+    assert hub.count == 0  # closed streams unsubscribe
+
+
+def test_pages_of_admitted_devices_load_live_js_with_a_start_id(live, db):
+    app, s, _ms = live
+    eid = publish(db, s.id, "t.x", {})
+    html = call(app, "/", ANNA_IP).get_data(as_text=True)
+    assert 'src="/static/js/live.js"' in html and f'data-push-last="{eid}"' in html
+    portal = call(app, "/portal", "10.77.0.99").get_data(as_text=True)
+    assert "live.js" not in portal
