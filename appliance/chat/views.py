@@ -1,3 +1,288 @@
-"""Chat pages."""
+"""Chat pages on the live blueprint. Work without JS: one page per room with its messages and a plain form.
+static/js/chat.js enhances them (live messages from the push channel, background posting, offline outbox).
 
-from appliance.web.live import bp  # noqa: F401
+Members and guests keep no cookies: their form carries the device-bound CSRF token (as the portal's);
+clerks use their session token. Access is decided only by appliance.chat.rules.access (via store.access).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Response, abort, g, redirect, render_template, request, session, url_for
+
+from appliance.chat import rules
+from appliance.chat import store as chat
+from appliance.chat.rules import ChatError
+from appliance.presence import store as presence_store
+from appliance.push import events as push_events
+from appliance.sessions import service
+from appliance.store.db import audit
+from appliance.web import auth, csrf, i18n, portal
+from appliance.web.live import bp
+from appliance.web.viewer import current_viewer
+
+i18n.register({
+    "chat.title": ("Sitzungs-Chat", "Session chat"),
+    "chat.rooms": ("Räume", "Rooms"),
+    "chat.room.all": ("Alle", "Everyone"),
+    "chat.room.announce": ("Ansagen des Sitzungsdienstes", "Announcements from the session staff"),
+    "chat.room.faction": ("Fraktion {name}", "Group {name}"),
+    "chat.room.dm": ("Direkt mit {name}", "Direct with {name}"),
+    "chat.empty": ("Noch keine Nachrichten.", "No messages yet."),
+    "chat.body": ("Ihre Nachricht", "Your message"),
+    "chat.send": ("Senden", "Send"),
+    "chat.read_only": ("In diesem Raum können Sie nur lesen.", "You can only read in this room."),
+    "chat.no_access": ("Sie haben keinen Zugang zu diesem Raum.", "You have no access to this room."),
+    "chat.hint": ("Höchstens {n} Zeichen. Nachrichten sehen alle, die Zugang zu diesem Raum haben.",
+                  "At most {n} characters. Everyone with access to this room sees your messages."),
+    "chat.open": ("Zum Chat", "Open the chat"),
+    "chat.announcement": ("Ansage", "Announcement"),
+    "chat.pending": ("wird gesendet, sobald die Verbindung wieder da ist", "will be sent when back online"),
+    "chat.offline": ("Keine Verbindung: Ihre Nachrichten werden gesendet, sobald sie wieder besteht.",
+                     "Offline: your messages will be sent when the connection is back."),
+    "chat.clerk.title": ("Chat-Moderation", "Chat moderation"),
+    "chat.clerk.announce": ("Ansage an alle", "Announcement to everyone"),
+    "chat.clerk.announce_send": ("Ansage senden", "Send announcement"),
+    "chat.clerk.settings": ("Einstellungen dieser Sitzung", "Settings of this session"),
+    "chat.clerk.dm": ("Direktnachrichten zwischen Mitgliedern erlauben", "Allow direct messages between members"),
+    "chat.clerk.guests": ("Gäste dürfen im Raum „Alle“ lesen und schreiben (sonst nur Ansagen lesen)",
+                          "Guests may read and write in “Everyone” (otherwise they only read announcements)"),
+    "chat.clerk.save": ("Speichern", "Save"),
+    "chat.clerk.saved": ("Gespeichert.", "Saved."),
+    "chat.clerk.hide": ("Ausblenden", "Hide"),
+    "chat.clerk.unhide": ("Wieder zeigen", "Show again"),
+    "chat.clerk.hidden": ("ausgeblendet", "hidden"),
+    "chat.clerk.mute": ("Stummschalten", "Mute"),
+    "chat.clerk.unmute": ("Stummschaltung aufheben", "Unmute"),
+    "chat.clerk.mutes": ("Stummgeschaltet", "Muted"),
+    "chat.clerk.no_mutes": ("Niemand ist stummgeschaltet.", "Nobody is muted."),
+    "chat.clerk.export": ("Nach der Sitzung", "After the session"),
+    "chat.clerk.csv": ("Chat als CSV herunterladen", "Download chat as CSV"),
+    "chat.clerk.print": ("Chat als Druckansicht", "Printable chat"),
+    "chat.clerk.export_scope": ("Exportiert werden die öffentlichen Räume (Alle, Ansagen). Fraktionsräume und "
+                                "Direktnachrichten bleiben privat und werden nur gelöscht.",
+                                "The public rooms (Everyone, Announcements) are exported. Group rooms and direct "
+                                "messages stay private and are only wiped."),
+    "chat.clerk.wipe": ("Chat dieser Sitzung löschen", "Wipe this session's chat"),
+    "chat.clerk.wipe_confirm": ("Ich habe den Chat exportiert oder brauche ihn nicht: alle Nachrichten, auch "
+                                "Fraktionsräume und Direktnachrichten, endgültig löschen.",
+                                "I exported the chat or do not need it: delete all messages for good, including "
+                                "group rooms and direct messages."),
+    "chat.clerk.wiped": ("Chat gelöscht ({n} Nachrichten).", "Chat wiped ({n} messages)."),
+    "chat.clerk.presence_wipe": ("Anwesenheitsdaten dieser Sitzung löschen", "Wipe this session's attendance data"),
+    "chat.clerk.presence_confirm": ("Ich habe die Anwesenheitsliste exportiert oder brauche sie nicht: alle "
+                                    "Anwesenheitsdaten endgültig löschen.",
+                                    "I exported the attendance list or do not need it: delete all attendance data "
+                                    "for good."),
+    "chat.clerk.presence_wiped": ("Anwesenheitsdaten gelöscht.", "Attendance data wiped."),
+    "chat.clerk.need_confirm": ("Bitte bestätigen Sie zuerst mit dem Häkchen.", "Please tick the box first."),
+    "chat.print.title": ("Chat der Sitzung", "Session chat"),
+})
+
+
+def room_label(room: str, names: dict[int, str], me: int | None = None) -> str:
+    if room in ("all", "announce"):
+        return i18n.t(f"chat.room.{room}")
+    if room.startswith("faction:"):
+        return i18n.t("chat.room.faction", name=room.split(":", 1)[1])
+    pair = rules.dm_pair(room) or (0, 0)
+    other = pair[1] if pair[0] == me else pair[0]
+    return i18n.t("chat.room.dm", name=names.get(other, "?"))
+
+
+def _member_names(session_id: int) -> dict[int, str]:
+    return {m.id: m.name for m in service.members(g.db, session_id) if m.role in ("member", "deputy")}
+
+
+def _wants_json() -> bool:
+    return request.headers.get("X-Sitzungsbox-Chat") == "1"
+
+
+def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200):
+    sid = viewer.session_id
+    if sid is None:
+        return render_template("live/chat.html", session=None, error=error), status
+    settings = chat.settings(g.db, sid)
+    names = _member_names(sid)
+    me = viewer.member.id if viewer.is_member else None
+    members = [m for m in service.members(g.db, sid) if m.role in ("member", "deputy")]
+    rooms = [(r, room_label(r, names, me)) for r in rules.rooms_for(viewer, settings, members)]
+    allowed = chat.access(g.db, viewer, room)
+    if not allowed.read:
+        status = status if status != 200 else 403
+        return render_template("live/chat.html", session=sid, rooms=rooms, room=room, allowed=allowed,
+                               error=error or i18n.t("chat.no_access"), msgs=[], text="", label="",
+                               client_id="", token="", action=""), status
+    token = csrf.session_token() if viewer.is_clerk else csrf.device_token(viewer.ip)
+    return render_template(
+        "live/chat.html", session=sid, rooms=rooms, room=room, label=room_label(room, names, me), allowed=allowed,
+        msgs=chat.messages(g.db, sid, room), error=error, text=text, client_id=secrets.token_urlsafe(12),
+        token=token, action=portal.box_url(url_for("live.chat_send")), body_max=rules.BODY_MAX,
+    ), status
+
+
+@bp.get("/chat")
+def chat_page():
+    viewer = current_viewer()
+    if viewer.kind == "anonymous":
+        return redirect(portal.box_url("/portal"))
+    default = "announce" if viewer.kind == "guest" and not chat.access(g.db, viewer, "all").read else "all"
+    return _page(viewer, request.args.get("room", default))
+
+
+@bp.post("/chat/send")
+@csrf.device_bound
+def chat_send():
+    viewer = current_viewer()
+    if viewer.is_clerk:
+        expected = session.get("csrf", "")
+        if not expected or not hmac.compare_digest(request.form.get("csrf_token", ""), expected):
+            abort(400, description="csrf")
+    elif viewer.kind in ("member", "guest"):
+        csrf.check_device_token(viewer.ip)
+    else:
+        abort(403)
+    room = request.form.get("room", "")
+    text = request.form.get("body", "")
+    try:
+        msg, created = chat.post(g.db, viewer, room, request.form.get("client_id", ""), text)
+    except ChatError as exc:
+        if _wants_json():
+            return {"ok": False, "error": str(exc)}, exc.status
+        return _page(viewer, room, error=str(exc), text=text, status=exc.status)
+    if _wants_json():
+        return {"ok": True, "created": created, "message": msg.payload()}, 201 if created else 200
+    if viewer.is_clerk and request.form.get("back") == "clerk":
+        return redirect(url_for("live.chat_clerk"), 303)
+    return redirect(portal.box_url(url_for("live.chat_page", room=room)) + f"#m-{msg.id}", 303)
+
+
+# -- clerk ---------------------------------------------------------------------------------------------------
+
+def _actor() -> str:
+    return g.get("actor", "clerk")
+
+
+def _active():
+    return service.active_session(g.db)
+
+
+def _clerk_back(msg: str, category: str = "status"):
+    from flask import flash
+
+    flash(msg, category)
+    return redirect(url_for("live.chat_clerk"), 303)
+
+
+@bp.get("/clerk/chat")
+@auth.login_required
+def chat_clerk():
+    s = _active()
+    if s is None:
+        return render_template("live/chat_clerk.html", session=None)
+    names = {m.id: m.name for m in service.members(g.db, s.id)}
+    return render_template(
+        "live/chat_clerk.html", session=s, settings=chat.settings(g.db, s.id),
+        msgs=chat.messages(g.db, s.id, "all", include_hidden=True, limit=500),
+        announcements=chat.messages(g.db, s.id, "announce", limit=20),
+        mutes=chat.mutes(g.db, s.id), muted={p for p, _ in chat.mutes(g.db, s.id)},
+        who_label=lambda p: names.get(int(p.split(":")[1]), p) if p.startswith("member:") else p.split(":")[0],
+        client_id=secrets.token_urlsafe(12), body_max=rules.BODY_MAX,
+    )
+
+
+@bp.post("/clerk/chat/hide")
+@auth.login_required
+def chat_hide():
+    s = _active()
+    try:
+        chat.hide(g.db, s.id, int(request.form.get("msg", "0")), _actor(), request.form.get("hidden") != "0")
+    except (ChatError, ValueError, AttributeError) as exc:
+        return _clerk_back(str(exc) or "Ungültige Eingabe.", "error")
+    return _clerk_back(i18n.t("chat.clerk.saved"))
+
+
+@bp.post("/clerk/chat/mute")
+@auth.login_required
+def chat_mute():
+    s = _active()
+    who = request.form.get("who", "")
+    if not who and request.form.get("msg"):
+        who = chat.author_participant(g.db, s.id, int(request.form["msg"])) or ""
+    try:
+        chat.mute(g.db, s.id, who, _actor(), request.form.get("muted") != "0")
+    except (ChatError, AttributeError) as exc:
+        return _clerk_back(str(exc) or "Ungültige Eingabe.", "error")
+    return _clerk_back(i18n.t("chat.clerk.saved"))
+
+
+@bp.post("/clerk/chat/settings")
+@auth.login_required
+def chat_settings():
+    s = _active()
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    chat.set_settings(g.db, s.id, rules.Settings(request.form.get("direct_messages") == "1",
+                                                 request.form.get("guests_chat") == "1"), _actor())
+    return _clerk_back(i18n.t("chat.clerk.saved"))
+
+
+@bp.post("/clerk/chat/wipe")
+@auth.login_required
+def chat_wipe():
+    s = _active()
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    if request.form.get("confirm") != "yes":
+        return _clerk_back(i18n.t("chat.clerk.need_confirm"), "error")
+    n = chat.wipe(g.db, s.id, _actor())
+    return _clerk_back(i18n.t("chat.clerk.wiped", n=n))
+
+
+@bp.post("/clerk/presence/wipe")
+@auth.login_required
+def presence_wipe():
+    s = _active()
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    if request.form.get("confirm") != "yes":
+        return _clerk_back(i18n.t("chat.clerk.need_confirm"), "error")
+    presence_store.wipe(g.db, s.id)
+    push_events.delete_session(g.db, s.id, "presence.")
+    audit(g.db, _actor(), "presence.wipe", f"session={s.id}")
+    return _clerk_back(i18n.t("chat.clerk.presence_wiped"))
+
+
+@bp.get("/clerk/chat.csv")
+@auth.login_required
+def chat_csv():
+    s = _active()
+    if s is None:
+        return redirect(url_for("live.chat_clerk"))
+    body = "\ufeff" + chat.to_csv(chat.export_rows(g.db, s.id))
+    return Response(body, content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="chat-{s.date}.csv"'})
+
+
+@bp.get("/clerk/chat/print")
+@auth.login_required
+def chat_print():
+    s = _active()
+    if s is None:
+        return redirect(url_for("live.chat_clerk"))
+    return render_template("live/chat_print.html", session=s, rows=chat.export_rows(g.db, s.id),
+                           fmt_time=chat.fmt_time)
+
+
+def latest_announcement():
+    v = current_viewer()
+    if v.session_id is None or v.kind == "anonymous":
+        return None
+    return chat.latest_announcement(g.db, v.session_id)
+
+
+@bp.app_context_processor
+def _chat_globals() -> dict:
+    return {"chat_announcement": latest_announcement, "fmt_chat_time": chat.fmt_time}

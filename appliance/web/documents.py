@@ -143,11 +143,6 @@ def _setup(state) -> None:
 
     app.before_request_funcs.setdefault(None, []).insert(0, _upload_limit)
     fastsend.install()  # big PDFs by os.sendfile under gunicorn's gevent worker (no-op elsewhere)
-    try:
-        from appliance.push import register_audience
-    except ImportError:  # the push channel (issue 4) is not there: late documents show on the next load
-        return
-    register_audience("doc", _doc_audience)
 
 
 def _doc_audience(viewer: Viewer, value: str, db) -> bool:
@@ -156,6 +151,14 @@ def _doc_audience(viewer: Viewer, value: str, db) -> bool:
         return service.readable(db, viewer, int(value)) is not None
     except ValueError:
         return False
+
+
+try:
+    from appliance.push import register_audience
+except ImportError:  # no push channel: pages ask /unterlagen/neu instead
+    pass
+else:
+    register_audience("doc", _doc_audience)
 
 
 @bp.app_template_filter("doc_size")

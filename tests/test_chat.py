@@ -1,0 +1,235 @@
+"""Room chat: rules (who reads/writes which room), storage (idempotent resend, order, rate limit, hidden,
+muted), hostile text rendered safely, the no-JS pages with device-bound CSRF, clerk moderation/export/wipe."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+
+from appliance.chat import rules
+from appliance.chat import store as chat
+from appliance.chat.rules import ChatError, Settings
+from appliance.helper.client import NullHelper
+from appliance.push import hub as hub_mod
+from appliance.push import visible
+from appliance.push.events import since
+from appliance.web import auth
+from appliance.web.viewer import Viewer
+from tests.live_support import ANNA_IP, BERND_IP, GUEST_IP, MACS, call, populate, token_in
+
+PASSWORD = "chat-test-password-1"
+HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>&amp; {{ 7*7 }}'
+
+
+def viewers(s, ms):
+    anna = Viewer("member", s.id, ms["Anna"], True, ANNA_IP, MACS[ANNA_IP])
+    bernd = Viewer("member", s.id, ms["Bernd"], True, BERND_IP, MACS[BERND_IP])
+    dora = Viewer("member", s.id, ms["Dora"], True, "10.77.0.20", "02:5c:00:00:00:09")  # SPD deputy
+    guest = Viewer("guest", s.id, None, True, GUEST_IP, MACS[GUEST_IP])
+    clerk = Viewer("clerk", s.id)
+    return anna, bernd, dora, guest, clerk
+
+
+# -- pure rules --------------------------------------------------------------------------------------------
+
+def test_access_is_decided_in_one_function(cfg, db):
+    s, ms = populate(cfg, db)
+    anna, bernd, dora, guest, clerk = viewers(s, ms)
+    off, on = Settings(), Settings(direct_messages=True, guests_chat=True)
+    a = rules.access
+    # Everyone-room: members and the clerk; guests only when the session lets guests chat.
+    assert a(anna, "all", off) == rules.Access(True, True)
+    assert a(guest, "all", off) == rules.NONE and a(guest, "all", on) == rules.Access(True, True)
+    # Announcements: everyone reads, only the clerk writes.
+    assert a(guest, "announce", off) == a(anna, "announce", off) == rules.Access(True, False)
+    assert a(clerk, "announce", off) == rules.Access(True, True)
+    # Faction rooms: own faction only (deputies too); never guests, never the clerk.
+    assert a(anna, "faction:SPD", off).write and a(dora, "faction:SPD", off).write
+    assert a(bernd, "faction:SPD", off) == rules.NONE
+    assert a(guest, "faction:SPD", on) == a(clerk, "faction:SPD", on) == rules.NONE
+    # Direct messages: only the two, only when allowed.
+    room = rules.dm_room(ms["Bernd"].id, ms["Anna"].id)
+    assert a(anna, room, off) == rules.NONE and a(anna, room, on).write and a(bernd, room, on).write
+    assert a(dora, room, on) == rules.NONE and a(clerk, room, on) == rules.NONE
+    # Muted: still reads, cannot write.
+    assert a(anna, "all", off, muted=True) == rules.Access(True, False)
+    # Malformed rooms are no rooms.
+    for bad in ("", "faction:", "dm:2:1", "dm:1:1", "all ", "secret"):
+        assert a(anna, bad, on) == rules.NONE
+    assert a(Viewer("anonymous", s.id), "announce", on) == rules.NONE
+
+
+def test_push_audience_follows_the_same_rule(cfg, db):
+    s, ms = populate(cfg, db)
+    anna, bernd, _dora, guest, clerk = viewers(s, ms)
+    assert visible(bernd, "chat:all", db) and visible(clerk, "chat:all", db) and not visible(guest, "chat:all", db)
+    assert visible(anna, "chat:faction:SPD", db) and not visible(bernd, "chat:faction:SPD", db)
+    assert not visible(clerk, "chat:faction:SPD", db) and visible(guest, "chat:announce", db)
+    chat.set_settings(db, s.id, Settings(guests_chat=True), "test")
+    assert visible(guest, "chat:all", db)
+
+
+def test_clean_body_and_rate_rule():
+    assert rules.clean_body("  Hallo\r\nWelt\x00\x07  ") == "Hallo\nWelt"
+    for bad in ("", "   \n ", "x" * (rules.BODY_MAX + 1)):
+        with pytest.raises(ChatError):
+            rules.clean_body(bad)
+    assert rules.rate_ok([0, 1, 2, 3], 5.0) and not rules.rate_ok([0, 1, 2, 3, 4], 5.0)
+    assert rules.rate_ok([0, 1, 2, 3, 4], 10.5)  # the oldest fell out of the window
+    assert "warten" in rules.rate_message()
+
+
+# -- storage ------------------------------------------------------------------------------------------------
+
+def test_resend_with_same_client_id_is_stored_once_and_order_is_kept(cfg, db):
+    s, ms = populate(cfg, db)
+    anna, bernd, *_ = viewers(s, ms)
+    m1, created1 = chat.post(db, anna, "all", "client-aaaa-0001", "erste", now=100.0)
+    m2, _ = chat.post(db, bernd, "all", "client-bbbb-0001", "zweite", now=100.5)
+    again, created2 = chat.post(db, anna, "all", "client-aaaa-0001", "erste (nochmal)", now=101.0)
+    assert created1 and not created2 and again == m1 and again.body == "erste"
+    m3, _ = chat.post(db, anna, "all", "client-aaaa-0002", "dritte", now=102.0)
+    assert [m.body for m in chat.messages(db, s.id, "all")] == ["erste", "zweite", "dritte"]
+    assert m1.id < m2.id < m3.id
+    # One push event per stored message, none for the resend.
+    assert [e.topic for e in since(db, 0, s.id) if e.topic.startswith("chat.")] == ["chat.message"] * 3
+    # Someone else cannot take over a client id.
+    with pytest.raises(ChatError) as exc:
+        chat.post(db, bernd, "all", "client-aaaa-0001", "fremd", now=103.0)
+    assert exc.value.status == 409
+    with pytest.raises(ChatError):
+        chat.post(db, anna, "all", "bad id!", "x")
+
+
+def test_rate_limit_has_a_german_message_and_resends_are_not_counted(cfg, db):
+    s, ms = populate(cfg, db)
+    anna, bernd, *_ = viewers(s, ms)
+    for i in range(rules.RATE_COUNT):
+        chat.post(db, anna, "all", f"rate-anna-{i:04d}", f"n{i}", now=200.0 + i * 0.1)
+    with pytest.raises(ChatError) as exc:
+        chat.post(db, anna, "all", "rate-anna-9999", "zu schnell", now=200.9)
+    assert exc.value.status == 429 and "warten" in str(exc.value)
+    chat.post(db, anna, "all", "rate-anna-0000", "n0", now=200.9)  # a resend is fine
+    chat.post(db, bernd, "all", "rate-bernd-0000", "andere Person", now=200.9)  # per participant
+    chat.post(db, anna, "all", "rate-anna-9999", "später", now=200.0 + rules.RATE_WINDOW + 1)
+
+
+def test_hidden_and_muted(cfg, db):
+    s, ms = populate(cfg, db)
+    anna, bernd, _d, guest, clerk = viewers(s, ms)
+    m, _ = chat.post(db, bernd, "all", "hide-0000-0001", "unpassend")
+    chat.hide(db, s.id, m.id, "clerk@test")
+    assert chat.messages(db, s.id, "all") == []
+    assert chat.messages(db, s.id, "all", include_hidden=True)[0].hidden
+    assert since(db, 0, s.id)[-1].topic == "chat.hidden"
+    chat.mute(db, s.id, chat.author_participant(db, s.id, m.id), "clerk@test")
+    with pytest.raises(ChatError) as exc:
+        chat.post(db, bernd, "all", "mute-0000-0001", "trotzdem")
+    assert exc.value.status == 403 and "stummgeschaltet" in str(exc.value)
+    chat.post(db, anna, "all", "mute-0000-0002", "Anna darf")
+    audit = [r[0] for r in db.execute("SELECT action FROM audit ORDER BY id").fetchall()]
+    assert "chat.hide" in audit and "chat.mute" in audit
+    # Guests cannot write the everyone-room by default, nor announcements, ever; members no faction of others.
+    for who, room in ((guest, "all"), (guest, "announce"), (anna, "announce"), (bernd, "faction:SPD")):
+        with pytest.raises(ChatError):
+            chat.post(db, who, room, f"deny-{who.kind}-{len(room):04d}", "x")
+    chat.post(db, clerk, "announce", "announce-00001", "Pause bis 11 Uhr")
+    assert chat.latest_announcement(db, s.id).body == "Pause bis 11 Uhr"
+
+
+# -- web pages -----------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def app(cfg, db):
+    from appliance.web.app import create_app
+
+    s, ms = populate(cfg, db)
+    auth.set_password(db, PASSWORD, actor="test")
+    a = create_app(dataclasses.replace(cfg, push_poll=0.02), helper=NullHelper(), testing=True)
+    a.sb = (s, ms)
+    yield a
+    hub_mod.stop_all()
+
+
+def clerk_client(app):
+    c = app.test_client()
+    tok = token_in(c.get("/clerk/login").text)
+    c.post("/clerk/login", data={"csrf_token": tok, "password": PASSWORD})
+    return c
+
+
+def form_of(html: str) -> dict:
+    return {"csrf_token": token_in(html), "room": re.search(r'name="room" value="([^"]*)"', html).group(1),
+            "client_id": re.search(r'name="client_id" value="([^"]+)"', html).group(1)}
+
+
+def test_member_chats_without_js_and_hostile_text_is_escaped(app):
+    page = call(app, "/chat", ANNA_IP)
+    assert page.status_code == 200 and "set-cookie" not in page.headers
+    assert 'id="chat-form"' in page.text and "Fraktion SPD" in page.text
+    data = form_of(page.text) | {"body": HOSTILE}
+    r = call(app, "/chat/send", ANNA_IP, "POST", data=data)
+    assert r.status_code == 303 and "#m-" in r.headers["Location"]
+    # The same form submitted twice (double tap, reload) stays one message.
+    assert call(app, "/chat/send", ANNA_IP, "POST", data=data).status_code == 303
+    html = call(app, "/chat?room=all", BERND_IP).text
+    assert html.count('class="chat-body"') == 1
+    assert "<script>alert(1)</script>" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&amp;amp;" in html and "{{ 7*7 }}" in html
+    # Bernd (CDU) cannot open the SPD room; a guest sees announcements only.
+    assert call(app, "/chat?room=faction:SPD", BERND_IP).status_code == 403
+    g = call(app, "/chat", GUEST_IP)
+    assert g.status_code == 200 and "chat-form" not in g.text and "Ansagen" in g.text
+    assert call(app, "/chat?room=all", GUEST_IP).status_code == 403
+
+
+def test_form_post_needs_the_device_token_and_keeps_text_on_errors(app):
+    page = call(app, "/chat", ANNA_IP).text
+    data = form_of(page) | {"body": "Hallo"}
+    # Another device's token (or none) is refused.
+    assert call(app, "/chat/send", BERND_IP, "POST", data=data).status_code == 400
+    assert call(app, "/chat/send", ANNA_IP, "POST", data=data | {"csrf_token": ""}).status_code == 400
+    long = "ä" * (rules.BODY_MAX + 5)
+    r = call(app, "/chat/send", ANNA_IP, "POST", data=data | {"body": long})
+    assert r.status_code == 400 and "zu lang" in r.text and long in r.text  # nothing lost
+    js = call(app, "/chat/send", ANNA_IP, "POST", data=data, headers={"X-Sitzungsbox-Chat": "1"})
+    assert js.status_code == 201 and js.json["message"]["body"] == "Hallo"
+    again = call(app, "/chat/send", ANNA_IP, "POST", data=data, headers={"X-Sitzungsbox-Chat": "1"})
+    assert again.status_code == 200 and again.json["created"] is False
+    assert again.json["message"]["msg"] == js.json["message"]["msg"]
+
+
+def test_clerk_moderates_announces_exports_and_wipes(app, db):
+    s, ms = app.sb
+    page = call(app, "/chat", BERND_IP).text
+    call(app, "/chat/send", BERND_IP, "POST", data=form_of(page) | {"body": "=HYPERLINK(\"x\") Störung"})
+    c = clerk_client(app)
+    assert call(app, "/clerk/chat", ANNA_IP).status_code == 302  # members are no clerks
+    html = c.get("/clerk/chat").text
+    tok = token_in(html)
+    msg_id = int(re.search(r'name="msg" value="(\d+)"', html).group(1))
+    c.post("/clerk/chat/hide", data={"csrf_token": tok, "msg": msg_id, "hidden": "1"})
+    c.post("/clerk/chat/mute", data={"csrf_token": tok, "who": f"member:{ms['Bernd'].id}"})
+    html = c.get("/clerk/chat").text
+    assert "ausgeblendet" in html and "Stummschaltung aufheben" in html
+    assert "Störung" not in call(app, "/chat?room=all", ANNA_IP).text
+    # Announcement with the clerk's session token; shown as a banner on the start page.
+    c.post("/chat/send", data={"csrf_token": tok, "room": "announce", "client_id": "announce-test-1",
+                               "body": "Sitzung geht um 19 Uhr weiter", "back": "clerk"})
+    assert "Sitzung geht um 19 Uhr weiter" in call(app, "/", GUEST_IP).text
+    # Settings: guests may chat now.
+    c.post("/clerk/chat/settings", data={"csrf_token": tok, "guests_chat": "1"})
+    assert call(app, "/chat?room=all", GUEST_IP).status_code == 200
+    csv_text = c.get("/clerk/chat.csv").get_data(as_text=True)
+    assert "'=HYPERLINK" in csv_text and "Ansage" in csv_text and "ja" in csv_text
+    assert "Sitzung geht um 19 Uhr weiter" in c.get("/clerk/chat/print").text
+    # Wipe needs the confirmation, then everything of the session's chat is gone.
+    c.post("/clerk/chat/wipe", data={"csrf_token": tok})
+    assert db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()[0] == 2
+    c.post("/clerk/chat/wipe", data={"csrf_token": tok, "confirm": "yes"})
+    assert db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()[0] == 0
+    assert not [e for e in since(db, 0, s.id) if e.topic.startswith("chat.")]
+    c.post("/clerk/presence/wipe", data={"csrf_token": tok, "confirm": "yes"})
+    assert "presence.wipe" in [r[0] for r in db.execute("SELECT action FROM audit").fetchall()]

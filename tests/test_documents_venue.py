@@ -1,0 +1,173 @@
+"""Documents in the virtual venue (prefix sbd): the real appliance in network namespaces. An admitted member
+downloads files and the checksums match; a guest is refused every non-public file by page, direct URL and ZIP;
+a Tischvorlage reaches the connected member's live stream and not the guest's."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from appliance.config import Config
+from appliance.documents import service as docs
+from appliance.sessions import roster, service
+from appliance.store import open_db
+from tests.conftest import need_binary, need_root
+
+pytestmark = pytest.mark.net
+MEMBERS = "Name;Fraktion;Rolle;Stimmrecht;Gremium\nAnna Schmidt;SPD;Mitglied;ja;Rat der Stadt\n"
+PUBLIC = b"%PDF-1.5\n" + os.urandom(300_000) + b"\n%%EOF\n"
+SECRET = b"%PDF-1.5\n" + os.urandom(200_000) + b"\n%%EOF\n"
+SECRET2 = b"%PDF-1.5\n" + os.urandom(1000) + b"\n%%EOF\n"
+
+
+@pytest.fixture(scope="module")
+def box():
+    need_root()
+    need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
+    from appliance.venue import Venue, start_appliance
+
+    work = Path(tempfile.mkdtemp(prefix="sbd-venue-"))
+    work.chmod(0o755)
+    cfg = Config(state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
+                 leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
+                 web_user="nobody", nft_table="sbdocs").validate()
+    db = open_db(cfg.db_path)
+    s = service.create_session(db, body="Rat der Stadt", title="Sitzung", day="2026-12-01", ssid=cfg.ssid)
+    service.import_members(db, s.id, roster.parse_members(MEMBERS))
+    service.activate(db, s.id)
+    blobs = docs.blobs_for(cfg.state_dir)
+    pub = docs.add_item(db, s.id, "Haushalt", number="1")
+    np_ = docs.add_item(db, s.id, "Grundstücksgeschäft Kaiserstraße", number="2", public=False)
+    ids = {
+        "public": docs.add_file(db, s.id, name="haushalt.pdf", stored=blobs.put_bytes(PUBLIC), mime="application/pdf",
+                                item_id=pub),
+        "secret": docs.add_file(db, s.id, name="kaufvertrag.pdf", stored=blobs.put_bytes(SECRET),
+                                mime="application/pdf", item_id=np_),
+        "secret2": docs.add_file(db, s.id, name="gutachten.pdf", stored=blobs.put_bytes(SECRET2),
+                                 mime="application/pdf", item_id=pub, public=False, title="Wertgutachten"),
+    }
+    db.conn.close()
+    venue = Venue(work / "v", 2, prefix="sbd", cfg=cfg)
+    try:
+        venue.up()
+        b = start_appliance(venue)
+    except BaseException:
+        venue.down()
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    b.session_id, b.ids = s.id, ids
+    try:
+        yield b
+    finally:
+        b.close()
+        venue.down()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def url(box, path: str) -> str:
+    return f"http://{box.cfg.address}{path}"
+
+
+def test_member_and_guest_are_admitted(box):
+    db = box.db()
+    try:
+        anna = service.members(db, box.session_id)[0]
+    finally:
+        db.conn.close()
+    v = box.venue
+    for i in v.indices:
+        v.dhcp(i)
+    box.fake.connect(v.client_mac(1), anna.keyid)
+    box.fake.connect(v.client_mac(2), "guest")
+    box.wait_station(v.client_mac(1), anna.keyid)
+    box.wait_station(v.client_mac(2), "guest")
+    assert "Anna Schmidt" in v.http(1, box.cfg.portal_url).text
+    page = v.http(2, box.cfg.portal_url).text
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+    r = v.http(2, url(box, "/portal/continue"), method="POST", data=f"csrf_token={token}",
+               headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status in (302, 303)
+
+
+def test_member_downloads_every_file_and_checksums_match(box):
+    v = box.venue
+    page = v.http(1, url(box, "/unterlagen")).text
+    assert "Grundstücksgeschäft Kaiserstraße" in page and "Wertgutachten" in page
+    for key, data in (("public", PUBLIC), ("secret", SECRET), ("secret2", SECRET2)):
+        r = v.http(1, url(box, f"/unterlagen/datei/{box.ids[key]}/x.pdf"), timeout=10)
+        assert r.status == 200 and hashlib.sha256(r.body).hexdigest() == hashlib.sha256(data).hexdigest(), key
+    r = v.http(1, url(box, f"/unterlagen/datei/{box.ids['secret']}/x.pdf"), headers={"Range": "bytes=1000-1999"})
+    assert r.status == 206 and r.body == SECRET[1000:2000]
+    z = zipfile.ZipFile(io.BytesIO(v.http(1, url(box, "/unterlagen/alle.zip"), timeout=10).body))
+    assert sorted(hashlib.sha256(z.read(n)).hexdigest() for n in z.namelist()) == sorted(
+        hashlib.sha256(d).hexdigest() for d in (PUBLIC, SECRET, SECRET2))
+    db = box.db()
+    try:
+        assert {r["who"] for r in docs.downloads(db, box.session_id)} == {"Anna Schmidt"}
+    finally:
+        db.conn.close()
+
+
+def test_guest_is_refused_every_nonpublic_file(box):
+    v = box.venue
+    page = v.http(2, url(box, "/unterlagen")).text
+    assert "Haushalt" in page
+    assert "Grundstück" not in page and "Wertgutachten" not in page and "kaufvertrag" not in page
+    for key in ("secret", "secret2"):
+        for path in (f"/unterlagen/datei/{box.ids[key]}/x.pdf", f"/unterlagen/ansehen/{box.ids[key]}"):
+            r = v.http(2, url(box, path))
+            assert r.status == 404 and SECRET not in r.body, path
+    z = zipfile.ZipFile(io.BytesIO(v.http(2, url(box, "/unterlagen/alle.zip"), timeout=10).body))
+    assert [n.rsplit("/", 1)[1] for n in z.namelist()] == ["haushalt.pdf"]
+    assert "Wertgutachten" not in v.http(2, url(box, "/unterlagen?q=gutachten")).text.split("</h2>", 2)[-1]
+
+
+def test_tischvorlage_reaches_the_connected_member_only(box):
+    from appliance.push import events as push_events
+
+    v = box.venue
+    db = box.db()
+    try:
+        start = push_events.last_id(db)  # streams resume from here: nothing published meanwhile is missed
+    finally:
+        db.conn.close()
+    streams = {i: subprocess.Popen(["ip", "netns", "exec", v.client_ns(i), "curl", "-sN", "--max-time", "15",
+                                    url(box, f"/events?last_id={start}")], stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL) for i in (1, 2)}
+    try:
+        db = box.db()
+        try:
+            late = docs.add_file(db, box.session_id, name="tischvorlage.pdf", title="Tischvorlage Kaufpreis",
+                                 stored=docs.blobs_for(box.cfg.state_dir).put_bytes(SECRET2 + b"x"),
+                                 mime="application/pdf", public=False, late=True)
+            os.chown(docs.blobs_for(box.cfg.state_dir).path(docs.get_file(db, late).sha256), 65534, 65534)
+            from appliance.push import publish
+            from appliance.web import documents as web_docs  # registers the "doc" audience in this process
+            with db.conn:
+                publish(db, box.session_id, "document", {"file_id": late, "title": "Tischvorlage Kaufpreis"},
+                        audience=f"doc:{late}")
+            assert web_docs
+        finally:
+            db.conn.close()
+        out = streams[1].stdout.read1(65536) if streams[1].stdout else b""
+        deadline = time.monotonic() + 10
+        while b"Tischvorlage Kaufpreis" not in out and time.monotonic() < deadline:
+            out += streams[1].stdout.read1(65536)
+        assert b"Tischvorlage Kaufpreis" in out
+        r = v.http(1, url(box, f"/unterlagen/datei/{late}/t.pdf"))
+        assert r.status == 200 and r.body == SECRET2 + b"x"
+    finally:
+        for p in streams.values():
+            p.kill()
+        guest_out = streams[2].communicate()[0]
+    assert b"Tischvorlage" not in guest_out
