@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Network daemons come from Debian, never from pip.
 DEB_RUN := python3-venv python3-dev gcc iproute2
 DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox conntrack \
-	chromium zbar-tools poppler-utils systemd systemd-container curl
+	chromium zbar-tools poppler-utils systemd systemd-container curl nginx-light
 PYTEST_ARGS ?=
 
 .PHONY: run test venue lint deps-run deps-test bench clean
