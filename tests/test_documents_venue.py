@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
@@ -28,6 +29,27 @@ MEMBERS = "Name;Fraktion;Rolle;Stimmrecht;Gremium\nAnna Schmidt;SPD;Mitglied;ja;
 PUBLIC = b"%PDF-1.5\n" + os.urandom(300_000) + b"\n%%EOF\n"
 SECRET = b"%PDF-1.5\n" + os.urandom(200_000) + b"\n%%EOF\n"
 SECRET2 = b"%PDF-1.5\n" + os.urandom(1000) + b"\n%%EOF\n"
+LATE = b"%PDF-1.5\n" + os.urandom(5000) + b"\n%%EOF\n"
+CLERK_PASSWORD = "venue-clerk-password-1"  # this test's throwaway database only
+# The clerk's laptop on the session network: log in, upload a non-public Tischvorlage with the real form.
+CLERK_UPLOAD = r"""
+import http.cookiejar, re, sys, urllib.parse, urllib.request, uuid
+base, password, sid, path = sys.argv[1:5]
+opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+def token(url):
+    return re.search(r'name="csrf_token" value="([^"]+)"', opener.open(base + url).read().decode()).group(1)
+login = urllib.parse.urlencode({"csrf_token": token("/clerk/login"), "password": password, "next": "/clerk/"})
+opener.open(base + "/clerk/login", login.encode())
+page = f"/clerk/sessions/{sid}/unterlagen"
+fields = {"csrf_token": token(page), "item": "", "nonpublic": "1", "late": "1"}
+b = uuid.uuid4().hex
+body = b"".join(f"--{b}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
+                for k, v in fields.items())
+body += (f"--{b}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"tischvorlage.pdf\"\r\n"
+         f"Content-Type: application/pdf\r\n\r\n").encode() + open(path, "rb").read() + f"\r\n--{b}--\r\n".encode()
+req = urllib.request.Request(base + page + "/hochladen", body, {"Content-Type": f"multipart/form-data; boundary={b}"})
+print(opener.open(req).status)
+"""
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +67,8 @@ def box():
     s = service.create_session(db, body="Rat der Stadt", title="Sitzung", day="2026-12-01", ssid=cfg.ssid)
     service.import_members(db, s.id, roster.parse_members(MEMBERS))
     service.activate(db, s.id)
+    from appliance.web import auth
+    auth.set_password(db, CLERK_PASSWORD)
     blobs = docs.blobs_for(cfg.state_dir)
     pub = docs.add_item(db, s.id, "Haushalt", number="1")
     np_ = docs.add_item(db, s.id, "Grundstücksgeschäft Kaiserstraße", number="2", public=False)
@@ -57,7 +81,7 @@ def box():
                                  mime="application/pdf", item_id=pub, public=False, title="Wertgutachten"),
     }
     db.conn.close()
-    venue = Venue(work / "v", 2, prefix="sbd", cfg=cfg)
+    venue = Venue(work / "v", 3, prefix="sbd", cfg=cfg)  # 1 member, 2 guest, 3 the clerk's laptop
     try:
         venue.up()
         b = start_appliance(venue)
@@ -132,7 +156,7 @@ def test_guest_is_refused_every_nonpublic_file(box):
     assert "Wertgutachten" not in v.http(2, url(box, "/unterlagen?q=gutachten")).text.split("</h2>", 2)[-1]
 
 
-def test_tischvorlage_reaches_the_connected_member_only(box):
+def test_tischvorlage_uploaded_by_the_clerk_reaches_the_connected_member_only(box):
     from appliance.push import events as push_events
 
     v = box.venue
@@ -145,29 +169,21 @@ def test_tischvorlage_reaches_the_connected_member_only(box):
                                     url(box, f"/events?last_id={start}")], stdout=subprocess.PIPE,
                                    stderr=subprocess.DEVNULL) for i in (1, 2)}
     try:
-        db = box.db()
-        try:
-            late = docs.add_file(db, box.session_id, name="tischvorlage.pdf", title="Tischvorlage Kaufpreis",
-                                 stored=docs.blobs_for(box.cfg.state_dir).put_bytes(SECRET2 + b"x"),
-                                 mime="application/pdf", public=False, late=True)
-            os.chown(docs.blobs_for(box.cfg.state_dir).path(docs.get_file(db, late).sha256), 65534, 65534)
-            from appliance.push import publish
-            from appliance.web import documents as web_docs  # registers the "doc" audience in this process
-            with db.conn:
-                publish(db, box.session_id, "document", {"file_id": late, "title": "Tischvorlage Kaufpreis"},
-                        audience=f"doc:{late}")
-            assert web_docs
-        finally:
-            db.conn.close()
+        late_pdf = box.cfg.state_dir.parent / "tischvorlage.pdf"
+        late_pdf.write_bytes(LATE)
+        argv = [sys.executable, "-c", CLERK_UPLOAD, url(box, ""), CLERK_PASSWORD, str(box.session_id), str(late_pdf)]
+        r = v.client_exec(3, argv, timeout=30, env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+        assert r.returncode == 0 and r.stdout.strip() == "200", r.stderr
         out = streams[1].stdout.read1(65536) if streams[1].stdout else b""
         deadline = time.monotonic() + 10
-        while b"Tischvorlage Kaufpreis" not in out and time.monotonic() < deadline:
+        while b"tischvorlage" not in out.lower() and time.monotonic() < deadline:
             out += streams[1].stdout.read1(65536)
-        assert b"Tischvorlage Kaufpreis" in out
+        assert b"tischvorlage" in out.lower()
+        late = int(re.search(rb'"file_id": ?(\d+)', out).group(1))
         r = v.http(1, url(box, f"/unterlagen/datei/{late}/t.pdf"))
-        assert r.status == 200 and r.body == SECRET2 + b"x"
+        assert r.status == 200 and r.body == LATE
     finally:
         for p in streams.values():
             p.kill()
         guest_out = streams[2].communicate()[0]
-    assert b"Tischvorlage" not in guest_out
+    assert b"tischvorlage" not in guest_out.lower()
