@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--role", choices=("sitzungsdienst", "techniker"), default="sitzungsdienst",
                     help="für wen: Sitzungsdienst (Standard) oder Technik-Ansicht")
 
+    sub.add_parser("firstboot", help="Ersteinrichtung: Einrichtungscode erzeugen und auf der Konsole zeigen")
+    sub.add_parser("setup-code", help="den Einrichtungscode der Ersteinrichtung anzeigen (root)")
+    su = sub.add_parser("setup", help="Ersteinrichtung: Code, WLAN-Ländercode und eigenes Passwort (root)")
+    su.add_argument("--land", help="WLAN-Ländercode, z. B. DE")
+    su.add_argument("--stdin", action="store_true", help="Antworten zeilenweise von der Standardeingabe")
+
     ses = sub.add_parser("session", help="Sitzungen verwalten")
     sa = ses.add_subparsers(dest="action", required=True)
     c = sa.add_parser("create")
@@ -112,6 +118,13 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "venue":
         from appliance import venue
         return venue.main(cfg)
+    if cmd in ("firstboot", "setup-code", "setup"):
+        from appliance import firstboot
+        if cmd == "firstboot":
+            return firstboot.firstboot(cfg)
+        if cmd == "setup-code":
+            return firstboot.setup_code_cmd(cfg)
+        return firstboot.setup_cmd(cfg, args.config or config_mod.DEFAULT_PATH, args.land, from_stdin=args.stdin)
     if cmd == "set-password":
         from appliance.web import auth
         if args.role == "techniker":

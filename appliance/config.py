@@ -96,6 +96,9 @@ class Config:
     # each web worker polls the database for new events this often.
     push_heartbeat: float = 15.0
     push_poll: float = 0.05
+    # Room chat: at most chat_rate_count messages per participant within chat_rate_window seconds.
+    chat_rate_count: int = 5
+    chat_rate_window: float = 10.0
 
     @property
     def db_path(self) -> Path:
@@ -151,6 +154,8 @@ class Config:
             raise ConfigError("presence_grace (0..86400 s) oder presence_interval (0..60 s) ungültig")
         if not 0 < self.push_heartbeat <= 300 or not 0 < self.push_poll <= 5:
             raise ConfigError("push_heartbeat (0..300 s) oder push_poll (0..5 s) ungültig")
+        if not 1 <= self.chat_rate_count <= 1000 or not 0 < self.chat_rate_window <= 3600:
+            raise ConfigError("chat_rate_count (1..1000) oder chat_rate_window (0..3600 s) ungültig")
         if not re.fullmatch(r"[a-z0-9-]{1,63}", self.hostname):
             raise ConfigError(f"ungültiger Hostname: {self.hostname!r}")
         return self
@@ -223,6 +228,8 @@ def to_toml(cfg: Config) -> str:
         if f.name == "radios":
             continue
         lines.append(f"{f.name} = {_toml_value(getattr(cfg, f.name))}")
+    if not cfg.radios:  # external access points only: say so, or the reader falls back to the default radio
+        lines.append("radios = []")
     for radio in cfg.radios:
         lines.append("\n[[radios]]")
         lines.extend(f"{rf.name} = {_toml_value(getattr(radio, rf.name))}" for rf in fields(Radio))

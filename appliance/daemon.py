@@ -22,6 +22,10 @@ def main(cfg: Config, announce: bool = True) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    # Migrate once, before the threads: radio and presence each open the database, and two first-time
+    # migrations racing on a fresh state dir killed one of them ("table settings already exists").
+    from appliance.store import open_db
+    open_db(cfg.db_path).conn.close()
     radio = RadioDaemon(cfg, cfg.db_path)
     radio.start()
     from appliance.presence.sources import PresenceDaemon, make_prober
@@ -36,7 +40,13 @@ def main(cfg: Config, announce: bool = True) -> int:
             log.warning("mDNS-Ankündigung nicht möglich: %s", exc)
             announcer = None
     log.info("Sitzungsbox-Dienst läuft (%d Funkmodul(e))", len(cfg.radios))
+    from appliance import sdnotify
+    sdnotify.notify("READY=1\nSTATUS=Funk-Ereignisse und Anwesenheit laufen")
+    # Watchdog: ping only while the worker threads live; a dead thread gets the service restarted.
+    watchdog = sdnotify.Watchdog(lambda: all(t.is_alive() for t in [*radio._threads, presence._thread] if t)).start()
     stop.wait()
+    sdnotify.notify("STOPPING=1")
+    watchdog.stop()
     presence.stop()
     radio.stop()
     if announcer:

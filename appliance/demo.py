@@ -75,6 +75,23 @@ def prepare(cfg: Config) -> tuple[int, str | None]:
     return session.id, password
 
 
+def technician_password(cfg: Config) -> str | None:
+    """A fresh technician password for the demo's fresh database (shown once, like the clerk's); None if
+    one is set already. No default password, ever."""
+    from appliance.store import open_db
+    from appliance.web import auth
+
+    db = open_db(cfg.db_path)
+    try:
+        if auth.has_tech_password(db):
+            return None
+        password = auth.new_password()
+        auth.set_tech_password(db, password, actor="demo")
+        return password
+    finally:
+        db.conn.close()
+
+
 class Arrivals(threading.Thread):
     """Replays a session in hostapd's recorded protocol format (radio.fake.demo_replay): members arrive
     over the quarter hour before the start (some with a tablet too), a guest joins, two leave later.
@@ -125,8 +142,8 @@ def _wait_http(url: str, proc: subprocess.Popen, deadline: float) -> bool:
 
 
 def main(base: Config, root: Path | None = None) -> int:
+    from appliance.monitor.replay import StatusFakeHostapd, start_demo_monitor
     from appliance.radio.daemon import RadioDaemon
-    from appliance.radio.fake import FakeHostapd
 
     root = (root or Path.cwd() / "var" / "demo").resolve()
     if root.exists():
@@ -135,10 +152,12 @@ def main(base: Config, root: Path | None = None) -> int:
     (root / "hostapd").mkdir(parents=True)
     cfg = demo_config(base, root)
     session_id, password = prepare(cfg)
+    tech_password = technician_password(cfg)
     cfg_file = root / "sitzungsbox.toml"
     cfg_file.write_text(config_mod.to_toml(cfg))
 
-    fake = FakeHostapd(cfg.hostapd_ctrl_dir / "wlan0", psk_file=cfg.psk_file)
+    # With hostapd's STATUS answer, so the technicians' dashboard shows the radio's channel.
+    fake = StatusFakeHostapd(cfg.hostapd_ctrl_dir / "wlan0", psk_file=cfg.psk_file, interface="wlan0")
     if os.geteuid() == 0:
         # The web app drops to an unprivileged user; let it write the demo's state and reach the radio.
         try:
@@ -156,11 +175,13 @@ def main(base: Config, root: Path | None = None) -> int:
                            start_new_session=True)
     base_url = f"http://127.0.0.1:{cfg.web_port}"
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    monitor: threading.Thread | None = None
     try:
         if not _wait_http(f"{base_url}/healthz", web, time.monotonic() + 30):
             print("Die Web-Anwendung ist nicht gestartet – siehe Meldungen oben.", file=sys.stderr)
             return 1
         arrivals.start()
+        monitor = start_demo_monitor(cfg, fake, stop)  # the technicians' dashboard (/technik)
         bar = "=" * 72
         print(f"\n{bar}\n  Sitzungsbox – DEMO (virtuelles Funkmodul, keine Firewall, kein WLAN)\n{bar}")
         print(f"  Sitzung {session_id}: 62 Ratsmitglieder in 6 Fraktionen kommen nach und nach an.")
@@ -168,6 +189,11 @@ def main(base: Config, root: Path | None = None) -> int:
         print(f"  Sitzungsdienst:   {base_url}/clerk")
         if password:
             print(f"  Passwort (wird nur jetzt angezeigt): {password}")
+        print(f"  Technik-Ansicht:  {base_url}/technik/")
+        if tech_password:
+            print(f"  Technik-Passwort (nur jetzt sichtbar): {tech_password}")
+        else:
+            print("  Technik-Passwort setzen: sitzungsbox set-password --role techniker")
         print(f"  Daten: {root}\n  Beenden mit Strg+C.\n{bar}\n", flush=True)
         while not stop.is_set() and web.poll() is None:
             stop.wait(0.5)
@@ -181,5 +207,7 @@ def main(base: Config, root: Path | None = None) -> int:
         except subprocess.TimeoutExpired:
             web.kill()
         radio.stop()
+        if monitor is not None:
+            monitor.join(5)  # `stop` is set: it ends after its current sample
         fake.close()
     return 0

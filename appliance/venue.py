@@ -396,7 +396,8 @@ class Venue:
         return _run(["ip", "netns", "exec", self.box_ns, *argv], input=input, timeout=timeout, check=check)
 
     def run_in_box(self, argv: list[str], user: str | None = None, env: dict[str, str] | None = None,
-                   name: str | None = None, cwd: Path | str | None = None) -> subprocess.Popen:
+                   name: str | None = None, cwd: Path | str | None = None,
+                   caps: tuple[str, ...] = ()) -> subprocess.Popen:
         """Start a long-running process in the box namespace; output goes to logs/<name>.log.
 
         `user`: drop to that account (setpriv: uid, gid, its groups, no capabilities) — the web app must
@@ -412,8 +413,11 @@ class Venue:
                 pw = pwd.getpwnam(user)
             except KeyError:
                 raise VenueError(f"Benutzer {user} gibt es nicht") from None
+            # caps: ambient capabilities the unit file grants (e.g. net_raw for the daemon's ARP probes).
+            keep = "".join(f",+{c}" for c in caps)
             prefix += ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups",
-                       "--inh-caps=-all", "--bounding-set=-all", "--"]
+                       f"--inh-caps=-all{keep}", *([f"--ambient-caps=-all{keep}"] if caps else []),
+                       f"--bounding-set=-all{keep}", "--"]
             full_env["HOME"] = pw.pw_dir if os.path.isdir(pw.pw_dir) else "/"
         with open(log, "ab") as fh:
             popen = subprocess.Popen([*prefix, *argv], stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -734,8 +738,11 @@ def _chown_tree(path: Path, uid: int, gid: int) -> None:
         os.chown(p, uid, gid, follow_symlinks=False)
 
 
-def start_appliance(venue: Venue, timeout: float = 30) -> Box:
+def start_appliance(venue: Venue, timeout: float = 30, daemon_caps: tuple[str, ...] = (),
+                    monitor: bool = False) -> Box:
     """Render the active session's network files and start every part of the box, as on the device.
+
+    monitor: also run `sitzungsbox monitor` (technicians' dashboard), unprivileged, in the box namespace.
 
     The caller prepares cfg (tmp state dirs, web_user) and the database with an active session.
     """
@@ -766,10 +773,13 @@ def start_appliance(venue: Venue, timeout: float = 30) -> Box:
         procs["helper"] = venue.start_helper()
         toml = str(venue.write_config())
         cli = [sys.executable, "-m", "appliance.cli", "--config", toml]
-        procs["daemon"] = venue.run_in_box([*cli, "daemon"], user=cfg.web_user, name="daemon")
+        procs["daemon"] = venue.run_in_box([*cli, "daemon"], user=cfg.web_user, name="daemon", caps=daemon_caps)
         # Started as root on purpose: the web app must drop its privileges by itself.
         procs["web"] = venue.run_in_box([*cli, "web"], name="web")
         venue.wait_listening(cfg.web_port, timeout=timeout, proc=procs["web"])
+        if monitor:
+            # As its unit runs it: the web user, no capabilities; /proc/net is the box namespace's.
+            procs["monitor"] = venue.run_in_box([*cli, "monitor"], user=cfg.web_user, name="monitor")
         deadline = time.monotonic() + timeout
         while not all("ATTACH" in f.commands_received for f in fakes):
             if procs["daemon"].poll() is not None or time.monotonic() > deadline:

@@ -6,8 +6,10 @@ stamped with its send time. Measured: per-delivery latency (send -> a client par
 delivery rate when a burst of messages goes out at once, and the server's memory per connection (RSS with
 N idle streams minus RSS before them, over N).
 
-Our messages are real chat posts (POST /chat/all by a member, stored in SQLite, read by each worker's single
-poller); the baseline just fans out in memory what it is handed, the floor of what any server can do.
+Our messages are stored push events (publish(): SQLite, read by each worker's single poller) and, measured
+separately (`posts_latency`), real chat posts: a member's phone POSTs /chat/send (CSRF, rate limit, SQLite
+commit, push) and every client receives the message. The baseline just fans out in memory what it is handed,
+the floor of what any server can do.
 
     python -m bench.chat [--clients 300] [--messages 50]  ->  bench/results/chat.json
 """
@@ -18,12 +20,14 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +207,24 @@ asyncio.run(main())
 '''
 
 
+STAMP = b'"t":'  # publish(): the payload carries the send time; real posts carry it in the text
+POST_STAMP = b'"body":"bench '
+
+
+def _stamp(block: bytes) -> float | None:
+    for key in (STAMP, POST_STAMP):
+        i = block.find(key)
+        if i >= 0:
+            j = i + len(key)
+            while block[j:j + 1] == b" ":  # json.dumps writes '"t": 1.2'
+                j += 1
+            k = j
+            while k < len(block) and block[k:k + 1] in b"0123456789.":
+                k += 1
+            return float(block[j:k])
+    return None
+
+
 async def _client(port: int, path: str, got: list, expect: int, ready: asyncio.Event, counter: list) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
@@ -220,9 +242,8 @@ async def _client(port: int, path: str, got: list, expect: int, ready: asyncio.E
         buf += chunk
         while b"\n\n" in buf:
             block, buf = buf.split(b"\n\n", 1)
-            i = block.find(b'"t":')
-            if i >= 0:
-                t = float(block[i + 4:].split(b",")[0].split(b"}")[0])
+            t = _stamp(block)
+            if t is not None:
                 got.append(time.time() - t)
                 n += 1
     writer.close()
@@ -252,7 +273,7 @@ def _stats(lat: list[float]) -> dict:
 def bench_ours(n: int, messages: int, burst: int) -> dict:
     from appliance.push import publish
 
-    server = WebServer.prepare(n).start()
+    server = WebServer.prepare(n, chat_rate_count=1000).start()
     try:
         idle_rss = server.rss()
         db = server.db()
@@ -277,8 +298,34 @@ def bench_ours(n: int, messages: int, burst: int) -> dict:
             for k in range(burst):
                 publish(db, server.session_id, "chat.message", {"k": k, "t": time.time()})
         _lat2, wall = _run_clients(server.port, paths, burst, burst_send)
+        # Real chat posts: Anna's phone POSTs to /chat/send (CSRF, rate limit, SQLite, push), everyone reads.
+        db.execute("INSERT OR REPLACE INTO chat_settings(session_id, direct_messages, guests_write) VALUES (?, 0, 1)",
+                   [server.session_id])
+        start = publish(db, server.session_id, "bench.start", {})
+        paths = [f"/events?as={guest_ip(i)}&last_id={start}" for i in range(n)]
+        page = urllib.request.urlopen(f"http://127.0.0.1:{server.port}/chat?room=all&as=10.77.0.10",  # noqa: S310
+                                      timeout=10).read().decode()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+        async def real_posts() -> None:
+            for k in range(messages):
+                body = urllib.parse.urlencode({"csrf_token": token, "room": "all", "client_id": f"bench-post-{k:06d}",
+                                               "body": f"bench {time.time()!r}"}).encode()
+                r, w = await asyncio.open_connection("127.0.0.1", server.port)
+                w.write(b"POST /chat/send?as=10.77.0.10 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                        b"X-Sitzungsbox-Chat: 1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                        b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                await w.drain()
+                status = (await r.readline()).split()[1]
+                await r.read()
+                w.close()
+                if status != b"201":
+                    raise RuntimeError(f"Chat-Post abgelehnt: {status!r}")
+                await asyncio.sleep(0.05)
+        post_lat, _ = _run_clients(server.port, paths, messages, real_posts)
         db.conn.close()
-        return {"latency": _stats(lat), "burst_rate_per_s": round(n * burst / wall, 1),
+        return {"latency": _stats(lat), "posts_latency": _stats(post_lat),
+                "burst_rate_per_s": round(n * burst / wall, 1),
                 "rss_idle_mb": round(idle_rss / 2**20, 1), "rss_streams_mb": round(rss_holder[0] / 2**20, 1),
                 "kib_per_connection": round((rss_holder[0] - idle_rss) / n / 1024, 1),
                 "workers": len(server.workers())}

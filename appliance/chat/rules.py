@@ -148,6 +148,6 @@ def rate_ok(recent: Sequence[float], now: float, count: int = RATE_COUNT, window
     return sum(1 for t in recent if now - t < window) < count
 
 
-def rate_message(window: float = RATE_WINDOW) -> str:
+def rate_message(count: int = RATE_COUNT, window: float = RATE_WINDOW) -> str:
     return (f"Sie schreiben gerade sehr schnell. Bitte warten Sie einige Sekunden und senden Sie dann erneut "
-            f"(höchstens {RATE_COUNT} Nachrichten in {int(window)} Sekunden).")
+            f"(höchstens {count} Nachrichten in {window:g} Sekunden).")

@@ -153,7 +153,7 @@ def post(db: Any, viewer: Any, room: str, client_id: str, text: str, now: float 
                 "SELECT at FROM chat_messages WHERE session_id = ? AND author_key = ? ORDER BY id DESC LIMIT ?",
                 [sid, who, rate_count]).fetchall()]
             if not rules.rate_ok(recent, now, rate_count, rate_window):
-                raise ChatError(rules.rate_message(rate_window), 429)
+                raise ChatError(rules.rate_message(rate_count, rate_window), 429)
         cur = db.execute("INSERT INTO chat_messages(session_id, room, client_id, author_kind, author_member_id, "
                          "author_name, body, at, author_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                          [sid, room, client_id, viewer.kind, _member_id(viewer), _name(viewer), body, iso(now), who])

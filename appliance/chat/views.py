@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Response, abort, g, redirect, render_template, request, session, url_for
+from flask import Response, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from appliance.chat import rules
 from appliance.chat import store as chat
@@ -147,7 +147,9 @@ def chat_send():
     room = request.form.get("room", "")
     text = request.form.get("body", "")
     try:
-        msg, created = chat.post(g.db, viewer, room, request.form.get("client_id", ""), text)
+        cfg = current_app.config["SB"]
+        msg, created = chat.post(g.db, viewer, room, request.form.get("client_id", ""), text,
+                                 rate_count=cfg.chat_rate_count, rate_window=cfg.chat_rate_window)
     except ChatError as exc:
         if _wants_json():
             return {"ok": False, "error": str(exc)}, exc.status

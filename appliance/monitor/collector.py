@@ -291,7 +291,8 @@ class Collector:
     def _check_services(self) -> dict[str, bool | None]:
         procs = self.system.processes()
         return {
-            "dnsmasq": "dnsmasq" in procs,
+            # the demo runs neither dnsmasq nor the helper: "n/a", not "down" (which would raise an alert)
+            "dnsmasq": None if self.cfg.demo else "dnsmasq" in procs,
             "web": _tcp_open("127.0.0.1" if self.cfg.web_bind in ("0.0.0.0", "") else self.cfg.web_bind,
                              self.cfg.web_port),
             "helper": None if self.cfg.demo else _unix_open(self.cfg.helper_socket),

@@ -86,7 +86,16 @@ def main(cfg: Config, once: bool = False) -> int:
             print(json.dumps(mon.tick(), indent=2, ensure_ascii=False))
             return 0
         log.info("Überwachung läuft (alle %d ms, %d Funkmodul(e))", cfg.monitor_interval_ms, len(cfg.radios))
-        mon.run(stop)
+        from appliance import sdnotify
+        sdnotify.notify("READY=1")
+        # Watchdog: ping only while samples keep coming (a hung `iw` or database lock stops them).
+        stale_after = max(10.0, 5 * cfg.monitor_interval_ms / 1000)
+        watchdog = sdnotify.Watchdog(
+            lambda: mon.last is not None and mon.clock() - mon.last["at"] < stale_after).start()
+        try:
+            mon.run(stop)
+        finally:
+            watchdog.stop()
     finally:
         mon.close()
     return 0

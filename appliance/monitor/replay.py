@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from dataclasses import dataclass
 
 from appliance.radio.fake import FakeHostapd
@@ -138,3 +139,51 @@ def populate(fake: FakeHostapd, iw: IwReplay, n: int, keyids: list[str | None] |
         iw.add(mac, signal, retry, brcm)
         macs.append(mac)
     return macs
+
+
+class FollowingIw(IwReplay):
+    """IwReplay whose stations follow a FakeHostapd's table (the demo: members arrive and leave over time).
+
+    Each `station dump` first adds the fake's new stations, with the signal the fake reports and a retry
+    rate drawn once per device (a few devices retry a lot, as phones at the back of a hall do), and drops
+    the ones that left."""
+
+    def __init__(self, fake: FakeHostapd, interface: str = "wlan0", busy_pct: float = 35.0, seed: int = 11) -> None:
+        super().__init__(interface, busy_pct)
+        self.fake = fake
+        self._rng = random.Random(seed)
+
+    def __call__(self, argv: list[str]) -> str | None:
+        if argv[-2:] == ["station", "dump"]:
+            table = self.fake.stations
+            for mac in [m for m in self.stations if m not in table]:
+                self.remove(mac)
+            for mac, fields in table.items():
+                if mac not in self.stations:
+                    try:
+                        signal = int(fields.get("signal", "-60"))
+                    except ValueError:
+                        signal = -60
+                    self.add(mac, signal, 30.0 if self._rng.random() < 0.1 else 2.0)
+        return super().__call__(argv)
+
+
+def start_demo_monitor(cfg, fake: FakeHostapd, stop) -> threading.Thread:
+    """The demo's monitor: the real Monitor and Collector against the demo's FakeHostapd, a FollowingIw for
+    `iw` and the machine's own /proc (no vcgencmd: a PC is no Pi). Runs in its own thread until `stop`;
+    the database connection is opened in that thread (SQLite connections stay in their thread)."""
+    from appliance.monitor.collector import Collector
+    from appliance.monitor.daemon import Monitor
+    from appliance.monitor.system import SystemReader
+
+    def run() -> None:
+        mon = Monitor(cfg, Collector(cfg, runner=FollowingIw(fake, cfg.radios[0].interface),
+                                     system=SystemReader(vcgencmd=None)))
+        try:
+            mon.run(stop)
+        finally:
+            mon.close()
+
+    thread = threading.Thread(target=run, name="demo-monitor", daemon=True)
+    thread.start()
+    return thread

@@ -10,11 +10,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import socket
+import time
 from datetime import date
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request
 
+from appliance import netinfo
 from appliance.captive import admission, probes
 from appliance.captive.identify import Device, identify
 from appliance.config import Config
@@ -112,8 +115,34 @@ def box_url(path: str) -> str:
     return path + ("?" + urlencode(args) if args else "")
 
 
+LOCAL_ADDRESSES_TTL_S = 300.0  # addresses change rarely (an uplink's DHCP); listing them costs a syscall each
+_local_cache: tuple[float, frozenset[str]] | None = None
+
+
+def local_addresses(now: float | None = None) -> frozenset[str]:
+    """Every IPv4 address configured on the box itself (all interfaces of its network namespace).
+
+    A city's monitoring scrapes /metrics by the box's uplink address: that Host is the box, not a foreign
+    site. Nothing is opened by this: a captive device could send any box Host header anyway, and the views
+    decide by the device, not by the Host. Cached per process, refreshed every few minutes.
+    """
+    global _local_cache
+    now = time.monotonic() if now is None else now
+    if _local_cache is None or now - _local_cache[0] >= LOCAL_ADDRESSES_TTL_S:
+        found: set[str] = set()
+        try:
+            names = [name for _, name in socket.if_nameindex()]
+        except OSError:
+            names = []
+        for name in names:
+            found.update(netinfo.ipv4_addresses(name))
+        _local_cache = (now, frozenset(found))
+    return _local_cache[1]
+
+
 def box_hosts(cfg: Config) -> frozenset[str]:
-    return frozenset({cfg.address, cfg.hostname, f"{cfg.hostname}.local", "localhost", "127.0.0.1", "::1"})
+    return frozenset({cfg.address, cfg.hostname, f"{cfg.hostname}.local", "localhost", "127.0.0.1", "::1"}) \
+        | local_addresses()
 
 
 def _device() -> Device:

@@ -130,6 +130,11 @@ def main(cfg: Config) -> int:
 
     helper = make_helper(cfg)
     startup_resync(cfg, helper)
+    # gunicorn's arbiter sends READY=1 itself; the watchdog pings only while /healthz answers, so hung
+    # workers get the service restarted. Runs in the arbiter (WATCHDOG_PID); forked workers never ping.
+    from appliance import sdnotify
+    host = "127.0.0.1" if cfg.web_bind in ("0.0.0.0", "") else cfg.web_bind
+    sdnotify.Watchdog(sdnotify.http_ok(f"http://{host}:{cfg.web_port}/healthz")).start()
 
     class WebApplication(BaseApplication):
         def load_config(self) -> None:
