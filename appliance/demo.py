@@ -103,15 +103,26 @@ class Arrivals(threading.Thread):
         self.cfg, self.fake, self.stop_event, self.speed = cfg, fake, stop, speed
 
     def run(self) -> None:
-        from appliance.radio.events import parse_event
-        from appliance.radio.fake import demo_replay
         from appliance.sessions import service
         from appliance.store import open_db
 
         db = open_db(self.cfg.db_path)
         session = service.active_session(db)
         keyids = [m.keyid for m in service.members(db, session.id)] if session else []
-        db.conn.close()
+        try:
+            self._play(db, session, keyids)
+        finally:
+            db.conn.close()
+
+    def _play(self, db, session, keyids: list[str]) -> None:
+        from appliance.captive import admission
+        from appliance.captive.identify import Device
+        from appliance.helper.client import NullHelper
+        from appliance.radio.events import parse_event
+        from appliance.radio.fake import demo_replay
+        from appliance.sessions import service
+
+        helper = NullHelper()
         next_ip = ipaddress.IPv4Address(self.cfg.dhcp_start)
         leases: dict[str, str] = {}
         expiry = int(time.time()) + 4 * 3600
@@ -127,6 +138,12 @@ class Arrivals(threading.Thread):
                 tmp = self.cfg.leases_file.with_suffix(".tmp")
                 tmp.write_text("\n".join(leases.values()) + "\n")
                 os.replace(tmp, self.cfg.leases_file)
+                # The member's phone shows the portal, which admits it (no firewall in the demo: NullHelper);
+                # presence, attendance and the dashboard then name the member.
+                member = service.member_by_keyid(db, event.keyid) if event.keyid else None
+                if member is not None and session is not None:
+                    device = Device(str(next_ip - 1), event.mac, "member", member, False)
+                    admission.admit(db, helper, device, session)
 
 
 def _wait_http(url: str, proc: subprocess.Popen, deadline: float) -> bool:
@@ -169,6 +186,9 @@ def main(base: Config, root: Path | None = None) -> int:
     stop = threading.Event()
     radio = RadioDaemon(cfg, cfg.db_path)
     radio.start()
+    # Presence from the radio, leases and admissions, as the daemon runs it; no ARP probes in the demo.
+    from appliance.presence.sources import PresenceDaemon
+    presence = PresenceDaemon(cfg, prober=None).start()
     arrivals = Arrivals(cfg, fake, stop)
     # Its own session: Ctrl+C reaches the demo only, which then stops the web app cleanly.
     web = subprocess.Popen([sys.executable, "-m", "appliance.cli", "--config", str(cfg_file), "web"],
@@ -206,6 +226,7 @@ def main(base: Config, root: Path | None = None) -> int:
             web.wait(10)
         except subprocess.TimeoutExpired:
             web.kill()
+        presence.stop()
         radio.stop()
         if monitor is not None:
             monitor.join(5)  # `stop` is set: it ends after its current sample

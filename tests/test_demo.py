@@ -60,6 +60,9 @@ def test_demo_serves_portal_and_clerk_pages():
         assert "12. Sitzung des Rates (Demo)" in sessions
         session_page = opener.open(f"{base}/clerk/sessions/1", timeout=5).read().decode()
         assert session_page.count("Mitglied") >= 62
+        # The replayed arrivals reach the attendance list: the first member who arrived counts as present.
+        csv_url = f"{base}/clerk/attendance.csv"
+        _poll(lambda: ";anwesend;" in opener.open(csv_url, timeout=5).read().decode(), 30, "presence", proc)
         # The technician logs in with the password printed for that role; the demo's monitor samples the
         # replayed radio, so the dashboard lists the arrived devices.
         tech_password = re.search(r"Technik-Passwort \(nur jetzt sichtbar\): (\S+)", banner).group(1)
