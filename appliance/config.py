@@ -90,6 +90,8 @@ class Config:
     monitor_alert_after_s: int = 5  # a condition must hold this long before it becomes an alert
     # Presence (issue 4): how long a member's quiet or disconnected device still counts as present (sleeping
     # phones drop off the Wi-Fi for minutes), and how often the daemon looks for changes.
+    # Presence and chat are personal data: deleted this many days after their session (clerks can wipe sooner).
+    retention_days: int = 30
     presence_grace: float = 600.0
     presence_interval: float = 0.5
     # Push channel: a heartbeat comment keeps idle streams alive through proxies and detects gone clients;
@@ -150,6 +152,8 @@ class Config:
                 raise ConfigError(f"{name} muss zwischen 1 und 100 liegen")
         if self.monitor_busy_poor_pct > self.monitor_busy_bad_pct:
             raise ConfigError("monitor_busy_poor_pct liegt über monitor_busy_bad_pct")
+        if not 1 <= self.retention_days <= 3650:
+            raise ConfigError("retention_days muss zwischen 1 und 3650 liegen")
         if not 0 < self.presence_grace <= 86400 or not 0 < self.presence_interval <= 60:
             raise ConfigError("presence_grace (0..86400 s) oder presence_interval (0..60 s) ungültig")
         if not 0 < self.push_heartbeat <= 300 or not 0 < self.push_poll <= 5:

@@ -44,7 +44,20 @@ def main(cfg: Config, announce: bool = True) -> int:
     sdnotify.notify("READY=1\nSTATUS=Funk-Ereignisse und Anwesenheit laufen")
     # Watchdog: ping only while the worker threads live; a dead thread gets the service restarted.
     watchdog = sdnotify.Watchdog(lambda: all(t.is_alive() for t in [*radio._threads, presence._thread] if t)).start()
-    stop.wait()
+    # Retention of personal data: checked at start and then hourly.
+    from appliance import retention
+    while not stop.is_set():
+        try:
+            db = open_db(cfg.db_path, migrate=False)
+            try:
+                purged = retention.purge(db, cfg.retention_days)
+            finally:
+                db.conn.close()
+            if purged:
+                log.info("Anwesenheit und Chat gelöscht (älter als %d Tage): Sitzungen %s", cfg.retention_days, purged)
+        except Exception:  # never let housekeeping take the radio and presence down
+            log.exception("Löschfrist: Aufräumen fehlgeschlagen")
+        stop.wait(3600)
     sdnotify.notify("STOPPING=1")
     watchdog.stop()
     presence.stop()
