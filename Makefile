@@ -7,10 +7,11 @@ BIN := $(VENV)/bin
 # Network daemons come from Debian, never from pip.
 DEB_RUN := python3-venv python3-dev gcc iproute2
 DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox conntrack \
-	chromium zbar-tools poppler-utils systemd systemd-container curl nginx-light
+	chromium zbar-tools poppler-utils systemd systemd-container curl nginx-light netbase \
+	debootstrap qemu-user-static binfmt-support
 PYTEST_ARGS ?=
 
-.PHONY: run test venue lint deps-run deps-test bench clean
+.PHONY: run test venue lint deps-run deps-test bench image image-native clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -48,6 +49,12 @@ venue: deps-test $(BIN)/.installed
 
 bench: deps-test $(BIN)/.installed
 	$(BIN)/python -m bench.onboarding
+
+image: deps-test $(BIN)/.installed
+	image/build.sh --arch arm64 --out build/image-arm64
+
+image-native: deps-test $(BIN)/.installed
+	image/build.sh --arch amd64 --out build/image-amd64
 
 clean:
 	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work

@@ -185,7 +185,8 @@ def apply_setup(cfg: Config, config_path: Path, code: str, country: str, passwor
     from appliance.web import auth
 
     new_cfg = replace(cfg, country=country).validate()
-    _write_private(config_path, to_toml(new_cfg), 0o644)
+    # On the image /etc/sitzungsbox/sitzungsbox.toml is a link into the data partition: write the target.
+    _write_private(config_path.resolve(), to_toml(new_cfg), 0o644)
     db = open_db(cfg.db_path)
     try:
         auth.set_password(db, password, actor="setup")

@@ -1,0 +1,333 @@
+"""Build the Sitzungsbox root file system from Debian bookworm packages (see image/README.md).
+
+    image/build.sh --arch amd64|arm64 --out DIR [--cache DIR] [--external-ap] [--no-app]
+
+Steps, each a plain tool with an argv list and a timeout:
+1. base: `debootstrap --variant=minbase` with packages.txt (+ packages-<arch>.txt); for a foreign arch
+   `--foreign`, then the second stage under qemu-user (binfmt_misc, see binfmt.py). The result is cached as a
+   tarball under /var/cache/sitzungsbox-image keyed by arch, suite, mirror and the package lists, so a
+   repeated build unpacks it in seconds; an empty cache builds it from scratch.
+2. app: a virtual environment in /opt/sitzungsbox from the project's wheel and the pinned wheels of
+   requirements.txt (downloaded for the target platform, cached), linked as /usr/bin/sitzungsbox.
+3. system: the units, sysusers.d, tmpfiles.d, sysctl.d, the first-boot unit, fstab for the read-only root
+   and the data partition, volatile journal, hostname; units enabled; Debian's own hostapd/dnsmasq masked.
+4. SBOM (Debian packages and Python wheels with versions) in DIR/sbom.txt.
+
+Reproducibility: SOURCE_DATE_EPOCH (default: the snapshot date in image.conf) sets every mtime we write and
+the tarball's; package versions are recorded in the SBOM and the cache key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DEFAULT_CACHE = Path("/var/cache/sitzungsbox-image")
+NATIVE = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
+PIP_PLATFORMS = {
+    "amd64": ["manylinux_2_36_x86_64", "manylinux_2_28_x86_64", "manylinux_2_24_x86_64", "manylinux_2_17_x86_64",
+              "manylinux2014_x86_64", "manylinux2010_x86_64", "manylinux_2_12_x86_64", "manylinux1_x86_64",
+              "manylinux_2_5_x86_64"],
+    "arm64": ["manylinux_2_36_aarch64", "manylinux_2_28_aarch64", "manylinux_2_24_aarch64", "manylinux_2_17_aarch64",
+              "manylinux2014_aarch64"],
+}
+QEMU = {"arm64": "/usr/bin/qemu-aarch64-static"}
+
+
+class BuildError(RuntimeError):
+    pass
+
+
+def log(msg: str) -> None:
+    print(f"[image] {msg}", file=sys.stderr, flush=True)
+
+
+def read_conf(path: Path = HERE / "image.conf") -> dict[str, str]:
+    conf = {}
+    for line in path.read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            k, v = line.split("=", 1)
+            conf[k.strip()] = v.strip()
+    return conf
+
+
+def package_list(arch: str, with_kernel: bool = True) -> list[str]:
+    pkgs = []
+    for name in ("packages.txt", *([f"packages-{arch}.txt"] if with_kernel else [])):
+        f = HERE / name
+        if f.exists():
+            pkgs += [ln.strip() for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    return pkgs
+
+
+def cache_key(arch: str, conf: dict[str, str], pkgs: list[str]) -> str:
+    """Pure: what the base tarball depends on. Any change to the package list is a new key (a new base)."""
+    text = "\n".join([arch, conf["suite"], conf["mirror"], conf["components"], conf.get("variant", "minbase"),
+                      *sorted(pkgs)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run(argv: list[str], timeout: float = 900, **kw) -> subprocess.CompletedProcess:
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False, **kw)
+    if res.returncode != 0:
+        raise BuildError(f"{' '.join(argv[:5])} … rc={res.returncode}: {(res.stdout + res.stderr)[-1500:]}")
+    return res
+
+
+def in_root(rootfs: Path, argv: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run a command inside the root with /proc and /dev, without booting it (systemd-nspawn, no network)."""
+    env_args = ["--setenv=DEBIAN_FRONTEND=noninteractive", "--setenv=LC_ALL=C.UTF-8",
+                "--setenv=PIP_DISABLE_PIP_VERSION_CHECK=1"]
+    return run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "--private-network", "--as-pid2", *env_args,
+                "-D", str(rootfs), *argv], timeout=timeout)
+
+
+def tar_create(src: Path, dest: Path, epoch: int) -> None:
+    tmp = dest.with_suffix(".part")
+    run(["tar", "--numeric-owner", "--xattrs", "--sort=name", f"--mtime=@{epoch}", "--clamp-mtime",
+         "-C", str(src), "-cf", str(tmp), "."], timeout=600)
+    os.replace(tmp, dest)
+
+
+def tar_extract(src: Path, dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    run(["tar", "--numeric-owner", "--xattrs", "-xpf", str(src), "-C", str(dest)], timeout=600)
+
+
+# --- 1. base ------------------------------------------------------------------------------------------------
+
+def build_base(arch: str, rootfs: Path, cache: Path, conf: dict[str, str], epoch: int,
+               with_kernel: bool = True) -> str:
+    pkgs = package_list(arch, with_kernel)
+    key = cache_key(arch, conf, pkgs)
+    flavour = arch if with_kernel else f"{arch}-nokernel"
+    tarball = cache / f"base-{flavour}-{conf['suite']}-{key}.tar"
+    if tarball.exists():
+        log(f"Basis aus dem Cache: {tarball.name}")
+        tar_extract(tarball, rootfs)
+        return key
+    debs = cache / f"debs-{arch}"
+    debs.mkdir(parents=True, exist_ok=True)
+    foreign = arch != NATIVE
+    argv = ["debootstrap", f"--variant={conf.get('variant', 'minbase')}", f"--arch={arch}",
+            f"--components={conf['components']}", f"--include={','.join(pkgs)}", f"--cache-dir={debs}"]
+    if foreign:
+        argv.append("--foreign")
+    log(f"debootstrap {arch} ({len(pkgs)} Pakete{', fremde Architektur' if foreign else ''}) …")
+    t0 = time.monotonic()
+    run([*argv, conf["suite"], str(rootfs), conf["mirror"]], timeout=1800)
+    if foreign:
+        from binfmt import qemu_binfmt  # noqa: PLC0415 - only needed for foreign builds
+
+        with qemu_binfmt(arch, QEMU[arch]):
+            # The F flag opened the interpreter at registration: nothing needs to be copied into the root.
+            run(["chroot", str(rootfs), "/debootstrap/debootstrap", "--second-stage"], timeout=3600)
+    log(f"debootstrap fertig in {time.monotonic() - t0:.0f} s")
+    # apt's downloaded packages are not part of the image.
+    for p in (rootfs / "var/cache/apt/archives").glob("*.deb"):
+        p.unlink()
+    tar_create(rootfs, tarball, epoch)
+    _prune(cache, f"base-{flavour}-{conf['suite']}-*.tar", keep=tarball)
+    return key
+
+
+def _prune(cache: Path, pattern: str, keep: Path) -> None:
+    """A changed package list or pin makes the old cache entry useless: keep the cache to one per arch."""
+    for old in cache.glob(pattern):
+        if old != keep:
+            shutil.rmtree(old) if old.is_dir() else old.unlink()
+
+
+# --- 2. app -------------------------------------------------------------------------------------------------
+
+def wheelhouse(arch: str, cache: Path) -> Path:
+    """Pinned wheels for the target platform (cached by requirements.txt) plus the project's own wheel."""
+    req = HERE / "requirements.txt"
+    key = hashlib.sha256(req.read_bytes()).hexdigest()[:16]
+    deps = cache / f"wheels-{arch}-{key}"
+    if not deps.exists():
+        tmp = Path(tempfile.mkdtemp(dir=cache, prefix="wheels-"))
+        plat = [a for p in PIP_PLATFORMS[arch] for a in ("--platform", p)]
+        run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", *plat, "--python-version", "3.11",
+             "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none", "-d", str(tmp),
+             "-r", str(req)], timeout=600)
+        os.replace(tmp, deps)
+        _prune(cache, f"wheels-{arch}-*", keep=deps)
+    out = Path(tempfile.mkdtemp(prefix="sbi-wheels-"))
+    for whl in deps.glob("*.whl"):
+        shutil.copy(whl, out)
+    # The project itself: a pure-Python wheel, built from a copy (an in-tree build would leave build/ and
+    # *.egg-info in the checkout). Build isolation fetches setuptools/wheel through pip like any dependency.
+    src = Path(tempfile.mkdtemp(prefix="sbi-src-"))
+    try:
+        for name in ("pyproject.toml", "README.md"):
+            shutil.copy(ROOT / name, src / name)
+        shutil.copytree(ROOT / "appliance", src / "appliance",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out), str(src)], timeout=300)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(src, ignore_errors=True)
+    return out
+
+
+def install_app(rootfs: Path, arch: str, cache: Path) -> None:
+    wheels = wheelhouse(arch, cache)
+    # Not /tmp: systemd-nspawn mounts a fresh tmpfs there.
+    dest = rootfs / "var/tmp/wheels"
+    try:
+        shutil.copytree(wheels, dest)
+        shutil.copy(HERE / "requirements.txt", dest / "requirements.txt")
+        # --system-site-packages: only for Debian's python3-netifaces (see requirements.txt).
+        in_root(rootfs, ["python3", "-m", "venv", "--system-site-packages", "/opt/sitzungsbox"])
+        in_root(rootfs, ["/opt/sitzungsbox/bin/pip", "install", "-q", "--no-index", "--find-links", "/var/tmp/wheels",
+                         "-r", "/var/tmp/wheels/requirements.txt", "sitzungsbox"], timeout=900)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.rmtree(wheels, ignore_errors=True)
+    link = rootfs / "usr/bin/sitzungsbox"
+    link.unlink(missing_ok=True)
+    link.symlink_to("/opt/sitzungsbox/bin/sitzungsbox")
+
+
+# --- 3. system ----------------------------------------------------------------------------------------------
+
+FSTAB = """# Sitzungsbox: read-only root, data on its own partition (SQLite, documents, keys, configuration).
+# data=journal: file data goes through the journal too, so a power cut never leaves a half-written block.
+LABEL=sbx-root  /                     ext4  ro,noatime                                 0 1
+LABEL=sbx-data  /var/lib/sitzungsbox  ext4  rw,noatime,data=journal,nofail,x-systemd.device-timeout=10s  0 2
+LABEL=sbx-boot  /boot/firmware        vfat  ro,noatime,nofail,x-systemd.device-timeout=10s             0 2
+tmpfs           /tmp                  tmpfs nosuid,nodev,size=64m                      0 0
+tmpfs           /var/tmp              tmpfs nosuid,nodev,size=16m                      0 0
+"""
+JOURNALD = ("[Journal]\n# Read-only root: the journal lives in RAM (journalctl still works until power-off).\n"
+            "Storage=volatile\n")
+CONFIG_LINK = Path("/var/lib/sitzungsbox/etc/sitzungsbox.toml")
+
+
+def install_system(rootfs: Path, external_ap: bool) -> list[str]:
+    lib = rootfs / "usr/lib/systemd/system"
+    lib.mkdir(parents=True, exist_ok=True)
+    units = sorted(p for p in (ROOT / "systemd").iterdir() if p.suffix in (".service", ".target"))
+    for unit in units:
+        shutil.copy(unit, lib / unit.name)
+    for sub in ("sysusers.d", "tmpfiles.d", "sysctl.d"):
+        dest = rootfs / "usr/lib" / sub
+        dest.mkdir(parents=True, exist_ok=True)
+        for f in (ROOT / "systemd" / sub).iterdir():
+            shutil.copy(f, dest / f.name)
+    # The user exists in the image (a read-only root cannot add it at boot); same uid on every box.
+    run(["systemd-sysusers", f"--root={rootfs}"], timeout=60)
+    etc = rootfs / "etc"
+    (etc / "fstab").write_text(FSTAB)
+    # Mount points of the data and boot partitions must exist in the read-only root.
+    for mp in ("var/lib/sitzungsbox", "boot/firmware"):
+        (rootfs / mp).mkdir(parents=True, exist_ok=True)
+    (etc / "hostname").write_text("sitzungsbox\n")
+    (etc / "systemd/journald.conf.d").mkdir(parents=True, exist_ok=True)
+    (etc / "systemd/journald.conf.d/50-sitzungsbox.conf").write_text(JOURNALD)
+    # Configuration lives on the data partition (first-boot setup writes the Wi-Fi country there).
+    (etc / "sitzungsbox").mkdir(exist_ok=True)
+    cfg_link = etc / "sitzungsbox/sitzungsbox.toml"
+    cfg_link.unlink(missing_ok=True)
+    cfg_link.symlink_to(CONFIG_LINK)
+    # In a container (CI boot) there are no partitions to remount; on the Pi the labels exist.
+    dropin = etc / "systemd/system/systemd-remount-fs.service.d"
+    dropin.mkdir(parents=True, exist_ok=True)
+    (dropin / "50-sitzungsbox.conf").write_text("[Unit]\nConditionVirtualization=!container\n")
+    # machine-id empty: systemd creates one per box at boot (on a tmpfs over the read-only file).
+    (etc / "machine-id").write_text("")
+    enable = ["sitzungsbox.target", "sitzungsbox-firstboot.service"]
+    if not external_ap:
+        enable.append("sitzungsbox-hostapd@wlan0.service")
+    run(["systemctl", f"--root={rootfs}", "enable", *enable], timeout=60)
+    # Debian's own services would fight ours for the radio and ports 53/67; timesyncd has no network here.
+    run(["systemctl", f"--root={rootfs}", "mask", "hostapd.service", "wpa_supplicant.service", "dnsmasq.service",
+         "systemd-timesyncd.service"], timeout=60)
+    run(["systemctl", f"--root={rootfs}", "set-default", "multi-user.target"], timeout=60)
+    return enable
+
+
+def write_sbom(rootfs: Path, out: Path) -> Path:
+    debs = in_root(rootfs, ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${Architecture}\n"]).stdout
+    py = ""
+    if (rootfs / "opt/sitzungsbox/bin/pip").exists():
+        py = in_root(rootfs, ["/opt/sitzungsbox/bin/pip", "list", "--format=freeze", "--local"]).stdout
+    sbom = out / "sbom.txt"
+    sbom.write_text("# Debian packages (name, version, arch)\n" + "".join(sorted(debs.splitlines(True)))
+                    + "# Python packages in /opt/sitzungsbox\n" + py)
+    return sbom
+
+
+def build(arch: str, out: Path, cache: Path = DEFAULT_CACHE, external_ap: bool = False,
+          with_app: bool = True, with_kernel: bool = True) -> Path:
+    conf = read_conf()
+    epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or conf["source_date_epoch"])
+    os.environ["SOURCE_DATE_EPOCH"] = str(epoch)
+    for tool in ("debootstrap", "systemd-nspawn", "tar"):
+        if shutil.which(tool) is None:
+            raise BuildError(f"{tool} fehlt (apt-get install debootstrap systemd-container)")
+    cache.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    rootfs = out / "rootfs"
+    if rootfs.exists():
+        shutil.rmtree(rootfs)
+    t0 = time.monotonic()
+    key = build_base(arch, rootfs, cache, conf, epoch, with_kernel)
+    if arch != NATIVE:
+        # Commands inside a foreign root need qemu-user: the rest is done with the same binfmt registration.
+        from binfmt import qemu_binfmt
+
+        with qemu_binfmt(arch, QEMU[arch]):
+            _finish(rootfs, arch, cache, external_ap, with_app, out)
+    else:
+        _finish(rootfs, arch, cache, external_ap, with_app, out)
+    (out / "build-info.txt").write_text(f"arch={arch}\nsuite={conf['suite']}\nbase_key={key}\n"
+                                        f"source_date_epoch={epoch}\n")
+    log(f"fertig in {time.monotonic() - t0:.0f} s: {rootfs}")
+    return rootfs
+
+
+def _finish(rootfs: Path, arch: str, cache: Path, external_ap: bool, with_app: bool, out: Path) -> None:
+    if with_app:
+        install_app(rootfs, arch, cache)
+    install_system(rootfs, external_ap)
+    write_sbom(rootfs, out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="image/build.sh", description="Sitzungsbox-Abbild (Root-Dateisystem) bauen")
+    p.add_argument("--arch", default=NATIVE, choices=("amd64", "arm64"))
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    p.add_argument("--external-ap", action="store_true", help="keine eigenen Funkmodule (externe Access Points)")
+    p.add_argument("--no-app", action="store_true", help="ohne die Anwendung (nur Basis und Dienste)")
+    # The arm64 kernel's initramfs is built twice under qemu (~10 min): the CI check of the build path skips it.
+    p.add_argument("--without-kernel", action="store_true",
+                   help="ohne Kernel und Pi-Firmware (packages-<arch>.txt): nur zur Prüfung des Baupfads")
+    args = p.parse_args(argv)
+    if os.geteuid() != 0:
+        print("Das Abbild wird als root gebaut (debootstrap, chroot).", file=sys.stderr)
+        return 2
+    try:
+        build(args.arch, args.out, args.cache, args.external_ap, not args.no_app, not args.without_kernel)
+    except (BuildError, OSError, subprocess.TimeoutExpired) as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
