@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEB_RUN := python3-venv python3-dev gcc iproute2
 DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox conntrack \
 	chromium zbar-tools poppler-utils systemd systemd-container curl nginx-light netbase \
-	debootstrap qemu-user-static binfmt-support
+	debootstrap qemu-user-static binfmt-support fdisk mtools e2fsprogs
 PYTEST_ARGS ?=
 
 .PHONY: run test venue lint deps-run deps-test bench image image-native clean

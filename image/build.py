@@ -204,11 +204,12 @@ def install_app(rootfs: Path, arch: str, cache: Path) -> None:
 
 # --- 3. system ----------------------------------------------------------------------------------------------
 
+# The labels are what image/mkimage.py gives the partitions (it reads them from here; FAT labels are upper case).
 FSTAB = """# Sitzungsbox: read-only root, data on its own partition (SQLite, documents, keys, configuration).
 # data=journal: file data goes through the journal too, so a power cut never leaves a half-written block.
 LABEL=sbx-root  /                     ext4  ro,noatime                                 0 1
 LABEL=sbx-data  /var/lib/sitzungsbox  ext4  rw,noatime,data=journal,nofail,x-systemd.device-timeout=10s  0 2
-LABEL=sbx-boot  /boot/firmware        vfat  ro,noatime,nofail,x-systemd.device-timeout=10s             0 2
+LABEL=SBX-BOOT  /boot/firmware        vfat  ro,noatime,nofail,x-systemd.device-timeout=10s             0 2
 tmpfs           /tmp                  tmpfs nosuid,nodev,size=64m                      0 0
 tmpfs           /var/tmp              tmpfs nosuid,nodev,size=16m                      0 0
 """
@@ -317,12 +318,23 @@ def main(argv: list[str] | None = None) -> int:
     # The arm64 kernel's initramfs is built twice under qemu (~10 min): the CI check of the build path skips it.
     p.add_argument("--without-kernel", action="store_true",
                    help="ohne Kernel und Pi-Firmware (packages-<arch>.txt): nur zur Prüfung des Baupfads")
+    # The card image (image/mkimage.py): needs the arm64 root with kernel and Pi firmware.
+    p.add_argument("--img", type=Path, help="danach das Kartenabbild (.img, daneben .img.sha256) schreiben")
+    p.add_argument("--data-size", type=int, default=1024, metavar="MiB", help="Datenpartition im Abbild")
     args = p.parse_args(argv)
     if os.geteuid() != 0:
         print("Das Abbild wird als root gebaut (debootstrap, chroot).", file=sys.stderr)
         return 2
     try:
-        build(args.arch, args.out, args.cache, args.external_ap, not args.no_app, not args.without_kernel)
+        rootfs = build(args.arch, args.out, args.cache, args.external_ap, not args.no_app, not args.without_kernel)
+        if args.img:
+            from mkimage import ImageError, assemble  # noqa: PLC0415 - only with --img
+
+            try:
+                made = assemble(rootfs, args.img, data_mib=args.data_size)
+            except ImageError as exc:
+                raise BuildError(str(exc)) from exc
+            log(f"Abbild: {made['image']} (sha256 {made['sha256']})")
     except (BuildError, OSError, subprocess.TimeoutExpired) as exc:
         print(f"Fehler: {exc}", file=sys.stderr)
         return 1
