@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import need_binary
 
-from appliance.captive import cards_pdf, keys, qr
+from appliance.captive import cards_pdf, codes, keys, qr
 from appliance.sessions import roster, service
 
 ADDRESSES = ("http://sitzungsbox.local", "http://10.77.0.1")
@@ -22,7 +22,7 @@ def make_card(name: str = "Jürgen Groß-Äßmann (Sprecher)", key: str = "abcdE
     return cards_pdf.Card(
         name=name, faction="Bündnis 90/Die Grünen · Mitglied", session_line="Rat der Stadt – Ratssitzung, 12.03.2026",
         ssid="Sitzung-7", key=key, payload=keys.wifi_payload("Sitzung-7", key), addresses=ADDRESSES,
-        instructions=("Kamera-App öffnen, den QR-Code scannen und „Verbinden“ tippen.",),
+        instructions=("Kamera-App öffnen, den QR-Code scannen und „Verbinden“ tippen.",), code="K7PD-M3QX",
     )
 
 
@@ -96,7 +96,8 @@ def test_pdf_text_and_qr_decode(tmp_path):
     assert re.search(r"^Pages:\s+1$", info.stdout, re.M)
     text = pdftotext(path)
     for expected in ("Jürgen Groß-Äßmann (Sprecher)", "Bündnis 90/Die Grünen", "Sitzung-7", "abcdEFGH2345wxyz",
-                     "http://sitzungsbox.local", "http://10.77.0.1", "„Verbinden“", "Rat der Stadt – Ratssitzung"):
+                     "http://sitzungsbox.local", "http://10.77.0.1", "„Verbinden“", "Rat der Stadt – Ratssitzung",
+                     "Persönlicher Code: K7PD-M3QX"):
         assert expected in text, expected
     assert decode_qr(path) == ["WIFI:T:WPA;S:Sitzung-7;P:abcdEFGH2345wxyz;;"]
 
@@ -128,6 +129,7 @@ def test_zip_of_session_pdfs_one_per_member_without_foreign_secrets(tmp_path, cf
     assert len(names) == len(people) == 3 and len(set(names)) == 3
     assert all(n.isascii() and re.fullmatch(r"[A-Za-z0-9-]+\.pdf", n) for n in names)
     secrets_of = {m.id: m.passphrase for m in people}
+    codes_of = {m.id: codes.display(m.code) for m in people}
     for m in people:
         name = next(n for n in names if n.startswith(f"{m.id:04d}-"))
         data = archive.read(name)
@@ -135,9 +137,13 @@ def test_zip_of_session_pdfs_one_per_member_without_foreign_secrets(tmp_path, cf
         path.write_bytes(data)
         text = pdftotext(path)
         assert m.name in text and m.passphrase in text
+        # The personal code under the Wi-Fi key, with its hint.
+        assert re.search(r"Schlüssel:.*\n\s*Persönlicher Code:\s+" + codes_of[m.id], text), text
+        assert "Fragt die Seite nach einem Code" in text
         for other_id, other_key in secrets_of.items():
             if other_id != m.id:
                 assert other_key.encode() not in data and other_key not in text
+                assert codes_of[other_id].encode() not in data
         assert s.guest_key.encode() not in data
         assert decode_qr(path) == [keys.wifi_payload(s.ssid, m.passphrase)]
 
@@ -149,3 +155,27 @@ def test_long_and_short_names_still_decode(tmp_path, name):
     path.write_bytes(cards_pdf.card_pdf(make_card(name=name, key="Z" * 63)))
     assert decode_qr(path) == [keys.wifi_payload("Sitzung-7", "Z" * 63)]
     assert name in pdftotext(path).replace("\n", " ") or name.split()[0] in pdftotext(path)
+
+
+def test_html_card_sheet_shows_each_members_code_under_the_key(cfg, db, monkeypatch):
+    from test_clerk import RecordingHelper, set_pw, stub_portal_if_missing
+
+    stub_portal_if_missing(monkeypatch)
+    from appliance.web.app import create_app
+
+    s = service.create_session(db, body="Rat der Stadt", title="Ratssitzung", day="2026-03-12")
+    rows = roster.parse_members("Name;Fraktion;Rolle;Stimmrecht\n"
+                                "Özlem Çelik;SPD;Mitglied;ja\nJürgen Weiß;CDU;Mitglied;ja\n")
+    service.import_members(db, s.id, rows)
+    set_pw(cfg, "pw-for-cards")
+    client = create_app(cfg, helper=RecordingHelper(), testing=True).test_client()
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/clerk/login").text).group(1)
+    client.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-cards"})
+    html = client.get(f"/clerk/sessions/{s.id}/cards").text
+    people = service.members(db, s.id)
+    for m in people:
+        card = re.search(rf'<article class="card" id="card-{m.id}".*?</article>', html, re.S).group(0)
+        assert re.search(r"<dd class=\"mono key\">" + re.escape(m.passphrase) + r"</dd>\s*<dt>Persönlicher Code:</dt>"
+                         r"<dd class=\"mono key code\">" + codes.display(m.code) + "</dd>", card), card
+        assert "Fragt die Seite nach einem Code" in card
+        assert all(codes.display(o.code) not in card for o in people if o.id != m.id)

@@ -149,3 +149,52 @@ def test_lease_lookup_finds_exactly_that_address_among_many(cfg):
     # 10.77.0.1 is a prefix of 10.77.0.10..19: only the exact address matches.
     assert cache.lease_for_ip(cfg.leases_file, "10.77.0.1", now=0).mac == pairs[0][0]
     assert cache.lease_for_ip(cfg.leases_file, "10.77.9.9", now=0) is None
+
+
+# --- no station keyid: the member from the admission their personal code created ----------------------
+
+def code_admission(db, session, member, mac, ip):
+    """What the portal's code step writes (admission.admit_with_code), without a firewall."""
+    from appliance.captive import admission
+    from appliance.captive.identify import Device
+    from appliance.helper.client import NullHelper
+
+    admission.admit_with_code(db, NullHelper(), Device(ip, mac, "unknown", None, False), member, session)
+
+
+def test_code_admission_names_the_member_for_that_pair_only(cfg, db, no_arp):
+    s, members = make_session(db)
+    anna = members["Anna Schmidt"]
+    write_leases(cfg, (OTHER_MAC, "10.77.0.12"))
+    assert identify(db, cfg, "10.77.0.12", arp_path=no_arp).kind == "unknown"
+    code_admission(db, s, anna, OTHER_MAC, "10.77.0.12")
+    dev = identify(db, cfg, "10.77.0.12", arp_path=no_arp)
+    assert (dev.kind, dev.member, dev.admitted, dev.keyid) == ("member", anna, True, None)
+    # The same MAC at another address is not her: the MAC alone never names anybody.
+    write_leases(cfg, (OTHER_MAC, "10.77.0.13"))
+    dev = identify(db, cfg, "10.77.0.13", arp_path=no_arp)
+    assert (dev.kind, dev.member, dev.admitted) == ("unknown", None, False)
+
+
+def test_code_admission_ends_with_revocation_or_session(cfg, db, no_arp):
+    s, members = make_session(db)
+    write_leases(cfg, (OTHER_MAC, "10.77.0.12"))
+    code_admission(db, s, members["Anna Schmidt"], OTHER_MAC, "10.77.0.12")
+    db.execute("UPDATE admissions SET revoked_at = 'x'")
+    assert identify(db, cfg, "10.77.0.12", arp_path=no_arp).kind == "unknown"
+    code_admission(db, s, members["Anna Schmidt"], OTHER_MAC, "10.77.0.12")
+    assert identify(db, cfg, "10.77.0.12", arp_path=no_arp).kind == "member"
+    make_session(db, names=("Carla Weber",), title="Neue Sitzung")  # the old session is no longer active
+    dev = identify(db, cfg, "10.77.0.12", arp_path=no_arp)
+    assert dev.kind == "unknown" and dev.member is None
+
+
+def test_a_station_keyid_wins_over_any_code_admission(cfg, db, no_arp):
+    s, members = make_session(db)
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    code_admission(db, s, members["Bernd Müller"], ANNA_MAC, "10.77.0.10")
+    station(db, ANNA_MAC, members["Anna Schmidt"].keyid)
+    dev = identify(db, cfg, "10.77.0.10", arp_path=no_arp)
+    assert dev.member.name == "Anna Schmidt" and dev.keyid == members["Anna Schmidt"].keyid
+    station(db, ANNA_MAC, "guest")
+    assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).kind == "guest"

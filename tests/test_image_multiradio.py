@@ -4,11 +4,13 @@
   `sitzungsbox netconf --check`: every hostapd file passes hostapd's own parser, all share one network name,
   one key file (same keys on every radio), the country and the client bridge.
 - External-AP mode in the virtual venue: no hostapd at all (`radios = []`), the box serves DHCP, DNS, portal
-  and presence on the bridge, and a member's presence comes from DHCP and ARP alone.
+  and presence on the bridge; a member gets in by the personal code from the card in the real portal form,
+  and her presence comes from DHCP and ARP alone.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
@@ -162,11 +164,10 @@ def test_external_ap_client_gets_box_services_and_the_portal(ext_box):
 
 
 def test_member_admitted_via_portal_is_present_from_dhcp_and_arp_alone(ext_box):
-    """No hostapd anywhere: after the portal's admission the member's presence is kept by DHCP and ARP
-    (the daemon probes the quiet device), and ends when the device leaves the hall."""
-    from appliance.captive import admission
-    from appliance.captive.identify import Device
-    from appliance.helper.client import HelperClient
+    """No hostapd anywhere: the member types the personal code from her card into the real portal form (no
+    cookie, the device-bound token), is greeted by name, and her presence is kept by DHCP and ARP (the daemon
+    probes the quiet device), and ends when the device leaves the hall."""
+    from appliance.captive import codes
     from appliance.presence.store import attendance
 
     venue, cfg, sid = ext_box
@@ -175,14 +176,29 @@ def test_member_admitted_via_portal_is_present_from_dhcp_and_arp_alone(ext_box):
     db = open_db(cfg.db_path, migrate=False)
     try:
         anna = next(m for m in service.members(db, sid) if m.name == "Anna Becker")
-        # The portal's admission step for a member device (what GET /portal does once the box knows whom
-        # the device belongs to): firewall set entry via the helper, admission row with the member.
-        admission.admit(db, HelperClient(cfg.helper_socket), Device(lease.ip, mac, "member", anna, False),
-                        service.active_session(db))
     finally:
         db.conn.close()
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    # Generous timeouts: the whole suite shares two cores with the venue's daemons.
+    got = venue.http(1, cfg.portal_url, timeout=20)
+    assert got.status == 200, got.error
+    page = got.text
+    assert "Persönlicher Code (steht auf Ihrer Karte)" in page and "Weiter" in page
+    token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
+    # A typo first: refused in German, nothing opened.
+    r = venue.http(1, f"http://{cfg.address}/portal/continue", method="POST",
+                   data=f"csrf_token={token}&code=ABCD-EFGH", headers=form, timeout=20)
+    assert r.status == 422 and "Dieser Code ist nicht gültig" in r.text
+    assert (mac, lease.ip) not in venue.nft_set()
+    # The code as printed on her card.
+    r = venue.http(1, f"http://{cfg.address}/portal/continue", method="POST",
+                   data=f"csrf_token={token}&code={codes.display(anna.code)}", headers=form, timeout=20)
+    assert r.status == 303, r.error or r.text
     assert (mac, lease.ip) in venue.nft_set()
+    assert "Willkommen, Anna Becker" in venue.http(1, cfg.portal_url, timeout=20).text
     assert venue.http(1, "http://connectivitycheck.gstatic.com/generate_204").status == 204
+    assert _db_query(cfg, "SELECT member_id, kind FROM admissions WHERE mac = ? AND revoked_at IS NULL",
+                     [mac]) == [(anna.id, "member")]
 
     def status() -> str:
         db = open_db(cfg.db_path, migrate=False)

@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 from appliance import config as config_mod
+from appliance.captive import codes
 from appliance.helper.client import HelperError
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
@@ -305,3 +306,140 @@ def test_real_gunicorn_drops_root_and_serves():
     assert "läuft als 'nobody'" in text
     assert "Freigaben konnten nicht erneuert werden" in text  # helper down: logged, server still started
     assert "GET /healthz" in text
+
+
+# --- the personal code: members behind external access points (no station keyid) ---------------------
+
+CODE_LABEL = "Persönlicher Code (steht auf Ihrer Karte)"
+
+
+def anna_of(db):
+    return service.members(db, service.active_session(db).id)[0]
+
+
+def send_code(app, ip, code, path="/portal/continue"):
+    page = call(app, "/portal", ip).get_data(as_text=True)
+    return call(app, path, ip, method="POST", data={"csrf_token": token_in(page), "code": code})
+
+
+def test_device_without_keyid_sees_the_labelled_code_field(app):
+    html = call(app, "/portal", UNKNOWN_IP).get_data(as_text=True)
+    assert "Weiter" in html and CODE_LABEL in html and "<script" not in html
+    field = re.search(r'<label for="member-code">([^<]+)</label>', html)
+    assert field and field.group(1) == CODE_LABEL and 'id="member-code" name="code"' in html
+    assert html.count('name="csrf_token"') == 2  # the guest step and the code: both device-bound
+
+
+def test_devices_named_by_a_wifi_key_see_no_code_field(app):
+    assert CODE_LABEL not in call(app, "/portal", GUEST_IP).get_data(as_text=True)
+    assert CODE_LABEL not in call(app, "/portal", ANNA_IP).get_data(as_text=True)
+
+
+def test_valid_code_admits_the_device_as_the_member_and_greets_her(app, db, helper, caplog):
+    anna = anna_of(db)
+    typed = codes.display(anna.code).lower().replace("-", " ")  # any case, with a space: as people type
+    with caplog.at_level("INFO"):
+        resp = send_code(app, UNKNOWN_IP, typed)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/portal"
+    assert "Set-Cookie" not in resp.headers
+    assert helper.calls == [("admit", "02:5b:00:00:00:03", UNKNOWN_IP)]
+    rows = db.execute("SELECT mac, ip, kind, member_id FROM admissions WHERE revoked_at IS NULL").fetchall()
+    assert rows == [("02:5b:00:00:00:03", UNKNOWN_IP, "member", anna.id)]
+    html = call(app, "/portal", UNKNOWN_IP).get_data(as_text=True)
+    assert "Willkommen, Anna Schmidt" in html and CODE_LABEL not in html
+    home = call(app, "/", UNKNOWN_IP).get_data(as_text=True)
+    assert "Willkommen, Anna Schmidt" in home
+    assert anna.code not in caplog.text and codes.display(anna.code) not in caplog.text
+
+
+def test_wrong_code_refused_in_german_and_logged_without_the_code(app, db, helper, caplog):
+    with caplog.at_level("INFO"):
+        resp = send_code(app, UNKNOWN_IP, "ABCD-EFGH")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert "Dieser Code ist nicht gültig" in html and 'role="alert"' in html and 'aria-invalid="true"' in html
+    assert 'aria-describedby="code-hint code-error"' in html
+    assert helper.calls == [] and live_admissions(db) == []
+    assert "Fehlversuch" in caplog.text and "ABCD" not in caplog.text
+    # Not a code at all (wrong length, a letter codes never have): said so, not counted as a guess.
+    html = send_code(app, UNKNOWN_IP, "12345").get_data(as_text=True)
+    assert "8 Zeichen" in html and "K7PD-M3QX" in html
+    assert "Bitte geben Sie den persönlichen Code" in send_code(app, UNKNOWN_IP, "  ").get_data(as_text=True)
+
+
+def test_code_guessing_is_throttled_per_device(app, db, helper):
+    now = [100.0]
+    app.extensions["sb_code_throttle"] = codes.Throttle(free=5, base=5.0, clock=lambda: now[0])
+    for _ in range(5):
+        assert send_code(app, UNKNOWN_IP, "ABCD-EFGH").status_code == 422
+    resp = send_code(app, UNKNOWN_IP, anna_of(db).code)  # even the right code waits now
+    assert resp.status_code == 429 and resp.headers["Retry-After"] == "5"
+    assert "Zu viele falsche Versuche. Bitte warten Sie 5 Sekunden" in resp.get_data(as_text=True)
+    assert live_admissions(db) == []
+    now[0] += 5
+    assert send_code(app, UNKNOWN_IP, anna_of(db).code).status_code == 303
+    assert live_admissions(db) == [("02:5b:00:00:00:03", UNKNOWN_IP, "member")]
+
+
+def test_code_of_an_inactive_session_is_refused(app, db, helper):
+    other = service.create_session(db, body="Ausschuss", title="Andere Sitzung", day="2026-11-25")
+    service.import_members(db, other.id, [MemberRow("Carla Weber", "CDU", "member", True, "Ausschuss")])
+    carla = service.members(db, other.id)[0]
+    resp = send_code(app, UNKNOWN_IP, carla.code)
+    assert resp.status_code == 422 and "Dieser Code ist nicht gültig" in resp.get_data(as_text=True)
+    assert helper.calls == [] and live_admissions(db) == []
+
+
+def test_old_code_dead_after_rotation(app, db):
+    anna = anna_of(db)
+    service.rotate_keys(db, anna.session_id)
+    assert send_code(app, UNKNOWN_IP, anna.code).status_code == 422
+    assert send_code(app, UNKNOWN_IP, anna_of(db).code).status_code == 303
+
+
+def test_device_with_a_keyid_never_uses_a_code(app, db, helper):
+    """A phone on the guest key (or a personal key) is named by that key: a code posted anyway changes
+    nothing, so nobody can turn a guest-key phone into a member's by a lifted code."""
+    token = token_in(call(app, "/portal", GUEST_IP).get_data(as_text=True))
+    resp = call(app, "/portal/continue", GUEST_IP, method="POST", data={"csrf_token": token, "code": anna_of(db).code})
+    assert resp.status_code == 303 and helper.calls == [] and live_admissions(db) == []
+    assert "Anna" not in call(app, "/portal", GUEST_IP).get_data(as_text=True)
+
+
+def test_code_needs_the_device_bound_token(app, db, helper):
+    foreign = token_in(call(app, "/portal", GUEST_IP).get_data(as_text=True))
+    for data in ({"code": anna_of(db).code}, {"code": anna_of(db).code, "csrf_token": foreign}):
+        assert call(app, "/portal/continue", UNKNOWN_IP, method="POST", data=data).status_code == 400
+    assert live_admissions(db) == []
+
+
+def test_code_input_is_escaped(app):
+    evil = '"><script>alert(1)</script>'
+    html = send_code(app, UNKNOWN_IP, evil).get_data(as_text=True)
+    assert "<script>alert(1)" not in html and "&lt;script&gt;" in html
+
+
+def test_guest_who_then_gives_the_code_becomes_the_member_and_is_present(app, cfg, db, helper):
+    """Tapped "Weiter" first: the code still names her, on the same firewall element, and the presence
+    daemon names her from the new admission row."""
+    from appliance.presence.sources import PresenceDaemon
+    from appliance.presence.store import attendance
+
+    html = call(app, "/portal", UNKNOWN_IP).get_data(as_text=True)
+    call(app, "/portal/continue", UNKNOWN_IP, method="POST", data={"csrf_token": token_in(html)})
+    presence = PresenceDaemon(cfg, clock=lambda: 1000.0)
+    presence.round(db)  # the guest row: nobody present
+    connected = call(app, "/portal", UNKNOWN_IP).get_data(as_text=True)
+    assert "Sie sind verbunden" in connected and CODE_LABEL in connected
+    anna = anna_of(db)
+    assert send_code(app, UNKNOWN_IP, anna.code).status_code == 303
+    assert live_admissions(db) == [("02:5b:00:00:00:03", UNKNOWN_IP, "member")]
+    assert helper.calls == [("admit", "02:5b:00:00:00:03", UNKNOWN_IP)]  # the element was already there
+    assert "Willkommen, Anna Schmidt" in call(app, "/portal", UNKNOWN_IP).get_data(as_text=True)
+    presence.round(db)
+    assert next(r.status for r in attendance(db, anna.session_id) if r.member_id == anna.id) == "present"
+
+
+def test_code_field_in_english(app):
+    html = call(app, "/portal?lang=en", UNKNOWN_IP).get_data(as_text=True)
+    assert "Personal code (printed on your card)" in html and 'action="/portal/continue?lang=en"' in html

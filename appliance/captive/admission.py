@@ -62,6 +62,40 @@ def admit(db: sqlite_utils.Database, helper: Any, device: Device, session: Sessi
     audit(db, "portal", "admission.admit", f"session={session.id} admission={row_id} kind={kind}")
 
 
+def admit_with_code(db: sqlite_utils.Database, helper: Any, device: Device, member: Any, session: Session) -> None:
+    """Let `device` through as `member`, whose personal code it just gave (the portal checked the code).
+
+    A device that was already let through as a guest keeps its firewall element (same MAC and IP): its
+    guest row is closed and a member row opened in one transaction, so the presence daemon, which reads
+    new member rows, sees the member from now on. The code itself is never stored or logged.
+    """
+    from appliance.captive.identify import Device
+
+    if member.session_id != session.id:
+        raise ValueError("Mitglied gehört nicht zur aktiven Sitzung")
+    if device.mac is None:
+        raise ValueError("Gerät ohne bekannte MAC-Adresse kann nicht freigegeben werden")
+    mac = device.mac.lower()
+    live = db.execute("SELECT id, session_id, member_id FROM admissions WHERE mac = ? AND ip = ? "
+                      "AND revoked_at IS NULL", [mac, device.ip]).fetchone()
+    if live is not None and live[1] == session.id:
+        if live[2] == member.id:
+            return
+        stamp = now()
+        try:
+            with db.conn:
+                db.execute("UPDATE admissions SET revoked_at = ? WHERE id = ?", [stamp, live[0]])
+                row_id = db.execute(
+                    "INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at) "
+                    "VALUES (?, ?, ?, ?, 'member', ?)", [session.id, mac, device.ip, member.id, stamp]).lastrowid
+        except sqlite3.IntegrityError:
+            return  # a concurrent request did the same a moment ago
+        audit(db, "portal", "admission.code", f"session={session.id} admission={row_id} member={member.id}")
+        return
+    admit(db, helper, Device(device.ip, mac, "member", member, False), session)
+    audit(db, "portal", "admission.code", f"session={session.id} member={member.id}")
+
+
 def _revoke_rows(db: sqlite_utils.Database, helper: Any, rows: list[tuple[int, str, str]]) -> int:
     """Revoke each (id, mac, ip); a row the helper could not revoke stays live so a retry catches it."""
     done, failed = 0, []

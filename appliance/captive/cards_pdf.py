@@ -47,6 +47,8 @@ class Card:
     ssid_label: str = "WLAN (SSID):"
     key_label: str = "Schlüssel:"
     address_label: str = "Sitzungsbox:"
+    code: str = ""  # the member's personal code as printed (captive.codes.display); empty: no line
+    code_label: str = "Persönlicher Code:"
 
 
 def _char_width(ch: str) -> int:
@@ -175,7 +177,7 @@ def card_page(card: Card, size: tuple[float, float] = A6) -> bytes:
     for line in wrap(card.session_line, 8.5, inner)[:2]:
         y -= 11
         page.text(MARGIN, y, line, "F1", 8.5)
-    qr_size = 52 * MM
+    qr_size = (46 if card.code else 52) * MM  # room for the code line and its hint; modules stay ~1 mm
     qr_top = y - 6
     page.qr((width - qr_size) / 2, qr_top, qr_size, card.payload)
     y = qr_top - qr_size - 6
@@ -186,6 +188,11 @@ def card_page(card: Card, size: tuple[float, float] = A6) -> bytes:
     while key_size > 8 and text_width(card.key, key_size, mono=True) > inner - 55:
         key_size -= 0.5
     page.text(MARGIN + 55, y, card.key, "F3", key_size)
+    if card.code:
+        # Under the Wi-Fi key: what the portal asks for where no radio of ours knows the phone.
+        y -= 16
+        page.text(MARGIN, y, card.code_label, "F1", 10)
+        page.text(MARGIN + max(55, text_width(card.code_label, 10) + 6), y, card.code, "F3", 13)
     y -= 14
     page.text(MARGIN, y, f"{card.address_label} {'  ·  '.join(card.addresses)}", "F1", 8.5)
     y -= 4

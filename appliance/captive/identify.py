@@ -1,8 +1,10 @@
 """Who is this client? IP → MAC → connected station's keyid → member of the active session.
 
-The person comes ONLY from the keyid hostapd reported for the currently connected station (the member's
-personal Wi-Fi key). The MAC is merely the link between the IP the web app sees and the station row:
-phones randomise it, so it is never stored or used as anybody's identity.
+The person comes from the keyid hostapd reported for the currently connected station (the member's
+personal Wi-Fi key). Where no radio of ours reports one (external access points), from a live admission that
+the member's personal code created for exactly this (MAC, IP) in the active session (captive.codes). The
+MAC is merely the link between the IP the web app sees and those rows: phones randomise it, so it is never
+used as anybody's identity on its own.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class Device:
     kind: str  # 'member' | 'guest' | 'unknown'
     member: service.Member | None
     admitted: bool
+    keyid: str | None = None  # the connected station's keyid; None: no radio of ours knows the device
 
 
 class LeaseCache:
@@ -99,6 +102,17 @@ def station_keyid(db: sqlite_utils.Database, mac: str) -> str | None:
     return row[0] if row and row[0] else None
 
 
+def code_member(db: sqlite_utils.Database, mac: str, ip: str) -> service.Member | None:
+    """The member a personal code admitted this very (MAC, IP) pair as, while that admission is live and its
+    session active. Another IP on the same MAC, a revoked admission or an old session name nobody."""
+    row = db.execute(
+        "SELECT a.member_id FROM admissions a JOIN sessions s ON s.id = a.session_id AND s.active = 1 "
+        "JOIN members m ON m.id = a.member_id AND m.session_id = a.session_id "
+        "WHERE a.mac = ? AND a.ip = ? AND a.revoked_at IS NULL AND a.member_id IS NOT NULL LIMIT 1",
+        [mac.lower(), ip]).fetchone()
+    return service.get_member(db, int(row[0])) if row else None
+
+
 def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = PROC_ARP) -> Device:
     mac = mac_for_ip(cfg, ip, arp_path)
     if mac is None:
@@ -106,13 +120,17 @@ def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = P
     admitted = admission.is_admitted(db, mac, ip)
     keyid = station_keyid(db, mac)
     if keyid is None:
-        # No hostapd of ours saw it (external AP, cable, or the daemon lags): a guest with a Continue step.
+        # No hostapd of ours saw it (external AP, cable, or the daemon lags): a member only if their personal
+        # code admitted this pair; else a guest with a Continue step (and the code field).
+        member = code_member(db, mac, ip) if admitted else None
+        if member is not None:
+            return Device(ip, mac, "member", member, admitted)
         return Device(ip, mac, "unknown", None, admitted)
     if keyid == GUEST_KEYID:
-        return Device(ip, mac, "guest", None, admitted)
+        return Device(ip, mac, "guest", None, admitted, keyid)
     member = service.member_by_keyid(db, keyid)
     active = service.active_session(db)
     if member is None or active is None or member.session_id != active.id:
         # A stale keyid (rotated away, or another session's card): never greet anybody by it.
-        return Device(ip, mac, "unknown", None, admitted)
-    return Device(ip, mac, "member", member, admitted)
+        return Device(ip, mac, "unknown", None, admitted, keyid)
+    return Device(ip, mac, "member", member, admitted, keyid)

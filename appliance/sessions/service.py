@@ -8,7 +8,7 @@ from datetime import date
 
 import sqlite_utils
 
-from appliance.captive import keys
+from appliance.captive import codes, keys
 from appliance.sessions.roster import MemberRow
 from appliance.store.db import audit, now
 
@@ -41,6 +41,7 @@ class Member:
     body: str
     keyid: str
     passphrase: str
+    code: str = ""  # personal code for the portal (captive.codes), stored without the dash
 
 
 def _rows(db: sqlite_utils.Database, sql: str, params: list | tuple = ()) -> list[dict]:
@@ -60,7 +61,7 @@ def _session(row: dict) -> Session:
 def _member(row: dict) -> Member:
     return Member(
         row["id"], row["session_id"], row["name"], row["faction"], row["role"], bool(row["voting"]),
-        row["body"], row["keyid"], row["passphrase"],
+        row["body"], row["keyid"], row["passphrase"], row.get("code") or "",
     )
 
 
@@ -124,14 +125,15 @@ def import_members(db: sqlite_utils.Database, session_id: int, rows: list[Member
     if clashes:
         raise SessionError("Schon in dieser Sitzung: " + ", ".join(clashes[:10]))
     stamp = now()
+    fresh = codes.new_codes(len(rows), _taken_codes(db))
     with db.conn:
         db["members"].insert_all(
             {
                 "session_id": session_id, "name": r.name, "faction": r.faction, "role": r.role,
                 "voting": int(r.voting), "body": r.body, "keyid": keys.new_keyid(),
-                "passphrase": keys.new_passphrase(), "created_at": stamp,
+                "passphrase": keys.new_passphrase(), "code": code, "created_at": stamp,
             }
-            for r in rows
+            for r, code in zip(rows, fresh, strict=True)
         )
         audit(db, actor, "members.import", f"session={session_id} count={len(rows)}")
     return len(rows)
@@ -149,22 +151,41 @@ def get_member(db: sqlite_utils.Database, member_id: int) -> Member:
     return _member(rows[0])
 
 
+def _taken_codes(db: sqlite_utils.Database) -> set[str]:
+    return {r[0] for r in db.execute("SELECT code FROM members WHERE code IS NOT NULL")}
+
+
+def member_by_code(db: sqlite_utils.Database, session_id: int, typed: str) -> Member | None:
+    """The member of `session_id` whose personal code this is (typed in any case, with or without the dash);
+    None for a malformed code, a code of another session or an old code replaced by rotate_keys."""
+    code = codes.normalise(typed)
+    if code is None:
+        return None
+    rows = _rows(db, "SELECT * FROM members WHERE code = ? AND session_id = ? LIMIT 1", [code, session_id])
+    return _member(rows[0]) if rows else None
+
+
 def member_by_keyid(db: sqlite_utils.Database, keyid: str) -> Member | None:
     rows = _rows(db, "SELECT * FROM members WHERE keyid = ? LIMIT 1", [keyid])
     return _member(rows[0]) if rows else None
 
 
 def rotate_keys(db: sqlite_utils.Database, session_id: int, actor: str = "clerk") -> list[str]:
-    """New passphrases and keyids for everyone and a new guest key; returns the revoked keyids.
+    """New passphrases, keyids and personal codes for everyone and a new guest key; returns the revoked
+    keyids.
 
     New keyids too: a station still associated under an old keyid can then never be mistaken for
-    the member's new card.
+    the member's new card. New codes: an old card's code stops working at once (the caller's
+    rotation.rotate also revokes the admissions made with them).
     """
     session = get_session(db, session_id)
-    old = [m.keyid for m in members(db, session_id)]
+    people = members(db, session_id)
+    old = [m.keyid for m in people]
+    fresh = codes.new_codes(len(people), _taken_codes(db))
     with db.conn:
-        for member in members(db, session_id):
-            db["members"].update(member.id, {"keyid": keys.new_keyid(), "passphrase": keys.new_passphrase()})
+        for member, code in zip(people, fresh, strict=True):
+            db["members"].update(member.id, {"keyid": keys.new_keyid(), "passphrase": keys.new_passphrase(),
+                                             "code": code})
         db["sessions"].update(session_id, {
             "guest_key": keys.new_passphrase(), "key_generation": session.key_generation + 1})
         audit(db, actor, "keys.rotate", f"session={session_id} generation={session.key_generation + 1}")

@@ -15,7 +15,7 @@ from datetime import date
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from appliance.captive import cards_pdf, keys, qr, rotation
+from appliance.captive import cards_pdf, codes, keys, qr, rotation
 from appliance.config import Config
 from appliance.sessions import roster, service
 from appliance.web import auth, csrf, i18n
@@ -93,6 +93,9 @@ i18n.register({
     "clerk.card.ssid": ("WLAN (SSID):", "Wi-Fi (SSID):"),
     "clerk.card.key": ("Schlüssel:", "Key:"),
     "clerk.card.box": ("Sitzungsbox:", "Session box:"),
+    "clerk.card.code": ("Persönlicher Code:", "Personal code:"),
+    "clerk.card.code_hint": ("Fragt die Seite nach einem Code: Code von oben eingeben.",
+                             "If the page asks for a code: enter the code above."),
     "clerk.card.step1": ("Kamera-App öffnen, den QR-Code scannen und „Verbinden“ tippen.",
                          "Open the camera app, scan the QR code and tap “Join”."),
     "clerk.card.step2": ("Oder das WLAN „{ssid}“ wählen und den Schlüssel eintippen.",
@@ -293,6 +296,7 @@ class CardView:
     member: service.Member
     payload: str
     svg: Markup
+    code: str = ""  # personal code as printed (captive.codes.display)
 
 
 def _card_texts(cfg: Config, ssid: str) -> tuple[str, ...]:
@@ -301,7 +305,13 @@ def _card_texts(cfg: Config, ssid: str) -> tuple[str, ...]:
         i18n.t("clerk.card.step2", ssid=ssid),
         i18n.t("clerk.card.step3", url=box_addresses(cfg)[0]),
         i18n.t("clerk.card.personal"),
+        i18n.t("clerk.card.code_hint"),
     )
+
+
+def _pdf_instructions(texts: tuple[str, ...]) -> tuple[str, ...]:
+    """The steps, the code hint (the fourth step), then the note that the card is personal."""
+    return (*texts[:3], *texts[4:], texts[3])
 
 
 def _member_card(s: service.Session, m: service.Member) -> cards_pdf.Card:
@@ -310,9 +320,10 @@ def _member_card(s: service.Session, m: service.Member) -> cards_pdf.Card:
     return cards_pdf.Card(
         name=m.name, faction=faction, session_line=session_line(s), ssid=s.ssid, key=m.passphrase,
         payload=keys.wifi_payload(s.ssid, m.passphrase), addresses=box_addresses(cfg),
-        instructions=_card_texts(cfg, s.ssid), heading=i18n.t("clerk.card.heading"),
+        instructions=_pdf_instructions(_card_texts(cfg, s.ssid)), heading=i18n.t("clerk.card.heading"),
         ssid_label=i18n.t("clerk.card.ssid"), key_label=i18n.t("clerk.card.key"),
-        address_label=i18n.t("clerk.card.box"),
+        address_label=i18n.t("clerk.card.box"), code=codes.display(m.code),
+        code_label=i18n.t("clerk.card.code"),
     )
 
 
@@ -325,7 +336,8 @@ def cards(session_id: int):
     for m in sorted(people, key=lambda m: (m.faction.casefold(), m.name.casefold())):
         payload = keys.wifi_payload(s.ssid, m.passphrase)
         # qr.svg escapes the label itself; the markup is ours, so Markup() is safe here.
-        views.append(CardView(m, payload, Markup(qr.svg(payload, i18n.t("clerk.card.qr_label", name=m.name)))))  # noqa: S704
+        svg = Markup(qr.svg(payload, i18n.t("clerk.card.qr_label", name=m.name)))  # noqa: S704
+        views.append(CardView(m, payload, svg, codes.display(m.code)))
     cfg = _cfg()
     return no_store(Response(render_template(
         "clerk/cards.html", s=s, cards=views, addresses=box_addresses(cfg), steps=_card_texts(cfg, s.ssid),

@@ -2,7 +2,9 @@
 
 No login and no cookies: every request is tied to a person through the client IP → MAC → the keyid of
 the connected station (captive.identify). Captive mini-browsers (iOS CNA, Android's login app) keep
-nothing between visits, so nothing here relies on state in the browser.
+nothing between visits, so nothing here relies on state in the browser. Behind external access points no
+radio of ours reports a keyid: there the member types the personal code from the card (captive.codes) into
+the same no-JS form, and the admission it creates names the member for that device.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
+import math
 import socket
 import time
 from datetime import date
@@ -18,7 +21,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request
 
 from appliance import netinfo
-from appliance.captive import admission, probes
+from appliance.captive import admission, codes, probes
 from appliance.captive.identify import Device, identify
 from appliance.config import Config
 from appliance.helper.client import HelperError
@@ -49,6 +52,33 @@ i18n.register({
         "Tap “Continue” to open the session documents.",
     ),
     "portal.continue": ("Weiter", "Continue"),
+    "portal.code_heading": ("Mitglied des Gremiums?", "Member of the body?"),
+    "portal.code_explain": (
+        "Ihr Telefon wurde nicht an Ihrem persönlichen WLAN-Schlüssel erkannt. Geben Sie den Code von Ihrer "
+        "Karte ein, dann begrüßt Sie die Sitzungsbox mit Namen.",
+        "Your phone was not recognised by your personal Wi-Fi key. Enter the code from your card and the "
+        "session box will greet you by name.",
+    ),
+    "portal.code_label": ("Persönlicher Code (steht auf Ihrer Karte)", "Personal code (printed on your card)"),
+    "portal.code_hint": ("8 Zeichen, zum Beispiel {example}. Groß- und Kleinschreibung egal.",
+                         "8 characters, for example {example}. Upper or lower case does not matter."),
+    "portal.code_submit": ("Mit Code anmelden", "Sign in with code"),
+    "portal.code_empty": ("Bitte geben Sie den persönlichen Code von Ihrer Karte ein.",
+                          "Please enter the personal code from your card."),
+    "portal.code_malformed": (
+        "Das ist kein gültiger Code: Er hat 8 Zeichen (Buchstaben und Ziffern), zum Beispiel {example}.",
+        "That is not a valid code: it has 8 characters (letters and digits), for example {example}.",
+    ),
+    "portal.code_wrong": (
+        "Dieser Code ist nicht gültig. Bitte prüfen Sie die Eingabe. Karten einer anderen Sitzung oder vor "
+        "dem Erneuern der Schlüssel gelten nicht mehr; wenden Sie sich dann an den Sitzungsdienst.",
+        "This code is not valid. Please check what you typed. Cards of another session or from before the "
+        "keys were renewed no longer work; please ask the session staff.",
+    ),
+    "portal.code_wait": (
+        "Zu viele falsche Versuche. Bitte warten Sie {seconds} Sekunden und versuchen Sie es dann erneut.",
+        "Too many wrong attempts. Please wait {seconds} seconds and try again.",
+    ),
     "portal.no_session_title": ("Zurzeit keine Sitzung", "No session right now"),
     "portal.no_session": (
         "Auf dieser Sitzungsbox ist gerade keine Sitzung aktiv. Bitte wenden Sie sich an den Sitzungsdienst.",
@@ -194,13 +224,38 @@ def _session_or_none():
     return service.active_session(g.db)
 
 
+def code_throttle() -> codes.Throttle:
+    """Wrong personal codes per device, for the life of this worker (one per app)."""
+    return current_app.extensions.setdefault("sb_code_throttle", codes.Throttle())
+
+
+def _may_use_code(device: Device) -> bool:
+    """Only a device no radio of ours knows (no station keyid) and not yet a member gets the code field: a
+    phone on a personal or the guest Wi-Fi key is named by that key alone."""
+    return device.mac is not None and device.keyid is None and device.kind == "unknown"
+
+
+def _portal_ctx(session, device: Device) -> dict:
+    return {"session": session, "device": device, "continue_url": box_url("/portal/continue"),
+            "start_url": box_url("/"), "demo_example": None, "token": None,
+            "code_form": False, "code_error": None, "code_value": "", "code_example": codes.EXAMPLE}
+
+
+def _guest_page(session, device: Device, code_error: str | None = None, code_value: str = "",
+                status: int = 200) -> Response:
+    ctx = _portal_ctx(session, device)
+    ctx["token"] = csrf.device_token(device.ip)
+    ctx.update(code_form=_may_use_code(device), code_error=code_error, code_value=code_value[:40])
+    state = "guest_connected" if device.admitted else "guest"
+    return Response(render_template("portal/portal.html", state=state, **ctx), status=status)
+
+
 @bp.get("/portal")
 def portal():
     cfg = _cfg()
     session = _session_or_none()
     device = _device()
-    ctx = {"session": session, "device": device, "continue_url": box_url("/portal/continue"),
-           "start_url": box_url("/"), "demo_example": None, "token": None}
+    ctx = _portal_ctx(session, device)
     if session is None:
         return render_template("portal/portal.html", state="no_session", **ctx)
     if device.mac is None:
@@ -216,10 +271,9 @@ def portal():
             except HelperError as exc:
                 return _helper_failed(exc)
         return render_template("portal/portal.html", state="member", **ctx)
-    if device.admitted:
+    if device.admitted and not _may_use_code(device):
         return render_template("portal/portal.html", state="guest_connected", **ctx)
-    ctx["token"] = csrf.device_token(device.ip)
-    return render_template("portal/portal.html", state="guest", **ctx)
+    return _guest_page(session, device)
 
 
 @bp.post("/portal/continue")
@@ -230,11 +284,47 @@ def portal_continue():
     csrf.check_device_token(ip)
     session = _session_or_none()
     device = _device()
+    if "code" in request.form:
+        if session is not None and _may_use_code(device):
+            return _enter_code(session, device, request.form.get("code", ""))
+        # A device named by its Wi-Fi key (or without a session) never uses a code: the portal shows why.
+        return redirect(box_url("/portal"), 303)
     if session is not None and device.mac is not None and not device.admitted:
         try:
             admission.admit(g.db, current_app.config["SB_HELPER"], device, session)
         except HelperError as exc:
             return _helper_failed(exc)
+    return redirect(box_url("/portal"), 303)
+
+
+def _enter_code(session: service.Session, device: Device, typed: str):
+    """A member's personal code from the portal form. Wrong codes are counted per device (IP and MAC) and
+    logged without the code; a valid one admits this (MAC, IP) as that member."""
+    throttle = code_throttle()
+    handles = (f"ip:{device.ip}", f"mac:{device.mac}")
+    wait = throttle.wait(handles)
+    if wait > 0:
+        seconds = max(1, math.ceil(wait))
+        log.warning("Persönlicher Code: Gerät %s muss noch %d s warten", device.ip, seconds)
+        resp = _guest_page(session, device, i18n.t("portal.code_wait", seconds=seconds), typed, status=429)
+        resp.headers["Retry-After"] = str(seconds)
+        return resp
+    if not typed.strip():
+        return _guest_page(session, device, i18n.t("portal.code_empty"), status=422)
+    if codes.normalise(typed) is None:
+        # Cannot be anybody's code: nothing was guessed, so it does not count as a try.
+        return _guest_page(session, device, i18n.t("portal.code_malformed", example=codes.EXAMPLE), typed, 422)
+    member = service.member_by_code(g.db, session.id, typed)
+    if member is None:
+        misses = throttle.failed(handles)
+        log.warning("Persönlicher Code falsch von Gerät %s (%d. Fehlversuch)", device.ip, misses)
+        return _guest_page(session, device, i18n.t("portal.code_wrong"), typed, status=422)
+    throttle.succeeded(handles)
+    try:
+        admission.admit_with_code(g.db, current_app.config["SB_HELPER"], device, member, session)
+    except HelperError as exc:
+        return _helper_failed(exc)
+    log.info("Persönlicher Code: Gerät %s als Mitglied %d freigeschaltet", device.ip, member.id)
     return redirect(box_url("/portal"), 303)
 
 
