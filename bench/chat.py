@@ -36,19 +36,12 @@ import psutil
 
 from appliance import config as config_mod
 from appliance.config import Config
+from bench.common import percentile, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 GOAL_P99_S = 0.2
 GOAL_RATIO = 0.5
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
 
 
 def free_port() -> int:
@@ -385,9 +378,7 @@ def main(argv: list[str] | None = None) -> int:
               "ok": ok, "figures": {"clients": args.clients, "ours": ours, "baseline": base},
               "command": f"python -m bench.chat --clients {args.clients} --messages {args.messages} "
                          f"--burst {args.burst}"}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    write_result(args.out, **result)
     return 0
 
 

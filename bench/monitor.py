@@ -28,6 +28,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.common import write_result
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 GOAL_PCT = 3.0
@@ -126,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "figures": f,
         "command": ".venv/bin/python -m bench.monitor " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    write_result(args.out, **result)
     return 0 if ok else 1
 
 

@@ -20,12 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
-import json
 import os
 import re
 import shutil
 import socket
-import statistics
 import struct
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from pathlib import Path
 
 from appliance.config import Config
 from appliance.venue import Box, Venue, VenueError, start_appliance
+from bench.common import summarise, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -42,21 +41,6 @@ GOAL_P95_S = 1.5
 GOAL_RATIO = 2.5
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); no interpolation, so it is always a measured value."""
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * q // 100))
-    return ordered[int(rank) - 1]
-
-
-def summarise(durations: list[float]) -> dict[str, float | int]:
-    return {"n": len(durations), "p50_s": round(percentile(durations, 50), 4),
-            "p95_s": round(percentile(durations, 95), 4), "max_s": round(max(durations), 4) if durations else 0.0,
-            "mean_s": round(statistics.fmean(durations), 4) if durations else 0.0}
 
 
 class Netns:
@@ -317,9 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": ".venv/bin/python -m bench.onboarding "
                    + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    write_result(args.out, **result)
     return 0 if ok else 1
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import random
 import sys
 import tempfile
@@ -26,6 +25,7 @@ from appliance.presence.sources import PresenceDaemon
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
 from appliance.store import open_db
+from bench.common import write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -130,9 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sbp-bench-") as tmp:
         result = run(args.devices, args.grace, args.spread, Path(tmp))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
-    print(json.dumps(result, indent=2, ensure_ascii=False))
+    write_result(args.out, **result)
     return 0 if result["ok"] else 1
 
 
