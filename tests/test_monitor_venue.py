@@ -281,11 +281,19 @@ def test_local_addresses_are_every_address_of_the_box(monkeypatch):
     assert "127.0.0.1" in portal.local_addresses()
     # Cached: a new address shows up only after the refresh interval.
     calls = []
-    monkeypatch.setattr(netinfo, "ipv4_addresses", lambda name: calls.append(name) or ["192.0.2.99"])
+    monkeypatch.setattr(netinfo, "all_ipv4_addresses", lambda: calls.append(1) or {"192.0.2.99"})
     t0 = time.monotonic()
     assert "192.0.2.99" not in portal.local_addresses(t0)
     assert calls == []
     assert "192.0.2.99" in portal.local_addresses(t0 + portal.LOCAL_ADDRESSES_TTL_S + 1)
+    assert calls == [1]  # one enumeration of all interfaces, not one per interface
+
+
+def test_probe_names_never_list_the_interfaces(cfg, monkeypatch):
+    # The hot path (every captive probe) must not enumerate interfaces: names are never box addresses.
+    monkeypatch.setattr(portal, "local_addresses", lambda now=None: pytest.fail("interfaces listed"))
+    assert not portal.is_box_host(cfg, "connectivitycheck.gstatic.com")
+    assert portal.is_box_host(cfg, cfg.address)
 
 
 def test_request_by_another_local_address_is_not_redirected(cfg, db, monkeypatch):

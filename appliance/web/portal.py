@@ -13,7 +13,6 @@ import ipaddress
 import json
 import logging
 import math
-import socket
 import time
 from datetime import date
 from urllib.parse import urlencode
@@ -159,20 +158,26 @@ def local_addresses(now: float | None = None) -> frozenset[str]:
     global _local_cache
     now = time.monotonic() if now is None else now
     if _local_cache is None or now - _local_cache[0] >= LOCAL_ADDRESSES_TTL_S:
-        found: set[str] = set()
-        try:
-            names = [name for _, name in socket.if_nameindex()]
-        except OSError:
-            names = []
-        for name in names:
-            found.update(netinfo.ipv4_addresses(name))
-        _local_cache = (now, frozenset(found))
+        _local_cache = (now, frozenset(netinfo.all_ipv4_addresses()))
     return _local_cache[1]
 
 
+def _is_ipv4(host: str) -> bool:
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def is_box_host(cfg: Config, host: str) -> bool:
+    """The box's names, and any of its own IPv4 addresses. The address list is only consulted for IPv4
+    literals: OS probes and foreign sites use names, so the hot path never lists interfaces."""
+    return host in box_hosts(cfg) or (_is_ipv4(host) and host in local_addresses())
+
+
 def box_hosts(cfg: Config) -> frozenset[str]:
-    return frozenset({cfg.address, cfg.hostname, f"{cfg.hostname}.local", "localhost", "127.0.0.1", "::1"}) \
-        | local_addresses()
+    return frozenset({cfg.address, cfg.hostname, f"{cfg.hostname}.local", "localhost", "127.0.0.1", "::1"})
 
 
 def _device() -> Device:
@@ -196,7 +201,7 @@ def captive_hook():
     """
     cfg = _cfg()
     host = probes.normalise_host(request.host)
-    if not host or host in box_hosts(cfg):
+    if not host or is_box_host(cfg, host):
         return None
     device = _device()
     if not device.admitted:
