@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import queue
 import secrets
 from typing import Any
 
@@ -13,6 +14,7 @@ from appliance.store import open_db
 from appliance.web import csrf, i18n
 
 MAX_UPLOAD = 64 * 1024 * 1024
+POOL_MAX = 32  # idle SQLite connections kept per worker
 
 
 def secret_key(db) -> str:
@@ -44,15 +46,28 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
         SESSION_COOKIE_NAME="sitzungsbox_clerk",
     )
 
+    # Connections are reused between requests (one request holds one at a time): opening SQLite and setting
+    # its pragmas was a fifth of a portal request's cost when a hall joins at once.
+    pool: queue.SimpleQueue = queue.SimpleQueue()
+
     @app.before_request
     def _per_request() -> None:
         g.lang = i18n.pick_language()
-        g.db = open_db(cfg.db_path, migrate=False)
+        try:
+            g.db = pool.get_nowait()
+        except queue.Empty:
+            g.db = open_db(cfg.db_path, migrate=False)
 
     @app.teardown_request
     def _close(_exc) -> None:
         db_ = g.pop("db", None)
-        if db_ is not None:
+        if db_ is None:
+            return
+        if db_.conn.in_transaction:  # a failed request must not hand a half transaction to the next one
+            db_.conn.rollback()
+        if pool.qsize() < POOL_MAX:
+            pool.put(db_)
+        else:
             db_.conn.close()
 
     # The captive hook must run before CSRF: probes and foreign hosts never reach views.
