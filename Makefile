@@ -11,7 +11,13 @@ DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox co
 	debootstrap qemu-user-static binfmt-support fdisk mtools e2fsprogs
 PYTEST_ARGS ?=
 
-.PHONY: run test venue lint deps-run deps-test bench image image-native clean
+# QEMU's Raspberry Pi 4 model (raspi4b) needs QEMU >= 9.0: bookworm-backports has it (backports never
+# upgrade anything by themselves: they are installed only where named with -t).
+DEB_QEMU := qemu-system-arm qemu-utils device-tree-compiler
+BACKPORTS := /etc/apt/sources.list.d/debian-backports.sources
+IMAGE_DIR := build/image-arm64
+
+.PHONY: run test venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -50,8 +56,20 @@ venue: deps-test $(BIN)/.installed
 bench: deps-test $(BIN)/.installed
 	$(BIN)/python -m bench.onboarding
 
+deps-qemu:
+	@if ! (qemu-system-aarch64 -M help 2>/dev/null | grep -q '^raspi4b' && command -v fdtput qemu-img >/dev/null); then \
+		if [ "$$(id -u)" != 0 ]; then echo "QEMU >= 9.0 fehlt (als root: make deps-qemu)"; exit 1; fi; \
+		test -e $(BACKPORTS) || printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > $(BACKPORTS); \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -t bookworm-backports $(DEB_QEMU); \
+	fi
+
+# The Pi's card image: arm64 root (kernel, firmware, app) and build/image-arm64/sitzungsbox.img.
 image: deps-test $(BIN)/.installed
-	image/build.sh --arch arm64 --out build/image-arm64
+	image/build.sh --arch arm64 --out $(IMAGE_DIR) --img $(IMAGE_DIR)/sitzungsbox.img
+
+# That image booted in QEMU's Raspberry Pi 4 (tests/test_image_qemu.py), twice, with a power cut between.
+image-boot: deps-test deps-qemu image
+	SBX_IMAGE=$(IMAGE_DIR)/sitzungsbox.img $(BIN)/python -m pytest -q -ra tests/test_image_qemu.py
 
 image-native: deps-test $(BIN)/.installed
 	image/build.sh --arch amd64 --out build/image-amd64

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="für wen: Sitzungsdienst (Standard) oder Technik-Ansicht")
 
     sub.add_parser("firstboot", help="Ersteinrichtung: Einrichtungscode erzeugen und auf der Konsole zeigen")
+    gd = sub.add_parser("grow-data", help="Datenpartition bis zum Ende der Karte vergrößern (root, beim Start)")
+    gd.add_argument("device", nargs="?", default="/dev/disk/by-label/sbx-data")
     sub.add_parser("setup-code", help="den Einrichtungscode der Ersteinrichtung anzeigen (root)")
     su = sub.add_parser("setup", help="Ersteinrichtung: Code, WLAN-Ländercode und eigenes Passwort (root)")
     su.add_argument("--land", help="WLAN-Ländercode, z. B. DE")
@@ -83,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "grow-data":  # runs before the data partition (and the config on it) is mounted
+        from appliance import growdata
+        return growdata.main([args.device])
     try:
         cfg = config_mod.load(args.config)
     except config_mod.ConfigError as exc:

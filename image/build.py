@@ -3,10 +3,13 @@
     image/build.sh --arch amd64|arm64 --out DIR [--cache DIR] [--external-ap] [--no-app]
 
 Steps, each a plain tool with an argv list and a timeout:
-1. base: `debootstrap --variant=minbase` with packages.txt (+ packages-<arch>.txt); for a foreign arch
-   `--foreign`, then the second stage under qemu-user (binfmt_misc, see binfmt.py). The result is cached as a
-   tarball under /var/cache/sitzungsbox-image keyed by arch, suite, mirror and the package lists, so a
-   repeated build unpacks it in seconds; an empty cache builds it from scratch.
+1. base: `debootstrap --variant=minbase` with packages.txt; for a foreign arch `--foreign`, then the second
+   stage under qemu-user (binfmt_misc, see binfmt.py). The result is cached as a tarball under
+   /var/cache/sitzungsbox-image keyed by arch, suite, mirror and the package list, so a repeated build
+   unpacks it in seconds; an empty cache builds it from scratch.
+   board (arm64, the Pi): packages-arm64.txt and the kernel from image.conf's kernel_suite, installed with
+   apt inside the base (pinned: only linux-* from that suite), then kernel, initrd and the Pi 4/5 device
+   trees put into /boot/firmware. Cached the same way, keyed by the base's key and the board's lists.
 2. app: a virtual environment in /opt/sitzungsbox from the project's wheel and the pinned wheels of
    requirements.txt (downloaded for the target platform, cached), linked as /usr/bin/sitzungsbox.
 3. system: the units, sysusers.d, tmpfiles.d, sysctl.d, the first-boot unit, fstab for the read-only root
@@ -24,6 +27,7 @@ import hashlib
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -61,13 +65,71 @@ def read_conf(path: Path = HERE / "image.conf") -> dict[str, str]:
     return conf
 
 
+def _list_file(f: Path) -> list[str]:
+    if not f.exists():
+        return []
+    return [ln.strip() for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+
+
 def package_list(arch: str, with_kernel: bool = True) -> list[str]:
-    pkgs = []
-    for name in ("packages.txt", *([f"packages-{arch}.txt"] if with_kernel else [])):
-        f = HERE / name
-        if f.exists():
-            pkgs += [ln.strip() for ln in f.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    """Every Debian package the image names (base and board), the kernel packages included."""
+    pkgs = _list_file(HERE / "packages.txt")
+    if with_kernel:
+        pkgs += board_packages(arch)
+        pkgs += kernel_packages(arch, read_conf())
     return pkgs
+
+
+def board_packages(arch: str) -> list[str]:
+    """The board layer's bookworm packages (packages-<arch>.txt; none for amd64)."""
+    return _list_file(HERE / f"packages-{arch}.txt")
+
+
+def kernel_packages(arch: str, conf: dict[str, str]) -> list[str]:
+    """Kernel packages taken from conf['kernel_suite']: only for an arch with a board layer."""
+    if not board_packages(arch):
+        return []
+    return conf.get("kernel_packages", "").split()
+
+
+# Only the kernel comes from kernel_suite: apt would otherwise take anything newer from it.
+KERNEL_PIN = r"""# Sitzungsbox (image/build.py): from {suite} only the kernel, everything else from {base}.
+Package: *
+Pin: release n={suite}
+Pin-Priority: -1
+
+Package: /^linux-(base|image|binary|modules)(-|$)/
+Pin: release n={suite}
+Pin-Priority: 990
+"""
+
+
+def kernel_pin(conf: dict[str, str]) -> str:
+    """Pure: the apt preferences that let only linux-* come from kernel_suite."""
+    return KERNEL_PIN.format(suite=conf["kernel_suite"], base=conf["suite"])
+
+
+def apt_sources(conf: dict[str, str]) -> str:
+    """Pure: the base suite with the configured components, plus kernel_suite (main only)."""
+    comps = conf["components"].replace(",", " ")
+    lines = [f"deb {conf['mirror']} {conf['suite']} {comps}"]
+    if conf.get("kernel_suite"):
+        lines.append(f"deb {conf['mirror']} {conf['kernel_suite']} main")
+    return "\n".join(lines) + "\n"
+
+
+# Firmware name → file in the kernel's broadcom/ device-tree directory. The Pi 4 family and the Pi 5; the
+# D0-stepping Pi 5 (2 GB, 16 GB and later boards) is asked for under Raspberry Pi's name "bcm2712d0-…",
+# Linux calls it "bcm2712-d-…": both names are put on the card.
+PI_DTBS = {
+    "bcm2711-rpi-4-b.dtb": "bcm2711-rpi-4-b.dtb",
+    "bcm2711-rpi-400.dtb": "bcm2711-rpi-400.dtb",
+    "bcm2711-rpi-cm4-io.dtb": "bcm2711-rpi-cm4-io.dtb",
+    "bcm2712-rpi-5-b.dtb": "bcm2712-rpi-5-b.dtb",
+    "bcm2712-d-rpi-5-b.dtb": "bcm2712-d-rpi-5-b.dtb",
+    "bcm2712d0-rpi-5-b.dtb": "bcm2712-d-rpi-5-b.dtb",
+}
+REQUIRED_DTBS = ("bcm2711-rpi-4-b.dtb", "bcm2712-rpi-5-b.dtb")
 
 
 def cache_key(arch: str, conf: dict[str, str], pkgs: list[str]) -> str:
@@ -84,12 +146,41 @@ def run(argv: list[str], timeout: float = 900, **kw) -> subprocess.CompletedProc
     return res
 
 
-def in_root(rootfs: Path, argv: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run a command inside the root with /proc and /dev, without booting it (systemd-nspawn, no network)."""
+def in_root(rootfs: Path, argv: list[str], timeout: float = 900, network: bool = False) -> subprocess.CompletedProcess:
+    """Run a command inside the root with /proc and /dev, without booting it (systemd-nspawn). No network,
+    except for apt's downloads (network=True: the host's network and a copy of its resolv.conf, which is
+    taken out again so the image never carries the build machine's resolver)."""
     env_args = ["--setenv=DEBIAN_FRONTEND=noninteractive", "--setenv=LC_ALL=C.UTF-8",
                 "--setenv=PIP_DISABLE_PIP_VERSION_CHECK=1"]
-    return run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", "--private-network", "--as-pid2", *env_args,
-                "-D", str(rootfs), *argv], timeout=timeout)
+    net = ["--resolv-conf=replace-host"] if network else ["--private-network"]
+    resolv = rootfs / "etc/resolv.conf"
+    saved = _save(resolv) if network else None
+    try:
+        return run(["systemd-nspawn", "-q", "--register=no", "--keep-unit", *net, "--as-pid2", *env_args,
+                    "-D", str(rootfs), *argv], timeout=timeout)
+    finally:
+        if network:
+            _restore(resolv, saved)
+
+
+def _save(path: Path) -> tuple[str, str | bytes] | None:
+    if path.is_symlink():
+        return ("link", os.readlink(path))
+    if path.exists():
+        return ("file", path.read_bytes())
+    return None
+
+
+def _restore(path: Path, saved: tuple[str, str | bytes] | None) -> None:
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    if saved is None:
+        return
+    kind, value = saved
+    if kind == "link":
+        path.symlink_to(value)
+    else:
+        path.write_bytes(value)  # type: ignore[arg-type]
 
 
 def tar_create(src: Path, dest: Path, epoch: int) -> None:
@@ -106,11 +197,11 @@ def tar_extract(src: Path, dest: Path) -> None:
 
 # --- 1. base ------------------------------------------------------------------------------------------------
 
-def build_base(arch: str, rootfs: Path, cache: Path, conf: dict[str, str], epoch: int,
-               with_kernel: bool = True) -> str:
-    pkgs = package_list(arch, with_kernel)
+def build_base(arch: str, rootfs: Path, cache: Path, conf: dict[str, str], epoch: int) -> str:
+    pkgs = package_list(arch, with_kernel=False)
     key = cache_key(arch, conf, pkgs)
-    flavour = arch if with_kernel else f"{arch}-nokernel"
+    # "-nokernel": the board layer goes on top (the name also keeps existing caches valid).
+    flavour = f"{arch}-nokernel" if board_packages(arch) else arch
     tarball = cache / f"base-{flavour}-{conf['suite']}-{key}.tar"
     if tarball.exists():
         log(f"Basis aus dem Cache: {tarball.name}")
@@ -139,6 +230,120 @@ def build_base(arch: str, rootfs: Path, cache: Path, conf: dict[str, str], epoch
     tar_create(rootfs, tarball, epoch)
     _prune(cache, f"base-{flavour}-{conf['suite']}-*.tar", keep=tarball)
     return key
+
+
+def board_key(base_key: str, arch: str, conf: dict[str, str]) -> str:
+    """Pure: what the board tarball depends on (the base and the board's packages and kernel source)."""
+    text = "\n".join([base_key, arch, conf["mirror"], conf.get("kernel_suite", ""),
+                      *sorted(board_packages(arch)), "--", *sorted(kernel_packages(arch, conf))])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def build_board(arch: str, rootfs: Path, cache: Path, conf: dict[str, str], epoch: int, base_key: str) -> str:
+    """The Pi layer: firmware packages from the base suite, the kernel from kernel_suite, boot files in place."""
+    key = board_key(base_key, arch, conf)
+    tarball = cache / f"board-{arch}-{conf['suite']}-{key}.tar"
+    if tarball.exists():
+        log(f"Kernel und Pi-Firmware aus dem Cache: {tarball.name}")
+        shutil.rmtree(rootfs)
+        tar_extract(tarball, rootfs)
+        return key
+    pkgs = board_packages(arch) + kernel_packages(arch, conf)
+    bridge_kernel_hooks(rootfs)
+    apt = rootfs / "etc/apt"
+    (apt / "sources.list").write_text(apt_sources(conf))
+    (apt / "preferences.d").mkdir(parents=True, exist_ok=True)
+    (apt / "preferences.d/sitzungsbox-kernel.pref").write_text(kernel_pin(conf))
+    log(f"Kernel ({conf.get('kernel_suite')}) und Pi-Firmware: {' '.join(pkgs)} …")
+    t0 = time.monotonic()
+    in_root(rootfs, ["apt-get", "-q", "update"], timeout=600, network=True)
+    in_root(rootfs, ["apt-get", "-q", "-y", "--no-install-recommends", "install", *pkgs], timeout=3600,
+            network=True)
+    in_root(rootfs, ["apt-get", "clean"])
+    for lists in (rootfs / "var/lib/apt/lists").glob("*_dists_*"):
+        lists.unlink()
+    populate_boot(rootfs)
+    log(f"Kernel installiert in {time.monotonic() - t0:.0f} s")
+    tar_create(rootfs, tarball, epoch)
+    _prune(cache, f"board-{arch}-{conf['suite']}-*.tar", keep=tarball)
+    return key
+
+
+def cached_root(arch: str, cache: Path = DEFAULT_CACHE) -> Path:
+    """The cache tarball a full build of ARCH starts from (base, or base + board): may not exist yet."""
+    conf = read_conf()
+    key = cache_key(arch, conf, package_list(arch, with_kernel=False))
+    if not board_packages(arch):
+        return cache / f"base-{arch}-{conf['suite']}-{key}.tar"
+    return cache / f"board-{arch}-{conf['suite']}-{board_key(key, arch, conf)}.tar"
+
+
+# trixie's linux-base (which its kernel pre-depends on) also keeps kernel hooks in /usr/share/kernel/*.d and
+# hands both directories to run-parts; bookworm's run-parts (debianutils 5.7) takes exactly one and the
+# kernel's postinst fails ("run-parts: missing operand"). So those files are not unpacked, and the one that
+# matters is done here: 00-legacy-boot, which puts /boot/vmlinuz-<version> in place for initramfs-tools
+# and raspi-firmware. (The other, touch-reboot-required, means nothing in an image build.)
+DPKG_EXCLUDE = ("# Sitzungsbox (image/build.py): bookworm's run-parts takes one hook directory, /etc/kernel/*.d.\n"
+                "path-exclude=/usr/share/kernel/*\n")
+LEGACY_BOOT_HOOK = """#!/bin/sh
+# Sitzungsbox (image/build.py): what trixie's /usr/share/kernel/postinst.d/00-legacy-boot does.
+set -eu
+version=$1
+image=${2:-/boot/vmlinuz-$1}
+set -- ${DEB_MAINT_PARAMS:-unknown}
+if [ "$1" = configure ] && [ -e "/usr/lib/modules/$version/vmlinuz" ]; then
+  cp -p "/usr/lib/modules/$version/vmlinuz" "$image"
+  cp -p "/usr/lib/modules/$version/config" "$(dirname "$image")/config-$version"
+fi
+"""
+
+
+def bridge_kernel_hooks(rootfs: Path) -> None:
+    cfg = rootfs / "etc/dpkg/dpkg.cfg.d"
+    cfg.mkdir(parents=True, exist_ok=True)
+    (cfg / "sitzungsbox-kernel-hooks").write_text(DPKG_EXCLUDE)
+    hook = rootfs / "etc/kernel/postinst.d/00-sitzungsbox-legacy-boot"
+    hook.parent.mkdir(parents=True, exist_ok=True)
+    hook.write_text(LEGACY_BOOT_HOOK)
+    hook.chmod(0o755)
+
+
+def _version_key(name: str) -> list:
+    return [int(p) if p.isdigit() else p for p in name.replace("-", ".").replace("+", ".").split(".")]
+
+
+def populate_boot(rootfs: Path) -> dict[str, str]:
+    """Put the newest kernel, its initrd and the Pi 4/5 device trees into /boot/firmware (what the Pi's
+    firmware reads). raspi-firmware's own hook looks for the trees where kernels before 6.16 kept them, and
+    older kernels' files are removed so the card holds one kernel. Returns firmware name → source."""
+    modules = rootfs / "usr/lib/modules"
+    versions = sorted((p.name for p in modules.iterdir() if (p / "modules.order").exists()), key=_version_key)
+    if not versions:
+        raise BuildError("kein Kernel in /usr/lib/modules")
+    ver = versions[-1]
+    kernel = next((p for p in (rootfs / f"boot/vmlinuz-{ver}", modules / ver / "vmlinuz") if p.is_file()), None)
+    initrd = rootfs / f"boot/initrd.img-{ver}"
+    if kernel is None or not initrd.is_file():
+        raise BuildError(f"Kernel {ver}: vmlinuz oder initrd.img fehlt")
+    dtb_dirs = [modules / ver / "dtb/broadcom", rootfs / f"usr/lib/linux-image-{ver}/broadcom"]
+    dtb_dir = next((d for d in dtb_dirs if d.is_dir()), None)
+    if dtb_dir is None:
+        raise BuildError(f"Kernel {ver}: keine Broadcom-Gerätebäume")
+    fw = rootfs / "boot/firmware"
+    fw.mkdir(parents=True, exist_ok=True)
+    for old in [*fw.glob("vmlinuz-*"), *fw.glob("initrd.img-*"), *fw.glob("bcm27*.dtb")]:
+        old.unlink()
+    placed = {f"vmlinuz-{ver}": str(kernel.relative_to(rootfs)), f"initrd.img-{ver}": str(initrd.relative_to(rootfs))}
+    shutil.copyfile(kernel, fw / f"vmlinuz-{ver}")
+    shutil.copyfile(initrd, fw / f"initrd.img-{ver}")
+    for name, src in PI_DTBS.items():
+        if (dtb_dir / src).is_file():
+            shutil.copyfile(dtb_dir / src, fw / name)
+            placed[name] = str((dtb_dir / src).relative_to(rootfs))
+    missing = [d for d in REQUIRED_DTBS if d not in placed]
+    if missing:
+        raise BuildError(f"Kernel {ver}: Gerätebaum fehlt: {', '.join(missing)}")
+    return placed
 
 
 def _prune(cache: Path, pattern: str, keep: Path) -> None:
@@ -250,7 +455,7 @@ def install_system(rootfs: Path, external_ap: bool) -> list[str]:
     (dropin / "50-sitzungsbox.conf").write_text("[Unit]\nConditionVirtualization=!container\n")
     # machine-id empty: systemd creates one per box at boot (on a tmpfs over the read-only file).
     (etc / "machine-id").write_text("")
-    enable = ["sitzungsbox.target", "sitzungsbox-firstboot.service"]
+    enable = ["sitzungsbox.target", "sitzungsbox-firstboot.service", "sitzungsbox-growdata.service"]
     if not external_ap:
         enable.append("sitzungsbox-hostapd@wlan0.service")
     run(["systemctl", f"--root={rootfs}", "enable", *enable], timeout=60)
@@ -286,7 +491,15 @@ def build(arch: str, out: Path, cache: Path = DEFAULT_CACHE, external_ap: bool =
     if rootfs.exists():
         shutil.rmtree(rootfs)
     t0 = time.monotonic()
-    key = build_base(arch, rootfs, cache, conf, epoch, with_kernel)
+    key = build_base(arch, rootfs, cache, conf, epoch)
+    if with_kernel and board_packages(arch):
+        if arch != NATIVE:
+            from binfmt import qemu_binfmt  # noqa: PLC0415 - only needed for foreign builds
+
+            with qemu_binfmt(arch, QEMU[arch]):
+                key = build_board(arch, rootfs, cache, conf, epoch, key)
+        else:
+            key = build_board(arch, rootfs, cache, conf, epoch, key)
     if arch != NATIVE:
         # Commands inside a foreign root need qemu-user: the rest is done with the same binfmt registration.
         from binfmt import qemu_binfmt
@@ -325,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("Das Abbild wird als root gebaut (debootstrap, chroot).", file=sys.stderr)
         return 2
+    # A stopped build must still unregister qemu from binfmt_misc (the finally blocks run on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         rootfs = build(args.arch, args.out, args.cache, args.external_ap, not args.no_app, not args.without_kernel)
         if args.img:

@@ -36,8 +36,9 @@ MIB = 1024 * 1024
 SECTOR = 512
 TOOLS = {"sfdisk": "fdisk", "mformat": "mtools", "mcopy": "mtools", "mmd": "mtools", "mkfs.ext4": "e2fsprogs",
          "debugfs": "e2fsprogs", "dumpe2fs": "e2fsprogs", "dd": "coreutils"}
-# What a Pi 4 (and Pi 3) needs from the firmware: without these the board shows only the rainbow screen.
-REQUIRED_FIRMWARE = ("start4.elf", "fixup4.dat")
+# What a Pi 4 needs from the firmware (without these it shows only the rainbow screen; the Pi 5's firmware is
+# in its EEPROM) and the device trees of both boards (build.py's populate_boot puts them there).
+REQUIRED_FIRMWARE = ("start4.elf", "fixup4.dat", "bcm2711-rpi-4-b.dtb", "bcm2712-rpi-5-b.dtb")
 # Written by us, not copied: the firmware's own versions point at /dev/mmcblk0p2 rw.
 GENERATED = ("config.txt", "cmdline.txt")
 
@@ -157,17 +158,18 @@ def config_txt(kernel: str, initrd: str) -> str:
             "# Switch the CPU into ARMv8 (aarch64) mode\n"
             "arm_64bit=1\n"
             "enable_uart=1\n"
-            "# Device trees of the Debian kernel (bcm2711-rpi-4-b.dtb …), not the firmware's own\n"
+            "# Device trees of the Debian kernel (bcm2711-rpi-4-b.dtb, bcm2712-rpi-5-b.dtb …), not the firmware's\n"
             "upstream_kernel=1\n"
             f"kernel={kernel}\n"
             f"initramfs {initrd}\n")
 
 
 def cmdline_txt(ids: Ids) -> str:
-    """Pure: one line. The last console= is /dev/console: HDMI (tty0) shows the first-boot setup code.
-    net.ifnames=0 keeps the radio's name wlan0 (sitzungsbox-hostapd@wlan0)."""
-    return (f"console=ttyS1,115200 console=tty0 root=PARTUUID={ids.partuuid(2)} rootfstype=ext4 ro rootwait "
-            "fsck.repair=yes net.ifnames=0 cma=64M\n")
+    """Pure: one line. Serial consoles of the Pi 4 (mini UART, ttyS1) and the Pi 5 (debug UART, ttyAMA10); a
+    board without one ignores it. The last console= is /dev/console: HDMI (tty0) shows the first-boot setup
+    code. net.ifnames=0 keeps the radio's name wlan0 (sitzungsbox-hostapd@wlan0)."""
+    return (f"console=ttyS1,115200 console=ttyAMA10,115200 console=tty0 root=PARTUUID={ids.partuuid(2)} "
+            "rootfstype=ext4 ro rootwait fsck.repair=yes net.ifnames=0 cma=64M\n")
 
 
 def tree_bytes(root: Path, skip: Path | None = None) -> int:

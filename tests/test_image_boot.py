@@ -285,7 +285,9 @@ def test_data_survive_a_power_cut(booted, image_root):
         n_docs = conn.execute("SELECT count(*) FROM doc_files").fetchone()[0]
     finally:
         conn.close()
-    assert n_docs == 0  # cut before its commit: all or nothing, so nothing
+    # All or nothing: one transaction for the whole import. Usually the cut comes before its commit (0); on a
+    # loaded machine the commit can land between the last file and the cut (40). Never a part.
+    assert n_docs in (0, 40), n_docs
     import hashlib
     # Stored documents are <sha[:2]>/<sha>; a cut write leaves at most a temporary file in documents/tmp,
     # which is never served (the store renames a file into place only once it is complete and synced).

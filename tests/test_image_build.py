@@ -36,6 +36,64 @@ def test_cache_key_follows_the_package_list():
     assert int(conf["source_date_epoch"]) > 0
 
 
+def test_kernel_comes_from_kernel_suite_and_nothing_else_does():
+    conf = build.read_conf()
+    assert conf["kernel_suite"] == "trixie-backports" and build.kernel_packages("arm64", conf) == ["linux-image-arm64"]
+    assert build.kernel_packages("amd64", conf) == []  # the native (container) image has no board layer
+    pin = build.kernel_pin(conf)
+    # Everything from kernel_suite is refused (-1) except the kernel's own packages (990 beats bookworm's 500).
+    blocks = [b for b in pin.split("\n\n") if "Pin:" in b]
+    assert [("Package: *" in b, b.split("Pin-Priority: ")[1].strip()) for b in blocks] == [(True, "-1"),
+                                                                                          (False, "990")]
+    import re
+
+    rx = re.compile(blocks[1].split("Package: /")[1].split("/")[0])
+    for name in ("linux-image-arm64", "linux-image-7.3.4+deb13-arm64", "linux-base", "linux-base-7.3.4+deb13-arm64",
+                 "linux-binary-7.3.4+deb13-arm64", "linux-modules-arm64"):
+        assert rx.search(name), name
+    for name in ("linux-libc-dev", "libc6", "systemd", "linux-perf", "linuxlogo"):
+        assert not rx.search(name), name
+    assert build.apt_sources(conf) == ("deb http://deb.debian.org/debian bookworm main non-free-firmware\n"
+                                       "deb http://deb.debian.org/debian trixie-backports main\n")
+
+
+def test_board_cache_key_and_name():
+    conf = build.read_conf()
+    key = build.board_key("b" * 16, "arm64", conf)
+    assert key != build.board_key("c" * 16, "arm64", conf)  # a new base is a new board
+    assert key != build.board_key("b" * 16, "arm64", {**conf, "kernel_suite": "bookworm-backports"})
+    assert build.cached_root("arm64").name.startswith("board-arm64-bookworm-")
+    assert build.cached_root("amd64").name.startswith("base-amd64-bookworm-")
+
+
+def test_boot_files_for_pi4_and_pi5(tmp_path):
+    """populate_boot on a tree laid out as Linux 7.3's packages lay it out (dtbs under /usr/lib/modules)."""
+    ver = "7.3.4+deb13-arm64"
+    mods = tmp_path / "usr/lib/modules" / ver
+    (mods / "dtb/broadcom").mkdir(parents=True)
+    (mods / "modules.order").write_text("")
+    (mods / "vmlinuz").write_bytes(b"ARMd kernel")
+    (tmp_path / "boot").mkdir()
+    (tmp_path / f"boot/initrd.img-{ver}").write_bytes(b"initrd")
+    for name in ("bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2712-rpi-5-b.dtb", "bcm2712-d-rpi-5-b.dtb",
+                 "bcm2837-rpi-3-b.dtb"):
+        (mods / "dtb/broadcom" / name).write_bytes(name.encode())
+    fw = tmp_path / "boot/firmware"
+    fw.mkdir()
+    (fw / "vmlinuz-6.1.0-50-arm64").write_bytes(b"old")  # an older kernel's files leave the card
+    (fw / "bcm2711-rpi-4-b.dtb").write_bytes(b"old")
+    placed = build.populate_boot(tmp_path)
+    assert (fw / f"vmlinuz-{ver}").read_bytes() == b"ARMd kernel" and not (fw / "vmlinuz-6.1.0-50-arm64").exists()
+    assert (fw / f"initrd.img-{ver}").read_bytes() == b"initrd"
+    assert (fw / "bcm2711-rpi-4-b.dtb").read_bytes() == b"bcm2711-rpi-4-b.dtb"
+    # The D0 Pi 5 under Raspberry Pi's name too; the Pi 3's tree is not put on (not a supported board).
+    assert (fw / "bcm2712d0-rpi-5-b.dtb").read_bytes() == b"bcm2712-d-rpi-5-b.dtb"
+    assert not (fw / "bcm2837-rpi-3-b.dtb").exists() and "bcm2711-rpi-cm4-io.dtb" not in placed
+    (mods / "dtb/broadcom/bcm2712-rpi-5-b.dtb").unlink()
+    with pytest.raises(build.BuildError, match="bcm2712-rpi-5-b.dtb"):
+        build.populate_boot(tmp_path)
+
+
 def test_requirements_are_pinned_to_what_the_tests_ran_with():
     pins = {}
     for line in (ROOT / "image/requirements.txt").read_text().splitlines():

@@ -54,6 +54,7 @@ def test_expected_units_exist():
         "sitzungsbox-web.service", "sitzungsbox-helper.service", "sitzungsbox-daemon.service",
         "sitzungsbox-netconf.service", "sitzungsbox-dnsmasq.service", "sitzungsbox-hostapd@.service",
         "sitzungsbox.target", "sitzungsbox-monitor.service", "sitzungsbox-firstboot.service",
+        "sitzungsbox-growdata.service",
     }
 
 
