@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     mo.add_argument("--once", action="store_true", help="eine Messung schreiben und als JSON ausgeben")
     nc = sub.add_parser("netconf", help="Netzkonfiguration der aktiven Sitzung schreiben")
     nc.add_argument("--check", action="store_true", help="erzeugte Dateien mit nft/dnsmasq/hostapd prüfen")
+    nc.add_argument("--wait", type=float, default=0, metavar="S",
+                    help="bis zu S Sekunden auf die Schnittstelle warten (beim Start: Funktreiber, Brücke)")
     fh = sub.add_parser("fake-hostapd", help="virtuelles Funkmodul: spielt aufgezeichnetes hostapd-Protokoll ab")
     fh.add_argument("--socket", type=Path, required=True)
     fh.add_argument("--psk-file", type=Path)
@@ -116,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         return daemon.main(cfg)
     if cmd == "netconf":
         from appliance.netconf import render
-        return render.main(cfg, check=args.check)
+        return render.main(cfg, check=args.check, wait=args.wait)
     if cmd == "fake-hostapd":
         from appliance.radio import fake
         return fake.main(args.socket, psk_file=args.psk_file, replay=args.replay)

@@ -2,9 +2,13 @@
 
 The image's data partition is small (image/mkimage.py --data-size) so the image stays small to download and
 write; on a 32 GB card the rest would lie unused. Before the data partition is mounted, this moves its end
-to the end of the card (sfdisk, 1 MiB aligned), tells the kernel the new size (partx, BLKPG), checks the
-file system (e2fsck -f, which resize2fs requires) and grows it (resize2fs). Not systemd-growfs: it would also
-run in the CI's container boot, where the "partition" is a directory of the host.
+to the end of the card (sfdisk, 1 MiB aligned), tells the kernel the new size (resizepart: BLKPG, in place),
+checks the file system (e2fsck -f, which resize2fs requires) and grows it (resize2fs). Not systemd-growfs: it
+would also run in the CI's container boot, where the "partition" is a directory of the host.
+
+All of it under an exclusive BSD lock on the whole card, which udev honours: without it udev re-probed the
+partition while resize2fs rewrote it, the by-label link vanished for a moment, and systemd failed the data
+partition's mount (seen booting the card in QEMU's Pi 4).
 Runs on every boot and changes nothing once the partition reaches the end: no flag file is needed, and a
 box whose card was cloned onto a bigger one grows again.
 
@@ -13,10 +17,13 @@ box whose card was cloned onto a bigger one grows again.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,11 +102,23 @@ def read_table(disk: Path) -> dict:
 
 
 def apply(disk: Path, plan: Plan, tell_kernel: bool = True) -> None:
-    """Write the new end (start kept, type kept), then give the kernel the new size of that one partition."""
+    """Write the new end (start kept, type kept), then give the kernel the new size of that one partition
+    (resized in place: the partition never disappears, so neither do its device units)."""
     _run(["sfdisk", "--no-reread", "--no-tell-kernel", "-q", "-N", str(plan.partno), str(disk)],
          stdin=plan.sfdisk_line())
     if tell_kernel:
-        _run(["partx", "--update", "--nr", str(plan.partno), str(disk)])
+        _run(["resizepart", str(disk), str(plan.partno), str(plan.new_size)])
+
+
+@contextlib.contextmanager
+def locked(disk: Path) -> Iterator[None]:
+    """udev leaves a block device (and its partitions) alone while someone holds an exclusive flock on it."""
+    fd = os.open(disk, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def locate(device: Path, sys_block: Path = Path("/sys/class/block")) -> tuple[Path, int, int]:
@@ -133,10 +152,11 @@ def grow_fs(partition: Path) -> None:
 
 def grow(device: Path) -> Plan | None:
     disk, partno, sectors = locate(device)
-    plan = plan_grow(read_table(disk), partno, sectors)
-    if plan is not None:
-        apply(disk, plan)
-        grow_fs(device)
+    with locked(disk):
+        plan = plan_grow(read_table(disk), partno, sectors)
+        if plan is not None:
+            apply(disk, plan)
+            grow_fs(device)
     return plan
 
 

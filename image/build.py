@@ -412,9 +412,12 @@ def install_app(rootfs: Path, arch: str, cache: Path) -> None:
 # The labels are what image/mkimage.py gives the partitions (it reads them from here; FAT labels are upper case).
 FSTAB = """# Sitzungsbox: read-only root, data on its own partition (SQLite, documents, keys, configuration).
 # data=journal: file data goes through the journal too, so a power cut never leaves a half-written block.
+# nofail: without the data partition the box still boots to a console (its services wait for the partition:
+# RequiresMountsFor=). 90 s: udev names the partitions late on a slow card (in QEMU's Pi 4 after 10 s).
+# (In a container, systemd-fstab-generator skips device entries: the CI boot binds a directory instead.)
 LABEL=sbx-root  /                     ext4  ro,noatime                                 0 1
-LABEL=sbx-data  /var/lib/sitzungsbox  ext4  rw,noatime,data=journal,nofail,x-systemd.device-timeout=10s  0 2
-LABEL=SBX-BOOT  /boot/firmware        vfat  ro,noatime,nofail,x-systemd.device-timeout=10s             0 2
+LABEL=sbx-data  /var/lib/sitzungsbox  ext4  rw,noatime,data=journal,nofail,x-systemd.device-timeout=90s  0 2
+LABEL=SBX-BOOT  /boot/firmware        vfat  ro,noatime,nofail,x-systemd.device-timeout=90s             0 2
 tmpfs           /tmp                  tmpfs nosuid,nodev,size=64m                      0 0
 tmpfs           /var/tmp              tmpfs nosuid,nodev,size=16m                      0 0
 """
@@ -438,8 +441,10 @@ def install_system(rootfs: Path, external_ap: bool) -> list[str]:
     run(["systemd-sysusers", f"--root={rootfs}"], timeout=60)
     etc = rootfs / "etc"
     (etc / "fstab").write_text(FSTAB)
-    # Mount points of the data and boot partitions must exist in the read-only root.
-    for mp in ("var/lib/sitzungsbox", "boot/firmware"):
+    # Mount points of the data and boot partitions must exist in the read-only root. So must logind's
+    # StateDirectory: systemd would create it at each start and fails on the read-only root (logind then
+    # restarts in a loop; seen booting the card in QEMU).
+    for mp in ("var/lib/sitzungsbox", "boot/firmware", "var/lib/systemd/linger"):
         (rootfs / mp).mkdir(parents=True, exist_ok=True)
     (etc / "hostname").write_text("sitzungsbox\n")
     (etc / "systemd/journald.conf.d").mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 The plan is pure. sfdisk moves the end on an image file; the file system grows (e2fsck -f, resize2fs) on a
 loop device over the moved partition's bytes; sysfs lookup on a tree shaped like the Pi's. This CI kernel
-has no MBR partition support (no loop0p3), so partx's step runs only on the card: tests/test_image_qemu.py
+has no MBR partition support (no loop0p3), so resizepart's step runs only on the card: tests/test_image_qemu.py
 boots the image in QEMU's Pi 4 with a bigger SD card and sees the partition and file system grow.
 """
 
@@ -96,6 +96,29 @@ def test_apply_on_an_image_file_moves_only_the_end(tmp_path):
     assert growdata.plan_grow(after, 3, card.stat().st_size // 512) is None
 
 
+def test_card_is_locked_while_it_grows(tmp_path):
+    """udev skips a device someone holds an exclusive flock on: nobody else gets the lock meanwhile."""
+    import fcntl
+    import os
+
+    card = tmp_path / "card.img"
+    card.write_bytes(b"\0" * 4096)
+
+    def can_lock() -> bool:
+        fd = os.open(card, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            return False
+        finally:
+            os.close(fd)
+
+    with growdata.locked(card):
+        assert not can_lock()
+    assert can_lock()
+
+
 def test_locate_finds_disk_number_and_size_in_sysfs(tmp_path):
     """What the kernel shows for the Pi's card: /sys/class/block/mmcblk0p3 -> …/mmcblk0/mmcblk0p3."""
     blk = tmp_path / "sys/class/block"
@@ -119,7 +142,7 @@ def test_locate_finds_disk_number_and_size_in_sysfs(tmp_path):
 @pytest.fixture
 def grown_card(tmp_path):
     """A card file whose data partition (16 MiB ext4) was moved to the end; the partition's bytes on a loop
-    device, as the kernel would show them after partx (this CI kernel has no MBR support, so no loop0p3)."""
+    device, as the kernel would show them after resizepart (this CI kernel has no MBR support, so no loop0p3)."""
     need_root()
     need_binary("losetup", "mkfs.ext4", "resize2fs", "e2fsck", "dumpe2fs")
     card = _card_file(tmp_path / "card.img", 320)

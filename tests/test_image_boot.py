@@ -219,6 +219,9 @@ def test_units_start_in_order(booted):
     assert "Starting sitzungsbox-web.service" in journal.stdout, journal.stdout + journal.stderr
     check = box.run(["sitzungsbox", "netconf", "--check"], timeout=120)
     assert check.returncode == 0 and "Prüfung nftables: in Ordnung" in check.stdout, check.stdout + check.stderr
+    # Nothing else failed on the read-only root either (logind once did: its state directory).
+    failed = box.run(["systemctl", "list-units", "--failed", "--plain", "--no-legend", "--no-pager"]).stdout
+    assert failed.strip() == "", failed
 
 
 def test_web_runs_unprivileged_under_its_watchdog(booted):

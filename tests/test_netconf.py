@@ -333,3 +333,16 @@ def test_main_without_session_locks(cfg, db, capsys):
     assert render.main(cfg, check=False, ctrl_group=0) == 0
     assert "WLAN gesperrt" in capsys.readouterr().out
     assert psk_lines(cfg.psk_file.read_text())[0].startswith("keyid=locked ")
+
+
+def test_netconf_waits_for_the_interface_with_a_deadline(cfg, db, session, capsys, tmp_path):
+    """At boot the radio's interface comes when its driver has loaded: netconf --wait waits for it, and says
+    clearly when it never comes (QEMU's Pi 4 has no radio, tests/test_image_qemu.py sees the message)."""
+    sys_net = tmp_path / "net"
+    sys_net.mkdir()
+    assert not render.wait_for_interface("wlan0", 0.3, sys_net=sys_net)
+    (sys_net / "wlan0").mkdir()
+    assert render.wait_for_interface("wlan0", 0.3, sys_net=sys_net)
+    missing = replace(cfg, interface="sbx-fehlt0")
+    assert render.main(missing, ctrl_group=0, wait=0.3) == 2
+    assert "Die Schnittstelle sbx-fehlt0 ist nach 0.3 s nicht da" in capsys.readouterr().err

@@ -27,3 +27,23 @@ def test_failing_step_leaves_schema_and_version_unchanged(tmp_path, monkeypatch)
     assert db.execute("PRAGMA user_version").fetchone()[0] == version
     assert "new_one" not in db.table_names()
     assert not db.conn.in_transaction
+
+
+def test_database_created_by_root_belongs_to_the_state_directory_owner(tmp_path):
+    """On a fresh card a root unit (netconf, firstboot) opens the database first; the unprivileged services
+    must still be able to write it (found booting the card in QEMU's Pi 4: the daemon got 'readonly')."""
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root (chown)")
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 4242, 4343)
+    db = open_db(state / "sitzungsbox.db")
+    db.conn.close()
+    st = (state / "sitzungsbox.db").stat()
+    assert (st.st_uid, st.st_gid) == (4242, 4343)
+    # A root-owned directory (tests, the demo) leaves the file as it is.
+    db = open_db(tmp_path / "root.db")
+    db.conn.close()
+    assert (tmp_path / "root.db").stat().st_uid == 0

@@ -107,7 +107,7 @@ def test_helper_only_net_admin_and_hostapd_ordering():
     assert a["ExecStart"] == ["/usr/sbin/hostapd /var/lib/sitzungsbox/netconf/hostapd-%i.conf"]
     n = unit_options("sitzungsbox-netconf.service")
     assert n["Type"] == ["oneshot"] and n["RemainAfterExit"] == ["yes"]
-    assert n["ExecStart"][0] == "/usr/bin/sitzungsbox netconf"
+    assert n["ExecStart"][0] == "/usr/bin/sitzungsbox netconf --wait 60"  # waits for the radio driver
     assert n["ExecStart"][1] == "/usr/sbin/nft -f /var/lib/sitzungsbox/netconf/nftables.nft"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -139,10 +140,26 @@ def run_checks(cfg: Config, paths: Iterable[Path]) -> list[checks.CheckResult]:
     return results
 
 
-def main(cfg: Config, check: bool = False, ctrl_group: str | int = "sitzungsbox") -> int:
-    """`sitzungsbox netconf [--check]`: 0 written (and checks passed), 1 a check failed, 2 not written."""
+def wait_for_interface(name: str, timeout: float, sys_net: Path = Path("/sys/class/net")) -> bool:
+    """At boot the radio's interface appears when its driver has loaded its firmware (brcmfmac: seconds),
+    a bridge when systemd-networkd has made it: wait for it (a deadline, not a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not (sys_net / name).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def main(cfg: Config, check: bool = False, ctrl_group: str | int = "sitzungsbox", wait: float = 0) -> int:
+    """`sitzungsbox netconf [--check] [--wait S]`: 0 written (and checks passed), 1 a check failed, 2 not written."""
     from appliance.sessions import service
     from appliance.store import open_db
+
+    if wait > 0 and not wait_for_interface(cfg.interface, wait):
+        print(f"Fehler: Die Schnittstelle {cfg.interface} ist nach {wait:g} s nicht da – Funkmodul oder Treiber "
+              "prüfen (`ip link`; Technik-Ansicht). Ohne sie kann sich niemand verbinden.", file=sys.stderr)
+        return 2
 
     db = open_db(cfg.db_path)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +24,23 @@ def open_db(path: Path | str, migrate: bool = True) -> sqlite_utils.Database:
     if migrate:
         conn.execute("PRAGMA journal_mode=WAL")
         migrations.apply(conn)
+        if str(path) != ":memory:":
+            owned_like_its_directory(Path(path))
     return sqlite_utils.Database(conn)
+
+
+def owned_like_its_directory(path: Path) -> None:
+    """A database that root created (on a fresh card the first opener is a root unit: netconf, firstboot)
+    belongs to whoever owns the state directory (tmpfiles.d: sitzungsbox); else the unprivileged services
+    find it read-only. SQLite itself gives the -wal/-shm files the database file's owner."""
+    if os.geteuid() != 0:
+        return
+    st, parent = path.stat(), path.parent.stat()
+    if st.st_uid == 0 and parent.st_uid != 0:
+        os.chown(path, parent.st_uid, parent.st_gid)
+        for extra in (Path(f"{path}-wal"), Path(f"{path}-shm")):
+            if extra.exists() and extra.stat().st_uid == 0:
+                os.chown(extra, parent.st_uid, parent.st_gid)
 
 
 def now() -> str:
