@@ -21,7 +21,8 @@ UNITS_DIR = ROOT / "systemd"
 UNITS = sorted(p.name for p in UNITS_DIR.iterdir() if p.suffix in (".service", ".target"))
 # Verify the template through an instance.
 TO_VERIFY = [u.replace("@.service", "@wlan0.service") for u in UNITS]
-STUBS = ["usr/bin/sitzungsbox", "usr/sbin/nft", "usr/sbin/ip", "usr/sbin/dnsmasq", "usr/sbin/hostapd", "bin/kill"]
+STUBS = ["usr/bin/sitzungsbox", "usr/sbin/nft", "usr/sbin/ip", "usr/sbin/dnsmasq", "usr/sbin/hostapd", "bin/kill",
+         "usr/bin/systemd-tmpfiles"]
 HOST_UNITS = Path("/usr/lib/systemd/system")
 
 
