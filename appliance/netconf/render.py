@@ -7,6 +7,7 @@ systemd then loads nftables.nft and (re)starts dnsmasq and hostapd, or the radio
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -140,11 +141,20 @@ def run_checks(cfg: Config, paths: Iterable[Path]) -> list[checks.CheckResult]:
     return results
 
 
-def wait_for_interface(name: str, timeout: float, sys_net: Path = Path("/sys/class/net")) -> bool:
+def interface_exists(name: str) -> bool:
+    """In this process's network namespace (an ioctl, not /sys/class/net, which a container may not remount)."""
+    try:
+        socket.if_nametoindex(name)
+    except OSError:
+        return False
+    return True
+
+
+def wait_for_interface(name: str, timeout: float, exists=interface_exists) -> bool:
     """At boot the radio's interface appears when its driver has loaded its firmware (brcmfmac: seconds),
     a bridge when systemd-networkd has made it: wait for it (a deadline, not a fixed sleep)."""
     deadline = time.monotonic() + timeout
-    while not (sys_net / name).exists():
+    while not exists(name):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.2)
