@@ -102,7 +102,8 @@ def test_card_boots_in_a_pi4_grows_its_data_and_survives_a_power_cut(card, tmp_p
     try:
         box.start()
         code = box.wait_for(CODE, 1200).group(1)
-        box.wait_for(r"Started sitzungsbox-web\.service", 600)
+        for unit in ("helper", "web", "daemon", "monitor"):
+            box.wait_for(rf"Started sitzungsbox-{unit}\.service", 600)
         box.wait_for(r"Die Schnittstelle wlan0 ist nach", 600)
         first = box.console()
     finally:
