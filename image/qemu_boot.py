@@ -12,7 +12,9 @@ Where this differs from a real Pi 4, it is because QEMU's model lacks the hardwa
   lines, the first-boot setup code) is that port, which stands in for HDMI here. It is the PL011 (the Pi's
   Bluetooth UART, freed by disabling the Bluetooth node), because QEMU's mini UART can hang the boot.
 - The card is a qcow2 overlay on the image: QEMU wants an SD card whose size is a power of two, and the
-  image itself stays untouched.
+  image itself stays untouched. cache=writethrough: a card keeps what it acknowledged, and the power-cut
+  check relies on that; with QEMU's default the overlay's own tables stay in QEMU's memory (the SD
+  protocol has no flush to push them out) and a killed QEMU loses writes no real card would.
 """
 
 from __future__ import annotations
@@ -209,7 +211,7 @@ class QemuBox:
         # Serial 0 is the PL011 (ttyAMA0, the console here), serial 1 the mini UART.
         return [QEMU, "-M", "raspi4b", "-m", self.memory, "-kernel", str(self.files["kernel"]),
                 "-initrd", str(self.files["initrd"]), "-dtb", str(self.work / "emulator.dtb"),
-                "-append", self.cmdline, "-drive", f"file={self.card},if=sd,format=qcow2",
+                "-append", self.cmdline, "-drive", f"file={self.card},if=sd,format=qcow2,cache=writethrough",
                 "-display", "none", "-monitor", "none", "-serial", "stdio", "-serial", "null", "-no-reboot"]
 
     def start(self) -> None:
