@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,18 @@ from appliance.store import open_db
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "tests" / "artifacts"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def poll(fn, timeout: float, what: str, every: float = 0.05):
+    """fn()'s first truthy value; AssertionError naming WHAT at the deadline (polling, never a fixed wait)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: nach {timeout} s nicht erreicht")
+        time.sleep(every)
 
 
 def need(condition: bool, reason: str) -> None:

@@ -21,7 +21,6 @@ import signal
 import sqlite3
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
@@ -30,7 +29,7 @@ from appliance.config import Config, to_toml
 from appliance.sessions import roster, service
 from appliance.store import open_db
 from appliance.web import auth
-from tests.conftest import ROOT, need_binary, need_root
+from tests.conftest import ROOT, need_binary, need_root, poll
 
 MEMBERS = """Name;Fraktion;Rolle;Stimmrecht
 Anna Becker;SPD;Mitglied;ja
@@ -39,17 +38,6 @@ Bernd Dahl;CDU;Mitglied;ja
 UNITS = ["sitzungsbox-netconf.service", "sitzungsbox-helper.service", "sitzungsbox-dnsmasq.service",
          "sitzungsbox-web.service", "sitzungsbox-daemon.service", "sitzungsbox-monitor.service"]
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-def _poll(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: nach {timeout} s nicht erreicht")
-        time.sleep(0.1)  # polling a booting system with a deadline
 
 
 class Container:
@@ -69,9 +57,9 @@ class Container:
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
-        self.leader = _poll(self._find_leader, 30, "PID 1 des Containers")
+        self.leader = poll(self._find_leader, 30, "PID 1 des Containers")
         # systemd's own socket appears a moment after PID 1 starts; then --wait blocks until boot is done.
-        res = _poll(lambda: (r := self.run(["systemctl", "is-system-running", "--wait"], timeout=timeout)).stdout
+        res = poll(lambda: (r := self.run(["systemctl", "is-system-running", "--wait"], timeout=timeout)).stdout
                     and r, timeout, "systemd im Container erreichbar")
         assert res.stdout.strip() in ("running", "degraded"), res.stdout + res.stderr + self.failed()
 
@@ -245,7 +233,7 @@ def test_portal_answers_a_client_namespace(booted):
     _box, venue, cfg = booted
     lease = venue.dhcp(1)
     assert lease.router == cfg.address
-    probe = _poll(lambda: (r := venue.http(1, "http://connectivitycheck.gstatic.com/generate_204")).status and r,
+    probe = poll(lambda: (r := venue.http(1, "http://connectivitycheck.gstatic.com/generate_204")).status and r,
                   20, "Antwort auf die Probe")
     assert probe.status == 302 and probe.headers["location"].endswith("/portal")
     assert venue.http(1, f"http://{cfg.address}/portal").status == 200
@@ -261,8 +249,8 @@ def test_killed_service_is_restarted_by_systemd(booted):
         return (now["ActiveState"] == "active" and int(now["NRestarts"]) > int(before["NRestarts"])
                 and now["MainPID"] not in ("0", before["MainPID"]))
 
-    _poll(restarted, 30, "Neustart von sitzungsbox-web")
-    _poll(lambda: venue.http(1, f"http://{cfg.address}/portal").status == 200, 30, "Portal nach dem Neustart")
+    poll(restarted, 30, "Neustart von sitzungsbox-web")
+    poll(lambda: venue.http(1, f"http://{cfg.address}/portal").status == 200, 30, "Portal nach dem Neustart")
 
 
 def test_data_survive_a_power_cut(booted, image_root):
@@ -276,7 +264,7 @@ def test_data_survive_a_power_cut(booted, image_root):
                                  "/usr/bin/env", "-i", f"PATH={PATH}", "sitzungsbox", "import", "1",
                                  "/var/lib/sitzungsbox/incoming"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     blobs = data / "documents"
-    _poll(lambda: blobs.is_dir() and any(blobs.glob("??/*")) or importer.poll() is not None, 60, "Import läuft")
+    poll(lambda: blobs.is_dir() and any(blobs.glob("??/*")) or importer.poll() is not None, 60, "Import läuft")
     mid_import = importer.poll() is None
     box.power_cut()  # everything in the box dies at once, mid-import
     importer.wait(30)
@@ -304,7 +292,7 @@ def test_data_survive_a_power_cut(booted, image_root):
     assert check.returncode == 0, check.stdout + check.stderr
     sessions = box.run(["sitzungsbox", "session", "list"]).stdout
     assert "*" in sessions and "Sitzung im Bild" in sessions
-    _poll(lambda: venue.http(1, f"http://{cfg.address}/portal").status == 200, 30, "Portal nach dem Stromausfall")
+    poll(lambda: venue.http(1, f"http://{cfg.address}/portal").status == 200, 30, "Portal nach dem Stromausfall")
     assert pwd.getpwnam("root")  # (host untouched: the image's users live in its own /etc/passwd)
 
 

@@ -14,7 +14,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from appliance.config import Config, Radio, from_mapping, to_toml
 from appliance.netconf import render
 from appliance.sessions import roster, service
 from appliance.store import open_db
-from tests.conftest import need_binary, need_root
+from tests.conftest import need_binary, need_root, poll
 
 MEMBERS = """Name;Fraktion;Rolle;Stimmrecht
 Anna Becker;SPD;Mitglied;ja
@@ -132,17 +131,6 @@ def ext_box():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _poll(fn, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: nicht erreicht nach {timeout} s")
-        time.sleep(0.05)  # polling a daemon's database with a deadline, not a fixed wait
-
-
 def _db_query(cfg: Config, sql: str, args=()) -> list:
     db = open_db(cfg.db_path, migrate=False)
     try:
@@ -207,19 +195,19 @@ def test_member_admitted_via_portal_is_present_from_dhcp_and_arp_alone(ext_box):
         finally:
             db.conn.close()
 
-    _poll(lambda: status() == "present", 10, "anwesend nach der Freigabe")
+    poll(lambda: status() == "present", 10, "anwesend nach der Freigabe")
     # A DHCP renewal (the phone re-joins the AP) is evidence too.
     venue.dhcp(1)
-    _poll(lambda: _db_query(cfg, "SELECT source FROM presence_devices WHERE session_id = ? AND member_id = ?",
+    poll(lambda: _db_query(cfg, "SELECT source FROM presence_devices WHERE session_id = ? AND member_id = ?",
                             [sid, anna.id]) in ([("dhcp",)], [("arp",)]), 10, "DHCP als Quelle")
     # Quiet phone: the ARP probe answers for it, beyond the grace period.
-    _poll(lambda: _db_query(cfg, "SELECT source FROM presence_devices WHERE session_id = ? AND member_id = ?",
+    poll(lambda: _db_query(cfg, "SELECT source FROM presence_devices WHERE session_id = ? AND member_id = ?",
                             [sid, anna.id]) == [("arp",)], 15, "ARP als Quelle")
     assert status() == "present"
     assert _db_query(cfg, "SELECT count(*) FROM stations") == [(0,)]  # never a hostapd event
     # The phone leaves (link down): ARP goes unanswered, and after the grace she is marked as left.
     venue.link_down(1)
-    _poll(lambda: status() == "left", 20, "abgemeldet nach dem Gehen")
+    poll(lambda: status() == "left", 20, "abgemeldet nach dem Gehen")
     ends = _db_query(cfg, "SELECT end_source FROM presence_intervals WHERE session_id = ? AND member_id = ?",
                      [sid, anna.id])
     assert ends and all(e[0] in ("arp", "grace", "dhcp") for e in ends), ends

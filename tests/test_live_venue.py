@@ -24,7 +24,7 @@ import pytest
 from appliance.config import Config
 from appliance.sessions import roster, service
 from appliance.store import open_db
-from tests.conftest import need_binary, need_root
+from tests.conftest import need_binary, need_root, poll
 
 pytestmark = pytest.mark.net
 REPO = Path(__file__).resolve().parent.parent
@@ -46,17 +46,6 @@ while True:
     if data["topic"].startswith("chat."):
         print(json.dumps({"id": ev.id, "topic": data["topic"], "body": data["payload"].get("body")}), flush=True)
 """
-
-
-def wait_for(fn, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = fn()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"nach {timeout} s nicht erreicht: {what}")
-        time.sleep(every)  # polling with a deadline (not a fixed wait)
 
 
 @pytest.fixture(scope="module")
@@ -167,9 +156,9 @@ def test_radio_dhcp_portal_and_arp_make_members_present(box):
         box.wait_station(mac, ms[who].keyid)
         box.venue.dhcp(i)  # real DHCP from the client namespace
         assert who.split()[0] in box.venue.http(i, box.cfg.portal_url).text  # admitted, greeted
-    wait_for(lambda: present(box) == {"Anna", "Bernd"}, 10, "Anna und Bernd anwesend")
+    poll(lambda: present(box) == {"Anna", "Bernd"}, 10, "Anna und Bernd anwesend")
     # Quiet devices are probed with real ARP (scapy in the daemon, CAP_NET_RAW) and answer from their namespace.
-    wait_for(lambda: q(box, "SELECT 1 FROM presence_devices WHERE source = 'arp' AND device = ?",
+    poll(lambda: q(box, "SELECT 1 FROM presence_devices WHERE source = 'arp' AND device = ?",
                        [box.venue.client_mac(1)]), 15, "ARP-Antwort von Client 1")
 
 
@@ -218,7 +207,7 @@ def test_killed_and_restarted_web_process_loses_no_acknowledged_message(box):
     cli = [sys.executable, "-m", "appliance.cli", "--config", str(box.venue.write_config())]
     box.procs["web"] = box.venue.run_in_box([*cli, "web"], name="web-restarted")
     box.venue.wait_listening(box.cfg.web_port, timeout=30, proc=box.procs["web"])
-    page = wait_for(lambda: box.venue.http(2, f"http://{box.cfg.address}/chat?room=all").text, 10, "Chatseite")
+    page = poll(lambda: box.venue.http(2, f"http://{box.cfg.address}/chat?room=all").text, 10, "Chatseite")
     assert "bestätigt vor dem Absturz" in page and "Guten Morgen" in page
     assert q(box, "SELECT COUNT(*) FROM chat_messages WHERE body = 'bestätigt vor dem Absturz'")[0][0] == 1
 
@@ -226,7 +215,7 @@ def test_killed_and_restarted_web_process_loses_no_acknowledged_message(box):
 def test_link_down_makes_the_member_leave_after_the_grace_period(box):
     box.venue.link_down(2)
     t0 = time.monotonic()
-    wait_for(lambda: present(box) == {"Anna"}, GRACE + 10, "Bernd gegangen")
+    poll(lambda: present(box) == {"Anna"}, GRACE + 10, "Bernd gegangen")
     took = time.monotonic() - t0
     assert took >= GRACE - 1.5, took  # the grace period kept him present for a while (last evidence ≤ now)
     row = q(box, "SELECT i.end, i.end_source FROM presence_intervals i JOIN members m ON m.id = i.member_id "
