@@ -58,9 +58,10 @@ class Container:
             self.proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                          start_new_session=True)
         self.leader = poll(self._find_leader, 30, "PID 1 des Containers")
-        # systemd's own socket appears a moment after PID 1 starts; then --wait blocks until boot is done.
+        # systemd's own socket appears a moment after PID 1 starts (until then systemctl says "offline": PID 1
+        # may still be nspawn's stub before it execs init); then --wait blocks until boot is done.
         res = poll(lambda: (r := self.run(["systemctl", "is-system-running", "--wait"], timeout=timeout)).stdout
-                    and r, timeout, "systemd im Container erreichbar")
+                   .strip() not in ("", "offline") and r, timeout, "systemd im Container erreichbar")
         assert res.stdout.strip() in ("running", "degraded"), res.stdout + res.stderr + self.failed()
 
     def _find_leader(self) -> int:
