@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from appliance.store.transaction import transaction
+
 
 def expired_sessions(db: Any, days: int, today: date) -> list[int]:
     """Sessions held more than `days` days ago that still hold presence or chat data; never the active one."""
@@ -31,7 +33,7 @@ def purge(db: Any, days: int, today: date | None = None) -> list[int]:
 
     done = []
     for session_id in expired_sessions(db, days, today or date.today()):
-        with db.conn:
+        with transaction(db):
             presence_store.wipe(db, session_id)
             chat_store.wipe(db, session_id, actor="retention")
             audit(db, "retention", "personal-data.purge", f"session={session_id} days={days}")

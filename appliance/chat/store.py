@@ -20,6 +20,7 @@ from appliance.chat.rules import ChatError, Settings
 from appliance.push import events as push_events
 from appliance.push import publish, register_audience
 from appliance.store.db import audit
+from appliance.store.transaction import transaction
 
 GUEST_NAME = "Gast"
 CLERK_NAME = "Sitzungsdienst"
@@ -76,10 +77,11 @@ def settings(db: Any, session_id: int) -> Settings:
 
 
 def set_settings(db: Any, session_id: int, new: Settings, actor: str) -> None:
-    db.execute("INSERT OR REPLACE INTO chat_settings(session_id, direct_messages, guests_write) VALUES (?, ?, ?)",
-               [session_id, int(new.direct_messages), int(new.guests_chat)])
-    audit(db, actor, "chat.settings", f"session={session_id} dm={int(new.direct_messages)} "
-                                      f"guests={int(new.guests_chat)}")
+    with transaction(db):
+        db.execute("INSERT OR REPLACE INTO chat_settings(session_id, direct_messages, guests_write) "
+                   "VALUES (?, ?, ?)", [session_id, int(new.direct_messages), int(new.guests_chat)])
+        audit(db, actor, "chat.settings", f"session={session_id} dm={int(new.direct_messages)} "
+                                          f"guests={int(new.guests_chat)}")
 
 
 def is_muted(db: Any, session_id: int, who: str) -> bool:
@@ -107,17 +109,6 @@ def _push_check(viewer: Any, room: str, db: Any) -> bool:
 
 
 register_audience("chat", _push_check)
-
-
-def _transaction(db: Any, fn):
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn()
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-    return result
 
 
 def post(db: Any, viewer: Any, room: str, client_id: str, text: str, now: float | None = None,
@@ -160,7 +151,8 @@ def post(db: Any, viewer: Any, room: str, client_id: str, text: str, now: float 
         return Message(int(cur.lastrowid), room, client_id, viewer.kind, _member_id(viewer), _name(viewer), body,
                        iso(now), False, who), True
 
-    msg, created = _transaction(db, run)
+    with transaction(db):
+        msg, created = run()
     if created:
         publish(db, sid, "chat.message", msg.payload(), audience(room))
     return msg, created
@@ -207,22 +199,25 @@ def hide(db: Any, session_id: int, msg_id: int, actor: str, hidden: bool = True)
                      [session_id, msg_id]).fetchone()
     if row is None:
         raise ChatError("Diese Nachricht gibt es nicht.", 404)
-    db.execute("UPDATE chat_messages SET hidden = ? WHERE id = ?", [int(hidden), msg_id])
-    audit(db, actor, "chat.hide" if hidden else "chat.unhide", f"session={session_id} message={msg_id}")
     msg = _msg(row)
-    publish(db, session_id, "chat.hidden", {"msg": msg_id, "room": msg.room, "hidden": hidden}, audience(msg.room))
+    with transaction(db):
+        db.execute("UPDATE chat_messages SET hidden = ? WHERE id = ?", [int(hidden), msg_id])
+        audit(db, actor, "chat.hide" if hidden else "chat.unhide", f"session={session_id} message={msg_id}")
+        publish(db, session_id, "chat.hidden", {"msg": msg_id, "room": msg.room, "hidden": hidden},
+                audience(msg.room))
     return msg
 
 
 def mute(db: Any, session_id: int, who: str, actor: str, muted: bool = True) -> None:
     if not (who.startswith("member:") or who.startswith("device:")):
         raise ChatError("Unbekannte Person.")
-    if muted:
-        db.execute("INSERT OR IGNORE INTO chat_mutes(session_id, participant, at) VALUES (?, ?, ?)",
-                   [session_id, who, iso(time.time())])
-    else:
-        db.execute("DELETE FROM chat_mutes WHERE session_id = ? AND participant = ?", [session_id, who])
-    audit(db, actor, "chat.mute" if muted else "chat.unmute", f"session={session_id} who={who}")
+    with transaction(db):
+        if muted:
+            db.execute("INSERT OR IGNORE INTO chat_mutes(session_id, participant, at) VALUES (?, ?, ?)",
+                       [session_id, who, iso(time.time())])
+        else:
+            db.execute("DELETE FROM chat_mutes WHERE session_id = ? AND participant = ?", [session_id, who])
+        audit(db, actor, "chat.mute" if muted else "chat.unmute", f"session={session_id} who={who}")
 
 
 def mutes(db: Any, session_id: int) -> list[tuple[str, str]]:
@@ -256,9 +251,10 @@ def to_csv(rows: list[Message]) -> str:
 
 def wipe(db: Any, session_id: int, actor: str) -> int:
     """Delete every chat message, mute and setting of the session and its chat push events."""
-    n = int(db.execute("SELECT COUNT(*) FROM chat_messages WHERE session_id = ?", [session_id]).fetchone()[0])
-    for table in ("chat_messages", "chat_mutes", "chat_settings"):
-        db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])  # noqa: S608 - fixed names
-    push_events.delete_session(db, session_id, "chat.")
-    audit(db, actor, "chat.wipe", f"session={session_id} messages={n}")
+    with transaction(db):
+        n = int(db.execute("SELECT COUNT(*) FROM chat_messages WHERE session_id = ?", [session_id]).fetchone()[0])
+        for table in ("chat_messages", "chat_mutes", "chat_settings"):
+            db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])  # noqa: S608 - fixed names
+        push_events.delete_session(db, session_id, "chat.")
+        audit(db, actor, "chat.wipe", f"session={session_id} messages={n}")
     return n

@@ -19,6 +19,7 @@ import sqlite_utils
 
 from appliance.documents import DocumentError, rules, service
 from appliance.documents.blobs import Blobs
+from appliance.store.transaction import transaction
 
 NOISE = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
 
@@ -155,7 +156,8 @@ def import_entries(db: sqlite_utils.Database, blobs: Blobs, session_id: int, ent
         folders: dict[str, int] = {}
         created_items: list[int] = []
         created_files: list[int] = []
-        try:
+        # One transaction: a failure at the tenth file leaves no item, file or audit row of the first nine.
+        with transaction(db):
             for e, name, kind, s in stored:
                 target = item_id
                 if e.folder is not None:
@@ -167,11 +169,6 @@ def import_entries(db: sqlite_utils.Database, blobs: Blobs, session_id: int, ent
                     target = folders[e.folder]
                 created_files.append(service.add_file(db, session_id, name=name, stored=s, mime=kind.mime,
                                                       item_id=target, public=public, late=late, actor=actor))
-        except BaseException:
-            with db.conn:
-                db.executemany("DELETE FROM doc_files WHERE id = ?", [(i,) for i in created_files])
-                db.executemany("DELETE FROM doc_items WHERE id = ?", [(i,) for i in created_items])
-            raise
         result.files, result.items, result.file_ids = len(created_files), len(created_items), created_files
         return result
     except BaseException:

@@ -23,6 +23,7 @@ import sqlite_utils
 from appliance.documents import DocumentError, oparl, rules, service
 from appliance.documents.blobs import Blobs
 from appliance.store.db import now
+from appliance.store.transaction import transaction
 
 log = logging.getLogger(__name__)
 MAX_JSON = 32 * 1024 * 1024
@@ -124,7 +125,7 @@ class Report:
 
 
 def begin(db: sqlite_utils.Database, session_id: int, source: str) -> int:
-    with db.conn:
+    with transaction(db):
         cur = db.execute("INSERT INTO doc_imports(session_id, source, state, started_at, updated_at)"
                          " VALUES (?, ?, 'running', ?, ?)", [session_id, source[:500], now(), now()])
     return cur.lastrowid
@@ -137,7 +138,7 @@ def _progress(db: sqlite_utils.Database, import_id: int | None, **values: Any) -
     if "problems" in values:
         values["problems"] = json.dumps(values["problems"][-200:], ensure_ascii=False)
     cols = ", ".join(f"{k} = ?" for k in values)
-    with db.conn:
+    with transaction(db):
         sql = f"UPDATE doc_imports SET {cols} WHERE id = ?"  # noqa: S608 - column names are ours
         db.execute(sql, [*values.values(), import_id])
 

@@ -13,6 +13,7 @@ import sqlite_utils
 from appliance.documents import DocumentError, policy, rules
 from appliance.documents.blobs import Blobs, Stored
 from appliance.store.db import audit, now
+from appliance.store.transaction import transaction
 from appliance.web.viewer import Viewer
 
 HEAD = 8192
@@ -94,7 +95,7 @@ def add_item(db: sqlite_utils.Database, session_id: int, title: str, *, number: 
         raise DocumentError("Der Titel ist zu lang (höchstens 500 Zeichen).")
     if session_body(db, session_id) is None:
         raise DocumentError(f"Sitzung {session_id} gibt es nicht.")
-    with db.conn:
+    with transaction(db):
         if external_id:
             row = db.execute("SELECT id FROM doc_items WHERE session_id = ? AND external_id = ?",
                              [session_id, external_id]).fetchone()
@@ -125,7 +126,7 @@ def store_upload(blobs: Blobs, name: str, fh: BinaryIO, max_size: int = rules.MA
 def add_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
              item_id: int | None = None, title: str = "", public: bool = True, late: bool = False,
              external_id: str | None = None, actor: str = "clerk") -> int:
-    with db.conn:
+    with transaction(db):
         if item_id is not None:
             row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [item_id]).fetchone()
             if row is None or row[0] != session_id:
@@ -216,7 +217,7 @@ def log_download(db: sqlite_utils.Database, viewer: Viewer, f: File, via: str) -
     """Every non-public read is recorded for the clerk (who, when); public reads are not."""
     if f.effective_public:
         return
-    with db.conn:
+    with transaction(db):
         db.execute("INSERT INTO doc_downloads(session_id, file_id, file_title, who, member_id, via, at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                    [f.session_id, f.id, f.title, policy.who(viewer),
@@ -248,7 +249,7 @@ def wipe(db: sqlite_utils.Database, blobs: Blobs, session_id: int, *, nonpublic_
     bytes no other session uses. Returns (files removed, bytes freed)."""
     where = ("session_id = ? AND (public = 0 OR item_id IN (SELECT id FROM doc_items WHERE session_id = ?"
              " AND public = 0))") if nonpublic_only else "session_id = ? AND ? IS NOT NULL"
-    with db.conn:
+    with transaction(db):
         shas = {r[0] for r in db.execute(
             f"SELECT sha256 FROM doc_files WHERE {where}", [session_id, session_id])}  # noqa: S608 - fixed text
         removed = db.execute(f"DELETE FROM doc_files WHERE {where}",  # noqa: S608 - fixed text

@@ -19,6 +19,7 @@ from appliance.monitor import alerts, timeseries
 from appliance.monitor.classify import Thresholds
 from appliance.monitor.collector import Collector
 from appliance.store import open_db
+from appliance.store.transaction import transaction
 
 log = logging.getLogger("sitzungsbox.monitor")
 
@@ -43,7 +44,7 @@ class Monitor:
             self._last_clients = now
         due = self.tracker.due(alerts.evaluate(snap, self.t), now)
         minute = int(now) // 60
-        with self.db.conn:
+        with transaction(self.db):
             self.db.execute("INSERT OR REPLACE INTO monitor_state (key, at, value) VALUES ('snapshot', ?, ?)",
                             [now, json.dumps(snap, separators=(",", ":"))])
             timeseries.write(self.db, now, timeseries.from_snapshot(snap, with_clients))

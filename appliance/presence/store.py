@@ -14,6 +14,7 @@ from typing import Any
 
 from appliance.presence.engine import Change, Device, MemberState, Obs, step, tick
 from appliance.push import publish
+from appliance.store.transaction import transaction
 
 
 def load(db: Any, session_id: int, member_id: int) -> MemberState:
@@ -50,17 +51,6 @@ def _save(db: Any, session_id: int, member_id: int, old: MemberState, new: Membe
                        [ch.at, ch.source, int(ch.corrected), session_id, member_id])
 
 
-def _transaction(db: Any, fn):
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        result = fn()
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-    return result
-
-
 def _announce(db: Any, session_id: int, member_id: int, changes: list[Change]) -> None:
     for ch in changes:
         payload = {"member_id": member_id, "change": ch.kind, "at": ch.at, "count": present_count(db, session_id)}
@@ -76,7 +66,8 @@ def record(db: Any, session_id: int, member_id: int, obs: Obs, grace: float) -> 
         new, changes = step(old, obs, grace)
         _save(db, session_id, member_id, old, new, changes)
         return changes
-    changes = _transaction(db, run)
+    with transaction(db):
+        changes = run()
     _announce(db, session_id, member_id, changes)
     return changes
 
@@ -95,7 +86,8 @@ def tick_session(db: Any, session_id: int, grace: float, now: float | None = Non
             if new != old:
                 _save(db, session_id, member_id, old, new, changes)
             return changes
-        changes = _transaction(db, run)
+        with transaction(db):
+            changes = run()
         _announce(db, session_id, member_id, changes)
         out += [(member_id, c) for c in changes]
     return out
@@ -118,9 +110,10 @@ def correct(db: Any, session_id: int, member_id: int, status: str, reason: str, 
     if len(reason) > 500:
         raise ValueError("Der Grund ist zu lang (höchstens 500 Zeichen).")
     at = time.time() if at is None else at
-    db.execute("INSERT INTO presence_corrections(session_id, member_id, at, status, reason, actor) "
-               "VALUES (?, ?, ?, ?, ?, ?)", [session_id, member_id, at, status, reason, actor])
-    return record(db, session_id, member_id, Obs(at, "correct", source="clerk", status=status), grace)
+    with transaction(db):  # the reason and the change it explains, together
+        db.execute("INSERT INTO presence_corrections(session_id, member_id, at, status, reason, actor) "
+                   "VALUES (?, ?, ?, ?, ?, ?)", [session_id, member_id, at, status, reason, actor])
+        return record(db, session_id, member_id, Obs(at, "correct", source="clerk", status=status), grace)
 
 
 def present_count(db: Any, session_id: int, voting_only: bool = False) -> int:

@@ -21,6 +21,7 @@ from appliance.radio.ctrl import HostapdCtrl, RadioError
 from appliance.radio.events import Event, Station
 from appliance.store import open_db
 from appliance.store.db import now
+from appliance.store.transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def _ago(seconds: int) -> str:
 def sync_stations(db, interface: str, stations: list[Station]) -> None:
     """Make the table match hostapd's list for one interface."""
     listed = set()
-    with db.conn:
+    with transaction(db):
         for sta in stations:
             # Not AUTHORIZED: still in the 4-way handshake (no keyid yet), or kicked - after DEAUTHENTICATE
             # hostapd 2.10 keeps listing the entry with `flags=` empty and `timeout_next=REMOVE` (seen live).
@@ -61,7 +62,7 @@ def apply_event(db, interface: str, ev: Event) -> bool:
     if ev.mac is None:
         return False
     if ev.kind == "connected":
-        with db.conn:
+        with transaction(db):
             db.execute(
                 "INSERT INTO stations (mac, interface, keyid, connected, connected_at, disconnected_at) "
                 "VALUES (?, ?, ?, 1, ?, NULL) ON CONFLICT(mac) DO UPDATE SET interface = excluded.interface, "
@@ -71,7 +72,7 @@ def apply_event(db, interface: str, ev: Event) -> bool:
         return True
     if ev.kind == "disconnected":
         # Only this interface's row: a phone roaming to the other radio may already be connected there.
-        with db.conn:
+        with transaction(db):
             db.execute("UPDATE stations SET connected = 0, disconnected_at = ? "
                        "WHERE mac = ? AND interface = ? AND connected = 1", [now(), ev.mac, interface])
         return True

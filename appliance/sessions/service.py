@@ -11,6 +11,7 @@ import sqlite_utils
 from appliance.captive import codes, keys
 from appliance.sessions.roster import MemberRow
 from appliance.store.db import audit, now
+from appliance.store.transaction import transaction
 
 
 class SessionError(ValueError):
@@ -82,7 +83,7 @@ def create_session(db: sqlite_utils.Database, *, body: str, title: str, day: str
             problems.append(f"{label} ist zu lang oder enthält Steuerzeichen")
     if problems:
         raise SessionError("; ".join(problems))
-    with db.conn:
+    with transaction(db):
         sid = db["sessions"].insert({
             "body": body, "title": title, "date": day, "venue": venue, "ssid": ssid,
             "guest_key": keys.new_passphrase(), "key_generation": 1, "active": 0, "created_at": now(),
@@ -109,7 +110,7 @@ def active_session(db: sqlite_utils.Database) -> Session | None:
 
 def activate(db: sqlite_utils.Database, session_id: int, actor: str = "clerk") -> Session:
     get_session(db, session_id)
-    with db.conn:
+    with transaction(db):
         db.execute("UPDATE sessions SET active = 0 WHERE active = 1")
         db.execute("UPDATE sessions SET active = 1 WHERE id = ?", [session_id])
         audit(db, actor, "session.activate", f"session={session_id}")
@@ -126,7 +127,7 @@ def import_members(db: sqlite_utils.Database, session_id: int, rows: list[Member
         raise SessionError("Schon in dieser Sitzung: " + ", ".join(clashes[:10]))
     stamp = now()
     fresh = codes.new_codes(len(rows), _taken_codes(db))
-    with db.conn:
+    with transaction(db):
         db["members"].insert_all(
             {
                 "session_id": session_id, "name": r.name, "faction": r.faction, "role": r.role,
@@ -182,7 +183,7 @@ def rotate_keys(db: sqlite_utils.Database, session_id: int, actor: str = "clerk"
     people = members(db, session_id)
     old = [m.keyid for m in people]
     fresh = codes.new_codes(len(people), _taken_codes(db))
-    with db.conn:
+    with transaction(db):
         for member, code in zip(people, fresh, strict=True):
             db["members"].update(member.id, {"keyid": keys.new_keyid(), "passphrase": keys.new_passphrase(),
                                              "code": code})

@@ -1,5 +1,6 @@
-"""The one SQLite database (WAL, explicit migrations)."""
+"""The one SQLite database (WAL, explicit migrations) and its one transaction helper."""
 
 from appliance.store.db import open_db
+from appliance.store.transaction import transaction
 
-__all__ = ["open_db"]
+__all__ = ["open_db", "transaction"]

@@ -27,6 +27,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from appliance.captive.keys import KEY_ALPHABET
 from appliance.config import Config
 from appliance.store.db import audit
+from appliance.store.transaction import transaction
 from appliance.web import i18n
 
 PASSWORD_KEY = "password:clerk"  # noqa: S105 - a settings key, not a password
@@ -80,7 +81,7 @@ def has_password(db: sqlite_utils.Database) -> bool:
 def set_password(db: sqlite_utils.Database, password: str, actor: str = "cli") -> None:
     """Store the hash and end every clerk session: a new password locks out whoever had the old one."""
     hashed = generate_password_hash(password, method="scrypt")
-    with db.conn:
+    with transaction(db):
         db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [PASSWORD_KEY, hashed])
         db.execute("DELETE FROM settings WHERE key LIKE ?", [SESSION_PREFIX + "%"])
         audit(db, actor, "password.set")  # never the password, never the hash
@@ -99,7 +100,7 @@ def ensure_password(db: sqlite_utils.Database) -> str | None:
         return None
     password = new_password()
     hashed = generate_password_hash(password, method="scrypt")
-    with db.conn:
+    with transaction(db):
         # OR IGNORE: two processes starting at once must not overwrite each other's fresh password.
         cur = db.execute("INSERT OR IGNORE INTO settings(key, value) VALUES (?, ?)", [PASSWORD_KEY, hashed])
         if cur.rowcount == 0:
@@ -152,7 +153,7 @@ def _stamp(moment: datetime) -> str:
 def start_session(db: sqlite_utils.Database, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     sid = secrets.token_urlsafe(32)
-    with db.conn:
+    with transaction(db):
         # Expired sessions are cleaned up here: logins are rare, so this stays cheap.
         db.execute("DELETE FROM settings WHERE key LIKE ? AND value < ?", [SESSION_PREFIX + "%", _stamp(now)])
         db.execute("INSERT INTO settings(key, value) VALUES (?, ?)",
@@ -169,7 +170,7 @@ def session_valid(db: sqlite_utils.Database, sid: str | None, now: datetime | No
 
 def end_session(db: sqlite_utils.Database, sid: str | None) -> None:
     if sid:
-        with db.conn:
+        with transaction(db):
             db.execute("DELETE FROM settings WHERE key = ?", [_sid_key(sid)])
 
 
@@ -312,7 +313,7 @@ def has_tech_password(db: sqlite_utils.Database) -> bool:
 
 def set_tech_password(db: sqlite_utils.Database, password: str, actor: str = "cli") -> None:
     hashed = generate_password_hash(password, method="scrypt")
-    with db.conn:
+    with transaction(db):
         db.execute("INSERT OR REPLACE INTO settings(key, value) VALUES (?, ?)", [TECH_PASSWORD_KEY, hashed])
         db.execute("DELETE FROM settings WHERE key LIKE ?", [TECH_SESSION_PREFIX + "%"])
         audit(db, actor, "password.set", "role=techniker")
@@ -330,7 +331,7 @@ def _tech_key(sid: str) -> str:
 def start_tech_session(db: sqlite_utils.Database, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     sid = secrets.token_urlsafe(32)
-    with db.conn:
+    with transaction(db):
         db.execute("DELETE FROM settings WHERE key LIKE ? AND value < ?", [TECH_SESSION_PREFIX + "%", _stamp(now)])
         db.execute("INSERT INTO settings(key, value) VALUES (?, ?)",
                    [_tech_key(sid), _stamp(now + timedelta(hours=SESSION_HOURS))])
@@ -339,7 +340,7 @@ def start_tech_session(db: sqlite_utils.Database, now: datetime | None = None) -
 
 def end_tech_session(db: sqlite_utils.Database, sid: str | None) -> None:
     if sid:
-        with db.conn:
+        with transaction(db):
             db.execute("DELETE FROM settings WHERE key = ?", [_tech_key(sid)])
 
 

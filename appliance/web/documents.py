@@ -22,6 +22,7 @@ from appliance.config import Config
 from appliance.documents import DocumentError, bulk, fastsend, httpfile, oparl_import, rules, service
 from appliance.documents.blobs import Blobs
 from appliance.sessions import service as sessions
+from appliance.store.transaction import transaction
 from appliance.web import auth, i18n
 from appliance.web.viewer import Viewer, current_viewer
 
@@ -453,7 +454,7 @@ def _notify_late(s: sessions.Session, file_ids: list[int]) -> None:
         f = service.get_file(g.db, fid)
         if f is not None:
             try:
-                with g.db.conn:
+                with transaction(g.db):
                     publish(g.db, s.id, "document", _notice(f), audience=f"doc:{fid}")
             except Exception:  # a failed notice must not undo the upload
                 log.exception("push of late document %s failed", fid)
