@@ -144,7 +144,7 @@ def chat_hide():
     try:
         chat.hide(g.db, s.id, int(request.form.get("msg", "0")), _actor(), request.form.get("hidden") != "0")
     except (ChatError, ValueError, AttributeError) as exc:
-        return _clerk_back(str(exc) or "Ungültige Eingabe.", "error")
+        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 
@@ -158,7 +158,7 @@ def chat_mute():
     try:
         chat.mute(g.db, s.id, who, _actor(), request.form.get("muted") != "0")
     except (ChatError, AttributeError) as exc:
-        return _clerk_back(str(exc) or "Ungültige Eingabe.", "error")
+        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 

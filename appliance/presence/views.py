@@ -51,14 +51,14 @@ def correct():
         member_id = int(request.form.get("member_id", ""))
         member = service.get_member(g.db, member_id)
         if member.session_id != s.id:
-            raise ValueError("Mitglied gehört nicht zur aktiven Sitzung.")
+            raise ValueError(i18n.t("att.not_in_session"))
         status = request.form.get("status", "")
         if status not in ("present", "absent", "auto"):
-            raise ValueError("Bitte anwesend, abwesend oder automatisch wählen.")
+            raise ValueError(i18n.t("att.pick_status"))
         store.correct(g.db, s.id, member_id, status, request.form.get("reason", ""), g.get("actor", "clerk"),
                       _grace())
     except (ValueError, LookupError) as exc:
-        flash(str(exc) if str(exc) else "Ungültige Eingabe.", "error")
+        flash(str(exc) if str(exc) else i18n.t("form.invalid"), "error")
         return redirect(url_for("live.attendance")), 303
     flash(i18n.t("att.saved"), "status")
     return redirect(url_for("live.attendance"), 303)

@@ -7,6 +7,7 @@ it live, the graphs are SVG drawn on the box.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 
@@ -102,29 +103,30 @@ def _graph(name: str, mac: str | None = None) -> str:
     since = now - GRAPH_SPAN_S
     db = g.db
     t = Thresholds.from_config(_cfg())
+    svg = functools.partial(graphs.svg, no_data=i18n.t("tech.g.no_data"))
     if name == "clients":
         series = {i18n.t("tech.g.clients"): timeseries.read(db, "clients", since)}
         for s in sorted(timeseries.series_names(db, "clients:")):
             series[s.split(":", 1)[1]] = timeseries.read(db, s, since)
-        return graphs.svg(i18n.t("tech.g.clients"), series, since=since, until=now, y_min=0)
+        return svg(i18n.t("tech.g.clients"), series, since=since, until=now, y_min=0)
     if name == "busy":
         series = {s.split(":", 1)[1]: timeseries.read(db, s, since)
                   for s in sorted(timeseries.series_names(db, "busy:"))}
-        return graphs.svg(i18n.t("tech.g.busy"), series, "%", since, now, 0, 100,
-                          bands=[(0, t.busy_poor, "good"), (t.busy_poor, t.busy_bad, "poor"), (t.busy_bad, 100, "bad")])
+        return svg(i18n.t("tech.g.busy"), series, "%", since, now, 0, 100,
+                   bands=[(0, t.busy_poor, "good"), (t.busy_poor, t.busy_bad, "poor"), (t.busy_bad, 100, "bad")])
     if name == "temp":
-        return graphs.svg(i18n.t("tech.g.temp"), {"SoC": timeseries.read(db, "temp", since)}, "°", since, now,
-                          y_min=30, y_max=90, bands=[(t.hot_c, 90, "bad")])
+        return svg(i18n.t("tech.g.temp"), {"SoC": timeseries.read(db, "temp", since)}, "°", since, now,
+                   y_min=30, y_max=90, bands=[(t.hot_c, 90, "bad")])
     if name == "traffic":
         iface = _cfg().interface
         pts = {f"{iface} {d}": [(ts, v * 8 / 1000) for ts, v in timeseries.read(db, f"{d}_bps:{iface}", since)]
                for d in ("rx", "tx")}
-        return graphs.svg(i18n.t("tech.g.traffic"), pts, "", since, now, y_min=0)
+        return svg(i18n.t("tech.g.traffic"), pts, "", since, now, y_min=0)
     if name == "signal" and mac:
-        return graphs.svg(f"{i18n.t('tech.g.signal')} {mac}", {mac: timeseries.read(db, f"signal:{mac}", since)},
-                          "", since, now, -95, -30,
-                          bands=[(t.signal_good, -30, "good"), (t.signal_fair, t.signal_good, "fair"),
-                                 (t.signal_poor, t.signal_fair, "poor"), (-95, t.signal_poor, "bad")])
+        return svg(f"{i18n.t('tech.g.signal')} {mac}", {mac: timeseries.read(db, f"signal:{mac}", since)},
+                   "", since, now, -95, -30,
+                   bands=[(t.signal_good, -30, "good"), (t.signal_fair, t.signal_good, "fair"),
+                          (t.signal_poor, t.signal_fair, "poor"), (-95, t.signal_poor, "bad")])
     abort(404)
 
 
