@@ -239,6 +239,34 @@ def literal_text(source: str) -> list[str]:
     return found
 
 
+# --- German text in the views ------------------------------------------------------------------------
+
+# The web layer's modules; serve.py starts the process and speaks to the administrator, not to a browser.
+VIEWS = [p for p in sorted((PACKAGE / "web").glob("*.py")) if p.name != "serve.py"] + sorted(PACKAGE.glob("*/views.py"))
+GERMAN = re.compile(r"[äöüÄÖÜß]|\b(der|die|das|und|nicht|ist|eine?|keine?|[Bb]itte|Sie|fehlt|gibt|oder|mit|von|zu|"
+                    r"wird|wurde|[Uu]ngültige?)\b")
+
+
+def german_literals(source: str) -> list[str]:
+    """String literals that look German, outside docstrings, print() (the CLI), log calls and argparse."""
+    tree = ast.parse(source)
+    skip = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                skip.add(id(first.value))
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            owner = func.value.id if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) else ""
+            if name in ("print", "add_argument", "add_parser") or owner in ("log", "logger", "logging"):
+                skip |= {id(sub) for sub in ast.walk(node)}
+    return [f"line {node.lineno}: {node.value!r}" for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip
+            and GERMAN.search(node.value)]
+
+
 # --- the tests ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -262,6 +290,11 @@ def test_templates_show_no_text_outside_t():
     found = {str(p.relative_to(TEMPLATES)): literal_text(p.read_text()) for p in _templates()}
     problems = [f"{name}: {text!r}" for name, texts in found.items() for text in texts]
     assert not problems, "\n".join(problems)
+
+
+def test_views_build_no_german_text():
+    found = [f"{p.relative_to(ROOT)} {hit}" for p in VIEWS for hit in german_literals(p.read_text())]
+    assert len(VIEWS) > 8 and not found, "\n".join(found)
 
 
 def test_catalogs_are_valid_gettext():
@@ -336,6 +369,19 @@ def test_key_scan_sees_static_dynamic_and_hidden_keys(tmp_path):
     assert keys == {"a.b", "c"} and prefixes == {"role."} and len(problems) == 1
     keys, prefixes, problems = template_keys("{{ t('x.y', n=2) }}{{ t('role.' ~ r) }}{{ t(k) }}{{ f.t('no') }}")
     assert keys == {"x.y"} and prefixes == {"role."} and len(problems) == 1
+
+
+def test_german_text_in_a_view_is_found():
+    source = '''\"\"\"Ansichten für die Sitzung.\"\"\"
+def view():
+    \"\"\"Zeigt die Seite.\"\"\"
+    log.info("Gerät %s freigegeben", mac)
+    print("Neues Passwort für den Sitzungsdienst:")
+    flash("Ungültige Eingabe.", "error")
+    raise ValueError("Mitglied gehört nicht zur Sitzung")
+    return i18n.t("form.invalid")
+'''
+    assert [hit.split(":")[0] for hit in german_literals(source)] == ["line 6", "line 7"]
 
 
 @pytest.mark.parametrize("template", [
