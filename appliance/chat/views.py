@@ -23,64 +23,6 @@ from appliance.web import auth, csrf, i18n, portal
 from appliance.web.live import bp
 from appliance.web.viewer import current_viewer
 
-i18n.register({
-    "chat.title": ("Sitzungs-Chat", "Session chat"),
-    "chat.rooms": ("Räume", "Rooms"),
-    "chat.room.all": ("Alle", "Everyone"),
-    "chat.room.announce": ("Ansagen des Sitzungsdienstes", "Announcements from the session staff"),
-    "chat.room.faction": ("Fraktion {name}", "Group {name}"),
-    "chat.room.dm": ("Direkt mit {name}", "Direct with {name}"),
-    "chat.empty": ("Noch keine Nachrichten.", "No messages yet."),
-    "chat.body": ("Ihre Nachricht", "Your message"),
-    "chat.send": ("Senden", "Send"),
-    "chat.read_only": ("In diesem Raum können Sie nur lesen.", "You can only read in this room."),
-    "chat.no_access": ("Sie haben keinen Zugang zu diesem Raum.", "You have no access to this room."),
-    "chat.hint": ("Höchstens {n} Zeichen. Nachrichten sehen alle, die Zugang zu diesem Raum haben.",
-                  "At most {n} characters. Everyone with access to this room sees your messages."),
-    "chat.open": ("Zum Chat", "Open the chat"),
-    "chat.announcement": ("Ansage", "Announcement"),
-    "chat.pending": ("wird gesendet, sobald die Verbindung wieder da ist", "will be sent when back online"),
-    "chat.offline": ("Keine Verbindung: Ihre Nachrichten werden gesendet, sobald sie wieder besteht.",
-                     "Offline: your messages will be sent when the connection is back."),
-    "chat.clerk.title": ("Chat-Moderation", "Chat moderation"),
-    "chat.clerk.announce": ("Ansage an alle", "Announcement to everyone"),
-    "chat.clerk.announce_send": ("Ansage senden", "Send announcement"),
-    "chat.clerk.settings": ("Einstellungen dieser Sitzung", "Settings of this session"),
-    "chat.clerk.dm": ("Direktnachrichten zwischen Mitgliedern erlauben", "Allow direct messages between members"),
-    "chat.clerk.guests": ("Gäste dürfen im Raum „Alle“ lesen und schreiben (sonst nur Ansagen lesen)",
-                          "Guests may read and write in “Everyone” (otherwise they only read announcements)"),
-    "chat.clerk.save": ("Speichern", "Save"),
-    "chat.clerk.saved": ("Gespeichert.", "Saved."),
-    "chat.clerk.hide": ("Ausblenden", "Hide"),
-    "chat.clerk.unhide": ("Wieder zeigen", "Show again"),
-    "chat.clerk.hidden": ("ausgeblendet", "hidden"),
-    "chat.clerk.mute": ("Stummschalten", "Mute"),
-    "chat.clerk.unmute": ("Stummschaltung aufheben", "Unmute"),
-    "chat.clerk.mutes": ("Stummgeschaltet", "Muted"),
-    "chat.clerk.no_mutes": ("Niemand ist stummgeschaltet.", "Nobody is muted."),
-    "chat.clerk.export": ("Nach der Sitzung", "After the session"),
-    "chat.clerk.csv": ("Chat als CSV herunterladen", "Download chat as CSV"),
-    "chat.clerk.print": ("Chat als Druckansicht", "Printable chat"),
-    "chat.clerk.export_scope": ("Exportiert werden die öffentlichen Räume (Alle, Ansagen). Fraktionsräume und "
-                                "Direktnachrichten bleiben privat und werden nur gelöscht.",
-                                "The public rooms (Everyone, Announcements) are exported. Group rooms and direct "
-                                "messages stay private and are only wiped."),
-    "chat.clerk.wipe": ("Chat dieser Sitzung löschen", "Wipe this session's chat"),
-    "chat.clerk.wipe_confirm": ("Ich habe den Chat exportiert oder brauche ihn nicht: alle Nachrichten, auch "
-                                "Fraktionsräume und Direktnachrichten, endgültig löschen.",
-                                "I exported the chat or do not need it: delete all messages for good, including "
-                                "group rooms and direct messages."),
-    "chat.clerk.wiped": ("Chat gelöscht ({n} Nachrichten).", "Chat wiped ({n} messages)."),
-    "chat.clerk.presence_wipe": ("Anwesenheitsdaten dieser Sitzung löschen", "Wipe this session's attendance data"),
-    "chat.clerk.presence_confirm": ("Ich habe die Anwesenheitsliste exportiert oder brauche sie nicht: alle "
-                                    "Anwesenheitsdaten endgültig löschen.",
-                                    "I exported the attendance list or do not need it: delete all attendance data "
-                                    "for good."),
-    "chat.clerk.presence_wiped": ("Anwesenheitsdaten gelöscht.", "Attendance data wiped."),
-    "chat.clerk.need_confirm": ("Bitte bestätigen Sie zuerst mit dem Häkchen.", "Please tick the box first."),
-    "chat.print.title": ("Chat der Sitzung", "Session chat"),
-})
-
 
 def room_label(room: str, names: dict[int, str], me: int | None = None) -> str:
     if room in ("all", "announce"):
@@ -202,7 +144,7 @@ def chat_hide():
     try:
         chat.hide(g.db, s.id, int(request.form.get("msg", "0")), _actor(), request.form.get("hidden") != "0")
     except (ChatError, ValueError, AttributeError) as exc:
-        return _clerk_back(str(exc) or "Ungültige Eingabe.", "error")
+        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 
@@ -216,7 +158,7 @@ def chat_mute():
     try:
         chat.mute(g.db, s.id, who, _actor(), request.form.get("muted") != "0")
     except (ChatError, AttributeError) as exc:
-        return _clerk_back(str(exc) or "Ungültige Eingabe.", "error")
+        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 

@@ -32,8 +32,9 @@ def _fmt_time(ts: float) -> str:
 
 def svg(title: str, series: dict[str, list[tuple[int, float]]], unit: str = "", since: float | None = None,
         until: float | None = None, y_min: float | None = None, y_max: float | None = None,
-        bands: list[tuple[float, float, str]] | None = None) -> str:
-    """One line per series. bands: (from, to, css class) shaded ranges, e.g. the signal classes."""
+        bands: list[tuple[float, float, str]] | None = None, no_data: str = "") -> str:
+    """One line per series. bands: (from, to, css class) shaded ranges, e.g. the signal classes. no_data: the
+    text drawn when there is no point at all (the caller's language; empty: none)."""
     all_pts = [p for pts in series.values() for p in pts]
     t0 = since if since is not None else (min(p[0] for p in all_pts) if all_pts else 0)
     t1 = until if until is not None else (max(p[0] for p in all_pts) if all_pts else t0 + 1)
@@ -67,8 +68,8 @@ def svg(title: str, series: dict[str, list[tuple[int, float]]], unit: str = "", 
     for t in (t0, t1):
         parts.append(f'<text x="{x(t):.1f}" y="{H - 6}" {TEXT} '
                      f'text-anchor="{"start" if t == t0 else "end"}">{_fmt_time(t)}</text>')
-    if not all_pts:
-        parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" {TEXT}>keine Daten</text>')
+    if not all_pts and no_data:
+        parts.append(f'<text x="{W / 2}" y="{H / 2}" text-anchor="middle" {TEXT}>{escape(no_data)}</text>')
     for i, (name, pts) in enumerate(series.items()):
         pts = _thin(pts)
         if not pts:

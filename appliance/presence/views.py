@@ -11,37 +11,6 @@ from appliance.web import auth, i18n
 from appliance.web.live import bp
 from appliance.web.viewer import current_viewer
 
-i18n.register({
-    "att.title": ("Anwesenheit", "Attendance"),
-    "att.present": ("anwesend", "present"),
-    "att.left": ("gegangen", "left"),
-    "att.absent": ("nicht erschienen", "not come"),
-    "att.quorum": ("Beschlussfähigkeit: {present} von {voting} stimmberechtigten Mitgliedern anwesend, "
-                   "nötig sind {needed}.", "Quorum: {present} of {voting} voting members present, {needed} needed."),
-    "att.quorum_ok": ("beschlussfähig", "quorate"),
-    "att.quorum_no": ("nicht beschlussfähig", "not quorate"),
-    "att.name": ("Name", "Name"),
-    "att.status": ("Status", "Status"),
-    "att.arrival": ("Erste Ankunft", "First arrival"),
-    "att.leaving": ("Letztes Gehen", "Last leaving"),
-    "att.duration": ("Anwesenheit", "Time present"),
-    "att.devices": ("Geräte", "Devices"),
-    "att.corrected": ("korrigiert", "corrected"),
-    "att.correct": ("Korrigieren", "Correct"),
-    "att.reason": ("Grund (wird protokolliert)", "Reason (recorded)"),
-    "att.set_present": ("anwesend setzen", "set present"),
-    "att.set_absent": ("abwesend setzen", "set absent"),
-    "att.set_auto": ("automatisch (Geräte)", "automatic (devices)"),
-    "att.csv": ("CSV herunterladen", "Download CSV"),
-    "att.print": ("Druckansicht für die Niederschrift", "Printable page for the minutes"),
-    "att.saved": ("Korrektur gespeichert.", "Correction saved."),
-    "att.no_faction": ("ohne Fraktion", "no faction"),
-    "att.mine_present": ("Sie sind als anwesend erfasst.", "You are recorded as present."),
-    "att.mine_absent": ("Sie sind zurzeit nicht als anwesend erfasst.", "You are not recorded as present."),
-    "att.count": ("{n} Mitglieder anwesend", "{n} members present"),
-    "att.no_session": ("Keine aktive Sitzung.", "No active session."),
-})
-
 
 def _grace() -> float:
     return current_app.config["SB"].presence_grace
@@ -82,14 +51,14 @@ def correct():
         member_id = int(request.form.get("member_id", ""))
         member = service.get_member(g.db, member_id)
         if member.session_id != s.id:
-            raise ValueError("Mitglied gehört nicht zur aktiven Sitzung.")
+            raise ValueError(i18n.t("att.not_in_session"))
         status = request.form.get("status", "")
         if status not in ("present", "absent", "auto"):
-            raise ValueError("Bitte anwesend, abwesend oder automatisch wählen.")
+            raise ValueError(i18n.t("att.pick_status"))
         store.correct(g.db, s.id, member_id, status, request.form.get("reason", ""), g.get("actor", "clerk"),
                       _grace())
     except (ValueError, LookupError) as exc:
-        flash(str(exc) if str(exc) else "Ungültige Eingabe.", "error")
+        flash(str(exc) if str(exc) else i18n.t("form.invalid"), "error")
         return redirect(url_for("live.attendance")), 303
     flash(i18n.t("att.saved"), "status")
     return redirect(url_for("live.attendance"), 303)

@@ -30,6 +30,7 @@ def secret_key(db) -> str:
 def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Flask:
     """helper: the firewall helper client (HelperClient, or NullHelper in demo mode and unit tests)."""
     app = Flask(__name__)
+    i18n.load()  # the UI text, read once per process; a broken catalog stops the start, not a request
     db = open_db(cfg.db_path)  # migrates once, here
     app.secret_key = secret_key(db)
     db.conn.close()
@@ -90,7 +91,7 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     @app.errorhandler(HTTPException)
     def _error(exc: HTTPException):
         key = "error.csrf" if exc.description == "csrf" else f"error.{exc.code}"
-        message = i18n.t(key) if key in i18n.MESSAGES["de"] else (exc.description or exc.name)
+        message = i18n.t(key) if i18n.has(key) else (exc.description or exc.name)
         return render_template("error.html", message=message, code=exc.code), exc.code
 
     @app.after_request

@@ -35,31 +35,6 @@ SESSION_PREFIX = "clerk_session:"
 SESSION_HOURS = 12  # one long council day; then log in again
 THROTTLE_EXT = "sitzungsbox.login_throttle"
 
-i18n.register({
-    "login.title": ("Anmeldung Sitzungsdienst", "Clerk sign-in"),
-    "login.password": ("Passwort", "Password"),
-    "login.submit": ("Anmelden", "Sign in"),
-    "login.wrong": ("Das Passwort ist falsch.", "The password is wrong."),
-    "login.throttled": (
-        "Zu viele Fehlversuche. Bitte warten Sie {seconds} Sekunden und versuchen Sie es dann erneut.",
-        "Too many failed attempts. Please wait {seconds} seconds and try again.",
-    ),
-    "login.no_password": (
-        "Für den Sitzungsdienst wurde noch kein Passwort festgelegt. Es gibt kein Standardpasswort. "
-        "Bitte auf der Sitzungsbox als Administrator ausführen:",
-        "No clerk password has been set yet. There is no default password. Please run on the box as administrator:",
-    ),
-    "login.no_password_after": (
-        "Das Passwort wird dort einmal angezeigt. Danach diese Seite neu laden.",
-        "The password is shown there once. Then reload this page.",
-    ),
-    "login.required": ("Bitte melden Sie sich an.", "Please sign in."),
-    "login.expired": ("Ihre Anmeldung ist abgelaufen. Bitte melden Sie sich neu an.",
-                      "Your session has expired. Please sign in again."),
-    "logout.submit": ("Abmelden", "Sign out"),
-    "logout.done": ("Sie sind abgemeldet.", "You are signed out."),
-})
-
 
 # --- password ---------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ it live, the graphs are SVG drawn on the box.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 
@@ -34,89 +35,6 @@ from appliance.web import auth, i18n
 bp = Blueprint("dashboard", __name__, url_prefix="/technik")
 REFRESH_S = 5
 GRAPH_SPAN_S = 15 * 60
-
-i18n.register({
-    "tech.title": ("Technik", "Technical dashboard"),
-    "tech.login.title": ("Anmeldung Technik", "Technician sign-in"),
-    "tech.login.no_password": (
-        "Für die Technik-Ansicht wurde noch kein Passwort festgelegt. Es gibt kein Standardpasswort. "
-        "Bitte auf der Sitzungsbox als Administrator ausführen:",
-        "No technician password has been set yet. There is no default password. Please run on the box as "
-        "administrator:"),
-    "tech.no_data": ("Noch keine Messwerte. Läuft der Dienst „sitzungsbox monitor“?",
-                     "No readings yet. Is the “sitzungsbox monitor” service running?"),
-    "tech.stale": ("Die Messwerte sind {age} s alt: der Überwachungsdienst läuft nicht.",
-                   "The readings are {age} s old: the monitor service is not running."),
-    "tech.updated": ("Stand: vor {age} s, aktualisiert alle {n} s", "As of {age} s ago, refreshed every {n} s"),
-    "tech.clients": ("Geräte", "Clients"),
-    "tech.radios": ("Funkmodule", "Radios"),
-    "tech.network": ("Netz", "Network"),
-    "tech.health": ("Box", "Box health"),
-    "tech.history": ("Verlauf (15 Minuten)", "History (15 minutes)"),
-    "tech.alerts": ("Warnungen", "Alerts"),
-    "tech.alerts.none": ("Keine Warnungen.", "No alerts."),
-    "tech.col.who": ("Person", "Person"),
-    "tech.col.device": ("Gerät", "Device"),
-    "tech.col.radio": ("Funk", "Radio"),
-    "tech.col.signal": ("Signal", "Signal"),
-    "tech.col.tx": ("Senden", "TX rate"),
-    "tech.col.rx": ("Empfang", "RX rate"),
-    "tech.col.retries": ("Wiederholungen", "Retries"),
-    "tech.col.inactive": ("inaktiv", "Inactive"),
-    "tech.col.connected": ("verbunden", "Connected"),
-    "tech.col.ip": ("IP", "IP"),
-    "tech.filter": ("Filtern", "Filter"),
-    "tech.filter.q": ("Suche (Name, IP, MAC, Gerät)", "Search (name, IP, MAC, device)"),
-    "tech.filter.class": ("Signalklasse", "Signal class"),
-    "tech.filter.all": ("alle", "all"),
-    "tech.filter.apply": ("Anwenden", "Apply"),
-    "tech.count": ("{shown} von {total} Geräten", "{shown} of {total} clients"),
-    "tech.class.good": ("gut", "good"),
-    "tech.class.fair": ("mittel", "fair"),
-    "tech.class.poor": ("schwach", "poor"),
-    "tech.class.bad": ("sehr schwach", "bad"),
-    "tech.class.unknown": ("unbekannt", "unknown"),
-    "tech.guest": ("Gast", "Guest"),
-    "tech.not_admitted": ("nicht freigeschaltet", "not admitted"),
-    "tech.unknown": ("unbekannt", "unknown"),
-    "tech.na": ("n/a", "n/a"),
-    "tech.na_title": ("Der Treiber meldet keine Wiederholungen", "The driver reports no retries"),
-    "tech.radio.channel": ("Kanal", "Channel"),
-    "tech.radio.width": ("Breite", "Width"),
-    "tech.radio.clients": ("Geräte / erwartetes Maximum", "Clients / expected maximum"),
-    "tech.radio.rejected": ("abgewiesen (voll)", "rejected (full)"),
-    "tech.radio.busy": ("Kanal belegt", "Channel busy"),
-    "tech.radio.noise": ("Rauschen", "Noise"),
-    "tech.radio.neighbours": ("Fremde Netze auf dem Kanal (letzter Scan)", "Other networks on the channel (last scan)"),
-    "tech.radio.unreachable": ("hostapd antwortet nicht", "hostapd does not answer"),
-    "tech.net.pool": ("DHCP-Adressen belegt", "DHCP pool in use"),
-    "tech.net.admitted": ("freigeschaltet / im Portal", "admitted / captured"),
-    "tech.net.uplink": ("Uplink", "Uplink"),
-    "tech.net.if": ("Schnittstelle", "Interface"),
-    "tech.net.in": ("empfangen", "received"),
-    "tech.net.out": ("gesendet", "sent"),
-    "tech.h.cpu": ("CPU", "CPU"),
-    "tech.h.load": ("Last", "Load"),
-    "tech.h.mem": ("Speicher (RAM)", "Memory"),
-    "tech.h.disk": ("Datenträger", "Disk"),
-    "tech.h.temp": ("Temperatur", "Temperature"),
-    "tech.h.throttled": ("Spannung/Drosselung jetzt", "Voltage/throttling now"),
-    "tech.h.throttled_boot": ("seit dem Start", "since boot"),
-    "tech.h.ok": ("in Ordnung", "OK"),
-    "tech.h.services": ("Dienste", "Services"),
-    "tech.up": ("läuft", "up"),
-    "tech.down": ("läuft nicht", "down"),
-    "tech.g.clients": ("Geräte", "Clients"),
-    "tech.g.busy": ("Kanal belegt (%)", "Channel busy (%)"),
-    "tech.g.temp": ("Temperatur (°C)", "Temperature (°C)"),
-    "tech.g.traffic": ("Durchsatz (kbit/s)", "Throughput (kbit/s)"),
-    "tech.g.signal": ("Signal (dBm)", "Signal (dBm)"),
-    "tech.a.since": ("seit", "since"),
-    "tech.a.ended": ("beendet", "ended"),
-    "tech.a.open": ("offen", "open"),
-    "tech.json": ("Als JSON", "As JSON"),
-    "tech.metrics": ("Prometheus-Metriken", "Prometheus metrics"),
-})
 
 
 def _cfg() -> Config:
@@ -185,29 +103,30 @@ def _graph(name: str, mac: str | None = None) -> str:
     since = now - GRAPH_SPAN_S
     db = g.db
     t = Thresholds.from_config(_cfg())
+    svg = functools.partial(graphs.svg, no_data=i18n.t("tech.g.no_data"))
     if name == "clients":
         series = {i18n.t("tech.g.clients"): timeseries.read(db, "clients", since)}
         for s in sorted(timeseries.series_names(db, "clients:")):
             series[s.split(":", 1)[1]] = timeseries.read(db, s, since)
-        return graphs.svg(i18n.t("tech.g.clients"), series, since=since, until=now, y_min=0)
+        return svg(i18n.t("tech.g.clients"), series, since=since, until=now, y_min=0)
     if name == "busy":
         series = {s.split(":", 1)[1]: timeseries.read(db, s, since)
                   for s in sorted(timeseries.series_names(db, "busy:"))}
-        return graphs.svg(i18n.t("tech.g.busy"), series, "%", since, now, 0, 100,
-                          bands=[(0, t.busy_poor, "good"), (t.busy_poor, t.busy_bad, "poor"), (t.busy_bad, 100, "bad")])
+        return svg(i18n.t("tech.g.busy"), series, "%", since, now, 0, 100,
+                   bands=[(0, t.busy_poor, "good"), (t.busy_poor, t.busy_bad, "poor"), (t.busy_bad, 100, "bad")])
     if name == "temp":
-        return graphs.svg(i18n.t("tech.g.temp"), {"SoC": timeseries.read(db, "temp", since)}, "°", since, now,
-                          y_min=30, y_max=90, bands=[(t.hot_c, 90, "bad")])
+        return svg(i18n.t("tech.g.temp"), {"SoC": timeseries.read(db, "temp", since)}, "°", since, now,
+                   y_min=30, y_max=90, bands=[(t.hot_c, 90, "bad")])
     if name == "traffic":
         iface = _cfg().interface
         pts = {f"{iface} {d}": [(ts, v * 8 / 1000) for ts, v in timeseries.read(db, f"{d}_bps:{iface}", since)]
                for d in ("rx", "tx")}
-        return graphs.svg(i18n.t("tech.g.traffic"), pts, "", since, now, y_min=0)
+        return svg(i18n.t("tech.g.traffic"), pts, "", since, now, y_min=0)
     if name == "signal" and mac:
-        return graphs.svg(f"{i18n.t('tech.g.signal')} {mac}", {mac: timeseries.read(db, f"signal:{mac}", since)},
-                          "", since, now, -95, -30,
-                          bands=[(t.signal_good, -30, "good"), (t.signal_fair, t.signal_good, "fair"),
-                                 (t.signal_poor, t.signal_fair, "poor"), (-95, t.signal_poor, "bad")])
+        return svg(f"{i18n.t('tech.g.signal')} {mac}", {mac: timeseries.read(db, f"signal:{mac}", since)},
+                   "", since, now, -95, -30,
+                   bands=[(t.signal_good, -30, "good"), (t.signal_fair, t.signal_good, "fair"),
+                          (t.signal_poor, t.signal_fair, "poor"), (-95, t.signal_poor, "bad")])
     abort(404)
 
 

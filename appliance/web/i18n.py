@@ -1,22 +1,71 @@
-"""German UI text with English available. Each view module registers its own strings.
+"""UI text: German, with English complete, kept in gettext catalogs that a translator can work on.
 
-The language comes from `?lang=` or the browser's Accept-Language: no cookie needed, so it works in
-captive-portal mini-browsers that keep nothing.
+The catalogs are `translations/<lang>/LC_MESSAGES/messages.po` next to this module, in *monolingual* (keyed)
+gettext form: each msgid is a key such as `clerk.nav.sessions`, each msgstr the text in that language.
+German is the source language (in Weblate, the German file is the monolingual base file); the English
+file carries the German text above each entry as a translator comment (`#.`). Placeholders are
+`str.format` fields (`Willkommen, {name}`) and stay as they are in every language. Views and templates
+call `t(key, **values)`; there is nothing to register.
+
+Why the `.po` files are read with Babel at start-up rather than compiled `.mo` files read with stdlib
+`gettext`:
+- one source of truth: the file a translator edits is the file that runs. There is no compile step for
+  the build or the image to forget (setuptools does not compile catalogs) and no committed binary that can
+  drift from its `.po`;
+- what `t()` needs is a plain dict per language with German as the fallback; `gettext` would answer a
+  missing entry with its msgid, which here is the key, not German text;
+- the cost is paid once per process: reading both catalogs takes about 20 ms (Babel is imported then,
+  not when this module is imported). `create_app` loads them, so a broken catalog stops the start, not a
+  request.
+
+`t()` is on the captive portal's hot path (a hall of 200 phones joins at once): two dict lookups, no file
+access. The language comes from `?lang=` or the browser's Accept-Language: no cookie needed, so it works
+in captive-portal mini-browsers that keep nothing.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import g, request
 
 LANGS = ("de", "en")
-MESSAGES: dict[str, dict[str, str]] = {"de": {}, "en": {}}
+SOURCE = "de"
+CATALOG_DIR = Path(__file__).parent / "translations"
+
+_messages: dict[str, dict[str, str]] | None = None  # lang -> key -> text, read once per process by load()
 
 
-def register(entries: dict[str, tuple[str, str]]) -> None:
-    """entries: key -> (German, English)."""
-    for key, (de, en) in entries.items():
-        MESSAGES["de"][key] = de
-        MESSAGES["en"][key] = en
+def catalog_path(lang: str, directory: Path = CATALOG_DIR) -> Path:
+    return directory / lang / "LC_MESSAGES" / "messages.po"
+
+
+def read_catalog(path: Path) -> dict[str, str]:
+    """key -> text of one catalog. Raises on a malformed file; leaves out fuzzy and untranslated entries,
+    as gettext does."""
+    from babel.messages.pofile import read_po
+
+    with open(path, "rb") as f:
+        catalog = read_po(f, abort_invalid=True)
+    return {m.id: m.string for m in catalog
+            if m.id and isinstance(m.id, str) and isinstance(m.string, str) and m.string and not m.fuzzy}
+
+
+def read_catalogs(directory: Path = CATALOG_DIR) -> dict[str, dict[str, str]]:
+    return {lang: read_catalog(catalog_path(lang, directory)) for lang in LANGS}
+
+
+def load() -> dict[str, dict[str, str]]:
+    """The shipped catalogs, read on the first call of the process; every later call returns the same."""
+    global _messages
+    if _messages is None:
+        _messages = read_catalogs()
+    return _messages
+
+
+def has(key: str) -> bool:
+    """Whether the catalogs know this key (German, the source language, has every key)."""
+    return key in load()[SOURCE]
 
 
 def pick_language() -> str:
@@ -28,25 +77,6 @@ def pick_language() -> str:
 
 
 def t(key: str, **values: object) -> str:
-    lang = getattr(g, "lang", "de")
-    text = MESSAGES.get(lang, {}).get(key) or MESSAGES["de"].get(key) or key
+    messages = _messages or load()
+    text = messages.get(getattr(g, "lang", SOURCE), {}).get(key) or messages[SOURCE].get(key) or key
     return text.format(**values) if values else text
-
-
-register({
-    "app.name": ("Sitzungsbox", "Sitzungsbox"),
-    "nav.skip": ("Zum Inhalt springen", "Skip to content"),
-    "nav.lang_other": ("English", "Deutsch"),
-    "error.title": ("Fehler", "Error"),
-    "error.csrf": (
-        "Das Formular ist abgelaufen oder wurde nicht von dieser Seite gesendet. Bitte laden Sie die Seite neu.",
-        "The form has expired or was not sent from this page. Please reload the page.",
-    ),
-    "error.404": ("Diese Seite gibt es nicht.", "This page does not exist."),
-    "error.403": ("Dafür fehlt Ihnen die Berechtigung.", "You are not allowed to do this."),
-    "error.413": ("Die Datei ist zu groß.", "The file is too large."),
-    "error.500": (
-        "Ein interner Fehler ist aufgetreten. Es wurde nichts verändert.",
-        "An internal error occurred. Nothing was changed.",
-    ),
-})

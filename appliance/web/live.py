@@ -16,13 +16,6 @@ from appliance.web.viewer import current_viewer
 
 bp = Blueprint("live", __name__)
 
-i18n.register({
-    "live.events_denied": (
-        "Live-Nachrichten gibt es nur für freigeschaltete Geräte der laufenden Sitzung.",
-        "Live updates are only available to connected devices of the current session.",
-    ),
-})
-
 
 def parse_last_id(header: str | None, arg: str | None) -> int | None:
     """Last-Event-ID (the browser's automatic resume) wins over ?last_id= (the page's starting point)."""
