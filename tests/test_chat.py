@@ -15,8 +15,8 @@ from appliance.helper.client import NullHelper
 from appliance.push import hub as hub_mod
 from appliance.push import visible
 from appliance.push.events import since
+from appliance.rules.viewer import Viewer
 from appliance.web import auth
-from appliance.web.viewer import Viewer
 from tests.live_support import ANNA_IP, BERND_IP, GUEST_IP, MACS, call, populate, token_in
 
 PASSWORD = "chat-test-password-1"

@@ -11,7 +11,7 @@ from appliance.push import hub as hub_mod
 from appliance.push import publish, register_audience, visible
 from appliance.push.events import since
 from appliance.push.sseclient import parse_block
-from appliance.web.viewer import Viewer
+from appliance.rules.viewer import Viewer
 from tests.live_support import ANNA_IP, BERND_IP, GUEST_IP, call, populate
 
 

@@ -40,7 +40,7 @@ def check(audience: str) -> str:
 
 
 def visible(viewer: Any, audience: str, db: Any = None) -> bool:
-    """May this viewer (appliance.web.viewer.Viewer) receive an event for `audience`?
+    """May this viewer (appliance.rules.viewer.Viewer) receive an event for `audience`?
 
     Clerks get 'all', 'members' and 'clerks' but not a member's private events or a faction's room; a
     registered prefix decides for itself. Anonymous devices get nothing.

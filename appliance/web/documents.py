@@ -21,10 +21,11 @@ from werkzeug.wsgi import FileWrapper
 from appliance.config import Config
 from appliance.documents import DocumentError, bulk, fastsend, httpfile, oparl_import, rules, service
 from appliance.documents.blobs import Blobs
+from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.store.transaction import transaction
 from appliance.web import auth, i18n
-from appliance.web.viewer import Viewer, current_viewer
+from appliance.web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("documents", __name__)
