@@ -9,11 +9,11 @@ import sys
 import types
 
 import pytest
-from flask import Blueprint
 
 from appliance.captive import rotation
 from appliance.sessions import service
 from appliance.web import auth
+from appliance.web.app import create_app
 
 PASSWORD = "test-Pass-word-4711"
 GOOD_CSV = """Name;Fraktion;Rolle;Stimmrecht;Gremium
@@ -32,21 +32,8 @@ class RecordingHelper:
         self.calls: list[tuple] = []
 
 
-def stub_portal_if_missing(monkeypatch) -> None:
-    """The portal blueprint is written in parallel; until it imports, an empty one stands in."""
-    try:
-        importlib.import_module("appliance.web.portal")
-    except Exception:  # noqa: BLE001 - missing or half-written: either way, stub it
-        stub = types.ModuleType("appliance.web.portal")
-        stub.bp = Blueprint("portal", "appliance.web.portal")
-        monkeypatch.setitem(sys.modules, "appliance.web.portal", stub)
-
-
 @pytest.fixture
-def app(cfg, monkeypatch):
-    stub_portal_if_missing(monkeypatch)
-    from appliance.web.app import create_app
-
+def app(cfg):
     application = create_app(cfg, helper=RecordingHelper(), testing=True)
     return application
 

@@ -74,8 +74,10 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     from appliance.web import portal
     app.register_blueprint(portal.bp)
     app.before_request(csrf.protect)
+    from appliance.chat import views as chat_views
+    from appliance.presence import views as presence_views
     from appliance.web import clerk, dashboard, documents, live
-    for module in (clerk, documents, live, dashboard):
+    for module in (clerk, documents, live, chat_views, presence_views, dashboard):
         app.register_blueprint(module.bp)
 
     @app.context_processor

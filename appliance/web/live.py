@@ -1,8 +1,8 @@
-"""The push channel, presence and room chat (issue 4): the web side.
+"""The push channel (issue 4): the web side, and nothing else.
 
 `GET /events` is the one server-sent-events stream per browser tab; static/js/live.js re-dispatches each
-event as a DOM CustomEvent `sitzungsbox:<topic>`. Presence and chat pages live in appliance.presence.views
-and appliance.chat.views and are registered on this blueprint.
+event as a DOM CustomEvent `sitzungsbox:<topic>`. Presence and chat pages have their own blueprints
+(appliance.presence.views, appliance.chat.views), registered beside this one in create_app.
 """
 
 from __future__ import annotations
@@ -70,7 +70,3 @@ def events():
     resp.headers["Cache-Control"] = "no-cache, no-store"
     resp.headers["X-Accel-Buffering"] = "no"
     return resp
-
-
-from appliance.chat import views as _chat_views  # noqa: E402,F401  (routes on bp)
-from appliance.presence import views as _presence_views  # noqa: E402,F401
