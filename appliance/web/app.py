@@ -80,6 +80,13 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     for module in (clerk, documents, live, chat_views, presence_views, dashboard):
         app.register_blueprint(module.bp)
 
+    # Push audiences beyond the built-in ones, each decided by the feature that owns it; this app's own.
+    from appliance.chat import store as chat_store
+    from appliance.push.audience import EXT, Audiences
+    audiences = app.extensions[EXT] = Audiences()
+    audiences.register("chat", chat_store.push_check)
+    audiences.register("doc", documents.push_check)
+
     @app.context_processor
     def _globals() -> dict:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
+from appliance.push import audience as push_audience
 from appliance.push import events as push_events
 from appliance.push import hub as push_hub
 from appliance.web import i18n
@@ -65,7 +66,9 @@ def events():
     cfg = current_app.config["SB"]
     hub = push_hub.get_hub(cfg.db_path, cfg.push_poll)
     after = parse_last_id(request.headers.get("Last-Event-ID"), request.args.get("last_id"))
-    body = push_hub.stream(hub, viewer, viewer.session_id, after, g.db, heartbeat=cfg.push_heartbeat)
+    audiences = current_app.extensions[push_audience.EXT]
+    body = push_hub.stream(hub, viewer, viewer.session_id, after, g.db, heartbeat=cfg.push_heartbeat,
+                           visible=audiences.visible)
     resp = Response(body, content_type="text/event-stream; charset=utf-8")
     resp.headers["Cache-Control"] = "no-cache, no-store"
     resp.headers["X-Accel-Buffering"] = "no"
