@@ -213,3 +213,35 @@ def test_every_url_for_names_an_endpoint(app):
     assert "chat.chat_page" in named and "presence.attendance" in named  # the scan sees templates
     missing = {e: sorted(where) for e, where in named.items() if not e.startswith(".") and e not in app.view_functions}
     assert not missing, missing
+
+
+def test_pages_that_link_across_blueprints_render(cfg, db):
+    """The templates' url_for calls run: the clerk's session page links attendance and chat moderation, those
+    pages link each other, the member's start page links the chat; both login pages render from one template."""
+    from appliance.helper.client import NullHelper
+    from appliance.push import hub as hub_mod
+    from appliance.web import auth
+    from appliance.web.app import create_app
+    from tests.live_support import ANNA_IP, call, populate
+
+    s, _ms = populate(cfg, db)
+    auth.set_password(db, "layers-test-password-1", actor="test")
+    app = create_app(cfg, helper=NullHelper(), testing=True)
+    try:
+        clerk = app.test_client()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', clerk.get("/clerk/login").text).group(1)
+        assert clerk.post("/clerk/login", data={"csrf_token": token, "password": "layers-test-password-1"}
+                          ).status_code == 302
+        for path in (f"/clerk/sessions/{s.id}", "/clerk/attendance", "/clerk/chat", "/chat", "/clerk/chat/print",
+                     "/clerk/attendance/print"):
+            resp = clerk.get(path)
+            assert resp.status_code == 200, (path, resp.status_code)
+        assert 'href="/clerk/attendance"' in clerk.get(f"/clerk/sessions/{s.id}").text
+        assert 'action="/clerk/presence/wipe"' in clerk.get("/clerk/chat").text
+        member = call(app, "/", ANNA_IP)
+        assert member.status_code == 200 and 'href="/chat"' in member.text
+        assert call(app, "/chat", ANNA_IP).status_code == 200
+        for path in ("/clerk/login", "/technik/login"):
+            assert app.test_client().get(path).status_code == 200
+    finally:
+        hub_mod.stop_all()
