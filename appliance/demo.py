@@ -78,16 +78,13 @@ def prepare(cfg: Config) -> tuple[int, str | None]:
 def technician_password(cfg: Config) -> str | None:
     """A fresh technician password for the demo's fresh database (shown once, like the clerk's); None if
     one is set already. No default password, ever."""
+    from appliance.rules.login import TECHNICIAN
     from appliance.store import open_db
-    from appliance.web import auth
+    from appliance.usecases import login
 
     db = open_db(cfg.db_path)
     try:
-        if auth.has_tech_password(db):
-            return None
-        password = auth.new_password()
-        auth.set_tech_password(db, password, actor="demo")
-        return password
+        return login.ensure_password(db, TECHNICIAN)
     finally:
         db.conn.close()
 

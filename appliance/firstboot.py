@@ -182,14 +182,14 @@ def apply_setup(cfg: Config, config_path: Path, code: str, country: str, passwor
     country = check_country(country, known)
     check_password(password, repeated, expected)
     from appliance.store import open_db
-    from appliance.web import auth
+    from appliance.usecases import login
 
     new_cfg = replace(cfg, country=country).validate()
     # On the image /etc/sitzungsbox/sitzungsbox.toml is a link into the data partition: write the target.
     _write_private(config_path.resolve(), to_toml(new_cfg), 0o644)
     db = open_db(cfg.db_path)
     try:
-        auth.set_password(db, password, actor="setup")
+        login.set_password(db, password, actor="setup")
     finally:
         db.conn.close()
     _write_private(cfg.state_dir / DONE_FILE, "eingerichtet\n", 0o644)

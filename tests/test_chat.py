@@ -12,11 +12,11 @@ from appliance.chat import rules
 from appliance.chat import store as chat
 from appliance.chat.rules import ChatError, Settings
 from appliance.helper.client import NullHelper
+from appliance.push import Audiences
 from appliance.push import hub as hub_mod
-from appliance.push import visible
 from appliance.push.events import since
+from appliance.rules.viewer import Viewer
 from appliance.web import auth
-from appliance.web.viewer import Viewer
 from tests.live_support import ANNA_IP, BERND_IP, GUEST_IP, MACS, call, populate, token_in
 
 PASSWORD = "chat-test-password-1"
@@ -64,6 +64,9 @@ def test_access_is_decided_in_one_function(cfg, db):
 def test_push_audience_follows_the_same_rule(cfg, db):
     s, ms = populate(cfg, db)
     anna, bernd, _dora, guest, clerk = viewers(s, ms)
+    audiences = Audiences()
+    audiences.register("chat", chat.push_check)  # as create_app does
+    visible = audiences.visible
     assert visible(bernd, "chat:all", db) and visible(clerk, "chat:all", db) and not visible(guest, "chat:all", db)
     assert visible(anna, "chat:faction:SPD", db) and not visible(bernd, "chat:faction:SPD", db)
     assert not visible(clerk, "chat:faction:SPD", db) and visible(guest, "chat:announce", db)

@@ -23,7 +23,7 @@ def setup(cfg, db):
     ticks(mon, clock, 7)
     mon.close()
     fake.close()
-    auth.set_tech_password(db, TECH_PW)
+    auth.set_password(db, TECH_PW, role=auth.TECHNICIAN)
     auth.set_password(db, CLERK_PW)
     from appliance.web.app import create_app
     app = create_app(mon.cfg, testing=True)
@@ -47,7 +47,7 @@ def test_no_default_password_and_a_separate_role(cfg, db):
     page = client.get("/technik/login")
     assert "sitzungsbox set-password --role techniker" in page.text and 'type="password"' not in page.text
     auth.set_password(db, CLERK_PW)
-    auth.set_tech_password(db, TECH_PW)
+    auth.set_password(db, TECH_PW, role=auth.TECHNICIAN)
     assert login(client, "/technik/login", CLERK_PW).status_code == 401  # the clerk's password is not ours
     assert login(client, "/clerk/login", CLERK_PW).status_code == 302
     assert client.get("/clerk/sessions").status_code == 200
@@ -58,7 +58,7 @@ def test_no_default_password_and_a_separate_role(cfg, db):
     r = tech.get("/clerk/sessions")
     assert r.status_code == 302 and "/clerk/login" in r.headers["Location"]  # a technician sees no clerk pages
     # a new technician password ends every technician session
-    auth.set_tech_password(db, "another-one-12345")
+    auth.set_password(db, "another-one-12345", role=auth.TECHNICIAN)
     assert tech.get("/technik/").status_code == 302
 
 

@@ -36,7 +36,7 @@ def test_dashboard_renders_table_graph_and_alert(cfg, db, artifacts):
     ticks(mon, clock, 120)
     mon.close()
     fake.close()
-    auth.set_tech_password(db, PASSWORD)
+    auth.set_password(db, PASSWORD, role=auth.TECHNICIAN)
     httpd = make_server("127.0.0.1", 0, serve.make_wsgi(mon.cfg, helper=NullHelper()), threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

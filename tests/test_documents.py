@@ -14,9 +14,9 @@ from flask import g
 
 from appliance.documents import DocumentError, bulk, httpfile, policy, rules, service
 from appliance.documents import blobs as blobs_mod
+from appliance.rules.viewer import Viewer
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
-from appliance.web.viewer import Viewer
 
 PDF = b"%PDF-1.4\n" + b"x" * 3000 + b"\n%%EOF\n"
 PDF2 = b"%PDF-1.7\n" + os.urandom(200_000) + b"\n%%EOF\n"

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from appliance.helper.client import HelperError
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
 from appliance.store import open_db
+from appliance.web.app import create_app
 from tests.conftest import ROOT, need_root
 
 ANNA_IP, GUEST_IP, UNKNOWN_IP, STRANGER_IP = "10.77.0.10", "10.77.0.11", "10.77.0.12", "10.77.0.99"
@@ -42,14 +42,6 @@ class FakeHelper:
 
     def revoke(self, mac: str, ip: str) -> None:
         self.calls.append(("revoke", mac, ip))
-
-
-def _clerk_stub(monkeypatch) -> None:
-    try:
-        import appliance.web.clerk  # noqa: F401
-    except ImportError:  # written in parallel; the portal does not need it
-        from flask import Blueprint
-        monkeypatch.setitem(sys.modules, "appliance.web.clerk", types.SimpleNamespace(bp=Blueprint("clerk", "x")))
 
 
 def _populate(cfg, db, active=True):
@@ -77,9 +69,7 @@ def helper():
 
 
 @pytest.fixture
-def make_app(cfg, db, helper, monkeypatch):
-    _clerk_stub(monkeypatch)
-    from appliance.web.app import create_app
+def make_app(cfg, db, helper):
 
     def build(active=True, **changes):
         _populate(cfg, db, active=active)

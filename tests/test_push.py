@@ -6,12 +6,12 @@ import dataclasses
 
 import pytest
 
-from appliance.push import audience as audience_mod
+from appliance.push import Audiences, publish, visible
 from appliance.push import hub as hub_mod
-from appliance.push import publish, register_audience, visible
+from appliance.push.audience import EXT, AudienceError
 from appliance.push.events import since
 from appliance.push.sseclient import parse_block
-from appliance.web.viewer import Viewer
+from appliance.rules.viewer import Viewer
 from tests.live_support import ANNA_IP, BERND_IP, GUEST_IP, call, populate
 
 
@@ -76,16 +76,35 @@ def test_audiences(db):
         got = tuple(visible(v, aud, db) for v in (member, guest, clerk, nobody))
         assert got == expected, aud
     seen = []
-    register_audience("tdoc", lambda v, value, d: seen.append(value) or (v.is_member and value == "7"))
-    try:
-        assert visible(member, "tdoc:7", db) and not visible(guest, "tdoc:7", db) and seen == ["7", "7"]
-        register_audience("tboom", lambda v, value, d: 1 / 0)
-        assert not visible(clerk, "tboom:1", db)  # a failing check never leaks
-        with pytest.raises(ValueError):
-            register_audience("all", lambda *a: True)
-    finally:
-        audience_mod._REGISTERED.pop("tdoc", None)
-        audience_mod._REGISTERED.pop("tboom", None)
+    audiences = Audiences(features=("tdoc", "tboom"))
+    audiences.register("tdoc", lambda v, value, d: seen.append(value) or (v.is_member and value == "7"))
+    assert audiences.visible(member, "tdoc:7", db) and not audiences.visible(guest, "tdoc:7", db)
+    assert seen == ["7", "7"] and not visible(member, "tdoc:7", db)  # without the app's checks: nobody
+    audiences.register("tboom", lambda v, value, d: 1 / 0)
+    assert not audiences.visible(clerk, "tboom:1", db)  # a failing check never leaks
+    for taken in ("all", "member", "unlisted"):
+        with pytest.raises(AudienceError):
+            audiences.register(taken, lambda *a: True)
+    with pytest.raises(AudienceError):
+        audiences.register("tdoc", lambda *a: True)  # once per app
+
+
+def test_audience_checks_belong_to_the_app_and_publish_needs_no_app(cfg, db):
+    from appliance.web.app import create_app
+
+    one, two = (create_app(cfg, testing=True).extensions[EXT] for _ in range(2))
+    assert one is not two and one.features == two.features == {"chat", "doc"}
+    # Any process may publish a feature's audience: the known prefixes are static, nothing needs registering.
+    script = ("from appliance.store import open_db; from appliance.push import publish; import sys; "
+              f"db = open_db({str(cfg.db_path)!r}); publish(db, 1, 'chat.message', {{}}, audience='chat:all'); "
+              "publish(db, 1, 'docs.new', {}, audience='doc:3'); "
+              "assert 'appliance.chat.store' not in sys.modules and 'flask' not in sys.modules")
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert [e.audience for e in since(db, 0)] == ["chat:all", "doc:3"]
 
 
 def test_anonymous_gets_403_not_a_stream(live):

@@ -68,7 +68,7 @@ def valid_room(room: str) -> bool:
 
 
 def access(viewer: Any, room: str, settings: Settings, muted: bool = False) -> Access:
-    """THE decision who may read and write a room (viewer: appliance.web.viewer.Viewer).
+    """THE decision who may read and write a room (viewer: appliance.rules.viewer.Viewer).
 
     Clerks moderate the public rooms (everyone, announcements) but do not read faction rooms or direct
     messages: those are the members' own. Muted participants still read but cannot write.

@@ -18,7 +18,7 @@ from typing import Any
 from appliance.chat import rules
 from appliance.chat.rules import ChatError, Settings
 from appliance.push import events as push_events
-from appliance.push import publish, register_audience
+from appliance.push import publish
 from appliance.store.db import audit
 from appliance.store.transaction import transaction
 
@@ -100,15 +100,13 @@ def access(db: Any, viewer: Any, room: str) -> rules.Access:
     return rules.access(viewer, room, settings(db, viewer.session_id), is_muted(db, viewer.session_id, who))
 
 
-def _push_check(viewer: Any, room: str, db: Any) -> bool:
+def push_check(viewer: Any, room: str, db: Any) -> bool:
+    """Push audience "chat:<room>" (registered in create_app): who may read the room gets its events."""
     # The hub asks for every chat event and stream: members reading their rooms need no lookup.
     if getattr(viewer, "kind", "") == "member" and room in ("all", "announce"):
         return True
     sid = getattr(viewer, "session_id", None)
     return sid is not None and rules.access(viewer, room, settings(db, sid)).read
-
-
-register_audience("chat", _push_check)
 
 
 def post(db: Any, viewer: Any, room: str, client_id: str, text: str, now: float | None = None,

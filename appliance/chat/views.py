@@ -1,5 +1,6 @@
-"""Chat pages on the live blueprint. Work without JS: one page per room with its messages and a plain form.
-static/js/chat.js enhances them (live messages from the push channel, background posting, offline outbox).
+"""Chat pages (blueprint "chat", registered in create_app). Work without JS: one page per room with its messages
+and a plain form. static/js/chat.js enhances them (live messages from the push channel, background posting,
+offline outbox).
 
 Members and guests keep no cookies: their form carries the device-bound CSRF token (as the portal's);
 clerks use their session token. Access is decided only by appliance.chat.rules.access (via store.access).
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from appliance.chat import rules
 from appliance.chat import store as chat
@@ -20,8 +21,9 @@ from appliance.push import events as push_events
 from appliance.sessions import service
 from appliance.store.db import audit
 from appliance.web import auth, csrf, i18n, portal
-from appliance.web.live import bp
 from appliance.web.viewer import current_viewer
+
+bp = Blueprint("chat", __name__)
 
 
 def room_label(room: str, names: dict[int, str], me: int | None = None) -> str:
@@ -61,7 +63,7 @@ def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200)
     return render_template(
         "live/chat.html", session=sid, rooms=rooms, room=room, label=room_label(room, names, me), allowed=allowed,
         msgs=chat.messages(g.db, sid, room), error=error, text=text, client_id=secrets.token_urlsafe(12),
-        token=token, action=portal.box_url(url_for("live.chat_send")), body_max=rules.BODY_MAX,
+        token=token, action=portal.box_url(url_for("chat.chat_send")), body_max=rules.BODY_MAX,
     ), status
 
 
@@ -99,8 +101,8 @@ def chat_send():
     if _wants_json():
         return {"ok": True, "created": created, "message": msg.payload()}, 201 if created else 200
     if viewer.is_clerk and request.form.get("back") == "clerk":
-        return redirect(url_for("live.chat_clerk"), 303)
-    return redirect(portal.box_url(url_for("live.chat_page", room=room)) + f"#m-{msg.id}", 303)
+        return redirect(url_for("chat.chat_clerk"), 303)
+    return redirect(portal.box_url(url_for("chat.chat_page", room=room)) + f"#m-{msg.id}", 303)
 
 
 # -- clerk ---------------------------------------------------------------------------------------------------
@@ -117,7 +119,7 @@ def _clerk_back(msg: str, category: str = "status"):
     from flask import flash
 
     flash(msg, category)
-    return redirect(url_for("live.chat_clerk"), 303)
+    return redirect(url_for("chat.chat_clerk"), 303)
 
 
 @bp.get("/clerk/chat")
@@ -204,7 +206,7 @@ def presence_wipe():
 def chat_csv():
     s = _active()
     if s is None:
-        return redirect(url_for("live.chat_clerk"))
+        return redirect(url_for("chat.chat_clerk"))
     body = "\ufeff" + chat.to_csv(chat.export_rows(g.db, s.id))
     return Response(body, content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="chat-{s.date}.csv"'})
@@ -215,7 +217,7 @@ def chat_csv():
 def chat_print():
     s = _active()
     if s is None:
-        return redirect(url_for("live.chat_clerk"))
+        return redirect(url_for("chat.chat_clerk"))
     return render_template("live/chat_print.html", session=s, rows=chat.export_rows(g.db, s.id),
                            fmt_time=chat.fmt_time)
 

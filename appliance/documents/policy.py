@@ -10,7 +10,7 @@ Every route (agenda page, download, ZIP, search, the live notice) asks here. Rul
 
 from __future__ import annotations
 
-from appliance.web.viewer import Viewer
+from appliance.rules.viewer import Viewer
 
 ENTITLED_ROLES = frozenset({"member", "deputy", "administration"})
 

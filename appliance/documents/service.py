@@ -12,9 +12,9 @@ import sqlite_utils
 
 from appliance.documents import DocumentError, policy, rules
 from appliance.documents.blobs import Blobs, Stored
+from appliance.rules.viewer import Viewer
 from appliance.store.db import audit, now
 from appliance.store.transaction import transaction
-from appliance.web.viewer import Viewer
 
 HEAD = 8192
 

@@ -1,15 +1,17 @@
 """Attendance pages: the clerk's live list (grouped by faction, quorum, corrections, CSV, print) and the
-member's own status. Personal data: clerks see the list, a member only their own line."""
+member's own status. Personal data: clerks see the list, a member only their own line.
+Blueprint "presence", registered in create_app."""
 
 from __future__ import annotations
 
-from flask import Response, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
 
 from appliance.presence import store
 from appliance.sessions import service
 from appliance.web import auth, i18n
-from appliance.web.live import bp
 from appliance.web.viewer import current_viewer
+
+bp = Blueprint("presence", __name__)
 
 
 def _grace() -> float:
@@ -46,7 +48,7 @@ def attendance():
 def correct():
     s = _active_or_none()
     if s is None:
-        return redirect(url_for("live.attendance"))
+        return redirect(url_for("presence.attendance"))
     try:
         member_id = int(request.form.get("member_id", ""))
         member = service.get_member(g.db, member_id)
@@ -59,9 +61,9 @@ def correct():
                       _grace())
     except (ValueError, LookupError) as exc:
         flash(str(exc) if str(exc) else i18n.t("form.invalid"), "error")
-        return redirect(url_for("live.attendance")), 303
+        return redirect(url_for("presence.attendance")), 303
     flash(i18n.t("att.saved"), "status")
-    return redirect(url_for("live.attendance"), 303)
+    return redirect(url_for("presence.attendance"), 303)
 
 
 @bp.get("/clerk/attendance.csv")
@@ -69,7 +71,7 @@ def correct():
 def attendance_csv():
     s = _active_or_none()
     if s is None:
-        return redirect(url_for("live.attendance"))
+        return redirect(url_for("presence.attendance"))
     body = "\ufeff" + store.to_csv(store.attendance(g.db, s.id))  # BOM: Excel opens UTF-8 correctly
     return Response(body, content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="anwesenheit-{s.date}.csv"'})
@@ -80,7 +82,7 @@ def attendance_csv():
 def attendance_print():
     s = _active_or_none()
     if s is None:
-        return redirect(url_for("live.attendance"))
+        return redirect(url_for("presence.attendance"))
     rows = store.attendance(g.db, s.id)
     return render_template("live/attendance_print.html", session=s, rows=rows, quorum=store.quorum(rows),
                            fmt_time=store.fmt_time, fmt_duration=store.fmt_duration)

@@ -1,12 +1,13 @@
 """The one push channel to browsers: events stored in SQLite, streamed as server-sent events.
 
 Contract (other features code against it):
-    from appliance.push import publish, register_audience
+    from appliance.push import publish
     publish(db, session_id, topic, payload, audience="all") -> event id (= the SSE id)
-    register_audience("doc", fn)  # fn(viewer, value, db) -> bool decides "doc:<value>"
+A feature's own audiences ("doc:<file id>") are named in audience.FEATURES (so any process may publish them) and
+decided by a check registered in create_app: app.extensions[audience.EXT].register("doc", fn), fn(viewer, value, db).
 """
 
-from appliance.push.audience import register_audience, visible
+from appliance.push.audience import Audiences, visible
 from appliance.push.events import publish
 
-__all__ = ["publish", "register_audience", "visible"]
+__all__ = ["Audiences", "publish", "visible"]

@@ -1,4 +1,12 @@
-"""Who may receive an event: the one place that decides it (pure apart from registered checks)."""
+"""Who may receive an event: the one place that decides it (pure apart from the checks features register).
+
+Two halves, so that every process can publish but only the web app decides:
+- which audiences exist is static (BUILTIN, PREFIXED, FEATURES): `check` validates at publish time in any process
+  (web worker, daemon, command line), with or without an app;
+- who sees a feature's audience ("chat:<room>", "doc:<file id>") is a check function the app registers in
+  create_app on its own `Audiences` (app.extensions[EXT]); nothing registers itself at import time, and two apps
+  (or two tests) never share registrations.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +16,15 @@ from typing import Any
 
 BUILTIN = ("all", "members", "clerks")
 PREFIXED = ("member", "faction")
-_REGISTERED: dict[str, Callable[[Any, str, Any], bool]] = {}
+FEATURES = ("chat", "doc")  # "<prefix>:<value>" decided by a check registered in create_app
+EXT = "sitzungsbox.audiences"  # app.extensions key of the app's Audiences
 AUDIENCE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}(:.{1,200})?$", re.S)
+
+Check = Callable[[Any, str, Any], bool]  # fn(viewer, value, db) -> may this viewer see "<prefix>:<value>"?
 
 
 class AudienceError(ValueError):
     pass
-
-
-def register_audience(prefix: str, fn: Callable[[Any, str, Any], bool]) -> None:
-    """Another feature decides `<prefix>:<value>` audiences: fn(viewer, value, db) -> bool."""
-    if prefix in BUILTIN or prefix in PREFIXED or not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", prefix):
-        raise AudienceError(f"Zielgruppe {prefix!r} ist vergeben oder ungültig")
-    _REGISTERED[prefix] = fn
 
 
 def check(audience: str) -> str:
@@ -34,16 +38,16 @@ def check(audience: str) -> str:
     elif prefix == "member":
         if not value.isdigit():
             raise AudienceError(f"member:<id> erwartet eine Zahl: {audience!r}")
-    elif prefix not in PREFIXED and prefix not in _REGISTERED:
-        raise AudienceError(f"unbekannte Zielgruppe {audience!r} (register_audience fehlt?)")
+    elif prefix not in PREFIXED and prefix not in FEATURES:
+        raise AudienceError(f"unbekannte Zielgruppe {audience!r} (fehlt in audience.FEATURES?)")
     return audience
 
 
-def visible(viewer: Any, audience: str, db: Any = None) -> bool:
-    """May this viewer (appliance.web.viewer.Viewer) receive an event for `audience`?
+def visible(viewer: Any, audience: str, db: Any = None, checks: dict[str, Check] | None = None) -> bool:
+    """May this viewer (appliance.rules.viewer.Viewer) receive an event for `audience`?
 
-    Clerks get 'all', 'members' and 'clerks' but not a member's private events or a faction's room; a
-    registered prefix decides for itself. Anonymous devices get nothing.
+    Clerks get 'all', 'members' and 'clerks' but not a member's private events or a faction's room; a feature's
+    prefix is decided by its check in `checks` (none registered: nobody). Anonymous devices get nothing.
     """
     kind = getattr(viewer, "kind", "anonymous")
     if kind == "anonymous":
@@ -63,10 +67,29 @@ def visible(viewer: Any, audience: str, db: Any = None) -> bool:
         return member is not None and str(member.id) == value
     if prefix == "faction":
         return member is not None and bool(member.faction) and member.faction == value
-    fn = _REGISTERED.get(prefix)
+    fn = (checks or {}).get(prefix)
     if fn is None:
         return False
     try:
         return bool(fn(viewer, value, db))
     except Exception:  # a broken check must never leak an event: deny
         return False
+
+
+class Audiences:
+    """One app's audience checks: the built-in audiences plus what its features registered."""
+
+    def __init__(self, features: tuple[str, ...] = FEATURES) -> None:
+        self.features = frozenset(features)
+        self._checks: dict[str, Check] = {}
+
+    def register(self, prefix: str, fn: Check) -> None:
+        """The feature owning `prefix` decides "<prefix>:<value>" audiences: fn(viewer, value, db) -> bool."""
+        if prefix in BUILTIN or prefix in PREFIXED or prefix not in self.features:
+            raise AudienceError(f"Zielgruppe {prefix!r} ist vergeben oder nicht in FEATURES")
+        if prefix in self._checks:
+            raise AudienceError(f"Zielgruppe {prefix!r} ist schon registriert")
+        self._checks[prefix] = fn
+
+    def visible(self, viewer: Any, audience: str, db: Any = None) -> bool:
+        return visible(viewer, audience, db, self._checks)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +22,16 @@ log = logging.getLogger(__name__)
 QUEUE_MAX = 2000  # a client this far behind is cut off; it resumes from its Last-Event-ID without a gap
 _HUBS: dict[str, Hub] = {}
 _HUBS_LOCK = threading.Lock()
+Visible = Callable[[Any, str, Any], bool]  # (viewer, audience, db) -> bool: the app's Audiences.visible
 
 
 class Subscriber:
-    __slots__ = ("viewer", "session_id", "queue", "closed")
+    __slots__ = ("viewer", "session_id", "visible", "queue", "closed")
 
-    def __init__(self, viewer: Any, session_id: int) -> None:
+    def __init__(self, viewer: Any, session_id: int, visible: Visible = visible) -> None:
         self.viewer = viewer
         self.session_id = session_id
+        self.visible = visible  # the audience checks of the app this stream belongs to
         self.queue: queue.Queue[Event | None] = queue.Queue(QUEUE_MAX)
         self.closed = False
 
@@ -71,8 +73,8 @@ class Hub:
         for s in subs:
             s.put(None)
 
-    def subscribe(self, viewer: Any, session_id: int) -> Subscriber:
-        sub = Subscriber(viewer, session_id)
+    def subscribe(self, viewer: Any, session_id: int, visible: Visible = visible) -> Subscriber:
+        sub = Subscriber(viewer, session_id, visible)
         with self.lock:
             self.subs.add(sub)
         return sub
@@ -105,7 +107,9 @@ class Hub:
             subs = list(self.subs)
         for ev in rows:
             for sub in subs:
-                if sub.session_id == ev.session_id and not sub.closed and visible(sub.viewer, ev.audience, self._db):
+                if sub.session_id != ev.session_id or sub.closed:
+                    continue
+                if sub.visible(sub.viewer, ev.audience, self._db):
                     sub.put(ev)
             self.last = ev.id
         return len(rows)
@@ -140,14 +144,14 @@ def sse(ev: Event) -> str:
 
 
 def stream(hub: Hub, viewer: Any, session_id: int, after: int | None, db: Any,
-           heartbeat: float = 15.0) -> Iterator[str]:
+           heartbeat: float = 15.0, visible: Visible = visible) -> Iterator[str]:
     """The text/event-stream for one browser tab: missed events since `after` first, then live ones.
 
     No gap, no duplicate: subscribe first, then read the backlog from the database; live events at or
     below the last id already sent are skipped. Must be called while `db` is open (inside the request);
-    the returned iterator only waits on its queue.
+    the returned iterator only waits on its queue. visible: the app's audience checks (Audiences.visible).
     """
-    sub = hub.subscribe(viewer, session_id)
+    sub = hub.subscribe(viewer, session_id, visible)
     floor = hub.last if after is None else after
     backlog: list[Event] = []
     if after is not None:

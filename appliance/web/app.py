@@ -75,9 +75,18 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     from appliance.web import portal
     app.register_blueprint(portal.bp)
     app.before_request(csrf.protect)
+    from appliance.chat import views as chat_views
+    from appliance.presence import views as presence_views
     from appliance.web import clerk, dashboard, documents, live
-    for module in (clerk, documents, live, dashboard):
+    for module in (clerk, documents, live, chat_views, presence_views, dashboard):
         app.register_blueprint(module.bp)
+
+    # Push audiences beyond the built-in ones, each decided by the feature that owns it; this app's own.
+    from appliance.chat import store as chat_store
+    from appliance.push.audience import EXT, Audiences
+    audiences = app.extensions[EXT] = Audiences()
+    audiences.register("chat", chat_store.push_check)
+    audiences.register("doc", documents.push_check)
 
     @app.context_processor
     def _globals() -> dict:

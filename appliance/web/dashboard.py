@@ -1,4 +1,4 @@
-"""The technicians' dashboard (issue 5): /technik (own login), a read-only JSON API and /metrics.
+"""The technicians' dashboard (issue 5): /technik (own role, web.auth), a read-only JSON API and /metrics.
 
 Thin views over appliance.monitor.view: the daemon (`sitzungsbox monitor`) samples, this only reads.
 The page works without JavaScript: sorting and filtering are links and a GET form, a meta refresh keeps
@@ -18,10 +18,8 @@ from flask import (
     current_app,
     g,
     jsonify,
-    redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from markupsafe import Markup
@@ -29,64 +27,16 @@ from markupsafe import Markup
 from appliance.config import Config
 from appliance.monitor import graphs, metrics, timeseries, view
 from appliance.monitor.classify import Thresholds
-from appliance.store.db import audit
 from appliance.web import auth, i18n
 
 bp = Blueprint("dashboard", __name__, url_prefix="/technik")
+auth.register(bp, auth.TECHNICIAN)  # /technik/login and /technik/logout: the one staff login, for this role
 REFRESH_S = 5
 GRAPH_SPAN_S = 15 * 60
 
 
 def _cfg() -> Config:
     return current_app.config["SB"]
-
-
-# --- login ----------------------------------------------------------------------------------------------
-
-
-def _safe_next(target: str | None) -> str:
-    fallback = url_for("dashboard.index")
-    if not target or not target.startswith("/technik") or target.startswith("//") or "\\" in target \
-            or target.startswith("/technik/login"):
-        return fallback
-    return target
-
-
-@bp.route("/login", methods=["GET", "POST"])
-def login():
-    db = g.db
-    ip = request.remote_addr or "?"
-    error, status = None, 200
-    note = session.pop("login_note", None)
-    if request.method == "POST":
-        wait = auth.throttle().wait_seconds(ip)
-        if wait:
-            error, status = i18n.t("login.throttled", seconds=wait), 429
-        elif auth.check_tech_password(db, request.form.get("password", "")):
-            auth.throttle().success(ip)
-            auth.end_tech_session(db, session.get("tech"))
-            session.clear()  # rotation: nothing from before the login survives
-            session["tech"] = auth.start_tech_session(db)
-            audit(db, "techniker@" + ip, "login")
-            return redirect(_safe_next(request.form.get("next")))
-        else:
-            auth.throttle().failure(ip)
-            audit(db, "techniker@" + ip, "login.failed")
-            wait = auth.throttle().wait_seconds(ip)
-            error = i18n.t("login.throttled", seconds=wait) if wait else i18n.t("login.wrong")
-            status = 429 if wait else 401
-    elif auth.is_technician():
-        return redirect(_safe_next(request.args.get("next")))
-    return render_template("dashboard/login.html", error=error, note=i18n.t(note) if note else None,
-                           has_password=auth.has_tech_password(db), next=request.values.get("next", "")), status
-
-
-@bp.post("/logout")
-def logout():
-    auth.end_tech_session(g.db, session.get("tech"))
-    session.pop("tech", None)
-    session["login_note"] = "logout.done"
-    return redirect(url_for("dashboard.login"))
 
 
 @bp.after_request
@@ -171,7 +121,7 @@ def api():
 def _metrics_allowed() -> bool:
     """The session network's devices never; loopback, the uplink side (the city's monitoring) and a
     logged-in technician yes."""
-    if auth.is_technician():
+    if auth.is_logged_in(auth.TECHNICIAN):
         return True
     try:
         ip = ipaddress.ip_address(request.remote_addr or "")

@@ -21,10 +21,11 @@ from werkzeug.wsgi import FileWrapper
 from appliance.config import Config
 from appliance.documents import DocumentError, bulk, fastsend, httpfile, oparl_import, rules, service
 from appliance.documents.blobs import Blobs
+from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.store.transaction import transaction
 from appliance.web import auth, i18n
-from appliance.web.viewer import Viewer, current_viewer
+from appliance.web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("documents", __name__)
@@ -54,20 +55,13 @@ def _setup(state) -> None:
     fastsend.install()  # big PDFs by os.sendfile under gunicorn's gevent worker (no-op elsewhere)
 
 
-def _doc_audience(viewer: Viewer, value: str, db) -> bool:
-    """Push audience "doc:<file id>": only viewers who may read that file get the notice."""
+def push_check(viewer: Viewer, value: str, db) -> bool:
+    """Push audience "doc:<file id>" (registered in create_app): only viewers who may read that file get the
+    notice."""
     try:
         return service.readable(db, viewer, int(value)) is not None
     except ValueError:
         return False
-
-
-try:
-    from appliance.push import register_audience
-except ImportError:  # no push channel: pages ask /unterlagen/neu instead
-    pass
-else:
-    register_audience("doc", _doc_audience)
 
 
 @bp.app_template_filter("doc_size")

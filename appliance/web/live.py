@@ -1,14 +1,15 @@
-"""The push channel, presence and room chat (issue 4): the web side.
+"""The push channel (issue 4): the web side, and nothing else.
 
 `GET /events` is the one server-sent-events stream per browser tab; static/js/live.js re-dispatches each
-event as a DOM CustomEvent `sitzungsbox:<topic>`. Presence and chat pages live in appliance.presence.views
-and appliance.chat.views and are registered on this blueprint.
+event as a DOM CustomEvent `sitzungsbox:<topic>`. Presence and chat pages have their own blueprints
+(appliance.presence.views, appliance.chat.views), registered beside this one in create_app.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, g, request
 
+from appliance.push import audience as push_audience
 from appliance.push import events as push_events
 from appliance.push import hub as push_hub
 from appliance.web import i18n
@@ -58,12 +59,10 @@ def events():
     cfg = current_app.config["SB"]
     hub = push_hub.get_hub(cfg.db_path, cfg.push_poll)
     after = parse_last_id(request.headers.get("Last-Event-ID"), request.args.get("last_id"))
-    body = push_hub.stream(hub, viewer, viewer.session_id, after, g.db, heartbeat=cfg.push_heartbeat)
+    audiences = current_app.extensions[push_audience.EXT]
+    body = push_hub.stream(hub, viewer, viewer.session_id, after, g.db, heartbeat=cfg.push_heartbeat,
+                           visible=audiences.visible)
     resp = Response(body, content_type="text/event-stream; charset=utf-8")
     resp.headers["Cache-Control"] = "no-cache, no-store"
     resp.headers["X-Accel-Buffering"] = "no"
     return resp
-
-
-from appliance.chat import views as _chat_views  # noqa: E402,F401  (routes on bp)
-from appliance.presence import views as _presence_views  # noqa: E402,F401

@@ -1,34 +1,14 @@
-"""Who is asking: the one answer every member-facing view and the push channel use.
+"""Who is asking, for this request: the Flask side of appliance.rules.viewer.Viewer.
 
 A member is known by the personal key of the device's Wi-Fi connection (captive.identify), never by a
-cookie or a MAC. A clerk by the login session. Policies (which document, which chat room) take a Viewer.
+cookie or a MAC. A clerk by the login session. Policies (which document, which chat room) take the Viewer.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from flask import g
 
-from appliance.sessions.service import Member
-
-
-@dataclass(frozen=True)
-class Viewer:
-    kind: str  # 'member' | 'guest' | 'clerk' | 'anonymous'
-    session_id: int | None  # the active session the viewer belongs to (None: no active session)
-    member: Member | None = None  # for kind 'member'
-    admitted: bool = False  # the device is let through the firewall (members and guests)
-    ip: str = ""
-    mac: str | None = None
-
-    @property
-    def is_member(self) -> bool:
-        return self.kind == "member" and self.member is not None
-
-    @property
-    def is_clerk(self) -> bool:
-        return self.kind == "clerk"
+from appliance.rules.viewer import Viewer
 
 
 def current_viewer() -> Viewer:

@@ -1,0 +1,32 @@
+"""Who is asking, as plain data: the one answer every member-facing rule (documents, chat, push) is given.
+
+A member is known by the personal key of the device's Wi-Fi connection (captive.identify), never by a cookie or
+a MAC; a clerk by the login session. Working that out for a request is the web layer's job
+(appliance.web.viewer.current_viewer); the rules only read the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only the annotation: the rules never reach the store
+    from appliance.sessions.service import Member
+
+
+@dataclass(frozen=True)
+class Viewer:
+    kind: str  # 'member' | 'guest' | 'clerk' | 'anonymous'
+    session_id: int | None  # the active session the viewer belongs to (None: no active session)
+    member: Member | None = None  # for kind 'member'
+    admitted: bool = False  # the device is let through the firewall (members and guests)
+    ip: str = ""
+    mac: str | None = None
+
+    @property
+    def is_member(self) -> bool:
+        return self.kind == "member" and self.member is not None
+
+    @property
+    def is_clerk(self) -> bool:
+        return self.kind == "clerk"
