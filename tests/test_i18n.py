@@ -19,6 +19,7 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment
 
 from appliance.monitor import view
+from appliance.rules import login as login_rules
 from appliance.sessions import roster
 from appliance.web import i18n
 
@@ -38,6 +39,8 @@ DYNAMIC = {
 }
 # Keys handed over in a variable: the session field that carries them -> the keys stored in it.
 INDIRECT = {"login_note": {"login.expired", "logout.done"}}
+# t(role.<field>) in the one login template: the fields of appliance.rules.login.Role that name keys.
+ROLE_KEY_FIELDS = {"title_key", "no_password_key"}
 # t(variable) calls, by file and variable name: where their keys are accounted for.
 HIDDEN = {
     ("auth.py", "note"): "a key from session['login_note'], see INDIRECT",
@@ -48,7 +51,7 @@ HIDDEN = {
 # What a template may show outside t(): unit symbols (the same in both languages) and shell commands that
 # are typed exactly as shown. Letters anywhere else are UI text and belong in the catalogs.
 UNITS = {"ms", "s", "min", "h", "Mbit", "kbit", "dBm", "MHz", "C"}
-COMMANDS = {"sudo sitzungsbox set-password", "sudo sitzungsbox set-password --role techniker"}
+COMMANDS: set[str] = set()  # the login page takes its command from the role (rules.login.Role.command)
 TEXT_ATTRS = {"title", "aria-label", "placeholder", "alt"}
 # String literals inside {{ }} / {% %} may be endpoints, file names, CSS classes, states ('static',
 # 'js/chat.js', 'descending'): lower-case identifiers. Anything else with letters is text, except these.
@@ -117,6 +120,9 @@ def template_keys(source: str) -> tuple[set[str], set[str], list[str]]:
         arg, after = tokens[i + 2], tokens[i + 3]
         if arg.type == "string" and after.type in ("rparen", "comma"):
             keys.add(arg.value)
+        elif (arg.type == "name" and arg.value == "role" and after.type == "dot"
+              and tokens[i + 4].value in ROLE_KEY_FIELDS and tokens[i + 5].type in ("rparen", "comma")):
+            keys |= {getattr(r, tokens[i + 4].value) for r in login_rules.ROLES.values()}
         elif arg.type == "string" and after.type in ("tilde", "add"):
             prefixes.add(arg.value)
         else:
@@ -405,7 +411,7 @@ def test_literal_text_in_a_template_is_found(template):
     '<a title="{{ t(\'a\') }}" aria-label="{{ t(\'b\') }}: {{ m.name }}">{{ x }}</a>',
     "<td>{{ v }} ms</td><td>{{ r }} Mbit/s</td><td>{{ c }} °C</td><td>&nbsp;–&nbsp;·</td>",
     "<style>body{font-family:sans-serif}</style><script>var a = 'x';</script>",
-    "<pre><code>sudo sitzungsbox set-password</code></pre>",
+    "<pre><code>{{ role.command }}</code></pre>",
     "{{ url_for('static', filename='js/chat.js') }}{{ 'descending' if d else 'ascending' }}",
     '<input type="hidden" name="room" value="announce">',
 ])

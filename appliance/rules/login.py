@@ -39,8 +39,8 @@ class Role:
 
     @property
     def command(self) -> str:
-        """What an administrator types on the box to set this role's password."""
-        return "sitzungsbox set-password" + ("" if self.default else f" --role {self.name}")
+        """What an administrator types on the box to set this role's password (as root)."""
+        return "sudo sitzungsbox set-password" + ("" if self.default else f" --role {self.name}")
 
 
 # The *_key arguments name settings and i18n entries, not passwords.
