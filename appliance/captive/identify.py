@@ -155,13 +155,16 @@ class Records:
         self.stations = {r[0].lower(): rule.Station(r[1] or None, bool(r[2]))
                          for r in db.execute("SELECT mac, keyid, connected FROM stations").fetchall()}
 
-    def resolve(self, mac: str | None, ip: str | None, station: rule.Station | None = None) -> rule.Identity:
-        """station: the association as the caller saw it (a snapshot); default: the `stations` row."""
+    def resolve(self, mac: str | None, ip: str | None, station: rule.Station | None = None,
+                admissions: list[rule.Admission] | None = None) -> rule.Identity:
+        """station: the association as the caller saw it (a snapshot); default: the `stations` row.
+        admissions: rows the caller holds besides the loaded ones (a row newer than this load)."""
         if mac is None:
             return rule.resolve(None, ip, None, (), self.roster)
         mac = mac.lower()
         found = station if station is not None else self.stations.get(mac)
-        return rule.resolve(mac, ip, found, self.admissions.get((mac, ip or ""), []), self.roster)
+        rows = self.admissions.get((mac, ip or ""), []) + list(admissions or [])
+        return rule.resolve(mac, ip, found, rows, self.roster)
 
 
 def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = PROC_ARP) -> Device:

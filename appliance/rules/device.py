@@ -30,7 +30,7 @@ What each caller knows, and how it maps to the inputs:
   radio leave    – the station as it was while connected (its keyid before the disconnect), so the leave is
                    booked to whoever the device was;
   DHCP lease     – the lease's (MAC, IP) and the station of that MAC;
-  admission      – the new admission row's (MAC, IP) and the station of that MAC;
+  admission      – the new admission row, the MAC's current IP (its lease's, else the row's) and station;
   ARP answer     – the probed (IP, MAC) pair and the station of that MAC.
   With no IP (no lease yet) only a keyid can name the member.
 - monitor (monitor.view): each client of the snapshot is a connected station (MAC, keyid) with the IP of
