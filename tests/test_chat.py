@@ -51,14 +51,71 @@ def test_access_is_decided_in_one_function(cfg, db):
     assert a(guest, "faction:SPD", on) == a(clerk, "faction:SPD", on) == rules.NONE
     # Direct messages: only the two, only when allowed.
     room = rules.dm_room(ms["Bernd"].id, ms["Anna"].id)
-    assert a(anna, room, off) == rules.NONE and a(anna, room, on).write and a(bernd, room, on).write
-    assert a(dora, room, on) == rules.NONE and a(clerk, room, on) == rules.NONE
+    targets = rules.dm_targets(list(ms.values()), s.id)
+    assert a(anna, room, off, targets=targets) == rules.NONE
+    assert a(anna, room, on, targets=targets).write and a(bernd, room, on, targets=targets).write
+    assert a(dora, room, on, targets=targets) == rules.NONE and a(clerk, room, on, targets=targets) == rules.NONE
+    assert a(anna, room, on) == rules.NONE  # no targets known: no direct room
     # Muted: still reads, cannot write.
     assert a(anna, "all", off, muted=True) == rules.Access(True, False)
     # Malformed rooms are no rooms.
     for bad in ("", "faction:", "dm:2:1", "dm:1:1", "all ", "secret"):
         assert a(anna, bad, on) == rules.NONE
     assert a(Viewer("anonymous", s.id), "announce", on) == rules.NONE
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    id: int
+    role: str
+    faction: str = "SPD"
+    session_id: int = 1
+
+
+def test_direct_rooms_only_with_people_the_page_offers():
+    """A direct room needs both sides on the viewer's session list in a DIRECT_MESSAGE_TARGETS role: never an
+    id of another session, a listed guest or staff entry, an id nobody has, or oneself."""
+    me, other, deputy = Person(1, "member"), Person(2, "member"), Person(3, "deputy")
+    staff, listed_guest = Person(4, "administration", ""), Person(5, "guest", "")
+    session = [me, other, deputy, staff, listed_guest]
+    elsewhere = Person(9, "member", session_id=2)  # a member of another session
+    targets = rules.dm_targets(session + [elsewhere], 1)
+    assert targets == {1, 2, 3}
+    on = Settings(direct_messages=True)
+    v = Viewer("member", 1, me, True, "10.77.0.10", "02:00:00:00:00:01")
+    table = [
+        (2, True), (3, True), (4, False), (5, False), (9, False), (77, False),
+    ]
+    for other_id, ok in table:
+        room = rules.dm_room(me.id, other_id)
+        assert rules.access(v, room, on, targets=targets) == rules.Access(ok, ok), other_id
+    assert rules.access(v, "dm:1:1", on, targets=targets) == rules.NONE  # oneself: no room
+    # What the page lists is exactly what access allows.
+    offered = [r for r in rules.rooms_for(v, on, session + [elsewhere]) if r.startswith("dm:")]
+    assert offered == ["dm:1:2", "dm:1:3"]
+    assert rules.rooms_for(v, Settings(), session) == ["announce", "all", "faction:SPD"]
+    # Staff and listed guests neither get direct rooms nor a faction room.
+    staff_v = Viewer("member", 1, Person(4, "administration", "SPD"), True, "10.77.0.14")
+    assert rules.rooms_for(staff_v, on, session) == ["announce", "all"]
+    assert rules.access(staff_v, "dm:2:4", on, targets=targets) == rules.NONE
+    assert rules.access(staff_v, "faction:SPD", on, targets=targets) == rules.NONE
+
+
+def test_direct_room_with_someone_not_offered_is_refused_when_posting(cfg, db):
+    s, ms = populate(cfg, db)
+    anna, *_ = viewers(s, ms)
+    chat.set_settings(db, s.id, Settings(direct_messages=True), "test")
+    assert chat.post(db, anna, rules.dm_room(ms["Anna"].id, ms["Bernd"].id), "dm-anna-00001", "Hallo")[1]
+    from appliance.sessions import service
+    from appliance.sessions.roster import MemberRow
+
+    other = service.create_session(db, body="Rat", title="Andere", day="2026-11-25")
+    service.import_members(db, other.id, [MemberRow("Xaver Fremd", "SPD", "member", True, "Rat")])
+    stranger = service.members(db, other.id)[0]
+    with pytest.raises(ChatError) as exc:
+        chat.post(db, anna, rules.dm_room(ms["Anna"].id, stranger.id), "dm-anna-00002", "Hallo")
+    assert exc.value.status == 403
+    assert not chat.access(db, anna, rules.dm_room(ms["Anna"].id, stranger.id)).read
 
 
 def test_push_audience_follows_the_same_rule(cfg, db):
