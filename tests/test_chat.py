@@ -12,6 +12,7 @@ from appliance.chat import rules
 from appliance.chat import store as chat
 from appliance.chat.rules import ChatError, Settings
 from appliance.helper.client import NullHelper
+from appliance.presence.sources import PresenceDaemon
 from appliance.push import hub as hub_mod
 from appliance.push import visible
 from appliance.push.events import since
@@ -282,11 +283,59 @@ def test_clerk_moderates_announces_exports_and_wipes(app, db):
     csv_text = c.get("/clerk/chat.csv").get_data(as_text=True)
     assert "'=HYPERLINK" in csv_text and "Ansage" in csv_text and "ja" in csv_text
     assert "Sitzung geht um 19 Uhr weiter" in c.get("/clerk/chat/print").text
+    # Another session's chat and attendance, which no wipe of this session may touch.
+    other = other_session_with_chat_and_presence(db)
+    kept = rows_of_session(db, other)
+
+    def mine(table):
+        return db.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = ?", [s.id]).fetchone()[0]  # noqa: S608
+
+    PresenceDaemon(cfg_of(app)).round(db)  # attendance of this session, with its push events
+    assert mine("chat_messages") == 2 and mine("chat_mutes") == 1 and mine("chat_settings") == 1
+    assert mine("presence_intervals") == 3
     # Wipe needs the confirmation, then everything of the session's chat is gone.
     c.post("/clerk/chat/wipe", data={"csrf_token": tok})
-    assert db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()[0] == 2
+    assert mine("chat_messages") == 2
     c.post("/clerk/chat/wipe", data={"csrf_token": tok, "confirm": "yes"})
-    assert db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()[0] == 0
+    assert (mine("chat_messages"), mine("chat_mutes"), mine("chat_settings")) == (0, 0, 0)
     assert not [e for e in since(db, 0, s.id) if e.topic.startswith("chat.")]
+    assert [e for e in since(db, 0, s.id) if e.topic.startswith("presence.")]  # the chat wipe leaves attendance
+    assert chat.settings(db, s.id) == Settings()  # guests no longer chat
+    assert "Chat gelöscht (2 Nachrichten)" in c.get("/clerk/chat").text
     c.post("/clerk/presence/wipe", data={"csrf_token": tok, "confirm": "yes"})
-    assert "presence.wipe" in [r[0] for r in db.execute("SELECT action FROM audit").fetchall()]
+    for table in ("presence_devices", "presence_state", "presence_intervals", "presence_corrections"):
+        assert mine(table) == 0, table
+    assert not [e for e in since(db, 0, s.id) if e.topic.startswith("presence.")]
+    actions = [r[0] for r in db.execute("SELECT action FROM audit").fetchall()]
+    assert "chat.wipe" in actions and "presence.wipe" in actions
+    assert rows_of_session(db, other) == kept  # the other session: every row as it was
+
+
+def cfg_of(app):
+    return app.config["SB"]
+
+
+def other_session_with_chat_and_presence(db) -> int:
+    from appliance.push import publish
+    from appliance.sessions import service
+    from appliance.sessions.roster import MemberRow
+
+    o = service.create_session(db, body="Ausschuss", title="Andere Sitzung", day="2026-11-20")
+    service.import_members(db, o.id, [MemberRow("Olga Andere", "SPD", "member", True, "Ausschuss")])
+    m = service.members(db, o.id)[0]
+    db.execute("INSERT INTO chat_messages(session_id, room, client_id, author_kind, author_member_id, author_name, "
+               "author_key, body, at) VALUES (?, 'all', 'other-0001', 'member', ?, 'Olga', ?, 'x', "
+               "'2026-11-20T10:00:00Z')",
+               [o.id, m.id, f"member:{m.id}"])
+    db.execute("INSERT INTO chat_mutes(session_id, participant, at) VALUES (?, ?, 'x')", [o.id, f"member:{m.id}"])
+    chat.set_settings(db, o.id, Settings(direct_messages=True), "test")
+    db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) VALUES (?, ?, 1, 'x')",
+               [o.id, m.id])
+    publish(db, o.id, "chat.message", {"msg": 1}, "chat:all")
+    publish(db, o.id, "presence.changed", {"member_id": m.id}, "clerks")
+    return o.id
+
+
+def rows_of_session(db, sid: int) -> dict[str, list]:
+    return {t: db.execute(f"SELECT * FROM {t} WHERE session_id = ? ORDER BY rowid", [sid]).fetchall()  # noqa: S608
+            for t in ("chat_messages", "chat_mutes", "chat_settings", "presence_intervals", "push_events")}
