@@ -170,5 +170,4 @@ class Records:
 def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = PROC_ARP) -> Device:
     mac = mac_for_ip(cfg, ip, arp_path)
     who = resolve(db, mac, ip)
-    kind = who.kind if mac is not None else "unknown"
-    return Device(ip, mac, kind, who.member, who.admitted, who.keyid)
+    return Device(ip, mac, who.kind, who.member, who.admitted, who.keyid)
