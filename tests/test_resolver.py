@@ -123,3 +123,13 @@ def test_dashboard_gives_the_portals_answer(cfg, db, scene):
     assert rows[MAC["E"]]["kind"] == "guest"  # a listed guest is shown as a guest
     assert rows[MAC["N"]]["kind"] == "member" and rows[MAC["N"]]["name"] == "Frank"
     assert (rows[MAC["A"]]["kind"], rows[MAC["A"]]["name"]) == ("member", None)  # not admitted at .10
+
+
+def test_monitor_counts_admitted_pairs_not_macs(cfg, db, scene):
+    """The network panel's admitted/captured counts match pairs, like the firewall and the rule."""
+    from appliance.monitor.collector import Collector
+
+    leased = {(MAC[d], IP[d]) for d in MAC}
+    admitted, captured = Collector(cfg, runner=lambda argv: None)._admissions(leased)
+    # Admitted pairs of the session: A at .40, B at .11, G, C, E, N; leased but not admitted: A .10, B .31, S.
+    assert (admitted, captured) == (6, 3)
