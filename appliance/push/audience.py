@@ -6,6 +6,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from appliance.rules import roles
+
 BUILTIN = ("all", "members", "clerks")
 PREFIXED = ("member", "faction")
 _REGISTERED: dict[str, Callable[[Any, str, Any], bool]] = {}
@@ -62,7 +64,8 @@ def visible(viewer: Any, audience: str, db: Any = None) -> bool:
     if prefix == "member":
         return member is not None and str(member.id) == value
     if prefix == "faction":
-        return member is not None and bool(member.faction) and member.faction == value
+        return (member is not None and bool(member.faction) and member.faction == value
+                and member.role in roles.FACTION_ROOM)
     fn = _REGISTERED.get(prefix)
     if fn is None:
         return False
