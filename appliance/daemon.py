@@ -54,7 +54,8 @@ def main(cfg: Config, announce: bool = True) -> int:
             finally:
                 db.conn.close()
             if purged:
-                log.info("Anwesenheit und Chat gelöscht (älter als %d Tage): Sitzungen %s", cfg.retention_days, purged)
+                log.info("Personenbezogene Daten gelöscht (älter als %d Tage): Sitzungen %s, Zeilen %s",
+                         cfg.retention_days, purged.sessions, purged.rows)
         except Exception:  # never let housekeeping take the radio and presence down
             log.exception("Löschfrist: Aufräumen fehlgeschlagen")
         stop.wait(3600)

@@ -1,41 +1,136 @@
-"""Retention of personal data: presence and chat are deleted a fixed number of days after their session.
+"""Retention of personal data: every row that names a member or a device goes a fixed number of days after it
+was made (`retention_days`, run hourly by the daemon). Clerks can wipe earlier (per session, on the attendance
+and chat pages); this is the floor that needs nobody to remember.
 
-Clerks can wipe earlier (per session, on the attendance and chat pages); this is the floor that needs nobody
-to remember. The session itself, its members and the audit log stay: the minutes refer to them.
+What names a person or a device, and what retention does with it (tests/test_retention.py lists every table
+and column of the schema and fails on any it does not know):
+
+Per session — everything of a session held before `today - retention_days` (never the active one) goes:
+- presence_devices, presence_state, presence_intervals, presence_corrections (member ids, device MACs, the
+  clerk's IP in `actor`, free-text reasons);
+- chat_messages, chat_mutes, chat_settings (member ids, names, `device:<mac>` keys, `dm:<a>:<b>` rooms);
+- push_events of the session (payloads with member ids, arrival and leave times, names; `member:<id>` audiences);
+- admissions (MAC, IP, member id) and doc_downloads (member id, name or `guest <ip>`).
+- members: name, faction, role, voting and body stay (the minutes and the attendance list refer to them);
+  their key material goes: keyid and passphrase are replaced by fresh random values nobody ever received,
+  the personal code is removed (NULL marks a member whose key material is gone). Such a session can only
+  be activated again after its keys are rotated (new cards).
+- the session row itself stays (title, date, venue, body; its shared guest key names nobody).
+
+By age — rows not bound to a session, older than the same limit (midnight UTC of `today - retention_days`):
+- stations that disconnected before the limit (MAC, keyid); connected ones are live and stay;
+- monitor_points (per-device series are named `signal:<mac>`), monitor_state (the snapshot lists clients'
+  MACs, IPs and keyids), monitor_alerts (a device's MAC as subject and in the message);
+- push_events whose session no longer exists or is not active, by their time;
+- audit rows stay (what was done, when, by which role), but MACs, IPv4 addresses and member ids
+  (`member=<id>`, `member:<id>`, `device:<mac>`) in their actor and detail are blanked.
+
+All deletes of one run commit together in one transaction, with one audit entry naming what went.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from appliance.captive import keys
+from appliance.store.db import audit
 from appliance.store.transaction import transaction
+
+# Session-bound tables whose rows of an expired session are deleted outright.
+SESSION_TABLES = ("presence_devices", "presence_state", "presence_intervals", "presence_corrections",
+                  "chat_messages", "chat_mutes", "chat_settings", "push_events", "admissions", "doc_downloads")
+
+MAC_RE = re.compile(r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b")
+IPV4_RE = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+MEMBER_RE = re.compile(r"\bmember([=:])\d+")
+# Cheap pre-filter in SQL for audit rows that may hold one of the above (GLOB is case-sensitive).
+_AUDIT_SUSPECT = ("actor GLOB '*[0-9].[0-9]*.[0-9]*.[0-9]*' OR detail GLOB '*[0-9].[0-9]*.[0-9]*.[0-9]*' "
+                  "OR detail GLOB '*[0-9A-Fa-f][0-9A-Fa-f][:-][0-9A-Fa-f][0-9A-Fa-f][:-]*' "
+                  "OR actor GLOB '*[0-9A-Fa-f][0-9A-Fa-f][:-][0-9A-Fa-f][0-9A-Fa-f][:-]*' "
+                  "OR detail GLOB '*member[=:][0-9]*'")
+
+
+@dataclass
+class Purge:
+    """What one run removed: the sessions whose personal data went, and rows per table."""
+
+    sessions: list[int] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.sessions) or any(self.rows.values())
+
+    def add(self, table: str, n: int) -> None:
+        if n:
+            self.rows[table] = self.rows.get(table, 0) + n
+
+
+def scrub(text: str) -> str:
+    """Text without MACs, IPv4 addresses and member ids (for audit rows past the limit)."""
+    text = MAC_RE.sub("[MAC]", text)
+    text = IPV4_RE.sub("[IP]", text)
+    return MEMBER_RE.sub(r"member\1–", text)
+
+
+def cutoff(days: int, today: date) -> tuple[str, float, str]:
+    """(the day before which sessions expire, its midnight UTC as unix time and as the store's ISO text)."""
+    day = today - timedelta(days=days)
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return day.isoformat(), moment.timestamp(), moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def expired_sessions(db: Any, days: int, today: date) -> list[int]:
-    """Sessions held more than `days` days ago that still hold presence or chat data; never the active one."""
-    cutoff = (today - timedelta(days=days)).isoformat()
+    """Sessions held before the limit that still hold personal data; never the active one."""
+    day, _ts, _iso = cutoff(days, today)
+    held = " OR ".join(f"EXISTS (SELECT 1 FROM {t} x WHERE x.session_id = sessions.id)"  # noqa: S608
+                       for t in SESSION_TABLES)
     rows = db.execute(
-        "SELECT id FROM sessions WHERE active = 0 AND date < ? AND ("
-        " EXISTS (SELECT 1 FROM presence_intervals p WHERE p.session_id = sessions.id)"
-        " OR EXISTS (SELECT 1 FROM presence_devices d WHERE d.session_id = sessions.id)"
-        " OR EXISTS (SELECT 1 FROM chat_messages c WHERE c.session_id = sessions.id)) ORDER BY id",
-        [cutoff],
-    ).fetchall()
+        f"SELECT id FROM sessions WHERE active = 0 AND date < ? AND ({held}"  # noqa: S608 - fixed names
+        " OR EXISTS (SELECT 1 FROM members m WHERE m.session_id = sessions.id AND m.code IS NOT NULL)) ORDER BY id",
+        [day]).fetchall()
     return [r[0] for r in rows]
 
 
-def purge(db: Any, days: int, today: date | None = None) -> list[int]:
-    """Delete presence and chat of every expired session; returns their ids."""
-    from appliance.chat import store as chat_store
-    from appliance.presence import store as presence_store
-    from appliance.store.db import audit
+def _delete(db: Any, report: Purge, table: str, where: str, params: list) -> None:
+    report.add(table, db.execute(f"DELETE FROM {table} WHERE {where}", params).rowcount)  # noqa: S608
 
-    done = []
-    for session_id in expired_sessions(db, days, today or date.today()):
-        with transaction(db):
-            presence_store.wipe(db, session_id)
-            chat_store.wipe(db, session_id, actor="retention")
-            audit(db, "retention", "personal-data.purge", f"session={session_id} days={days}")
-        done.append(session_id)
-    return done
+
+def purge(db: Any, days: int, today: date | None = None) -> Purge:
+    """Delete (or blank) every row past the limit that names a member or a device; see the module docstring."""
+    today = today or datetime.now(UTC).date()
+    _day, ts, iso = cutoff(days, today)
+    report = Purge()
+    with transaction(db):
+        for sid in expired_sessions(db, days, today):
+            for table in SESSION_TABLES:
+                _delete(db, report, table, "session_id = ?", [sid])
+            retired = 0
+            for (member_id,) in db.execute("SELECT id FROM members WHERE session_id = ? AND code IS NOT NULL",
+                                           [sid]).fetchall():
+                db.execute("UPDATE members SET keyid = ?, passphrase = ?, code = NULL WHERE id = ?",
+                           [keys.new_keyid(), keys.new_passphrase(), member_id])
+                retired += 1
+            report.add("members (key material)", retired)
+            report.sessions.append(sid)
+        _delete(db, report, "push_events", "at < ? AND session_id NOT IN (SELECT id FROM sessions WHERE active = 1)",
+                [iso])
+        _delete(db, report, "stations", "connected = 0 AND COALESCE(disconnected_at, connected_at, '') < ?", [iso])
+        _delete(db, report, "monitor_points", "ts < ?", [int(ts)])
+        _delete(db, report, "monitor_state", "at < ?", [ts])
+        _delete(db, report, "monitor_alerts", "COALESCE(ended_at, started_at) < ?", [ts])
+        blanked = 0
+        for row_id, actor, detail in db.execute(
+                f"SELECT id, actor, detail FROM audit WHERE at < ? AND ({_AUDIT_SUSPECT})", [iso]).fetchall():  # noqa: S608
+            clean = (scrub(actor), scrub(detail))
+            if clean != (actor, detail):
+                db.execute("UPDATE audit SET actor = ?, detail = ? WHERE id = ?", [*clean, row_id])
+                blanked += 1
+        report.add("audit (blanked)", blanked)
+        if report:
+            counts = " ".join(f"{t.split()[0]}={n}" for t, n in sorted(report.rows.items()))
+            audit(db, "retention", "personal-data.purge",
+                  f"days={days} sessions={','.join(map(str, report.sessions)) or '-'} {counts}")
+    return report

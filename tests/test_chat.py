@@ -12,6 +12,7 @@ from appliance.chat import rules
 from appliance.chat import store as chat
 from appliance.chat.rules import ChatError, Settings
 from appliance.helper.client import NullHelper
+from appliance.presence.sources import PresenceDaemon
 from appliance.push import Audiences
 from appliance.push import hub as hub_mod
 from appliance.push.events import since
@@ -51,14 +52,71 @@ def test_access_is_decided_in_one_function(cfg, db):
     assert a(guest, "faction:SPD", on) == a(clerk, "faction:SPD", on) == rules.NONE
     # Direct messages: only the two, only when allowed.
     room = rules.dm_room(ms["Bernd"].id, ms["Anna"].id)
-    assert a(anna, room, off) == rules.NONE and a(anna, room, on).write and a(bernd, room, on).write
-    assert a(dora, room, on) == rules.NONE and a(clerk, room, on) == rules.NONE
+    targets = rules.dm_targets(list(ms.values()), s.id)
+    assert a(anna, room, off, targets=targets) == rules.NONE
+    assert a(anna, room, on, targets=targets).write and a(bernd, room, on, targets=targets).write
+    assert a(dora, room, on, targets=targets) == rules.NONE and a(clerk, room, on, targets=targets) == rules.NONE
+    assert a(anna, room, on) == rules.NONE  # no targets known: no direct room
     # Muted: still reads, cannot write.
     assert a(anna, "all", off, muted=True) == rules.Access(True, False)
     # Malformed rooms are no rooms.
     for bad in ("", "faction:", "dm:2:1", "dm:1:1", "all ", "secret"):
         assert a(anna, bad, on) == rules.NONE
     assert a(Viewer("anonymous", s.id), "announce", on) == rules.NONE
+
+
+@dataclasses.dataclass(frozen=True)
+class Person:
+    id: int
+    role: str
+    faction: str = "SPD"
+    session_id: int = 1
+
+
+def test_direct_rooms_only_with_people_the_page_offers():
+    """A direct room needs both sides on the viewer's session list in a DIRECT_MESSAGE_TARGETS role: never an
+    id of another session, a listed guest or staff entry, an id nobody has, or oneself."""
+    me, other, deputy = Person(1, "member"), Person(2, "member"), Person(3, "deputy")
+    staff, listed_guest = Person(4, "administration", ""), Person(5, "guest", "")
+    session = [me, other, deputy, staff, listed_guest]
+    elsewhere = Person(9, "member", session_id=2)  # a member of another session
+    targets = rules.dm_targets(session + [elsewhere], 1)
+    assert targets == {1, 2, 3}
+    on = Settings(direct_messages=True)
+    v = Viewer("member", 1, me, True, "10.77.0.10", "02:00:00:00:00:01")
+    table = [
+        (2, True), (3, True), (4, False), (5, False), (9, False), (77, False),
+    ]
+    for other_id, ok in table:
+        room = rules.dm_room(me.id, other_id)
+        assert rules.access(v, room, on, targets=targets) == rules.Access(ok, ok), other_id
+    assert rules.access(v, "dm:1:1", on, targets=targets) == rules.NONE  # oneself: no room
+    # What the page lists is exactly what access allows.
+    offered = [r for r in rules.rooms_for(v, on, session + [elsewhere]) if r.startswith("dm:")]
+    assert offered == ["dm:1:2", "dm:1:3"]
+    assert rules.rooms_for(v, Settings(), session) == ["announce", "all", "faction:SPD"]
+    # Staff and listed guests neither get direct rooms nor a faction room.
+    staff_v = Viewer("member", 1, Person(4, "administration", "SPD"), True, "10.77.0.14")
+    assert rules.rooms_for(staff_v, on, session) == ["announce", "all"]
+    assert rules.access(staff_v, "dm:2:4", on, targets=targets) == rules.NONE
+    assert rules.access(staff_v, "faction:SPD", on, targets=targets) == rules.NONE
+
+
+def test_direct_room_with_someone_not_offered_is_refused_when_posting(cfg, db):
+    s, ms = populate(cfg, db)
+    anna, *_ = viewers(s, ms)
+    chat.set_settings(db, s.id, Settings(direct_messages=True), "test")
+    assert chat.post(db, anna, rules.dm_room(ms["Anna"].id, ms["Bernd"].id), "dm-anna-00001", "Hallo")[1]
+    from appliance.sessions import service
+    from appliance.sessions.roster import MemberRow
+
+    other = service.create_session(db, body="Rat", title="Andere", day="2026-11-25")
+    service.import_members(db, other.id, [MemberRow("Xaver Fremd", "SPD", "member", True, "Rat")])
+    stranger = service.members(db, other.id)[0]
+    with pytest.raises(ChatError) as exc:
+        chat.post(db, anna, rules.dm_room(ms["Anna"].id, stranger.id), "dm-anna-00002", "Hallo")
+    assert exc.value.status == 403
+    assert not chat.access(db, anna, rules.dm_room(ms["Anna"].id, stranger.id)).read
 
 
 def test_push_audience_follows_the_same_rule(cfg, db):
@@ -228,11 +286,59 @@ def test_clerk_moderates_announces_exports_and_wipes(app, db):
     csv_text = c.get("/clerk/chat.csv").get_data(as_text=True)
     assert "'=HYPERLINK" in csv_text and "Ansage" in csv_text and "ja" in csv_text
     assert "Sitzung geht um 19 Uhr weiter" in c.get("/clerk/chat/print").text
+    # Another session's chat and attendance, which no wipe of this session may touch.
+    other = other_session_with_chat_and_presence(db)
+    kept = rows_of_session(db, other)
+
+    def mine(table):
+        return db.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = ?", [s.id]).fetchone()[0]  # noqa: S608
+
+    PresenceDaemon(cfg_of(app)).round(db)  # attendance of this session, with its push events
+    assert mine("chat_messages") == 2 and mine("chat_mutes") == 1 and mine("chat_settings") == 1
+    assert mine("presence_intervals") == 3
     # Wipe needs the confirmation, then everything of the session's chat is gone.
     c.post("/clerk/chat/wipe", data={"csrf_token": tok})
-    assert db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()[0] == 2
+    assert mine("chat_messages") == 2
     c.post("/clerk/chat/wipe", data={"csrf_token": tok, "confirm": "yes"})
-    assert db.execute("SELECT COUNT(*) FROM chat_messages").fetchone()[0] == 0
+    assert (mine("chat_messages"), mine("chat_mutes"), mine("chat_settings")) == (0, 0, 0)
     assert not [e for e in since(db, 0, s.id) if e.topic.startswith("chat.")]
+    assert [e for e in since(db, 0, s.id) if e.topic.startswith("presence.")]  # the chat wipe leaves attendance
+    assert chat.settings(db, s.id) == Settings()  # guests no longer chat
+    assert "Chat gelöscht (2 Nachrichten)" in c.get("/clerk/chat").text
     c.post("/clerk/presence/wipe", data={"csrf_token": tok, "confirm": "yes"})
-    assert "presence.wipe" in [r[0] for r in db.execute("SELECT action FROM audit").fetchall()]
+    for table in ("presence_devices", "presence_state", "presence_intervals", "presence_corrections"):
+        assert mine(table) == 0, table
+    assert not [e for e in since(db, 0, s.id) if e.topic.startswith("presence.")]
+    actions = [r[0] for r in db.execute("SELECT action FROM audit").fetchall()]
+    assert "chat.wipe" in actions and "presence.wipe" in actions
+    assert rows_of_session(db, other) == kept  # the other session: every row as it was
+
+
+def cfg_of(app):
+    return app.config["SB"]
+
+
+def other_session_with_chat_and_presence(db) -> int:
+    from appliance.push import publish
+    from appliance.sessions import service
+    from appliance.sessions.roster import MemberRow
+
+    o = service.create_session(db, body="Ausschuss", title="Andere Sitzung", day="2026-11-20")
+    service.import_members(db, o.id, [MemberRow("Olga Andere", "SPD", "member", True, "Ausschuss")])
+    m = service.members(db, o.id)[0]
+    db.execute("INSERT INTO chat_messages(session_id, room, client_id, author_kind, author_member_id, author_name, "
+               "author_key, body, at) VALUES (?, 'all', 'other-0001', 'member', ?, 'Olga', ?, 'x', "
+               "'2026-11-20T10:00:00Z')",
+               [o.id, m.id, f"member:{m.id}"])
+    db.execute("INSERT INTO chat_mutes(session_id, participant, at) VALUES (?, ?, 'x')", [o.id, f"member:{m.id}"])
+    chat.set_settings(db, o.id, Settings(direct_messages=True), "test")
+    db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) VALUES (?, ?, 1, 'x')",
+               [o.id, m.id])
+    publish(db, o.id, "chat.message", {"msg": 1}, "chat:all")
+    publish(db, o.id, "presence.changed", {"member_id": m.id}, "clerks")
+    return o.id
+
+
+def rows_of_session(db, sid: int) -> dict[str, list]:
+    return {t: db.execute(f"SELECT * FROM {t} WHERE session_id = ? ORDER BY rowid", [sid]).fetchall()  # noqa: S608
+            for t in ("chat_messages", "chat_mutes", "chat_settings", "presence_intervals", "push_events")}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from appliance.captive import identify as identify_mod
 from appliance.captive.identify import LeaseCache, identify
+from appliance.rules import device as rule
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
 
@@ -198,3 +200,101 @@ def test_a_station_keyid_wins_over_any_code_admission(cfg, db, no_arp):
     assert dev.member.name == "Anna Schmidt" and dev.keyid == members["Anna Schmidt"].keyid
     station(db, ANNA_MAC, "guest")
     assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).kind == "guest"
+
+
+# --- the rule itself (appliance.rules.device), as a table --------------------------------------------------
+
+
+
+@dataclass(frozen=True)
+class P:
+    id: int
+    keyid: str
+
+
+ANNA, BERND = P(1, "ka"), P(2, "kb")
+ACTIVE = rule.Roster.of(7, [ANNA, BERND])
+MAC, IP = "02:aa:00:00:00:01", "10.77.0.50"
+
+
+def adm(member_id, mac=MAC, ip=IP, session=7, revoked=False):
+    return rule.Admission(mac, ip, session, member_id, revoked)
+
+
+RULE_TABLE = [
+    # (case, mac, ip, station, admissions, roster) -> (kind, member, admitted, by)
+    ("keyid names the member", MAC, IP, rule.Station("ka"), [], ACTIVE, ("member", ANNA, False, "keyid")),
+    ("keyid without any IP", MAC, None, rule.Station("kb"), [], ACTIVE, ("member", BERND, False, "keyid")),
+    ("keyid, admitted pair", MAC, IP, rule.Station("ka"), [adm(None)], ACTIVE, ("member", ANNA, True, "keyid")),
+    ("keyid wins over another's code", MAC, IP, rule.Station("ka"), [adm(2)], ACTIVE,
+     ("member", ANNA, True, "keyid")),
+    ("guest key wins over a code", MAC, IP, rule.Station("guest"), [adm(1)], ACTIVE,
+     ("guest", None, True, "guest-key")),
+    ("stale keyid (rotated / other session)", MAC, IP, rule.Station("old"), [adm(1)], ACTIVE,
+     ("unknown", None, True, "stale-keyid")),
+    ("keyid but no active session", MAC, IP, rule.Station("ka"), [], None, ("unknown", None, False, "stale-keyid")),
+    ("disconnected station: its keyid no longer counts", MAC, IP, rule.Station("ka", connected=False), [],
+     ACTIVE, ("unknown", None, False, "nothing")),
+    ("code admission for exactly this pair", MAC, IP, None, [adm(1)], ACTIVE, ("member", ANNA, True, "code")),
+    ("code admission, MAC in other case", MAC.upper(), IP, None, [adm(1)], ACTIVE, ("member", ANNA, True, "code")),
+    ("station without keyid falls back to the code", MAC, IP, rule.Station(None), [adm(2)], ACTIVE,
+     ("member", BERND, True, "code")),
+    ("same MAC, other IP: nobody", MAC, "10.77.0.51", None, [adm(1)], ACTIVE, ("unknown", None, False, "nothing")),
+    ("MAC known, IP unknown: nobody", MAC, None, None, [adm(1)], ACTIVE, ("unknown", None, False, "nothing")),
+    ("same IP, other MAC (randomised): nobody", "02:aa:00:00:00:99", IP, None, [adm(1)], ACTIVE,
+     ("unknown", None, False, "nothing")),
+    ("revoked admission", MAC, IP, None, [adm(1, revoked=True)], ACTIVE, ("unknown", None, False, "nothing")),
+    ("admission of another session", MAC, IP, None, [adm(1, session=6)], ACTIVE, ("unknown", None, False, "nothing")),
+    ("member no longer on the active list", MAC, IP, None, [adm(3)], ACTIVE, ("unknown", None, True, "nothing")),
+    ("guest admission", MAC, IP, None, [adm(None)], ACTIVE, ("unknown", None, True, "nothing")),
+    ("no session at all", MAC, IP, None, [adm(1)], None, ("unknown", None, False, "nothing")),
+    ("no MAC", None, IP, rule.Station("ka"), [adm(1)], ACTIVE, ("unknown", None, False, "no-mac")),
+    ("nothing known", MAC, IP, None, [], ACTIVE, ("unknown", None, False, "nothing")),
+]
+
+
+@pytest.mark.parametrize(("case", "mac", "ip", "sta", "adms", "roster", "want"), RULE_TABLE,
+                         ids=[r[0] for r in RULE_TABLE])
+def test_device_rule(case, mac, ip, sta, adms, roster, want):
+    who = rule.resolve(mac, ip, sta, adms, roster)
+    assert (who.kind, who.member, who.admitted, who.by) == want
+    assert who.member_id == (want[1].id if want[1] else None)
+
+
+def test_rule_module_is_pure():
+    import ast
+    import inspect
+
+    for mod in (rule, __import__("appliance.rules.roles", fromlist=["x"])):
+        tree = ast.parse(inspect.getsource(mod))
+        names = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+        names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+        assert not {x for x in names if x.split(".")[0] in ("flask", "sqlite3", "sqlite_utils", "socket")}
+
+
+def test_admission_left_over_from_another_session_admits_nobody(cfg, db, no_arp):
+    old, members = make_session(db, names=("Anna Schmidt",), title="Alte Sitzung")
+    write_leases(cfg, (OTHER_MAC, "10.77.0.12"))
+    code_admission(db, old, members["Anna Schmidt"], OTHER_MAC, "10.77.0.12")
+    assert identify(db, cfg, "10.77.0.12", arp_path=no_arp).admitted
+    make_session(db, names=("Carla Weber",), title="Neue Sitzung")  # the old row is still live (no resync)
+    dev = identify(db, cfg, "10.77.0.12", arp_path=no_arp)
+    assert (dev.kind, dev.member, dev.admitted) == ("unknown", None, False)
+
+
+def test_records_answer_like_identify(cfg, db, no_arp):
+    """The bulk adapter (presence, monitor) gives the portal's answer for every device."""
+    s, members = make_session(db)
+    anna, bernd = members["Anna Schmidt"], members["Bernd Müller"]
+    station(db, ANNA_MAC, anna.keyid)
+    station(db, GUEST_MAC, "guest")
+    code_admission(db, s, bernd, OTHER_MAC, "10.77.0.12")
+    pairs = [(ANNA_MAC, "10.77.0.10"), (GUEST_MAC, "10.77.0.11"), (OTHER_MAC, "10.77.0.12"),
+             (OTHER_MAC, "10.77.0.13")]
+    records = identify_mod.Records(db)
+    for mac, ip in pairs:
+        write_leases(cfg, (mac, ip))
+        dev = identify(db, cfg, ip, arp_path=no_arp)
+        who = records.resolve(mac, ip)
+        assert (who.kind, who.member, who.admitted, who.keyid) == (dev.kind, dev.member, dev.admitted, dev.keyid)
+    assert [records.resolve(m, i).kind for m, i in pairs] == ["member", "guest", "member", "unknown"]

@@ -47,25 +47,46 @@ def test_attendance_needs_login_and_shows_groups_quorum(app):
     assert "Dora Klein" in html and "nicht erschienen" in html
 
 
-def test_correction_needs_reason_and_is_marked_everywhere(app):
+def _row_of(html: str, member_id: int) -> str:
+    """The attendance table row of one member."""
+    return re.search(rf'<tr class="att-(\w+)" data-member="{member_id}">(.*?)</tr>', html, re.S).group(0)
+
+
+def test_correction_needs_reason_and_is_marked_everywhere(app, db):
     s, ms = app.sb
+    dora = ms["Dora"].id
     c = clerk_client(app)
-    tok = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/clerk/attendance").text).group(1)
-    bad = c.post("/clerk/attendance/correct", data={"csrf_token": tok, "member_id": ms["Dora"].id,
-                                                    "status": "present", "reason": ""}, follow_redirects=True)
-    assert "Grund" in bad.text
-    ok = c.post("/clerk/attendance/correct", data={"csrf_token": tok, "member_id": ms["Dora"].id,
+    page = c.get("/clerk/attendance").text
+    assert 'class="att-absent"' in _row_of(page, dora) and "korrigiert" not in _row_of(page, dora)
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    bad = c.post("/clerk/attendance/correct", data={"csrf_token": tok, "member_id": dora,
+                                                    "status": "present", "reason": "  "}, follow_redirects=True)
+    # Refused with the reason why, and nothing stored or changed.
+    assert "Bitte einen Grund für die Korrektur angeben." in bad.text
+    assert db.execute("SELECT COUNT(*) FROM presence_corrections").fetchone()[0] == 0
+    assert 'class="att-absent"' in _row_of(bad.text, dora)
+    ok = c.post("/clerk/attendance/correct", data={"csrf_token": tok, "member_id": dora,
                                                    "status": "present", "reason": "ohne Handy da"},
                 follow_redirects=True)
-    assert "Korrektur gespeichert" in ok.text and "korrigiert" in ok.text
+    assert "Korrektur gespeichert" in ok.text
+    # Stored for Dora with its reason and status, and her interval is open and marked corrected.
+    (stored,) = db.execute("SELECT member_id, status, reason, actor FROM presence_corrections").fetchall()
+    assert stored[:3] == (dora, "present", "ohne Handy da") and stored[3].startswith("clerk")
+    assert db.execute("SELECT corrected FROM presence_intervals WHERE member_id = ? AND end IS NULL",
+                      [dora]).fetchone() == (1,)
+    # Shown for Dora (and nobody else) as present and corrected.
+    row = _row_of(ok.text, dora)
+    assert 'class="att-present"' in row and "(korrigiert)" in row and "anwesend" in row
+    assert all("korrigiert" not in _row_of(ok.text, ms[n].id) for n in ("Anna", "Bernd", "Carla"))
     csv_text = c.get("/clerk/attendance.csv").data.decode("utf-8-sig")
-    dora = next(line for line in csv_text.splitlines() if line.startswith("Dora"))
-    assert ";anwesend;" in dora and "present: ohne Handy da" in dora
+    line = next(line for line in csv_text.splitlines() if line.startswith("Dora"))
+    assert ";anwesend;" in line and ";ja;present: ohne Handy da" in line
     printed = c.get("/clerk/attendance/print").text
     assert "* present: ohne Handy da" in printed
     # Without the session's CSRF token nothing changes.
     assert c.post("/clerk/attendance/correct", data={"member_id": ms["Anna"].id, "status": "absent",
                                                      "reason": "x"}).status_code == 400
+    assert db.execute("SELECT COUNT(*) FROM presence_corrections").fetchone()[0] == 1
 
 
 def test_member_sees_own_status_and_room_count(app):

@@ -1,10 +1,14 @@
-"""Who is this client? IP → MAC → connected station's keyid → member of the active session.
+"""Who is this client? The adapter that reads what the one device rule (appliance.rules.device) needs.
 
-The person comes from the keyid hostapd reported for the currently connected station (the member's
-personal Wi-Fi key). Where no radio of ours reports one (external access points), from a live admission that
-the member's personal code created for exactly this (MAC, IP) in the active session (captive.codes). The
-MAC is merely the link between the IP the web app sees and those rows: phones randomise it, so it is never
-used as anybody's identity on its own.
+IP → MAC (DHCP lease, else ARP) → the `stations` row of that MAC, the live admissions of that (MAC, IP), the
+active session's members → rules.device.resolve. The person comes from the keyid hostapd reported for the
+connected station (the member's personal Wi-Fi key); where no radio of ours reports one (external access
+points), from a live admission that the member's personal code created for exactly this (MAC, IP) in the
+active session (captive.codes). The MAC is merely the link between the IP the web app sees and those rows:
+phones randomise it, so it is never used as anybody's identity on its own.
+
+The presence daemon and the technicians' dashboard ask the same rule through `Records` (read once per round
+or page, then resolve many devices without further queries).
 """
 
 from __future__ import annotations
@@ -18,10 +22,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from appliance.captive import admission
-from appliance.captive.keys import GUEST_KEYID
 from appliance.config import Config
 from appliance.monitor import leases as leases_mod
+from appliance.rules import device as rule
 from appliance.sessions import service
 
 log = logging.getLogger(__name__)
@@ -97,40 +100,74 @@ def mac_for_ip(cfg: Config, ip: str, arp_path: Path = PROC_ARP, cache: LeaseCach
     return leases_mod.arp_mac_for_ip(leases_mod.parse_proc_arp(text), ip)
 
 
-def station_keyid(db: sqlite_utils.Database, mac: str) -> str | None:
-    row = db.execute("SELECT keyid FROM stations WHERE mac = ? AND connected = 1", [mac]).fetchone()
-    return row[0] if row and row[0] else None
+def roster(db: sqlite_utils.Database) -> rule.Roster | None:
+    """The active session's members for the rule (None: no session is active)."""
+    active = service.active_session(db)
+    return rule.Roster.of(active.id, service.members(db, active.id)) if active is not None else None
 
 
-def code_member(db: sqlite_utils.Database, mac: str, ip: str) -> service.Member | None:
-    """The member a personal code admitted this very (MAC, IP) pair as, while that admission is live and its
-    session active. Another IP on the same MAC, a revoked admission or an old session name nobody."""
-    row = db.execute(
-        "SELECT a.member_id FROM admissions a JOIN sessions s ON s.id = a.session_id AND s.active = 1 "
-        "JOIN members m ON m.id = a.member_id AND m.session_id = a.session_id "
-        "WHERE a.mac = ? AND a.ip = ? AND a.revoked_at IS NULL AND a.member_id IS NOT NULL LIMIT 1",
-        [mac.lower(), ip]).fetchone()
-    return service.get_member(db, int(row[0])) if row else None
+def station(db: sqlite_utils.Database, mac: str) -> rule.Station | None:
+    row = db.execute("SELECT keyid, connected FROM stations WHERE mac = ?", [mac.lower()]).fetchone()
+    return rule.Station(row[0] or None, bool(row[1])) if row else None
+
+
+def _admission(row: tuple) -> rule.Admission:
+    return rule.Admission(row[0], row[1], int(row[2]), int(row[3]) if row[3] is not None else None, row[4] is not None)
+
+
+def admissions_of(db: sqlite_utils.Database, mac: str, ip: str) -> list[rule.Admission]:
+    """The live admissions of exactly this (MAC, IP)."""
+    rows = db.execute("SELECT mac, ip, session_id, member_id, revoked_at FROM admissions "
+                      "WHERE mac = ? AND ip = ? AND revoked_at IS NULL", [mac.lower(), ip]).fetchall()
+    return [_admission(r) for r in rows]
+
+
+def resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> rule.Identity:
+    """The rule's answer for one device, read from the database now (the portal's hot path: only the rows
+    this device can be named by, not the whole member list)."""
+    if mac is None:
+        return rule.resolve(None, ip, None, (), None)
+    sta = station(db, mac)
+    found = admissions_of(db, mac, ip) if ip else []
+    active = service.active_session(db)
+    people = None
+    if active is not None:
+        wanted = [a.member_id for a in found if a.member_id is not None]
+        keyid = sta.keyid if sta is not None else None
+        marks = ",".join("?" for _ in wanted) or "NULL"
+        ids = db.execute(f"SELECT id FROM members WHERE session_id = ? AND (keyid = ? OR id IN ({marks}))",  # noqa: S608
+                         [active.id, keyid, *wanted]).fetchall()
+        people = rule.Roster.of(active.id, [service.get_member(db, int(r[0])) for r in ids])
+    return rule.resolve(mac, ip, sta, found, people)
+
+
+class Records:
+    """Everything the rule reads, loaded once (the presence daemon per round, the dashboard per page): the
+    active session's members, every live admission and every station row. `resolve` then costs no query."""
+
+    def __init__(self, db: sqlite_utils.Database) -> None:
+        self.roster = roster(db)
+        self.admissions: dict[tuple[str, str], list[rule.Admission]] = {}
+        for row in db.execute("SELECT mac, ip, session_id, member_id, revoked_at FROM admissions "
+                              "WHERE revoked_at IS NULL").fetchall():
+            adm = _admission(row)
+            self.admissions.setdefault((adm.mac.lower(), adm.ip), []).append(adm)
+        self.stations = {r[0].lower(): rule.Station(r[1] or None, bool(r[2]))
+                         for r in db.execute("SELECT mac, keyid, connected FROM stations").fetchall()}
+
+    def resolve(self, mac: str | None, ip: str | None, station: rule.Station | None = None,
+                admissions: list[rule.Admission] | None = None) -> rule.Identity:
+        """station: the association as the caller saw it (a snapshot); default: the `stations` row.
+        admissions: rows the caller holds besides the loaded ones (a row newer than this load)."""
+        if mac is None:
+            return rule.resolve(None, ip, None, (), self.roster)
+        mac = mac.lower()
+        found = station if station is not None else self.stations.get(mac)
+        rows = self.admissions.get((mac, ip or ""), []) + list(admissions or [])
+        return rule.resolve(mac, ip, found, rows, self.roster)
 
 
 def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = PROC_ARP) -> Device:
     mac = mac_for_ip(cfg, ip, arp_path)
-    if mac is None:
-        return Device(ip, None, "unknown", None, False)
-    admitted = admission.is_admitted(db, mac, ip)
-    keyid = station_keyid(db, mac)
-    if keyid is None:
-        # No hostapd of ours saw it (external AP, cable, or the daemon lags): a member only if their personal
-        # code admitted this pair; else a guest with a Continue step (and the code field).
-        member = code_member(db, mac, ip) if admitted else None
-        if member is not None:
-            return Device(ip, mac, "member", member, admitted)
-        return Device(ip, mac, "unknown", None, admitted)
-    if keyid == GUEST_KEYID:
-        return Device(ip, mac, "guest", None, admitted, keyid)
-    member = service.member_by_keyid(db, keyid)
-    active = service.active_session(db)
-    if member is None or active is None or member.session_id != active.id:
-        # A stale keyid (rotated away, or another session's card): never greet anybody by it.
-        return Device(ip, mac, "unknown", None, admitted, keyid)
-    return Device(ip, mac, "member", member, admitted, keyid)
+    who = resolve(db, mac, ip)
+    return Device(ip, mac, who.kind, who.member, who.admitted, who.keyid)

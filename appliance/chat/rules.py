@@ -4,17 +4,20 @@
 Rooms:
     all                 everyone admitted in the session (guests only if the session lets guests chat)
     announce            the clerk's announcements: everyone reads, only the clerk writes (shown as a banner)
-    faction:<name>      the faction's members and deputies
-    dm:<a>:<b>          two members (ids a < b), only if the session allows direct messages
+    faction:<name>      the faction's members and deputies (rules.roles.FACTION_ROOM)
+    dm:<a>:<b>          two people (ids a < b) the page offers each other: both on the session's list in a role
+                        of rules.roles.DIRECT_MESSAGE_TARGETS, only if the session allows direct messages
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from appliance.rules import roles
 
 BODY_MAX = 1000
 RATE_COUNT = 5  # at most this many messages ...
@@ -67,11 +70,21 @@ def valid_room(room: str) -> bool:
     return pair is None or pair[0] < pair[1]
 
 
-def access(viewer: Any, room: str, settings: Settings, muted: bool = False) -> Access:
+def dm_targets(members: Sequence[Any], session_id: int | None) -> frozenset[int]:
+    """The ids of the people on the session's list that direct rooms may join (others in `members` ignored)."""
+    return frozenset(m.id for m in members
+                     if m.session_id == session_id and m.role in roles.DIRECT_MESSAGE_TARGETS)
+
+
+def access(viewer: Any, room: str, settings: Settings, muted: bool = False,
+           targets: Collection[int] = frozenset()) -> Access:
     """THE decision who may read and write a room (viewer: appliance.rules.viewer.Viewer).
 
     Clerks moderate the public rooms (everyone, announcements) but do not read faction rooms or direct
     messages: those are the members' own. Muted participants still read but cannot write.
+    targets: `dm_targets` of the viewer's session — a direct room exists only between two of them, exactly
+    the rooms `rooms_for` offers (never with an id from another session, a guest or administration entry,
+    or oneself).
     """
     if not valid_room(room):
         return NONE
@@ -85,10 +98,11 @@ def access(viewer: Any, room: str, settings: Settings, muted: bool = False) -> A
         if room == "all":
             ok = True
         elif room.startswith("faction:"):
-            ok = bool(member.faction) and room == f"faction:{member.faction}"
+            ok = bool(member.faction) and member.role in roles.FACTION_ROOM and room == f"faction:{member.faction}"
         else:
             pair = dm_pair(room)
-            ok = settings.direct_messages and pair is not None and member.id in pair
+            ok = (settings.direct_messages and pair is not None and member.id in pair
+                  and all(p in targets for p in pair))
         return Access(ok, ok and not muted)
     if kind == "guest" and getattr(viewer, "admitted", False):
         if room == "announce":
@@ -99,14 +113,17 @@ def access(viewer: Any, room: str, settings: Settings, muted: bool = False) -> A
 
 
 def rooms_for(viewer: Any, settings: Settings, members: Sequence[Any] = ()) -> list[str]:
-    """The rooms to list for a viewer, in display order (direct messages: one per other member)."""
+    """The rooms to list for a viewer, in display order (members: the session's list, in display order;
+    direct messages: one per other person `access` lets the viewer write to directly)."""
     out = [r for r in ("announce", "all") if access(viewer, r, settings).read]
     member = getattr(viewer, "member", None)
     if getattr(viewer, "kind", "") == "member" and member is not None:
-        if member.faction:
+        if member.faction and access(viewer, f"faction:{member.faction}", settings).read:
             out.append(f"faction:{member.faction}")
         if settings.direct_messages:
-            out += [dm_room(member.id, m.id) for m in members if m.id != member.id]
+            targets = dm_targets(members, getattr(viewer, "session_id", None))
+            out += [dm_room(member.id, m.id) for m in members
+                    if m.id != member.id and access(viewer, dm_room(member.id, m.id), settings, targets=targets).read]
     return out
 
 

@@ -19,6 +19,7 @@ from appliance.chat import rules
 from appliance.chat.rules import ChatError, Settings
 from appliance.push import events as push_events
 from appliance.push import publish
+from appliance.rules import roles
 from appliance.store.db import audit
 from appliance.store.transaction import transaction
 
@@ -89,15 +90,28 @@ def is_muted(db: Any, session_id: int, who: str) -> bool:
                       [session_id, who]).fetchone() is not None
 
 
+def dm_targets(db: Any, session_id: int) -> frozenset[int]:
+    """rules.dm_targets of the session's list (only read for direct rooms)."""
+    marks, values = roles.sql_in(roles.DIRECT_MESSAGE_TARGETS)
+    return frozenset(int(r[0]) for r in db.execute(
+        f"SELECT id FROM members WHERE session_id = ? AND role IN ({marks})",  # noqa: S608 - placeholders only
+        [session_id, *values]).fetchall())
+
+
+def _targets(db: Any, session_id: int, room: str) -> frozenset[int]:
+    return dm_targets(db, session_id) if room.startswith("dm:") else frozenset()
+
+
 def access(db: Any, viewer: Any, room: str) -> rules.Access:
-    """rules.access with the session's settings and the viewer's mute looked up."""
+    """rules.access with the session's settings, the viewer's mute and the direct-room targets looked up."""
     if viewer.session_id is None:
         return rules.NONE
     try:
         who = rules.participant(viewer)
     except ChatError:
         return rules.NONE
-    return rules.access(viewer, room, settings(db, viewer.session_id), is_muted(db, viewer.session_id, who))
+    sid = viewer.session_id
+    return rules.access(viewer, room, settings(db, sid), is_muted(db, sid, who), _targets(db, sid, room))
 
 
 def push_check(viewer: Any, room: str, db: Any) -> bool:
@@ -106,7 +120,7 @@ def push_check(viewer: Any, room: str, db: Any) -> bool:
     if getattr(viewer, "kind", "") == "member" and room in ("all", "announce"):
         return True
     sid = getattr(viewer, "session_id", None)
-    return sid is not None and rules.access(viewer, room, settings(db, sid)).read
+    return sid is not None and rules.access(viewer, room, settings(db, sid), targets=_targets(db, sid, room)).read
 
 
 def post(db: Any, viewer: Any, room: str, client_id: str, text: str, now: float | None = None,
@@ -130,7 +144,7 @@ def post(db: Any, viewer: Any, room: str, client_id: str, text: str, now: float 
             if old.room != room or old.author_key != who:
                 raise ChatError("Diese Nachrichtenkennung ist schon vergeben. Bitte die Seite neu laden.", 409)
             return old, False
-        allowed = rules.access(viewer, room, settings(db, sid), is_muted(db, sid, who))
+        allowed = rules.access(viewer, room, settings(db, sid), is_muted(db, sid, who), _targets(db, sid, room))
         if not allowed.read:
             raise ChatError("Sie haben keinen Zugang zu diesem Raum.", 403)
         if not allowed.write:

@@ -18,6 +18,7 @@ from appliance.chat import store as chat
 from appliance.chat.rules import ChatError
 from appliance.presence import store as presence_store
 from appliance.push import events as push_events
+from appliance.rules import roles
 from appliance.sessions import service
 from appliance.store.db import audit
 from appliance.web import auth, csrf, i18n, portal
@@ -37,7 +38,7 @@ def room_label(room: str, names: dict[int, str], me: int | None = None) -> str:
 
 
 def _member_names(session_id: int) -> dict[int, str]:
-    return {m.id: m.name for m in service.members(g.db, session_id) if m.role in ("member", "deputy")}
+    return {m.id: m.name for m in service.members(g.db, session_id) if m.role in roles.DIRECT_MESSAGE_TARGETS}
 
 
 def _wants_json() -> bool:
@@ -51,7 +52,7 @@ def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200)
     settings = chat.settings(g.db, sid)
     names = _member_names(sid)
     me = viewer.member.id if viewer.is_member else None
-    members = [m for m in service.members(g.db, sid) if m.role in ("member", "deputy")]
+    members = service.members(g.db, sid)
     rooms = [(r, room_label(r, names, me)) for r in rules.rooms_for(viewer, settings, members)]
     allowed = chat.access(g.db, viewer, room)
     if not allowed.read:

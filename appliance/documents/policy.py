@@ -10,9 +10,10 @@ Every route (agenda page, download, ZIP, search, the live notice) asks here. Rul
 
 from __future__ import annotations
 
+from appliance.rules import roles
 from appliance.rules.viewer import Viewer
 
-ENTITLED_ROLES = frozenset({"member", "deputy", "administration"})
+ENTITLED_ROLES = roles.NONPUBLIC_READERS
 
 
 def _same_body(member_body: str, session_body: str) -> bool:
@@ -32,7 +33,7 @@ def entitled_nonpublic(viewer: Viewer, session_id: int, session_body: str) -> bo
         return False
     # Administration staff are entitled by being named in this session's list; members and deputies must
     # belong to the body that meets.
-    return m.role == "administration" or _same_body(m.body, session_body)
+    return m.role in roles.NONPUBLIC_BY_LISTING or _same_body(m.body, session_body)
 
 
 def may_read(viewer: Viewer, session_id: int, session_body: str, *, item_public: bool = True,

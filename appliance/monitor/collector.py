@@ -223,27 +223,28 @@ class Collector:
             self._leases, self._leases_stamp = [], None
         return leases.active_leases(self._leases, now, self.cfg.dhcp_start, self.cfg.dhcp_end)
 
-    def _admissions(self, active_macs: set[str]) -> tuple[int | None, int | None]:
-        """(admitted, captured): live admissions of the active session; captured = leased but not admitted."""
+    def _admissions(self, active: set[tuple[str, str]]) -> tuple[int | None, int | None]:
+        """(admitted, captured): live admissions of the active session; captured = leased (MAC, IP) pairs not
+        admitted. Pairs, as the firewall and rules.device match them: a MAC admitted at another IP is captured."""
         try:
             conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
         except sqlite3.Error:
             return None, None
         try:
             rows = conn.execute(
-                "SELECT DISTINCT a.mac FROM admissions a JOIN sessions s ON s.id = a.session_id "
+                "SELECT DISTINCT a.mac, a.ip FROM admissions a JOIN sessions s ON s.id = a.session_id "
                 "WHERE s.active = 1 AND a.revoked_at IS NULL").fetchall()
         except sqlite3.Error:
             return None, None
         finally:
             conn.close()
-        admitted = {mac for (mac,) in rows}
-        return len(admitted), len(active_macs - admitted)
+        admitted = {(mac.lower(), ip) for mac, ip in rows}
+        return len(admitted), len(active - admitted)
 
     def _network(self, now: float) -> dict:
         active = self._read_leases(now)
         size = leases.pool_size(self.cfg.dhcp_start, self.cfg.dhcp_end)
-        admitted, captured = self._admissions({lease.mac for lease in active})
+        admitted, captured = self._admissions({(lease.mac, lease.ip) for lease in active})
         interfaces = {}
         for name, cnt in self.system.net_dev().items():
             prev = self._if_prev.get(name)

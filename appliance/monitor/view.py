@@ -1,7 +1,10 @@
 """The read side: what the dashboard, the JSON API and /metrics show, built from what the daemon wrote.
 
-People are named ONLY through the keyid hostapd reported (sessions: the member whose personal key the
-device used; the guest key -> "Gast"). The MAC identifies a device row, never a person.
+Which member a client is comes from the one device rule (appliance.rules.device via captive.identify.Records),
+the same answer the portal gives: each client of the snapshot is a connected station (MAC, keyid) with the IP
+of its lease; the keyid names the member (the guest key a guest), else a live code admission of exactly that
+(MAC, IP) in the active session. The MAC identifies a device row, never a person. Listed guests
+(rules.roles.SHOWN_AS_GUEST) are shown as guests, and a name only once the device is admitted.
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ import json
 import time
 from dataclasses import dataclass
 
-from appliance.captive.keys import GUEST_KEYID
-from appliance.sessions import service
+from appliance.captive.identify import Records
+from appliance.rules import device as rule
+from appliance.rules import roles
 
 SORT_KEYS = ("signal", "name", "radio", "tx", "rx", "retries", "inactive", "connected", "ip")
 CLASSES = ("good", "fair", "poor", "bad", "unknown")
@@ -28,32 +32,20 @@ def load_snapshot(db) -> dict | None:
     return snap
 
 
-def people(db) -> dict[str, tuple[str, str]]:
-    """keyid -> (display name, kind) for the active session."""
-    active = service.active_session(db)
-    out: dict[str, tuple[str, str]] = {GUEST_KEYID: ("Gast", "guest")}
-    if active is not None:
-        for m in service.members(db, active.id):
-            out[m.keyid] = (m.name, "guest" if m.role == "guest" else "member")
-    return out
-
-
-def admitted_macs(db) -> set[str]:
-    return {mac for (mac,) in db.execute(
-        "SELECT DISTINCT a.mac FROM admissions a JOIN sessions s ON s.id = a.session_id "
-        "WHERE s.active = 1 AND a.revoked_at IS NULL").fetchall()}
-
-
-def enrich(clients: list[dict], names: dict[str, tuple[str, str]], admitted: set[str]) -> list[dict]:
-    """Name (once admitted), kind and admission of each client row."""
+def enrich(clients: list[dict], records: Records) -> list[dict]:
+    """Name (once admitted), kind, member id and admission of each client row."""
     out = []
     for c in clients:
         row = dict(c)
-        row["admitted"] = c["mac"] in admitted
-        known = names.get(c.get("keyid") or "")
-        row["kind"] = known[1] if known else "unknown"
+        who = records.resolve(c["mac"], c.get("ip"), rule.Station(c.get("keyid") or None, True))
+        row["admitted"] = who.admitted
+        row["member_id"] = who.member_id
+        if who.member is not None:
+            row["kind"] = "guest" if who.member.role in roles.SHOWN_AS_GUEST else "member"
+        else:
+            row["kind"] = who.kind
         # The name only once the device is admitted: before that, a keyid alone is no confirmed person.
-        row["name"] = known[0] if known and row["admitted"] else None
+        row["name"] = who.member.name if who.member is not None and who.admitted else None
         out.append(row)
     return out
 
@@ -114,9 +106,7 @@ def dashboard_model(db) -> dict:
     from appliance.monitor import alerts
 
     snap = load_snapshot(db)
-    names = people(db)
-    admitted = admitted_macs(db)
     if snap is None:
         return {"snapshot": None, "clients": [], "alerts": alerts.recent(db)}
-    clients = enrich(snap.get("clients", []), names, admitted)
+    clients = enrich(snap.get("clients", []), Records(db))
     return {"snapshot": snap, "clients": clients, "alerts": alerts.recent(db)}

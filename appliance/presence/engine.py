@@ -3,7 +3,8 @@
 A member is present while any of their devices counts, or the clerk says so. A device counts while it is
 linked (hostapd reports it associated, or DHCP/ARP/the portal just saw it) or within the grace period after
 its last evidence — sleeping phones drop off the Wi-Fi for minutes and must not "leave". The device key is
-a MAC only as a *device*; the member always comes from the personal key (keyid) or the admission.
+a MAC only as a *device*; which member it is comes from the one device rule (rules.device: the personal key's
+keyid, else a code admission of exactly that MAC and IP), never from the MAC alone.
 
 Leaving is recorded at the last evidence (when the phone really went), detected grace seconds later.
 A box restart ("boot") keeps every device counting for one more grace period from the boot, so a short

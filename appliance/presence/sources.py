@@ -1,7 +1,18 @@
 """Presence sources, read by the daemon: hostapd stations (written by the radio daemon), dnsmasq leases, the
 portal's admissions, and ARP probes for quiet devices (scapy, only here in the daemon, never the web app).
 
-The MAC is only a device key: the member is looked up from the station's keyid or the admission each time.
+The MAC is only a device key. Which member a device is comes from the one device rule
+(appliance.rules.device, read through captive.identify.Records once per round), exactly as the portal
+decides it: the keyid of the station's association, else a live code admission of exactly (MAC, IP) in the
+active session; never an admission matched by MAC alone. What each source contributes:
+
+- hostapd (the `stations` table): connect → the station with its keyid, and the IP of its DHCP lease if any;
+  disconnect → the station as it was while connected, so the leave goes to whoever the device was.
+- DHCP lease new or renewed → the lease's (MAC, IP) with the station of that MAC.
+- a new admission row → its MAC at its current IP (the lease's, else the row's) with the station of that MAC.
+- ARP answer for a quiet device → the probed (IP, MAC) pair; counted for the member only if the rule still
+  names that member for it (a MAC now at another IP, a revoked code admission or a rotated key do not).
+
 Diffing is pure (station_changes, lease_changes); PresenceDaemon is the thin I/O loop around it.
 """
 
@@ -15,10 +26,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from appliance.captive.identify import Records
 from appliance.config import Config
 from appliance.monitor.leases import parse_leases
 from appliance.presence import store
 from appliance.presence.engine import Obs
+from appliance.rules import device as rule
 
 log = logging.getLogger("sitzungsbox.presence")
 
@@ -77,6 +90,7 @@ class PresenceDaemon:
         self._thread: threading.Thread | None = None
         self.stations: StationSnap = {}
         self.leases: dict[str, int] = {}
+        self.lease_ip: dict[str, str] = {}  # mac -> ip of its current lease
         self.lease_mtime = 0.0
         self.last_admission = 0
         self.last_probe = 0.0
@@ -107,15 +121,9 @@ class PresenceDaemon:
         finally:
             db.conn.close()
 
-    def _member_of(self, db: Any, session_id: int, mac: str, keyid: str | None) -> int | None:
-        if keyid:
-            row = db.execute("SELECT id FROM members WHERE keyid = ? AND session_id = ?",
-                             [keyid, session_id]).fetchone()
-            if row:
-                return int(row[0])
-        row = db.execute("SELECT member_id FROM admissions WHERE mac = ? AND session_id = ? AND revoked_at IS NULL "
-                         "AND member_id IS NOT NULL ORDER BY id DESC LIMIT 1", [mac, session_id]).fetchone()
-        return int(row[0]) if row else None
+    def _record(self, db: Any, sid: int, who: rule.Identity, obs: Obs) -> None:
+        if who.kind == "member" and who.member is not None:
+            store.record(db, sid, who.member.id, obs, self.grace)
 
     def round(self, db: Any) -> None:
         """One pass over every source (public for tests and the benchmark)."""
@@ -128,54 +136,61 @@ class PresenceDaemon:
         sid = int(row[0])
         if sid != self.session_id:
             self.session_id = sid
-            self.stations, self.leases, self.lease_mtime = {}, {}, 0.0
+            self.stations, self.leases, self.lease_ip, self.lease_mtime = {}, {}, {}, 0.0
             store.boot(db, sid, self.grace, now)  # (re)start: known devices get one grace to reappear
-        cur = {r[0]: (r[1], bool(r[2])) for r in db.execute("SELECT mac, keyid, connected FROM stations")}
+        records = Records(db)
+        cur = {mac: (st.keyid, st.connected) for mac, st in records.stations.items()}
+        fresh_leases = self._read_leases()
+        if fresh_leases is not None:
+            self.lease_ip = {mac: ip for mac, (_exp, ip) in fresh_leases.items()}
         for mac, keyid, kind in station_changes(self.stations, cur):
-            member = self._member_of(db, sid, mac, keyid)
-            if member is not None:
-                store.record(db, sid, member, Obs(now, kind, mac, "hostapd"), self.grace)
+            # connect: the station now; disconnect: the station as it was while connected (its keyid then).
+            who = records.resolve(mac, self.lease_ip.get(mac), rule.Station(keyid, True))
+            self._record(db, sid, who, Obs(now, kind, mac, "hostapd"))
         self.stations = cur
-        self._leases(db, sid, now)
-        self._admissions(db, sid, now)
+        if fresh_leases is not None:
+            cur_leases = {mac: expiry for mac, (expiry, _ip) in fresh_leases.items()}
+            for mac in lease_changes(self.leases, cur_leases):
+                self._record(db, sid, records.resolve(mac, self.lease_ip.get(mac)), Obs(now, "seen", mac, "dhcp"))
+            self.leases = cur_leases
+        self._admissions(db, sid, now, records)
         if self.prober is not None and now - self.last_probe >= self.probe_every:
             self.last_probe = now
-            self._probe(db, sid, now)
+            self._probe(db, sid, now, records)
         store.tick_session(db, sid, self.grace, now)
 
-    def _leases(self, db: Any, sid: int, now: float) -> None:
+    def _read_leases(self) -> dict[str, tuple[int, str]] | None:
+        """mac -> (expiry, ip) when the lease file changed since the last read, else None."""
         path = Path(self.cfg.leases_file)
         try:
             mtime = path.stat().st_mtime
             if mtime == self.lease_mtime:
-                return
+                return None
             text = path.read_text()
         except OSError:
-            return
+            return None
         self.lease_mtime = mtime
-        cur = {lease.mac: lease.expiry for lease in parse_leases(text)}
-        for mac in lease_changes(self.leases, cur):
-            member = self._member_of(db, sid, mac, self.stations.get(mac, (None, False))[0])
-            if member is not None:
-                store.record(db, sid, member, Obs(now, "seen", mac, "dhcp"), self.grace)
-        self.leases = cur
+        return {lease.mac: (lease.expiry, lease.ip) for lease in parse_leases(text)}
 
-    def _admissions(self, db: Any, sid: int, now: float) -> None:
-        rows = db.execute("SELECT id, mac, member_id FROM admissions WHERE id > ? AND session_id = ? "
-                          "AND member_id IS NOT NULL AND revoked_at IS NULL ORDER BY id",
-                          [self.last_admission, sid]).fetchall()
-        for adm_id, mac, member in rows:
-            store.record(db, sid, int(member), Obs(now, "seen", mac, "portal"), self.grace)
+    def _admissions(self, db: Any, sid: int, now: float, records: Records) -> None:
+        rows = db.execute("SELECT id, mac, ip, member_id FROM admissions WHERE id > ? AND session_id = ? "
+                          "AND revoked_at IS NULL ORDER BY id", [self.last_admission, sid]).fetchall()
+        for adm_id, mac, ip, member in rows:
+            # The row itself is evidence (it may be newer than the round's records), for the device where it is
+            # now: a device that has since moved to another lease is no longer named by it.
+            row = rule.Admission(mac, ip, sid, int(member) if member is not None else None)
+            who = records.resolve(mac, self.lease_ip.get(mac.lower(), ip), admissions=[row])
+            self._record(db, sid, who, Obs(now, "seen", mac, "portal"))
             self.last_admission = adm_id
 
-    def _probe(self, db: Any, sid: int, now: float) -> None:
+    def _probe(self, db: Any, sid: int, now: float, records: Records) -> None:
         quiet = db.execute("SELECT member_id, device FROM presence_devices WHERE session_id = ? "
                            "AND last_seen < ?", [sid, now - self.probe_every]).fetchall()
         ips = {}
         for row in db.execute("SELECT mac, ip FROM admissions WHERE session_id = ? AND revoked_at IS NULL", [sid]):
             ips[row[0]] = row[1]
         targets = {ips[dev]: dev for _m, dev in quiet if dev in ips}
-        for mac, lease_ip in self._lease_ips().items():
+        for mac, lease_ip in self.lease_ip.items():
             if mac in {d for _m, d in quiet} and lease_ip not in targets:
                 targets[lease_ip] = mac
         if not targets:
@@ -190,14 +205,10 @@ class PresenceDaemon:
             ip = next((i for i, m in targets.items() if m == dev), None)
             if ip is None:
                 continue
+            if records.resolve(dev, ip).member_id != int(member):
+                continue  # the rule no longer names this member for the pair: no evidence either way
             kind = "seen" if ip in answered else "lost"
             store.record(db, sid, int(member), Obs(now, kind, dev, "arp"), self.grace)
-
-    def _lease_ips(self) -> dict[str, str]:
-        try:
-            return {lease.mac: lease.ip for lease in parse_leases(Path(self.cfg.leases_file).read_text())}
-        except OSError:
-            return {}
 
 
 def make_prober(cfg: Config) -> Any:

@@ -14,6 +14,7 @@ from typing import Any
 
 from appliance.presence.engine import Change, Device, MemberState, Obs, step, tick
 from appliance.push import publish
+from appliance.rules import roles
 from appliance.store.transaction import transaction
 
 
@@ -117,11 +118,13 @@ def correct(db: Any, session_id: int, member_id: int, status: str, reason: str, 
 
 
 def present_count(db: Any, session_id: int, voting_only: bool = False) -> int:
-    sql = ("SELECT COUNT(*) FROM presence_intervals i JOIN members m ON m.id = i.member_id "
-           "WHERE i.session_id = ? AND i.end IS NULL AND m.role IN ('member', 'deputy')")
+    """People present now in a role that counts for quorum (rules.roles.QUORUM); voting_only: with Stimmrecht."""
+    marks, values = roles.sql_in(roles.QUORUM)
+    sql = ("SELECT COUNT(*) FROM presence_intervals i JOIN members m ON m.id = i.member_id "  # noqa: S608
+           f"WHERE i.session_id = ? AND i.end IS NULL AND m.role IN ({marks})")
     if voting_only:
         sql += " AND m.voting = 1"
-    return int(db.execute(sql, [session_id]).fetchone()[0])
+    return int(db.execute(sql, [session_id, *values]).fetchone()[0])
 
 
 @dataclass(frozen=True)
@@ -164,8 +167,9 @@ def attendance(db: Any, session_id: int, now: float | None = None) -> list[Row]:
 
 
 def quorum(rows: list[Row]) -> tuple[int, int, int]:
-    """(voting members present, voting members, needed): more than half of the voting members."""
-    voting = [r for r in rows if r.voting]
+    """(voting members present, voting members, needed): more than half of the voting members (Stimmrecht
+    and a role of rules.roles.QUORUM: a listed guest or staff entry marked as voting by mistake never counts)."""
+    voting = [r for r in rows if r.voting and r.role in roles.QUORUM]
     present = sum(1 for r in voting if r.status == "present")
     return present, len(voting), len(voting) // 2 + 1
 

@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from appliance.rules import roles
+
 BUILTIN = ("all", "members", "clerks")
 PREFIXED = ("member", "faction")
 FEATURES = ("chat", "doc")  # "<prefix>:<value>" decided by a check registered in create_app
@@ -66,7 +68,8 @@ def visible(viewer: Any, audience: str, db: Any = None, checks: dict[str, Check]
     if prefix == "member":
         return member is not None and str(member.id) == value
     if prefix == "faction":
-        return member is not None and bool(member.faction) and member.faction == value
+        return (member is not None and bool(member.faction) and member.faction == value
+                and member.role in roles.FACTION_ROOM)
     fn = (checks or {}).get(prefix)
     if fn is None:
         return False
