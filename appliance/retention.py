@@ -21,6 +21,7 @@ By age — rows not bound to a session, older than the same limit (midnight UTC 
 - stations that disconnected before the limit (MAC, keyid); connected ones are live and stay;
 - monitor_points (per-device series are named `signal:<mac>`), monitor_state (the snapshot lists clients'
   MACs, IPs and keyids), monitor_alerts (a device's MAC as subject and in the message);
+- login_throttle (failed staff logins by client address), by their last failure;
 - push_events whose session no longer exists or is not active, by their time;
 - audit rows stay (what was done, when, by which role), but MACs, IPv4 addresses and member ids
   (`member=<id>`, `member:<id>`, `device:<mac>`) in their actor and detail are blanked.
@@ -121,6 +122,7 @@ def purge(db: Any, days: int, today: date | None = None) -> Purge:
         _delete(db, report, "monitor_points", "ts < ?", [int(ts)])
         _delete(db, report, "monitor_state", "at < ?", [ts])
         _delete(db, report, "monitor_alerts", "COALESCE(ended_at, started_at) < ?", [ts])
+        _delete(db, report, "login_throttle", "last_at < ?", [ts])
         blanked = 0
         for row_id, actor, detail in db.execute(
                 f"SELECT id, actor, detail FROM audit WHERE at < ? AND ({_AUDIT_SUSPECT})", [iso]).fetchall():  # noqa: S608

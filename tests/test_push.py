@@ -8,7 +8,7 @@ import pytest
 
 from appliance.push import Audiences, publish, visible
 from appliance.push import hub as hub_mod
-from appliance.push.audience import EXT, AudienceError
+from appliance.push.audience import EXT, AudienceError, check
 from appliance.push.events import since
 from appliance.push.sseclient import parse_block
 from appliance.rules.viewer import Viewer
@@ -69,8 +69,6 @@ def test_audiences(db):
         "clerks": (False, False, True, False),
         "member:1": (True, False, False, False),
         "member:2": (False, False, False, False),
-        "faction:SPD": (True, False, False, False),
-        "faction:CDU": (False, False, False, False),
     }
     for aud, expected in table.items():
         got = tuple(visible(v, aud, db) for v in (member, guest, clerk, nobody))
@@ -82,6 +80,8 @@ def test_audiences(db):
     assert seen == ["7", "7"] and not visible(member, "tdoc:7", db)  # without the app's checks: nobody
     audiences.register("tboom", lambda v, value, d: 1 / 0)
     assert not audiences.visible(clerk, "tboom:1", db)  # a failing check never leaks
+    with pytest.raises(AudienceError):
+        check("faction:SPD")  # faction rooms are chat audiences: "chat:faction:SPD"
     for taken in ("all", "member", "unlisted"):
         with pytest.raises(AudienceError):
             audiences.register(taken, lambda *a: True)

@@ -63,6 +63,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "monitor_state": {"key": "", "at": "", "value": "text"},
     "monitor_alerts": {"id": "", "kind": "", "subject": "text", "severity": "", "message": "text", "value": "",
                        "started_at": "", "ended_at": ""},
+    "login_throttle": {"role": "", "ip": "ip", "failures": "", "last_at": ""},  # failed staff logins by address
 }
 KEPT = {"members"}  # rows stay (names for the minutes); their key material is checked separately
 BLANKED = {"audit"}  # rows stay, personal parts blanked
@@ -144,6 +145,7 @@ def fill(db) -> tuple[Fill, dict[str, int], dict[int, tuple]]:
               value=json.dumps({"clients": [{"mac": mac, "ip": ip, "keyid": f"k{m}"}]}))
         f.put(age, "monitor_alerts", kind="weak_signal", subject=mac, severity="warning",
               message=f"Schwaches Signal: {mac} ({ip})", started_at=ts, ended_at=ts + 5)
+        f.put(age, "login_throttle", role="clerk", ip=ip, failures=json.dumps([ts]), last_at=ts)
         f.put(age, "audit", at=at, actor=f"clerk@{ip}", action="chat.mute",
               detail=f"session={sid} who=member:{m} admission=3 member={m2} device:{mac}")
     # A station still connected since long ago is live: it stays.

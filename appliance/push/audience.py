@@ -14,10 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from appliance.rules import roles
-
 BUILTIN = ("all", "members", "clerks")
-PREFIXED = ("member", "faction")
+PREFIXED = ("member",)  # a faction's events go to its chat room ("chat:faction:<name>"), decided by chat.rules
 FEATURES = ("chat", "doc")  # "<prefix>:<value>" decided by a check registered in create_app
 EXT = "sitzungsbox.audiences"  # app.extensions key of the app's Audiences
 AUDIENCE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}(:.{1,200})?$", re.S)
@@ -48,7 +46,7 @@ def check(audience: str) -> str:
 def visible(viewer: Any, audience: str, db: Any = None, checks: dict[str, Check] | None = None) -> bool:
     """May this viewer (appliance.rules.viewer.Viewer) receive an event for `audience`?
 
-    Clerks get 'all', 'members' and 'clerks' but not a member's private events or a faction's room; a feature's
+    Clerks get 'all', 'members' and 'clerks' but not a member's private events; a feature's
     prefix is decided by its check in `checks` (none registered: nobody). Anonymous devices get nothing.
     """
     kind = getattr(viewer, "kind", "anonymous")
@@ -67,9 +65,6 @@ def visible(viewer: Any, audience: str, db: Any = None, checks: dict[str, Check]
         return False
     if prefix == "member":
         return member is not None and str(member.id) == value
-    if prefix == "faction":
-        return (member is not None and bool(member.faction) and member.faction == value
-                and member.role in roles.FACTION_ROOM)
     fn = (checks or {}).get(prefix)
     if fn is None:
         return False
