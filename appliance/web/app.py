@@ -35,8 +35,8 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     app.secret_key = secret_key(db)
     db.conn.close()
     if helper is None:
-        from appliance.helper.client import HelperClient, NullHelper
-        helper = NullHelper() if cfg.demo else HelperClient(cfg.helper_socket)
+        from appliance.helper.client import for_config
+        helper = for_config(cfg)
     app.config.update(
         SB=cfg,
         SB_HELPER=helper,
