@@ -262,6 +262,14 @@ def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: b
     return removed, shas
 
 
+def doc_audience(viewer: Viewer, value: str, db: sqlite_utils.Database) -> bool:
+    """Push audience "doc:<file id>": only viewers who may read that file get the notice."""
+    try:
+        return readable(db, viewer, int(value)) is not None
+    except ValueError:
+        return False
+
+
 def late_notice(f: File) -> dict:
     """The push notice of a late document (Tischvorlage) without a web request: the box's own paths."""
     from urllib.parse import quote

@@ -51,9 +51,10 @@ def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: i
     Notices go out only while the session is active. notice: how the web words the notice (its language,
     its URLs); default service.late_notice. BulkError/DocumentError: nothing was added.
     """
-    from appliance.push import publish
+    from appliance.push import publish, register_audience
     from appliance.sessions import service as sessions
 
+    register_audience("doc", service.doc_audience)  # the command line publishes without the web app loaded
     blobs = service.blobs_for(cfg.state_dir)
     staged = bulk.store_entries(db, blobs, entries)
     try:
