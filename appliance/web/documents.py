@@ -54,12 +54,20 @@ def _setup(state) -> None:
     fastsend.install()  # big PDFs by os.sendfile under gunicorn's gevent worker (no-op elsewhere)
 
 
+def _doc_audience(viewer: Viewer, value: str, db) -> bool:
+    """Push audience "doc:<file id>": only viewers who may read that file get the notice."""
+    try:
+        return service.readable(db, viewer, int(value)) is not None
+    except ValueError:
+        return False
+
+
 try:
     from appliance.push import register_audience
 except ImportError:  # no push channel: pages ask /unterlagen/neu instead
     pass
 else:
-    register_audience("doc", service.doc_audience)
+    register_audience("doc", _doc_audience)
 
 
 @bp.app_template_filter("doc_size")
