@@ -276,11 +276,11 @@ def test_switching_session_swaps_keys_without_restarting_the_radio(box):
         bernd = next(m for m in old if m.name == "Bernd Müller")
         box.fake.connect(box.venue.client_mac(2), bernd.keyid)
         box.wait_station(box.venue.client_mac(2), bernd.keyid)
-        from appliance.captive import rotation
         from appliance.helper.client import HelperClient
+        from appliance.usecases.sessions import activate_session
 
-        errors = rotation.switch_session(replace(box.cfg), db, HelperClient(box.cfg.helper_socket), other.id, "test")
-        assert errors == []
+        result = activate_session(replace(box.cfg), db, HelperClient(box.cfg.helper_socket), other.id, "test")
+        assert result.errors == ()
         psk = box.cfg.psk_file.read_text()
         assert f"keyid={service.members(db, other.id)[0].keyid} " in psk
         assert all(f"keyid={m.keyid} " not in psk for m in old)
