@@ -167,7 +167,7 @@ def _taken_codes(db: sqlite_utils.Database) -> set[str]:
 
 def member_by_code(db: sqlite_utils.Database, session_id: int, typed: str) -> Member | None:
     """The member of `session_id` whose personal code this is (typed in any case, with or without the dash);
-    None for a malformed code, a code of another session or an old code replaced by rotate_keys."""
+    None for a malformed code, a code of another session or an old code replaced by replace_keys."""
     code = codes.normalise(typed)
     if code is None:
         return None
