@@ -53,9 +53,17 @@ def may_use_code(device: Device) -> bool:
     return device.mac is not None and device.keyid is None and device.kind == "unknown"
 
 
+_PROCESS_THROTTLE = codes.Throttle()
+
+
 def enter_personal_code(cfg: Any, db: sqlite_utils.Database, helper: Any, device: Device, typed_code: str, *,
-                        throttle: codes.Throttle) -> CodeOutcome:
-    """A member's personal code typed on `device`. cfg: unused, kept so every act has the same shape."""
+                        throttle: codes.Throttle | None = None) -> CodeOutcome:
+    """A member's personal code typed on `device`. cfg: unused, kept so every act has the same shape.
+
+    throttle: the wrong-code counter to use; the web app passes its own (one per app). Without one, the
+    process's counter is used: never none, so no caller can switch the throttling off by forgetting it.
+    """
+    throttle = _PROCESS_THROTTLE if throttle is None else throttle
     session = service.active_session(db)
     if session is None or not may_use_code(device):
         return CodeOutcome(NOT_FOR_DEVICE)
