@@ -10,11 +10,16 @@ from appliance import config as config_mod
 
 
 def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
+    """Exit 0: done; 1: the database act is done but a radio or firewall step failed (named on stderr);
+    2: nothing was done (the error on stderr)."""
+    from appliance.helper import client
     from appliance.sessions import roster, service
     from appliance.store import open_db
+    from appliance.usecases import sessions as acts
 
     db = open_db(cfg.db_path)
     try:
+        result = None
         if args.action == "create":
             s = service.create_session(db, body=args.body, title=args.title, day=args.date, venue=args.venue,
                                        ssid=cfg.ssid, actor="cli")
@@ -23,15 +28,57 @@ def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
             for s in service.list_sessions(db):
                 print(f"{s.id}\t{'*' if s.active else ' '}\t{s.date}\t{s.body}\t{s.title}\t{s.ssid}")
         elif args.action == "import-members":
-            rows = roster.parse_members(Path(args.csv).read_bytes())
-            n = service.import_members(db, args.session, rows, actor="cli")
-            print(f"{n} Mitglieder importiert")
+            result = acts.import_members(cfg, db, client.for_config(cfg), args.session, Path(args.csv).read_bytes(),
+                                         actor="cli")
         elif args.action == "activate":
-            s = service.activate(db, args.session, actor="cli")
-            print(f"Sitzung {s.id} ist aktiv")
-    except (service.SessionError, roster.RosterError, OSError) as exc:
+            result = acts.activate_session(cfg, db, client.for_config(cfg), args.session, actor="cli")
+        elif args.action == "rotate-keys":
+            result = acts.rotate_keys(cfg, db, client.for_config(cfg), args.session, actor="cli")
+    except roster.RosterError as exc:
+        print("Fehler: " + "; ".join(exc.problems), file=sys.stderr)
+        return 2
+    except (service.SessionError, OSError) as exc:
         print(f"Fehler: {exc}", file=sys.stderr)
         return 2
+    finally:
+        db.conn.close()
+    if result is None:
+        return 0
+    print(result.text)
+    for error in result.errors:
+        print(f"Achtung: {error}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def _wipe_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
+    """`sitzungsbox wipe N`: the same acts as the clerk's delete buttons (usecases.documents / .presence)."""
+    from appliance.documents import DocumentError
+    from appliance.sessions import service
+    from appliance.store import open_db
+    from appliance.usecases import documents, presence
+
+    what = {"all": "ALLE Unterlagen", "presence": "die Anwesenheitsdaten (wer wann da war)"}.get(
+        args.what, "die nichtöffentlichen Unterlagen")
+    db = open_db(cfg.db_path)
+    try:
+        service.get_session(db, args.session)
+        if not args.yes:
+            answer = input(f"{what} von Sitzung {args.session} endgültig löschen? [ja/nein] ")
+            if answer.strip().lower() != "ja":
+                print("Nichts gelöscht.")
+                return 1
+        if args.what == "presence":
+            n = presence.wipe_presence(cfg, db, args.session, actor="cli")
+            print(f"Anwesenheitsdaten gelöscht ({n} Zeiträume).")
+        else:
+            result = documents.wipe_documents(cfg, db, args.session, actor="cli",
+                                              nonpublic_only=args.what != "all")
+            print(result.message())
+    except (service.SessionError, DocumentError, OSError) as exc:
+        print(f"Fehler: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        db.conn.close()
     return 0
 
 
@@ -57,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("venue", help="virtueller Sitzungssaal in Netzwerk-Namespaces (root)")
     from appliance.documents import cli as documents_cli
     documents_cli.add_parsers(sub)
+    wp = sub.add_parser("wipe", help="nach der Sitzung löschen: nichtöffentliche Unterlagen (Standard), alle "
+                                     "Unterlagen oder die Anwesenheitsdaten")
+    wp.add_argument("session", type=int)
+    which = wp.add_mutually_exclusive_group()
+    which.add_argument("--alle", dest="what", action="store_const", const="all", default="nonpublic",
+                       help="alle Unterlagen der Sitzung")
+    which.add_argument("--anwesenheit", dest="what", action="store_const", const="presence",
+                       help="die Anwesenheitsdaten der Sitzung statt der Unterlagen")
+    wp.add_argument("--ja", dest="yes", action="store_true", help="ohne Rückfrage")
     sp = sub.add_parser("set-password", help="neues Passwort für den Sitzungsdienst erzeugen und einmal anzeigen")
     sp.add_argument("--role", choices=("sitzungsdienst", "techniker"), default="sitzungsdienst",
                     help="für wen: Sitzungsdienst (Standard) oder Technik-Ansicht")
@@ -77,11 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--date", required=True)
     c.add_argument("--venue", default="")
     sa.add_parser("list")
-    im = sa.add_parser("import-members")
+    im = sa.add_parser("import-members", help="Mitgliederliste (CSV) importieren; bei aktiver Sitzung sofort ins WLAN")
     im.add_argument("session", type=int)
     im.add_argument("csv", type=Path)
-    ac = sa.add_parser("activate")
+    ac = sa.add_parser("activate", help="Sitzung aktivieren: ihre Schlüssel ersetzen die der vorigen im Funkmodul")
     ac.add_argument("session", type=int)
+    rk = sa.add_parser("rotate-keys", help="alle Schlüssel und Codes einer Sitzung erneuern (alte Karten ungültig)")
+    rk.add_argument("session", type=int, nargs="?", help="Sitzung (Standard: die aktive)")
     return p
 
 
@@ -104,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     if cmd == "web":
         from appliance.web import serve
         return serve.main(cfg)
-    if cmd in ("import", "documents", "wipe"):
+    if cmd == "wipe":
+        return _wipe_cmd(cfg, args)
+    if cmd in ("import", "documents"):
         from appliance.documents import cli as documents_cli
         return documents_cli.main(cfg, args)
     if cmd == "helper":

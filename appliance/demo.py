@@ -67,8 +67,8 @@ def prepare(cfg: Config) -> tuple[int, str | None]:
     session = service.create_session(db, body="Rat der Stadt", title="12. Sitzung des Rates (Demo)",
                                      day=time.strftime("%Y-%m-%d"), venue="Kulturzentrum, Großer Saal",
                                      ssid=cfg.ssid, actor="demo")
-    service.import_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()), actor="demo")
-    service.activate(db, session.id, actor="demo")
+    service.insert_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()))
+    service.set_active(db, session.id)
     password = auth.ensure_password(db)
     write_all(cfg, db)
     db.conn.close()

@@ -645,8 +645,8 @@ def main(cfg: Config) -> int:
     session = service.create_session(db, body="Rat der Stadt", title="Virtueller Sitzungssaal",
                                      day=time.strftime("%Y-%m-%d"), venue="Netzwerk-Namespaces", ssid=vcfg.ssid,
                                      actor="venue")
-    service.import_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()), actor="venue")
-    service.activate(db, session.id, actor="venue")
+    service.insert_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()))
+    service.set_active(db, session.id)
     password = auth.ensure_password(db)
     first = service.members(db, session.id)[0]
     db.conn.close()

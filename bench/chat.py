@@ -80,9 +80,9 @@ class WebServer:
                      web_workers=workers, **changes).validate()
         db = open_db(cfg.db_path)
         s = service.create_session(db, body="Rat", title="Lasttest", day="2026-11-24")
-        service.import_members(db, s.id, [MemberRow("Anna Schmidt", "SPD", "member", True, "Rat"),
+        service.insert_members(db, s.id, [MemberRow("Anna Schmidt", "SPD", "member", True, "Rat"),
                                           MemberRow("Bernd Müller", "CDU", "member", True, "Rat")])
-        service.activate(db, s.id)
+        service.set_active(db, s.id)
         ms = {m.name.split()[0]: m for m in service.members(db, s.id)}
         devices = [("10.77.0.10", "02:5d:00:00:00:01", ms["Anna"]), ("10.77.0.11", "02:5d:00:00:00:02", ms["Bernd"])]
         devices += [(guest_ip(i), f"02:5e:00:00:{i >> 8:02x}:{i & 0xff:02x}", None) for i in range(n_guests)]

@@ -70,8 +70,8 @@ def prepare(work: Path, data: bytes, port: int, web_user: str):
                  web_bind="127.0.0.1", web_port=port, web_user=web_user, demo=True).validate()
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat", title="Bench", day="2026-12-01", ssid=cfg.ssid)
-    service.import_members(db, s.id, roster.parse_members("Name;Rolle\nAnna Bench;Mitglied\n"))
-    service.activate(db, s.id)
+    service.insert_members(db, s.id, roster.parse_members("Name;Rolle\nAnna Bench;Mitglied\n"))
+    service.set_active(db, s.id)
     m = service.members(db, s.id)[0]
     mac = "02:00:00:00:00:99"
     with db.conn:

@@ -234,8 +234,8 @@ def run(n: int, prefix: str) -> dict:
     db = open_db(cfg.db_path)
     session = service.create_session(db, body="Rat der Stadt", title="Messung", day="2026-12-01", ssid=cfg.ssid)
     csv = "Name;Rolle\n" + "".join(f"Mitglied {i:03d};Mitglied\n" for i in onboard_idx if i not in guests)
-    service.import_members(db, session.id, roster.parse_members(csv))
-    service.activate(db, session.id)
+    service.insert_members(db, session.id, roster.parse_members(csv))
+    service.set_active(db, session.id)
     by_name = {m.name: m for m in service.members(db, session.id)}
     db.conn.close()
     names: dict[int, str | None] = {}

@@ -93,9 +93,9 @@ def run(devices: int, grace: float, spread: float, work: Path) -> dict:
                  presence_grace=grace).validate()
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat", title="Messung", day="2026-12-01")
-    service.import_members(db, s.id, [MemberRow(f"Mitglied {i:03d}", f"F{i % 6}", "member", True, "Rat")
+    service.insert_members(db, s.id, [MemberRow(f"Mitglied {i:03d}", f"F{i % 6}", "member", True, "Rat")
                                       for i in range(devices)])
-    service.activate(db, s.id)
+    service.set_active(db, s.id)
     macs = {m.id: (f"02:be:{(i >> 8) & 255:02x}:{i & 255:02x}:00:01", m.keyid)
             for i, m in enumerate(service.members(db, s.id))}
     daemon = PresenceDaemon(dataclasses.replace(cfg)).start()

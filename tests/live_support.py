@@ -18,13 +18,13 @@ def populate(cfg, db, admit: bool = True):
     """Anna (SPD) and Bernd (CDU) vote, Carla (SPD) votes but is not here, Dora is a deputy; a guest."""
     s = service.create_session(db, body="Rat der Stadt", title="12. Sitzung des Rates", day="2026-11-24",
                                venue="Rathaus")
-    service.import_members(db, s.id, [
+    service.insert_members(db, s.id, [
         MemberRow("Anna Schmidt", "SPD", "member", True, "Rat"),
         MemberRow("Bernd Müller", "CDU", "member", True, "Rat"),
         MemberRow("Carla Weber", "SPD", "member", True, "Rat"),
         MemberRow("Dora Klein", "SPD", "deputy", False, "Rat"),
     ])
-    service.activate(db, s.id)
+    service.set_active(db, s.id)
     ms = {m.name.split()[0]: m for m in service.members(db, s.id)}
     cfg.leases_file.parent.mkdir(parents=True, exist_ok=True)
     lines = "".join(f"0 {mac} {ip} * *\n" for ip, mac in MACS.items())

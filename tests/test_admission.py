@@ -34,9 +34,9 @@ class FakeHelper:
 
 def make_session(db, names=("Anna Schmidt",), active=True):
     s = service.create_session(db, body="Rat der Stadt", title="12. Sitzung", day="2026-11-24")
-    service.import_members(db, s.id, [MemberRow(n, "SPD", "member", True, "Rat") for n in names])
+    service.insert_members(db, s.id, [MemberRow(n, "SPD", "member", True, "Rat") for n in names])
     if active:
-        service.activate(db, s.id)
+        service.set_active(db, s.id)
     return service.get_session(db, s.id), service.members(db, s.id)
 
 

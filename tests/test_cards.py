@@ -112,7 +112,7 @@ def test_zip_of_session_pdfs_one_per_member_without_foreign_secrets(tmp_path, cf
     s = service.create_session(db, body="Rat der Stadt", title="Ratssitzung", day="2026-03-12")
     rows = roster.parse_members("Name;Fraktion;Rolle;Stimmrecht\nÖzlem Çelik;SPD;Mitglied;ja\n"
                                 "Jürgen Weiß;CDU;Mitglied;ja\nAnna (Nina) Weiss;FDP;Stellvertretung;nein\n")
-    service.import_members(db, s.id, rows)
+    service.insert_members(db, s.id, rows)
     people = service.members(db, s.id)
     set_pw(cfg, "pw-for-cards")
     app = create_app(cfg, helper=RecordingHelper(), testing=True)
@@ -166,7 +166,7 @@ def test_html_card_sheet_shows_each_members_code_under_the_key(cfg, db, monkeypa
     s = service.create_session(db, body="Rat der Stadt", title="Ratssitzung", day="2026-03-12")
     rows = roster.parse_members("Name;Fraktion;Rolle;Stimmrecht\n"
                                 "Özlem Çelik;SPD;Mitglied;ja\nJürgen Weiß;CDU;Mitglied;ja\n")
-    service.import_members(db, s.id, rows)
+    service.insert_members(db, s.id, rows)
     set_pw(cfg, "pw-for-cards")
     client = create_app(cfg, helper=RecordingHelper(), testing=True).test_client()
     tok = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/clerk/login").text).group(1)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import re
-import sys
-import types
 
 import pytest
 
-from appliance.captive import rotation
 from appliance.sessions import service
+from appliance.usecases import sessions as acts
 from appliance.web import auth
 from appliance.web.app import create_app
 
@@ -279,7 +276,7 @@ def test_csv_upload_too_big_or_missing(clerk, db):
 
 def test_activate(clerk, db, monkeypatch):
     pushed = []
-    monkeypatch.setattr(rotation, "push_keys", lambda cfg, db_, revoked=(): pushed.append(1) or (3, 0, []))
+    monkeypatch.setattr(acts, "_push_keys", lambda cfg, db_, revoked=(): pushed.append(1) or (1, 0, []))
     s = new_session(clerk, db)
     resp = clerk.post(f"/clerk/sessions/{s.id}/activate", data={"csrf_token": csrf_of(clerk)})
     assert resp.status_code == 302
@@ -337,7 +334,10 @@ def test_card_pdf_of_another_session_is_404(clerk, db):
 
 
 def install_pipeline(monkeypatch, calls: list, *, fail_netconf: bool = False):
-    """Fake netconf / radio / admission modules: the real ones are other engineers' work."""
+    """The adapters the rotation calls, recording: file writer, radio control and the admissions."""
+    from appliance.captive import admission
+    from appliance.netconf import render
+    from appliance.radio import control
 
     def write_psk(cfg, db):
         calls.append(("write_psk", [m.passphrase for m in service.members(db, service.active_session(db).id)]
@@ -354,15 +354,9 @@ def install_pipeline(monkeypatch, calls: list, *, fail_netconf: bool = False):
         calls.append(("revoke", session_id))
         return 5
 
-    for name, attrs in (("appliance.netconf.render", {"write_psk": write_psk}),
-                        ("appliance.radio.control", {"reload_keys": reload_keys}),
-                        ("appliance.captive.admission", {"revoke_session_devices": revoke_session_devices})):
-        module = types.ModuleType(name)
-        for key, value in attrs.items():
-            setattr(module, key, value)
-        monkeypatch.setitem(sys.modules, name, module)
-        parent, _, child = name.rpartition(".")
-        monkeypatch.setattr(importlib.import_module(parent), child, module, raising=False)
+    monkeypatch.setattr(render, "write_psk", write_psk)
+    monkeypatch.setattr(control, "reload_keys", reload_keys)
+    monkeypatch.setattr(admission, "revoke_session_devices", revoke_session_devices)
 
 
 def test_rotation_requires_confirmation_then_runs_the_pipeline(clerk, db, monkeypatch):
@@ -370,7 +364,7 @@ def test_rotation_requires_confirmation_then_runs_the_pipeline(clerk, db, monkey
     install_pipeline(monkeypatch, calls)
     s = new_session(clerk, db)
     upload(clerk, s.id, GOOD_CSV)
-    service.activate(db, s.id)
+    service.set_active(db, s.id)
     old = {m.id: (m.keyid, m.passphrase) for m in service.members(db, s.id)}
 
     page = clerk.get(f"/clerk/sessions/{s.id}/rotate")
@@ -397,9 +391,9 @@ def test_rotation_reports_a_failing_step_and_still_revokes(cfg, db, monkeypatch)
     calls: list = []
     install_pipeline(monkeypatch, calls, fail_netconf=True)
     s = service.create_session(db, body="Rat", title="T", day="2026-01-01")
-    service.activate(db, s.id)
+    service.set_active(db, s.id)
     db["stations"].insert({"mac": "02:00:00:00:00:09", "interface": "wlan0", "keyid": "guest", "connected": 1})
-    result = rotation.rotate(cfg, db, RecordingHelper(), "test")
+    result = acts.rotate_keys(cfg, db, RecordingHelper(), None, "test")
     assert [c[0] for c in calls] == ["write_psk", "revoke"]  # no radio reload of stale files
     assert not result.ok and "Netzkonfiguration" in result.message()
     assert result.devices_disconnected == 1 and result.admissions_revoked == 5
@@ -407,5 +401,4 @@ def test_rotation_reports_a_failing_step_and_still_revokes(cfg, db, monkeypatch)
 
 
 def test_rotation_message_grammar():
-    one = rotation.RotationResult(1, 2, ("a",), devices_disconnected=1)
-    assert one.message() == "Alle Schlüssel erneuert. 1 Gerät wurde getrennt. Bitte neue Karten drucken."
+    assert acts.rotation_text(1) == "Alle Schlüssel erneuert. 1 Gerät wurde getrennt. Bitte neue Karten drucken."

@@ -17,9 +17,9 @@ NAMES = ("Anna Schmidt", "Bernd Müller", "Carla Weber")
 
 def make_session(db, names=NAMES, active=True, title="Sitzung"):
     s = service.create_session(db, body="Rat der Stadt", title=title, day="2026-11-24")
-    service.import_members(db, s.id, [MemberRow(n, "SPD", "member", True, "Rat") for n in names])
+    service.insert_members(db, s.id, [MemberRow(n, "SPD", "member", True, "Rat") for n in names])
     if active:
-        service.activate(db, s.id)
+        service.set_active(db, s.id)
     return s, service.members(db, s.id)
 
 
@@ -58,7 +58,7 @@ def test_members_get_unique_codes_and_are_found_only_in_their_session(db):
 
 def test_rotation_replaces_every_code_at_once(db):
     s, before = make_session(db)
-    service.rotate_keys(db, s.id)
+    service.replace_keys(db, s.id)
     after = {m.id: m for m in service.members(db, s.id)}
     for m in before:
         assert after[m.id].code != m.code and after[m.id].code

@@ -32,8 +32,8 @@ Gerd Gast;;Gast;nein;Rat der Stadt
 @pytest.fixture
 def setup(cfg, db):
     s = sessions.create_session(db, body="Rat der Stadt", title="Sitzung", day="2026-12-01", ssid="Sitzung")
-    sessions.import_members(db, s.id, roster.parse_members(MEMBERS))
-    sessions.activate(db, s.id)
+    sessions.insert_members(db, s.id, roster.parse_members(MEMBERS))
+    sessions.set_active(db, s.id)
     people = {m.name: m for m in sessions.members(db, s.id)}
     blobs = service.blobs_for(cfg.state_dir)
     pub = service.add_item(db, s.id, "Haushalt", number="1")

@@ -43,8 +43,8 @@ def test_member_reads_agenda_pdf_and_sees_a_late_document(cfg):
     app = serve.make_wsgi(cfg, helper=NullHelper())
     db = open_db(cfg.db_path)
     s = sessions.create_session(db, body="Rat", title="Sitzung", day="2026-12-01", ssid=cfg.ssid)
-    sessions.import_members(db, s.id, roster.parse_members("Name;Rolle;Gremium\nAnna Schmidt;Mitglied;Rat\n"))
-    sessions.activate(db, s.id)
+    sessions.insert_members(db, s.id, roster.parse_members("Name;Rolle;Gremium\nAnna Schmidt;Mitglied;Rat\n"))
+    sessions.set_active(db, s.id)
     anna = sessions.members(db, s.id)[0]
     item = docs.add_item(db, s.id, "Haushalt 2027", number="1")
     blobs = docs.blobs_for(cfg.state_dir)

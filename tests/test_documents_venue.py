@@ -65,8 +65,8 @@ def box():
                  web_user="nobody", nft_table="sbdocs").validate()
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat der Stadt", title="Sitzung", day="2026-12-01", ssid=cfg.ssid)
-    service.import_members(db, s.id, roster.parse_members(MEMBERS))
-    service.activate(db, s.id)
+    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
+    service.set_active(db, s.id)
     from appliance.web import auth
     auth.set_password(db, CLERK_PASSWORD)
     blobs = docs.blobs_for(cfg.state_dir)

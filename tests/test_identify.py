@@ -19,9 +19,9 @@ ANNA_MAC, GUEST_MAC, OTHER_MAC = "02:5b:00:00:00:01", "02:5b:00:00:00:02", "02:5
 
 def make_session(db, names=("Anna Schmidt", "Bernd Müller"), active=True, title="12. Sitzung des Rates"):
     s = service.create_session(db, body="Rat der Stadt", title=title, day="2026-11-24", venue="Rathaus")
-    service.import_members(db, s.id, [MemberRow(n, "SPD", "member", True, "Rat") for n in names])
+    service.insert_members(db, s.id, [MemberRow(n, "SPD", "member", True, "Rat") for n in names])
     if active:
-        service.activate(db, s.id)
+        service.set_active(db, s.id)
     return service.get_session(db, s.id), {m.name: m for m in service.members(db, s.id)}
 
 
@@ -96,7 +96,7 @@ def test_disconnected_station_not_used(cfg, db, no_arp):
 def test_rotated_keyid_not_greeted(cfg, db, no_arp):
     s, members = make_session(db)
     old_keyid = members["Anna Schmidt"].keyid
-    service.rotate_keys(db, s.id)
+    service.replace_keys(db, s.id)
     write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
     station(db, ANNA_MAC, old_keyid)
     assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).kind == "unknown"

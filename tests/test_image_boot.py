@@ -141,8 +141,8 @@ def _seed_data(data: Path, uid: int, gid: int) -> Config:
     (data / "etc/sitzungsbox.toml").write_text(to_toml(cfg))
     db = open_db(data / "sitzungsbox.db")
     s = service.create_session(db, body="Rat der Stadt", title="Sitzung im Bild", day="2026-12-01", ssid=cfg.ssid)
-    service.import_members(db, s.id, roster.parse_members(MEMBERS))
-    service.activate(db, s.id)
+    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
+    service.set_active(db, s.id)
     auth.set_password(db, "bild-test-passwort-1")
     db.conn.close()
     for p in [data, *data.rglob("*")]:

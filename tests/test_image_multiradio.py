@@ -53,8 +53,8 @@ def test_three_radios_rendered_and_each_passes_hostapds_check(tmp_path, capsys):
     cfg = _state_cfg(tmp_path, interface="br0", radios=RADIOS)
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat der Stadt", title="Ratssitzung", day="2026-12-01", ssid=cfg.ssid)
-    service.import_members(db, s.id, roster.parse_members(MEMBERS))
-    service.activate(db, s.id)
+    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
+    service.set_active(db, s.id)
     db.conn.close()
     # `sitzungsbox netconf --check` as the netconf unit runs it; ctrl_interface_group root (0) because this
     # host has no group sitzungsbox (the image has it from sysusers.d).
@@ -104,8 +104,8 @@ def ext_box():
     cfg = _state_cfg(work, radios=(), web_user="nobody", presence_grace=4.0, presence_interval=0.1)
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat der Stadt", title="Sitzung im Saal", day="2026-12-01", ssid=cfg.ssid)
-    service.import_members(db, s.id, roster.parse_members(MEMBERS))
-    service.activate(db, s.id)
+    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
+    service.set_active(db, s.id)
     write_all(cfg, db, ctrl_group=0)
     db.conn.close()
     venue = Venue(work / "v", 2, prefix="sbi", cfg=cfg)

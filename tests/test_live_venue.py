@@ -65,8 +65,8 @@ def box():
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat der Stadt", title="Live-Sitzung", day="2026-12-01", venue="Rathaus",
                                ssid=cfg.ssid)
-    service.import_members(db, s.id, roster.parse_members(MEMBERS))
-    service.activate(db, s.id)
+    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
+    service.set_active(db, s.id)
     db.conn.close()
     venue = Venue(work / "v", 2, prefix="sbp", cfg=cfg)
     try:

@@ -82,8 +82,8 @@ def box():
     db = open_db(cfg.db_path)
     session = service.create_session(db, body="Rat der Stadt", title="Überwachung", day="2026-12-01",
                                      venue="Kulturzentrum", ssid=cfg.ssid)
-    service.import_members(db, session.id, roster.parse_members(MEMBERS))
-    service.activate(db, session.id)
+    service.insert_members(db, session.id, roster.parse_members(MEMBERS))
+    service.set_active(db, session.id)
     auth.set_tech_password(db, TECH_PW)
     db.conn.close()
     venue = Venue(work / "v", N_CLIENTS, prefix="sbm", cfg=cfg)

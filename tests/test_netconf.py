@@ -31,8 +31,9 @@ Dora Engel;;Verwaltung;nein
 @pytest.fixture
 def session(db):
     s = service.create_session(db, body="Rat der Stadt", title="Ratssitzung", day="2026-03-12")
-    service.import_members(db, s.id, roster.parse_members(CSV))
-    return service.activate(db, s.id)
+    service.insert_members(db, s.id, roster.parse_members(CSV))
+    service.set_active(db, s.id)
+    return service.get_session(db, s.id)
 
 
 def psk_lines(text: str) -> list[str]:
@@ -279,7 +280,7 @@ def test_write_all_modes_and_no_leftovers(cfg, written):
 def test_rotation_rewrites_with_no_old_key_left(cfg, db, session, written):
     old = [m.passphrase for m in service.members(db, session.id)] + [session.guest_key]
     old_inode = written["wpa_psk"].stat().st_ino
-    service.rotate_keys(db, session.id)
+    service.replace_keys(db, session.id)
     render.write_all(cfg, db, ctrl_group=0)
     new_psk = written["wpa_psk"].read_text()
     assert written["wpa_psk"].stat().st_ino != old_inode  # replaced by rename, not rewritten in place

@@ -47,9 +47,9 @@ class FakeHelper:
 def _populate(cfg, db, active=True):
     s = service.create_session(db, body="Rat der Stadt", title="12. Sitzung des Rates", day="2026-11-24",
                                venue="Rathaus, Ratssaal")
-    service.import_members(db, s.id, [MemberRow("Anna Schmidt", "SPD", "member", True, "Rat")])
+    service.insert_members(db, s.id, [MemberRow("Anna Schmidt", "SPD", "member", True, "Rat")])
     if active:
-        service.activate(db, s.id)
+        service.set_active(db, s.id)
     anna = service.members(db, s.id)[0]
     cfg.leases_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cfg.leases_file.with_suffix(".tmp")
@@ -257,7 +257,7 @@ def test_real_gunicorn_drops_root_and_serves():
     # A live admission (written as root, like an earlier run would) that the startup resync must retry.
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat", title="Sitzung", day="2026-11-24")
-    service.activate(db, s.id)
+    service.set_active(db, s.id)
     db.execute("INSERT INTO admissions(session_id, mac, ip, kind, admitted_at) "
                "VALUES (?, '02:5b:00:00:00:01', '10.77.0.10', 'guest', '2026-11-24T18:00:00Z')", [s.id])
     db.conn.close()
@@ -373,7 +373,7 @@ def test_code_guessing_is_throttled_per_device(app, db, helper):
 
 def test_code_of_an_inactive_session_is_refused(app, db, helper):
     other = service.create_session(db, body="Ausschuss", title="Andere Sitzung", day="2026-11-25")
-    service.import_members(db, other.id, [MemberRow("Carla Weber", "CDU", "member", True, "Ausschuss")])
+    service.insert_members(db, other.id, [MemberRow("Carla Weber", "CDU", "member", True, "Ausschuss")])
     carla = service.members(db, other.id)[0]
     resp = send_code(app, UNKNOWN_IP, carla.code)
     assert resp.status_code == 422 and "Dieser Code ist nicht gültig" in resp.get_data(as_text=True)
@@ -382,7 +382,7 @@ def test_code_of_an_inactive_session_is_refused(app, db, helper):
 
 def test_old_code_dead_after_rotation(app, db):
     anna = anna_of(db)
-    service.rotate_keys(db, anna.session_id)
+    service.replace_keys(db, anna.session_id)
     assert send_code(app, UNKNOWN_IP, anna.code).status_code == 422
     assert send_code(app, UNKNOWN_IP, anna_of(db).code).status_code == 303
 

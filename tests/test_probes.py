@@ -90,8 +90,8 @@ def app(cfg, db, monkeypatch):
         monkeypatch.setitem(sys.modules, "appliance.web.clerk", types.SimpleNamespace(bp=Blueprint("clerk", "x")))
     from appliance.web.app import create_app
     s = service.create_session(db, body="Rat der Stadt", title="12. Sitzung", day="2026-11-24")
-    service.import_members(db, s.id, [MemberRow("Anna Schmidt", "SPD", "member", True, "Rat")])
-    service.activate(db, s.id)
+    service.insert_members(db, s.id, [MemberRow("Anna Schmidt", "SPD", "member", True, "Rat")])
+    service.set_active(db, s.id)
     anna = service.members(db, s.id)[0]
     cfg.leases_file.parent.mkdir(parents=True, exist_ok=True)
     tmp = cfg.leases_file.with_suffix(".tmp")

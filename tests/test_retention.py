@@ -220,7 +220,7 @@ def test_scrub():
 
 def _session_with_personal_data(db, day: str) -> int:
     s = service.create_session(db, body="Rat", title=f"Sitzung {day}", day=day)
-    service.import_members(db, s.id, roster.parse_members("Name;Rolle\nAnna Schmidt;Mitglied\n"))
+    service.insert_members(db, s.id, roster.parse_members("Name;Rolle\nAnna Schmidt;Mitglied\n"))
     m = service.members(db, s.id)[0]
     db.execute("INSERT INTO presence_intervals(session_id, member_id, start, end, start_source)"
                " VALUES (?, ?, 1.0, 2.0, 'radio')", [s.id, m.id])
@@ -239,7 +239,7 @@ def test_the_active_session_keeps_everything_however_old(db):
     old = _session_with_personal_data(db, "2026-01-10")
     recent = _session_with_personal_data(db, "2026-02-05")
     active_old = _session_with_personal_data(db, "2026-01-01")
-    service.activate(db, active_old)
+    service.set_active(db, active_old)
     code = service.members(db, active_old)[0].code
     assert retention.purge(db, 30, today=date(2026, 2, 20)).sessions == [old]
     assert _counts(db, old) == (0, 0)

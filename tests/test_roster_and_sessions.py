@@ -55,13 +55,13 @@ def test_control_characters_refused():
 def test_session_members_keys_and_rotation(db):
     s = service.create_session(db, body="Rat der Stadt", title="3. Sitzung", day="2026-12-01", venue="Kulturzentrum")
     assert s.ssid == "Sitzung"
-    service.import_members(db, s.id, parse_members(GOOD))
+    service.insert_members(db, s.id, parse_members(GOOD))
     ms = service.members(db, s.id)
     assert len({m.keyid for m in ms}) == 3 and all(keys.SAFE_RE.match(m.passphrase) for m in ms)
     assert service.member_by_keyid(db, ms[0].keyid).name == ms[0].name
     with pytest.raises(service.SessionError, match="Schon in dieser Sitzung"):
-        service.import_members(db, s.id, parse_members(GOOD))
-    revoked = service.rotate_keys(db, s.id)
+        service.insert_members(db, s.id, parse_members(GOOD))
+    revoked = service.replace_keys(db, s.id)
     assert set(revoked) == {m.keyid for m in ms} | {keys.GUEST_KEYID}
     after = service.members(db, s.id)
     assert not {m.keyid for m in after} & set(revoked)
@@ -79,8 +79,8 @@ def test_bad_session_input(db):
 def test_only_one_active_session(db):
     a = service.create_session(db, body="Rat", title="A", day="2026-12-01")
     b = service.create_session(db, body="Rat", title="B", day="2026-12-02")
-    service.activate(db, a.id)
-    service.activate(db, b.id)
+    service.set_active(db, a.id)
+    service.set_active(db, b.id)
     assert service.active_session(db).id == b.id
 
 

@@ -75,8 +75,8 @@ def box():
     db = open_db(cfg.db_path)
     session = service.create_session(db, body="Rat der Stadt", title="Virtuelle Sitzung", day="2026-12-01",
                                      venue="Kulturzentrum", ssid=cfg.ssid)
-    service.import_members(db, session.id, roster.parse_members(MEMBERS))
-    service.activate(db, session.id)
+    service.insert_members(db, session.id, roster.parse_members(MEMBERS))
+    service.set_active(db, session.id)
     auth.set_password(db, PASSWORD)
     db.conn.close()
     venue = Venue(work / "v", 4, prefix="sbxv", cfg=cfg)
@@ -271,16 +271,16 @@ def test_switching_session_swaps_keys_without_restarting_the_radio(box):
     try:
         other = service.create_session(db, body="Hauptausschuss", title="2. Sitzung", day="2026-12-02",
                                        ssid=box.cfg.ssid)
-        service.import_members(db, other.id, roster.parse_members("Name;Rolle\nDora Klein;Mitglied\n"))
+        service.insert_members(db, other.id, roster.parse_members("Name;Rolle\nDora Klein;Mitglied\n"))
         old = service.members(db, box.session_id)
         bernd = next(m for m in old if m.name == "Bernd Müller")
         box.fake.connect(box.venue.client_mac(2), bernd.keyid)
         box.wait_station(box.venue.client_mac(2), bernd.keyid)
-        from appliance.captive import rotation
         from appliance.helper.client import HelperClient
+        from appliance.usecases.sessions import activate_session
 
-        errors = rotation.switch_session(replace(box.cfg), db, HelperClient(box.cfg.helper_socket), other.id, "test")
-        assert errors == []
+        result = activate_session(replace(box.cfg), db, HelperClient(box.cfg.helper_socket), other.id, "test")
+        assert result.errors == ()
         psk = box.cfg.psk_file.read_text()
         assert f"keyid={service.members(db, other.id)[0].keyid} " in psk
         assert all(f"keyid={m.keyid} " not in psk for m in old)

@@ -27,6 +27,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _duplicate(exc: sqlite3.IntegrityError) -> bool:
+    """The partial unique index admissions_live refused a second live row: someone else was quicker. Any
+    other integrity error (a failed audit insert, a foreign key) is a real failure and must travel on."""
+    return "UNIQUE constraint failed: admissions" in str(exc)
+
+
 def is_admitted(db: sqlite_utils.Database, mac: str, ip: str) -> bool:
     row = db.execute("SELECT 1 FROM admissions WHERE mac = ? AND ip = ? AND revoked_at IS NULL",
                      [mac.lower(), ip]).fetchone()
@@ -57,8 +63,10 @@ def admit(db: sqlite_utils.Database, helper: Any, device: Device, session: Sessi
             ).lastrowid
             detail = f"session={session.id} admission={row_id} kind={kind}"
             audit(db, "portal", action, detail + (f" member={member_id}" if action == "admission.code" else ""))
-    except sqlite3.IntegrityError:
-        return  # a concurrent request admitted the same pair a moment ago
+    except sqlite3.IntegrityError as exc:
+        if _duplicate(exc):
+            return  # a concurrent request admitted the same pair a moment ago
+        raise
     # The helper is asked after the commit, never while holding the write lock: a slow helper must not stall
     # every other writer of a live session. When it refuses, the row and its audit entry go again together.
     try:
@@ -98,8 +106,10 @@ def admit_with_code(db: sqlite_utils.Database, helper: Any, device: Device, memb
                     "VALUES (?, ?, ?, ?, 'member', ?)", [session.id, mac, device.ip, member.id, stamp]).lastrowid
                 audit(db, "portal", "admission.code",
                       f"session={session.id} admission={row_id} member={member.id}")
-        except sqlite3.IntegrityError:
-            return  # a concurrent request did the same a moment ago
+        except sqlite3.IntegrityError as exc:
+            if _duplicate(exc):
+                return  # a concurrent request did the same a moment ago
+            raise
         return
     admit(db, helper, Device(device.ip, mac, "member", member, False), session, action="admission.code")
 

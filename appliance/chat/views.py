@@ -16,11 +16,9 @@ from flask import Blueprint, Response, abort, current_app, g, redirect, render_t
 from appliance.chat import rules
 from appliance.chat import store as chat
 from appliance.chat.rules import ChatError
-from appliance.presence import store as presence_store
-from appliance.push import events as push_events
 from appliance.rules import roles
 from appliance.sessions import service
-from appliance.store.db import audit
+from appliance.usecases import presence as presence_acts
 from appliance.web import auth, csrf, i18n, portal
 from appliance.web.viewer import current_viewer
 
@@ -196,9 +194,7 @@ def presence_wipe():
         return _clerk_back(i18n.t("att.no_session"), "error")
     if request.form.get("confirm") != "yes":
         return _clerk_back(i18n.t("chat.clerk.need_confirm"), "error")
-    presence_store.wipe(g.db, s.id)
-    push_events.delete_session(g.db, s.id, "presence.")
-    audit(g.db, _actor(), "presence.wipe", f"session={s.id}")
+    presence_acts.wipe_presence(current_app.config["SB"], g.db, s.id, _actor())
     return _clerk_back(i18n.t("chat.clerk.presence_wiped"))
 
 

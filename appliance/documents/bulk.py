@@ -18,7 +18,7 @@ from typing import BinaryIO
 import sqlite_utils
 
 from appliance.documents import DocumentError, rules, service
-from appliance.documents.blobs import Blobs
+from appliance.documents.blobs import Blobs, Stored
 from appliance.store.transaction import transaction
 
 NOISE = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
@@ -132,50 +132,76 @@ def dir_entries(root: Path, skipped: list[str]) -> list[Entry]:
     return entries
 
 
+@dataclass
+class Staged:
+    """Entries whose bytes are stored (blobs) but that have no rows yet."""
+
+    stored: list[tuple[Entry, str, rules.Kind, Stored]] = field(default_factory=list)
+    new_blobs: list[str] = field(default_factory=list)
+
+
+def store_entries(db: sqlite_utils.Database, blobs: Blobs, entries: list[Entry]) -> Staged:
+    """Check and store the bytes of every entry, outside any transaction (a big upload must not hold the write
+    lock). BulkError with every problem; then no new blob is left behind."""
+    staged = Staged()
+    problems: list[str] = []
+    for e in entries:
+        try:
+            with e.open() as fh:
+                name, kind, s = service.store_upload(blobs, e.name, fh, min(rules.MAX_FILE, e.size))
+        except (DocumentError, zipfile.BadZipFile, OSError) as exc:
+            problems.append(f"{e.name}: {exc}" if e.name not in str(exc) else str(exc))
+            continue
+        if s.new:
+            staged.new_blobs.append(s.sha256)
+        staged.stored.append((e, name, kind, s))
+    if problems:
+        discard(db, blobs, staged)
+        raise BulkError(problems)
+    return staged
+
+
+def write_rows(db: sqlite_utils.Database, session_id: int, staged: Staged, *, public: bool = True,
+               late: bool = False, item_id: int | None = None, actor: str = "clerk",
+               skipped: list[str] | None = None) -> Result:
+    """The items and files of stored entries, in one transaction (nested: in the caller's)."""
+    folders: dict[str, int] = {}
+    created_items: list[int] = []
+    created_files: list[int] = []
+    # One transaction: a failure at the tenth file leaves no item, file or audit row of the first nine.
+    with transaction(db):
+        for e, name, kind, s in staged.stored:
+            target = item_id
+            if e.folder is not None:
+                if e.folder not in folders:
+                    number, title, item_public = rules.folder_item(e.folder)
+                    folders[e.folder] = service.add_item(db, session_id, title, number=number,
+                                                         public=item_public and public, actor=actor)
+                    created_items.append(folders[e.folder])
+                target = folders[e.folder]
+            created_files.append(service.add_file(db, session_id, name=name, stored=s, mime=kind.mime,
+                                                  item_id=target, public=public, late=late, actor=actor))
+    return Result(len(created_files), len(created_items), created_files, list(skipped or []))
+
+
+def discard(db: sqlite_utils.Database, blobs: Blobs, staged: Staged) -> None:
+    """After a failed write: the new bytes no row refers to go again."""
+    refs = service.referenced(db)
+    for sha in staged.new_blobs:
+        if sha not in refs:
+            blobs.remove(sha)
+
+
 def import_entries(db: sqlite_utils.Database, blobs: Blobs, session_id: int, entries: list[Entry], *,
                    public: bool = True, late: bool = False, item_id: int | None = None, actor: str = "clerk",
                    skipped: list[str] | None = None) -> Result:
     """Store every entry, then write the rows. item_id: put top-level files under this item."""
-    result = Result(skipped=list(skipped or []))
-    stored = []
-    new_blobs: list[str] = []
-    problems: list[str] = []
+    staged = store_entries(db, blobs, entries)
     try:
-        for e in entries:
-            try:
-                with e.open() as fh:
-                    name, kind, s = service.store_upload(blobs, e.name, fh, min(rules.MAX_FILE, e.size))
-            except (DocumentError, zipfile.BadZipFile, OSError) as exc:
-                problems.append(f"{e.name}: {exc}" if e.name not in str(exc) else str(exc))
-                continue
-            if s.new:
-                new_blobs.append(s.sha256)
-            stored.append((e, name, kind, s))
-        if problems:
-            raise BulkError(problems)
-        folders: dict[str, int] = {}
-        created_items: list[int] = []
-        created_files: list[int] = []
-        # One transaction: a failure at the tenth file leaves no item, file or audit row of the first nine.
-        with transaction(db):
-            for e, name, kind, s in stored:
-                target = item_id
-                if e.folder is not None:
-                    if e.folder not in folders:
-                        number, title, item_public = rules.folder_item(e.folder)
-                        folders[e.folder] = service.add_item(db, session_id, title, number=number,
-                                                             public=item_public and public, actor=actor)
-                        created_items.append(folders[e.folder])
-                    target = folders[e.folder]
-                created_files.append(service.add_file(db, session_id, name=name, stored=s, mime=kind.mime,
-                                                      item_id=target, public=public, late=late, actor=actor))
-        result.files, result.items, result.file_ids = len(created_files), len(created_items), created_files
-        return result
+        return write_rows(db, session_id, staged, public=public, late=late, item_id=item_id, actor=actor,
+                          skipped=skipped)
     except BaseException:
-        refs = service.referenced(db)
-        for sha in new_blobs:
-            if sha not in refs:
-                blobs.remove(sha)
+        discard(db, blobs, staged)
         raise
 
 

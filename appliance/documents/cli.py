@@ -1,4 +1,5 @@
-"""`sitzungsbox import | documents check | wipe`: the clerk's command line for session documents."""
+"""`sitzungsbox import | documents check`: the clerk's command line for session documents (`sitzungsbox wipe`
+is in appliance/cli.py: it wipes documents or the attendance record, through the use cases)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ def add_parsers(sub) -> None:
     im.add_argument("source", help="Ordner, .zip-Datei, OParl-Meeting-URL oder Ordner mit gespeichertem OParl-JSON")
     im.add_argument("--nichtoeffentlich", dest="nonpublic", action="store_true",
                     help="alle Dateien als nichtöffentlich (Ordner/ZIP)")
+    im.add_argument("--tischvorlage", dest="late", action="store_true",
+                    help="eine Datei als Tischvorlage nachreichen: wer sie lesen darf, erfährt es sofort")
     dc = sub.add_parser("documents", help="Unterlagen: gespeicherte Dateien prüfen")
     dc.add_argument("action", choices=("check",))
-    wp = sub.add_parser("wipe", help="Unterlagen einer Sitzung löschen: nichtöffentliche (Standard) oder alle")
-    wp.add_argument("session", type=int)
-    wp.add_argument("--alle", dest="all", action="store_true", help="alle Unterlagen der Sitzung")
-    wp.add_argument("--ja", dest="yes", action="store_true", help="ohne Rückfrage")
 
 
 def _is_oparl_dir(path: Path) -> bool:
@@ -44,16 +43,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
         if service.session_body(db, args.session) is None:
             print(f"Fehler: Sitzung {args.session} gibt es nicht.", file=sys.stderr)
             return 2
-        if args.command == "wipe":
-            what = "ALLE Unterlagen" if args.all else "die nichtöffentlichen Unterlagen"
-            if not args.yes:
-                answer = input(f"{what} von Sitzung {args.session} endgültig löschen? [ja/nein] ")
-                if answer.strip().lower() != "ja":
-                    print("Nichts gelöscht.")
-                    return 1
-            removed, freed = service.wipe(db, blobs, args.session, nonpublic_only=not args.all, actor="cli")
-            print(f"{removed} Datei(en) gelöscht, {freed / 2**20:.1f} MB freigegeben.")
-            return 0
+        if args.late:
+            return _late(cfg, db, args)
         return _import(db, blobs, args)
     except (DocumentError, oparl.OParlError, OSError) as exc:
         problems = getattr(exc, "problems", None) or [str(exc)]
@@ -63,6 +54,19 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
         return 2
     finally:
         db.conn.close()
+
+
+def _late(cfg: Config, db, args) -> int:
+    """One file as a Tischvorlage: the same act as the web upload with "Tischvorlage" ticked."""
+    from appliance.usecases import documents as acts
+
+    path = Path(args.source)
+    if not path.is_file():
+        raise DocumentError(f"{path}: eine Tischvorlage ist eine einzelne Datei.")
+    entry = bulk.Entry(None, path.name, path.stat().st_size, lambda: open(path, "rb"))
+    result = acts.announce_late_document(cfg, db, args.session, [entry], actor="cli", public=not args.nonpublic)
+    print(f"{result.files} Tischvorlage(n) hinzugefügt.")
+    return 0
 
 
 def _import(db, blobs, args) -> int:

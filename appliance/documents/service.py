@@ -243,10 +243,10 @@ def referenced(db: sqlite_utils.Database) -> set[str]:
 # --- wiping and checking ------------------------------------------------------------------------
 
 
-def wipe(db: sqlite_utils.Database, blobs: Blobs, session_id: int, *, nonpublic_only: bool,
-         actor: str = "clerk") -> tuple[int, int]:
-    """Delete the session's non-public files (and non-public items) or all its documents; then delete the
-    bytes no other session uses. Returns (files removed, bytes freed)."""
+def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: bool) -> tuple[int, set[str]]:
+    """Rows only: the session's non-public files (and non-public items), or all its documents and imports.
+    Returns (files removed, their hashes); the caller (usecases.documents.wipe_documents) removes the bytes
+    no other session uses after its commit."""
     where = ("session_id = ? AND (public = 0 OR item_id IN (SELECT id FROM doc_items WHERE session_id = ?"
              " AND public = 0))") if nonpublic_only else "session_id = ? AND ? IS NOT NULL"
     with transaction(db):
@@ -259,12 +259,25 @@ def wipe(db: sqlite_utils.Database, blobs: Blobs, session_id: int, *, nonpublic_
         else:
             db.execute("DELETE FROM doc_items WHERE session_id = ?", [session_id])
             db.execute("DELETE FROM doc_imports WHERE session_id = ?", [session_id])
-        audit(db, actor, "documents.wipe", f"session={session_id} nonpublic_only={int(nonpublic_only)} "
-                                           f"files={removed}")
-    # The bytes go now (data protection), unless another session still has the same file.
-    still = referenced(db)
-    freed = sum(blobs.remove(sha) for sha in shas if sha not in still)
-    return removed, freed
+    return removed, shas
+
+
+def push_check(viewer: Viewer, value: str, db: sqlite_utils.Database) -> bool:
+    """Push audience "doc:<file id>" (registered in create_app): only viewers who may read that file get the
+    notice."""
+    try:
+        return readable(db, viewer, int(value)) is not None
+    except ValueError:
+        return False
+
+
+def late_notice(f: File) -> dict:
+    """The push notice of a late document (Tischvorlage) without a web request: the box's own paths."""
+    from urllib.parse import quote
+
+    return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
+            "url": f"/unterlagen/datei/{f.id}/{quote(f.name)}", "view_url": f"/unterlagen/ansehen/{f.id}",
+            "size": f.size, "text": f"Neue Tischvorlage: {f.title}"}
 
 
 def check(db: sqlite_utils.Database, blobs: Blobs) -> list[str]:

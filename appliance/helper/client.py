@@ -54,3 +54,9 @@ class NullHelper:
     def revoke(self, mac: str, ip: str) -> None:
         self.calls.append(("revoke", mac, ip))
         self.admitted.discard((mac, ip))
+
+
+def for_config(cfg) -> HelperClient | NullHelper:
+    """The firewall helper every interface uses: the real one, or NullHelper on a demo box without root. The
+    one place that chooses (tests monkeypatch it to record the calls)."""
+    return NullHelper() if cfg.demo else HelperClient(cfg.helper_socket)

@@ -1,4 +1,10 @@
-"""Sessions, members and their keys in the database: the one place that writes them."""
+"""Sessions, members and their keys in the database: reads and the plain row writes.
+
+The acts a person performs with these rows (activate a session, import members, rotate keys) are
+appliance.usecases.sessions: they call the row writes below inside their one transaction, write the one
+audit entry and then tell the radios and the firewall. Nothing else calls set_active, insert_members or
+replace_keys outside tests and the virtual venue's setup: on their own they change the database only.
+"""
 
 from __future__ import annotations
 
@@ -108,26 +114,30 @@ def active_session(db: sqlite_utils.Database) -> Session | None:
     return _session(rows[0]) if rows else None
 
 
-def activate(db: sqlite_utils.Database, session_id: int, actor: str = "clerk") -> Session:
-    get_session(db, session_id)
+def set_active(db: sqlite_utils.Database, session_id: int) -> Session | None:
+    """Make `session_id` the one active session (rows only, one transaction); returns the previously active one.
+
+    The partial unique index sessions_one_active forbids two active rows; both updates commit together, so
+    no reader ever sees none either."""
     with transaction(db):
-        db.execute("UPDATE sessions SET active = 0 WHERE active = 1")
+        get_session(db, session_id)
+        previous = active_session(db)
+        db.execute("UPDATE sessions SET active = 0 WHERE active = 1 AND id != ?", [session_id])
         db.execute("UPDATE sessions SET active = 1 WHERE id = ?", [session_id])
-        audit(db, actor, "session.activate", f"session={session_id}")
-    return get_session(db, session_id)
+    return previous
 
 
-def import_members(db: sqlite_utils.Database, session_id: int, rows: list[MemberRow],
-                   actor: str = "clerk") -> int:
-    """Adds all rows in one transaction; each member gets a fresh personal key."""
-    get_session(db, session_id)
-    existing = {(m.name.casefold(), m.body.casefold()) for m in members(db, session_id)}
-    clashes = [r.name for r in rows if (r.name.casefold(), r.body.casefold()) in existing]
-    if clashes:
-        raise SessionError("Schon in dieser Sitzung: " + ", ".join(clashes[:10]))
-    stamp = now()
-    fresh = codes.new_codes(len(rows), _taken_codes(db))
+def insert_members(db: sqlite_utils.Database, session_id: int, rows: list[MemberRow]) -> int:
+    """Adds all rows in one transaction (rows only); each member gets a fresh personal key and code.
+    SessionError when a name is already in the session: then nothing is added."""
     with transaction(db):
+        get_session(db, session_id)
+        existing = {(m.name.casefold(), m.body.casefold()) for m in members(db, session_id)}
+        clashes = [r.name for r in rows if (r.name.casefold(), r.body.casefold()) in existing]
+        if clashes:
+            raise SessionError("Schon in dieser Sitzung: " + ", ".join(clashes[:10]))
+        stamp = now()
+        fresh = codes.new_codes(len(rows), _taken_codes(db))
         db["members"].insert_all(
             {
                 "session_id": session_id, "name": r.name, "faction": r.faction, "role": r.role,
@@ -136,7 +146,6 @@ def import_members(db: sqlite_utils.Database, session_id: int, rows: list[Member
             }
             for r, code in zip(rows, fresh, strict=True)
         )
-        audit(db, actor, "members.import", f"session={session_id} count={len(rows)}")
     return len(rows)
 
 
@@ -158,7 +167,7 @@ def _taken_codes(db: sqlite_utils.Database) -> set[str]:
 
 def member_by_code(db: sqlite_utils.Database, session_id: int, typed: str) -> Member | None:
     """The member of `session_id` whose personal code this is (typed in any case, with or without the dash);
-    None for a malformed code, a code of another session or an old code replaced by rotate_keys."""
+    None for a malformed code, a code of another session or an old code replaced by replace_keys."""
     code = codes.normalise(typed)
     if code is None:
         return None
@@ -171,23 +180,22 @@ def member_by_keyid(db: sqlite_utils.Database, keyid: str) -> Member | None:
     return _member(rows[0]) if rows else None
 
 
-def rotate_keys(db: sqlite_utils.Database, session_id: int, actor: str = "clerk") -> list[str]:
+def replace_keys(db: sqlite_utils.Database, session_id: int) -> list[str]:
     """New passphrases, keyids and personal codes for everyone and a new guest key; returns the revoked
     keyids.
 
     New keyids too: a station still associated under an old keyid can then never be mistaken for
-    the member's new card. New codes: an old card's code stops working at once (the caller's
-    rotation.rotate also revokes the admissions made with them).
+    the member's new card. New codes: an old card's code stops working at once (the use case
+    usecases.sessions.rotate_keys also revokes the admissions made with them). Rows only.
     """
-    session = get_session(db, session_id)
-    people = members(db, session_id)
-    old = [m.keyid for m in people]
-    fresh = codes.new_codes(len(people), _taken_codes(db))
     with transaction(db):
+        session = get_session(db, session_id)
+        people = members(db, session_id)
+        old = [m.keyid for m in people]
+        fresh = codes.new_codes(len(people), _taken_codes(db))
         for member, code in zip(people, fresh, strict=True):
             db["members"].update(member.id, {"keyid": keys.new_keyid(), "passphrase": keys.new_passphrase(),
                                              "code": code})
         db["sessions"].update(session_id, {
             "guest_key": keys.new_passphrase(), "key_generation": session.key_generation + 1})
-        audit(db, actor, "keys.rotate", f"session={session_id} generation={session.key_generation + 1}")
     return [*old, keys.GUEST_KEYID]

@@ -35,8 +35,8 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     app.secret_key = secret_key(db)
     db.conn.close()
     if helper is None:
-        from appliance.helper.client import HelperClient, NullHelper
-        helper = NullHelper() if cfg.demo else HelperClient(cfg.helper_socket)
+        from appliance.helper.client import for_config
+        helper = for_config(cfg)
     app.config.update(
         SB=cfg,
         SB_HELPER=helper,
@@ -83,10 +83,11 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
 
     # Push audiences beyond the built-in ones, each decided by the feature that owns it; this app's own.
     from appliance.chat import store as chat_store
+    from appliance.documents import service as documents_service
     from appliance.push.audience import EXT, Audiences
     audiences = app.extensions[EXT] = Audiences()
     audiences.register("chat", chat_store.push_check)
-    audiences.register("doc", documents.push_check)
+    audiences.register("doc", documents_service.push_check)
 
     @app.context_processor
     def _globals() -> dict:

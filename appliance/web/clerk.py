@@ -1,6 +1,7 @@
 """The clerks' pages (Sitzungsdienst): sessions, member import, key cards, guest poster, key rotation.
 
-Thin views: sessions.service writes, captive.qr/cards_pdf draw, captive.rotation rotates.
+Thin views: the acts (activate, import, rotate) are usecases.sessions, the same functions the command line
+calls; sessions.service reads, captive.qr/cards_pdf draw.
 Every page needs a login (auth.login_required); every form carries the session CSRF token.
 """
 
@@ -15,9 +16,10 @@ from datetime import date
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 from markupsafe import Markup
 
-from appliance.captive import cards_pdf, codes, keys, qr, rotation
+from appliance.captive import cards_pdf, codes, keys, qr
 from appliance.config import Config
 from appliance.sessions import roster, service
+from appliance.usecases import sessions as acts
 from appliance.web import auth, csrf, i18n
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
@@ -137,13 +139,9 @@ def session_page(session_id: int):
     return _render_session(_session_or_404(session_id))
 
 
-def _push_if_active(session_id: int) -> None:
-    """New keys of the live session must reach the radios now, not at the next boot."""
-    active = service.active_session(g.db)
-    if active is None or active.id != session_id:
-        return
-    _files, _deauth, errors = rotation.push_keys(_cfg(), g.db)
-    for message in errors:
+def _flash_result(result: acts.ActResult, ok_text: str) -> None:
+    flash(ok_text, "ok")
+    for message in result.errors:
         flash(i18n.t("clerk.keys.warning", msg=message), "error")
 
 
@@ -151,10 +149,8 @@ def _push_if_active(session_id: int) -> None:
 @auth.login_required
 def activate(session_id: int):
     _session_or_404(session_id)
-    errors = rotation.switch_session(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
-    flash(i18n.t("clerk.session.activated", id=session_id), "ok")
-    for message in errors:
-        flash(i18n.t("clerk.keys.warning", msg=message), "error")
+    result = acts.activate_session(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
+    _flash_result(result, i18n.t("clerk.session.activated", id=session_id))
     return redirect(url_for("clerk.session_page", session_id=session_id))
 
 
@@ -169,14 +165,12 @@ def import_csv(session_id: int):
     if len(data) > MAX_CSV:
         return _render_session(s, import_problems=[i18n.t("clerk.import.too_big")], status=413)
     try:
-        rows = roster.parse_members(data, default_body=s.body)
-        count = service.import_members(g.db, session_id, rows, actor=g.actor)
+        result = acts.import_members(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, data, actor=g.actor)
     except roster.RosterError as exc:
         return _render_session(s, import_problems=exc.problems, status=422)
     except service.SessionError as exc:
         return _render_session(s, import_problems=[str(exc)], status=422)
-    flash(i18n.t("clerk.import.done", n=count), "ok")
-    _push_if_active(session_id)
+    _flash_result(result, i18n.t("clerk.import.done", n=result.count))
     return redirect(url_for("clerk.session_page", session_id=session_id))
 
 
@@ -293,7 +287,7 @@ def rotate(session_id: int):
         if request.form.get("confirm") != "yes":
             error = i18n.t("clerk.rotate.need_confirm")
         else:
-            result = rotation.rotate(_cfg(), g.db, current_app.config["SB_HELPER"], g.actor, session_id=session_id)
+            result = acts.rotate_keys(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
             flash(result.message(), "ok" if result.ok else "error")
             return redirect(url_for("clerk.session_page", session_id=session_id))
     return render_template("clerk/rotate.html", s=s, error=error), (422 if error else 200)

@@ -23,7 +23,7 @@ from appliance.documents import DocumentError, bulk, fastsend, httpfile, oparl_i
 from appliance.documents.blobs import Blobs
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
-from appliance.store.transaction import transaction
+from appliance.usecases import documents as doc_acts
 from appliance.web import auth, i18n
 from appliance.web.viewer import current_viewer
 
@@ -53,15 +53,6 @@ def _setup(state) -> None:
 
     app.before_request_funcs.setdefault(None, []).insert(0, _upload_limit)
     fastsend.install()  # big PDFs by os.sendfile under gunicorn's gevent worker (no-op elsewhere)
-
-
-def push_check(viewer: Viewer, value: str, db) -> bool:
-    """Push audience "doc:<file id>" (registered in create_app): only viewers who may read that file get the
-    notice."""
-    try:
-        return service.readable(db, viewer, int(value)) is not None
-    except ValueError:
-        return False
 
 
 @bp.app_template_filter("doc_size")
@@ -344,24 +335,6 @@ def _item_choice(s: sessions.Session) -> int | None:
     return item_id
 
 
-def _notify_late(s: sessions.Session, file_ids: list[int]) -> None:
-    """Tischvorlagen reach every entitled connected reader now (push channel, issue 4)."""
-    if not file_ids or not s.active:
-        return
-    try:
-        from appliance.push import publish
-    except ImportError:
-        return  # pages fall back to asking /unterlagen/neu
-    for fid in file_ids:
-        f = service.get_file(g.db, fid)
-        if f is not None:
-            try:
-                with transaction(g.db):
-                    publish(g.db, s.id, "document", _notice(f), audience=f"doc:{fid}")
-            except Exception:  # a failed notice must not undo the upload
-                log.exception("push of late document %s failed", fid)
-
-
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/hochladen")
 @auth_required
 def clerk_upload(session_id: int):
@@ -379,13 +352,17 @@ def clerk_upload(session_id: int):
     # Browser uploads carry no trustworthy size: the limit is the per-file maximum.
     entries = [bulk.Entry(None, e.name, rules.MAX_FILE, e.open) for e in entries]
     try:
-        result = bulk.import_entries(g.db, _blobs(), s.id, entries, public=public, late=late, item_id=item_id,
-                                     actor=g.actor)
+        if late:  # stored and announced as one act, the same as `sitzungsbox import N datei --tischvorlage`
+            result = doc_acts.announce_late_document(_cfg(), g.db, s.id, entries, g.actor, item_id=item_id,
+                                                     public=public, notice=_notice)
+        else:
+            result = bulk.import_entries(g.db, _blobs(), s.id, entries, public=public, item_id=item_id,
+                                         actor=g.actor)
     except bulk.BulkError as exc:
         return _render_clerk(s, exc.problems, 422)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.uploaded", n=result.files), "ok")
-    if late:
-        _notify_late(s, result.file_ids)
     return redirect(url_for("documents.clerk_page", session_id=s.id))
 
 
@@ -429,7 +406,6 @@ def clerk_wipe(session_id: int):
     s = _session_or_404(session_id)
     if request.form.get("confirm") != "yes":
         return _render_clerk(s, [i18n.t("docs.clerk.wipe_need_confirm")], 422)
-    removed, freed = service.wipe(g.db, _blobs(), s.id, nonpublic_only=request.form.get("what") != "all",
-                                  actor=g.actor)
-    flash(i18n.t("docs.clerk.wiped", n=removed, size=doc_size(freed)), "ok")
+    result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=request.form.get("what") != "all")
+    flash(i18n.t("docs.clerk.wiped", n=result.removed, size=doc_size(result.freed)), "ok")
     return redirect(url_for("documents.clerk_page", session_id=s.id))

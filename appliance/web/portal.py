@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import logging
-import math
 import time
 from datetime import date
 from urllib.parse import urlencode
@@ -25,6 +24,7 @@ from appliance.captive.identify import Device, identify
 from appliance.config import Config
 from appliance.helper.client import HelperError
 from appliance.sessions import service
+from appliance.usecases import portal as code_act
 from appliance.web import csrf, i18n
 
 log = logging.getLogger(__name__)
@@ -154,9 +154,7 @@ def code_throttle() -> codes.Throttle:
 
 
 def _may_use_code(device: Device) -> bool:
-    """Only a device no radio of ours knows (no station keyid) and not yet a member gets the code field: a
-    phone on a personal or the guest Wi-Fi key is named by that key alone."""
-    return device.mac is not None and device.keyid is None and device.kind == "unknown"
+    return code_act.may_use_code(device)
 
 
 def _portal_ctx(session, device: Device) -> dict:
@@ -209,10 +207,8 @@ def portal_continue():
     session = _session_or_none()
     device = _device()
     if "code" in request.form:
-        if session is not None and _may_use_code(device):
-            return _enter_code(session, device, request.form.get("code", ""))
         # A device named by its Wi-Fi key (or without a session) never uses a code: the portal shows why.
-        return redirect(box_url("/portal"), 303)
+        return _enter_code(session, device, request.form.get("code", ""))
     if session is not None and device.mac is not None and not device.admitted:
         try:
             admission.admit(g.db, current_app.config["SB_HELPER"], device, session)
@@ -222,34 +218,22 @@ def portal_continue():
 
 
 def _enter_code(session: service.Session, device: Device, typed: str):
-    """A member's personal code from the portal form. Wrong codes are counted per device (IP and MAC) and
-    logged without the code; a valid one admits this (MAC, IP) as that member."""
-    throttle = code_throttle()
-    handles = (f"ip:{device.ip}", f"mac:{device.mac}")
-    wait = throttle.wait(handles)
-    if wait > 0:
-        seconds = max(1, math.ceil(wait))
-        log.warning("Persönlicher Code: Gerät %s muss noch %d s warten", device.ip, seconds)
-        resp = _guest_page(session, device, i18n.t("portal.code_wait", seconds=seconds), typed, status=429)
-        resp.headers["Retry-After"] = str(seconds)
+    """A member's personal code from the portal form: usecases.portal decides, this page words the outcome."""
+    outcome = code_act.enter_personal_code(_cfg(), g.db, current_app.config["SB_HELPER"], device, typed,
+                                           throttle=code_throttle())
+    if outcome.status == code_act.WAIT:
+        resp = _guest_page(session, device, i18n.t("portal.code_wait", seconds=outcome.seconds), typed, status=429)
+        resp.headers["Retry-After"] = str(outcome.seconds)
         return resp
-    if not typed.strip():
+    if outcome.status == code_act.EMPTY:
         return _guest_page(session, device, i18n.t("portal.code_empty"), status=422)
-    if codes.normalise(typed) is None:
-        # Cannot be anybody's code: nothing was guessed, so it does not count as a try.
+    if outcome.status == code_act.MALFORMED:
         return _guest_page(session, device, i18n.t("portal.code_malformed", example=codes.EXAMPLE), typed, 422)
-    member = service.member_by_code(g.db, session.id, typed)
-    if member is None:
-        misses = throttle.failed(handles)
-        log.warning("Persönlicher Code falsch von Gerät %s (%d. Fehlversuch)", device.ip, misses)
+    if outcome.status == code_act.WRONG:
         return _guest_page(session, device, i18n.t("portal.code_wrong"), typed, status=422)
-    throttle.succeeded(handles)
-    try:
-        admission.admit_with_code(g.db, current_app.config["SB_HELPER"], device, member, session)
-    except HelperError as exc:
-        return _helper_failed(exc)
-    log.info("Persönlicher Code: Gerät %s als Mitglied %d freigeschaltet", device.ip, member.id)
-    return redirect(box_url("/portal"), 303)
+    if outcome.status == code_act.HELPER_FAILED:
+        return render_template("error.html", message=i18n.t("portal.helper_error"), code=503), 503
+    return redirect(box_url("/portal"), 303)  # admitted, or a device that never uses a code
 
 
 @bp.get("/")

@@ -1,0 +1,74 @@
+"""Document acts a clerk performs: wipe a session's documents, announce a late document (Tischvorlage)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from appliance.config import Config
+from appliance.documents import DocumentError, bulk, service
+from appliance.store.db import audit
+from appliance.store.transaction import transaction
+
+
+@dataclass(frozen=True)
+class WipeResult:
+    session_id: int
+    removed: int
+    freed: int  # bytes
+
+    def message(self) -> str:
+        return f"{self.removed} Datei(en) gelöscht, {self.freed / 2**20:.1f} MB freigegeben."
+
+
+def wipe_documents(cfg: Config, db: sqlite_utils.Database, session_id: int, actor: str, *,
+                   nonpublic_only: bool = True) -> WipeResult:
+    """Delete the session's non-public files and items (default) or all its documents, with one audit entry in
+    one transaction; then the bytes no other session still uses (data protection: the bytes go now).
+    DocumentError (nothing changed) if there is no such session."""
+    blobs = service.blobs_for(cfg.state_dir)
+    with transaction(db):
+        if service.session_body(db, session_id) is None:
+            raise DocumentError(f"Sitzung {session_id} gibt es nicht.")
+        removed, shas = service.delete_rows(db, session_id, nonpublic_only=nonpublic_only)
+        audit(db, actor, "documents.wipe", f"session={session_id} nonpublic_only={int(nonpublic_only)} "
+                                           f"files={removed}")
+    still = service.referenced(db)
+    freed = sum(blobs.remove(sha) for sha in shas if sha not in still)
+    return WipeResult(session_id, removed, freed)
+
+
+def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: int, entries: list[bulk.Entry],
+                           actor: str, *, item_id: int | None = None, public: bool = True,
+                           notice: Callable[[service.File], dict] | None = None) -> bulk.Result:
+    """Add late documents (Tischvorlagen) and tell every entitled connected reader, as one act.
+
+    The bytes are stored first, outside the transaction (a big file must not hold the write lock); then the
+    file rows, their audit entries and one push notice per file (audience doc:<id>: only who may read it)
+    commit together: no stored Tischvorlage without its notice, no notice of a file that is not there.
+    Notices go out only while the session is active. notice: how the web words the notice (its language,
+    its URLs); default service.late_notice. BulkError/DocumentError: nothing was added.
+    """
+    from appliance.push import publish
+    from appliance.sessions import service as sessions
+
+    blobs = service.blobs_for(cfg.state_dir)
+    staged = bulk.store_entries(db, blobs, entries)
+    try:
+        with transaction(db):
+            try:
+                session = sessions.get_session(db, session_id)
+            except sessions.SessionError as exc:
+                raise DocumentError(str(exc)) from exc
+            result = bulk.write_rows(db, session_id, staged, public=public, late=True, item_id=item_id,
+                                     actor=actor)
+            if session.active:
+                for fid in result.file_ids:
+                    f = service.get_file(db, fid)
+                    publish(db, session_id, "document", (notice or service.late_notice)(f), audience=f"doc:{fid}")
+    except BaseException:
+        bulk.discard(db, blobs, staged)
+        raise
+    return result
