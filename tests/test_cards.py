@@ -104,9 +104,8 @@ def test_pdf_text_and_qr_decode(tmp_path):
 
 def test_zip_of_session_pdfs_one_per_member_without_foreign_secrets(tmp_path, cfg, db, monkeypatch):
     need_binary("pdftotext", "pdftoppm", "zbarimg")
-    from test_clerk import RecordingHelper, set_pw, stub_portal_if_missing
+    from test_clerk import RecordingHelper, set_pw
 
-    stub_portal_if_missing(monkeypatch)
     from appliance.web.app import create_app
 
     s = service.create_session(db, body="Rat der Stadt", title="Ratssitzung", day="2026-03-12")
@@ -158,9 +157,8 @@ def test_long_and_short_names_still_decode(tmp_path, name):
 
 
 def test_html_card_sheet_shows_each_members_code_under_the_key(cfg, db, monkeypatch):
-    from test_clerk import RecordingHelper, set_pw, stub_portal_if_missing
+    from test_clerk import RecordingHelper, set_pw
 
-    stub_portal_if_missing(monkeypatch)
     from appliance.web.app import create_app
 
     s = service.create_session(db, body="Rat der Stadt", title="Ratssitzung", day="2026-03-12")

@@ -111,7 +111,7 @@ def test_direct_room_with_someone_not_offered_is_refused_when_posting(cfg, db):
     from appliance.sessions.roster import MemberRow
 
     other = service.create_session(db, body="Rat", title="Andere", day="2026-11-25")
-    service.import_members(db, other.id, [MemberRow("Xaver Fremd", "SPD", "member", True, "Rat")])
+    service.insert_members(db, other.id, [MemberRow("Xaver Fremd", "SPD", "member", True, "Rat")])
     stranger = service.members(db, other.id)[0]
     with pytest.raises(ChatError) as exc:
         chat.post(db, anna, rules.dm_room(ms["Anna"].id, stranger.id), "dm-anna-00002", "Hallo")
@@ -324,7 +324,7 @@ def other_session_with_chat_and_presence(db) -> int:
     from appliance.sessions.roster import MemberRow
 
     o = service.create_session(db, body="Ausschuss", title="Andere Sitzung", day="2026-11-20")
-    service.import_members(db, o.id, [MemberRow("Olga Andere", "SPD", "member", True, "Ausschuss")])
+    service.insert_members(db, o.id, [MemberRow("Olga Andere", "SPD", "member", True, "Ausschuss")])
     m = service.members(db, o.id)[0]
     db.execute("INSERT INTO chat_messages(session_id, room, client_id, author_kind, author_member_id, author_name, "
                "author_key, body, at) VALUES (?, 'all', 'other-0001', 'member', ?, 'Olga', ?, 'x', "

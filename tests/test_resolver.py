@@ -31,12 +31,12 @@ IP = {"A": "10.77.0.10", "B": "10.77.0.31", "G": "10.77.0.12", "S": "10.77.0.13"
 @pytest.fixture
 def scene(cfg, db, tmp_path):
     s = service.create_session(db, body="Rat", title="Sitzung", day="2026-11-24")
-    service.import_members(db, s.id, [
+    service.insert_members(db, s.id, [
         MemberRow("Anna", "SPD", "member", True, ""), MemberRow("Bernd", "CDU", "member", True, ""),
         MemberRow("Carla", "SPD", "member", True, ""), MemberRow("Dora", "SPD", "deputy", False, ""),
         MemberRow("Eva", "", "guest", False, ""), MemberRow("Frank", "CDU", "member", True, ""),
     ])
-    service.activate(db, s.id)
+    service.set_active(db, s.id)
     ms = {m.name: m for m in service.members(db, s.id)}
 
     def station(dev, keyid):

@@ -53,7 +53,7 @@ def test_present_count_uses_the_quorum_set(cfg, db):
     from appliance.sessions.roster import MemberRow
 
     s = service.create_session(db, body="Rat", title="S", day="2026-11-24")
-    service.import_members(db, s.id, [MemberRow(n, "", r, v, "") for n, r, v in (
+    service.insert_members(db, s.id, [MemberRow(n, "", r, v, "") for n, r, v in (
         ("A", "member", True), ("B", "deputy", False), ("C", "guest", False), ("D", "administration", False))])
     for m in service.members(db, s.id):
         db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) VALUES (?, ?, 1, 'x')",

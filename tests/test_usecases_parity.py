@@ -24,7 +24,7 @@ from appliance.radio.fake import FakeHostapd
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
 from appliance.store import open_db
-from tests.test_clerk import login, set_pw, stub_portal_if_missing, token
+from tests.test_clerk import login, set_pw, token
 
 NEW_PEOPLE = "Name;Fraktion;Rolle;Stimmrecht\nErik Neu;FDP;Mitglied;ja\nFrieda Neu;Grüne;Stellvertretung;nein\n"
 
@@ -141,7 +141,6 @@ def changes(before: dict, after: dict) -> dict:
 
 
 def web_clerk(world: World):
-    stub_portal_if_missing(pytest.MonkeyPatch())
     from appliance.web.app import create_app
 
     set_pw(world.cfg)
