@@ -17,6 +17,14 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """The tests run in random order (pytest-randomly). Its seed is in the header, which -q (`make test`) hides:
+    it is repeated at the end, next to the failures, so an order that failed can be run again."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and config.pluginmanager.has_plugin("randomly"):
+        terminalreporter.write_line(f"random test order: -p randomly --randomly-seed={seed}")
+
+
 def poll(fn, timeout: float, what: str, every: float = 0.05):
     """fn()'s first truthy value; AssertionError naming WHAT at the deadline (polling, never a fixed wait)."""
     deadline = time.monotonic() + timeout
