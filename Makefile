@@ -52,7 +52,7 @@ $(BIN)/uv:
 	$(BIN)/pip install -q uv==$(UV_VERSION)
 
 $(BIN)/.installed: pyproject.toml uv.lock | $(BIN)/uv
-	$(UV) sync --locked --extra test || { echo "uv.lock does not match pyproject.toml: make lock"; exit 1; }
+	$(UV) sync --locked --extra test || { echo "uv sync failed (a lock that no longer matches pyproject.toml is renewed with: make lock)"; exit 1; }
 	touch $@
 
 lock: | $(BIN)/uv
