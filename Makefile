@@ -17,7 +17,7 @@ DEB_QEMU := qemu-system-arm qemu-utils device-tree-compiler
 BACKPORTS := /etc/apt/sources.list.d/debian-backports.sources
 IMAGE_DIR := build/image-arm64
 
-.PHONY: run test venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean
+.PHONY: run test lock venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -37,11 +37,27 @@ deps-run:
 deps-test:
 	$(call apt_install,$(DEB_TEST))
 
-$(BIN)/.installed: pyproject.toml
+# Python packages: uv.lock pins every one (runtime and the test extra) with hashes; installs only read it, and
+# `make lock` is the only command that resolves (after editing pyproject.toml; UPGRADE=1 takes the newest
+# versions). uv rather than pip-tools: one lock for Linux x86_64 and aarch64 and every Python >= 3.11 alike
+# (pip-compile resolves for the machine it runs on), hashes by default, `uv sync --locked` installs exactly the
+# lock (and removes what is not in it) and refuses a lock that no longer matches pyproject.toml, and
+# `uv export` gives the image its runtime part (image/requirements.txt). uv comes from PyPI at UV_VERSION, the
+# version the test extra pins (so a sync keeps it); it never downloads a Python (Debian's is used).
+UV_VERSION := 0.13.9
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON_DOWNLOADS=never $(BIN)/uv
+
+$(BIN)/uv:
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q uv==$(UV_VERSION)
+
+$(BIN)/.installed: pyproject.toml uv.lock | $(BIN)/uv
+	$(UV) sync --locked --extra test || { echo "uv sync failed (a lock that no longer matches pyproject.toml is renewed with: make lock)"; exit 1; }
 	touch $@
+
+lock: | $(BIN)/uv
+	$(UV) lock $(if $(UPGRADE),--upgrade)
+	$(BIN)/python image/requirements.py
 
 run: deps-run $(BIN)/.installed
 	$(BIN)/sitzungsbox demo

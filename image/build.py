@@ -10,8 +10,9 @@ Steps, each a plain tool with an argv list and a timeout:
    board (arm64, the Pi): packages-arm64.txt and the kernel from image.conf's kernel_suite, installed with
    apt inside the base (pinned: only linux-* from that suite), then kernel, initrd and the Pi 4/5 device
    trees put into /boot/firmware. Cached the same way, keyed by the base's key and the board's lists.
-2. app: a virtual environment in /opt/sitzungsbox from the project's wheel and the pinned wheels of
-   requirements.txt (downloaded for the target platform, cached), linked as /usr/bin/sitzungsbox.
+2. app: a virtual environment in /opt/sitzungsbox from the project's wheel and the wheels of requirements.txt
+   (the runtime part of uv.lock with hashes; downloaded for the target platform, hash-checked, cached), linked
+   as /usr/bin/sitzungsbox.
 3. system: the units, sysusers.d, tmpfiles.d, sysctl.d, the first-boot unit, fstab for the read-only root
    and the data partition, volatile journal, hostname; units enabled; Debian's own hostapd/dnsmasq masked.
 4. SBOM (Debian packages and Python wheels with versions) in DIR/sbom.txt.
@@ -355,6 +356,22 @@ def _prune(cache: Path, pattern: str, keep: Path) -> None:
 
 # --- 2. app -------------------------------------------------------------------------------------------------
 
+def download_argv(arch: str, req: Path, dest: Path) -> list[str]:
+    """Pure: pip's download of requirements.txt's wheels for the target platform. requirements.txt is the runtime
+    part of uv.lock with its hashes (image/requirements.py): pip checks every wheel against them."""
+    plat = [a for p in PIP_PLATFORMS[arch] for a in ("--platform", p)]
+    return [sys.executable, "-m", "pip", "download", "-q", "--require-hashes", "--only-binary=:all:", *plat,
+            "--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+            "-d", str(dest), "-r", str(req)]
+
+
+def install_argvs(wheels: str, req: str) -> list[list[str]]:
+    """Pure: the venv's installs inside the root, offline. First the locked wheels, hash-checked; then the project's
+    own wheel (no hash: built just now), whose dependencies are all there by then (netifaces from Debian)."""
+    pip = ["/opt/sitzungsbox/bin/python", "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels]
+    return [[*pip, "--require-hashes", "-r", req], [*pip, "sitzungsbox"]]
+
+
 def wheelhouse(arch: str, cache: Path) -> Path:
     """Pinned wheels for the target platform (cached by requirements.txt) plus the project's own wheel."""
     req = HERE / "requirements.txt"
@@ -362,10 +379,7 @@ def wheelhouse(arch: str, cache: Path) -> Path:
     deps = cache / f"wheels-{arch}-{key}"
     if not deps.exists():
         tmp = Path(tempfile.mkdtemp(dir=cache, prefix="wheels-"))
-        plat = [a for p in PIP_PLATFORMS[arch] for a in ("--platform", p)]
-        run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:", *plat, "--python-version", "3.11",
-             "--implementation", "cp", "--abi", "cp311", "--abi", "abi3", "--abi", "none", "-d", str(tmp),
-             "-r", str(req)], timeout=600)
+        run(download_argv(arch, req, tmp), timeout=600)
         os.replace(tmp, deps)
         _prune(cache, f"wheels-{arch}-*", keep=deps)
     out = Path(tempfile.mkdtemp(prefix="sbi-wheels-"))
@@ -397,8 +411,8 @@ def install_app(rootfs: Path, arch: str, cache: Path) -> None:
         shutil.copy(HERE / "requirements.txt", dest / "requirements.txt")
         # --system-site-packages: only for Debian's python3-netifaces (see requirements.txt).
         in_root(rootfs, ["python3", "-m", "venv", "--system-site-packages", "/opt/sitzungsbox"])
-        in_root(rootfs, ["/opt/sitzungsbox/bin/pip", "install", "-q", "--no-index", "--find-links", "/var/tmp/wheels",
-                         "-r", "/var/tmp/wheels/requirements.txt", "sitzungsbox"], timeout=900)
+        for argv in install_argvs("/var/tmp/wheels", "/var/tmp/wheels/requirements.txt"):
+            in_root(rootfs, argv, timeout=900)
     finally:
         shutil.rmtree(dest, ignore_errors=True)
         shutil.rmtree(wheels, ignore_errors=True)

@@ -17,6 +17,45 @@ ARTIFACTS = ROOT / "tests" / "artifacts"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def _file_order(item: pytest.Item) -> tuple:
+    return item.location[1], tuple(item.callspec.indices.values()) if hasattr(item, "callspec") else ()
+
+
+def _shares_a_system(item: pytest.Item) -> bool:
+    """A test on a system that outlives it: a module-scoped (or wider) fixture of our own (a booted image, a
+    venue, a running helper), or a module marked in_order. pytest's own wide fixtures (tmp_path_factory) do not
+    count."""
+    if item.get_closest_marker("in_order"):
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    return any(d and d[-1].scope != "function" and d[-1].baseid.startswith("tests") for d in defs)
+
+
+def pytest_collection_modifyitems(config, items: list[pytest.Item]) -> None:
+    """pytest-randomly shuffles the modules and the tests in each (its hook wraps this one, so this runs after it).
+    A module whose tests share a system (see _shares_a_system) is a sequence of steps: a member is admitted,
+    then downloads; a service is killed, then the power is cut. Its tests keep their file order, in the module's
+    shuffled slot; every other module runs shuffled."""
+    by_module: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_module.setdefault(item.nodeid.split("::")[0], []).append(i)
+    for positions in by_module.values():
+        if not any(_shares_a_system(items[i]) for i in positions):
+            continue
+        ordered = sorted((items[i] for i in positions), key=_file_order)
+        for i, item in zip(positions, ordered, strict=True):
+            items[i] = item
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    """The tests run in random order (pytest-randomly). Its seed is in the header, which -q (`make test`) hides:
+    it is repeated at the end, next to the failures, so an order that failed can be run again."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and config.pluginmanager.has_plugin("randomly"):
+        terminalreporter.write_line(f"random test order: -p randomly --randomly-seed={seed}")
+
+
 def poll(fn, timeout: float, what: str, every: float = 0.05):
     """fn()'s first truthy value; AssertionError naming WHAT at the deadline (polling, never a fixed wait)."""
     deadline = time.monotonic() + timeout

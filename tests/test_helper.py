@@ -300,3 +300,29 @@ def test_uid_not_allowed_is_refused(helper: NsHelper) -> None:
     assert answer == {"ok": False, "error": "nicht erlaubt"}
     assert helper.elements() == set()
     assert "uid 65534 abgewiesen" in helper.log.read_text()
+
+
+def test_refusal_waits_for_the_request_line(tmp_path: Path) -> None:
+    """No root needed: a server that allows no uid at all. The client writes late, as a loaded machine may;
+    it must still read the refusal (a server that answered and closed at once made this write fail with EPIPE)."""
+    import threading
+
+    from appliance.helper.server import HelperServer
+
+    cfg = Config(run_dir=tmp_path, helper_socket=tmp_path / "helper.sock")
+    server = HelperServer(cfg, allowed_uids=set(), nft="/bin/false", timeout=5)
+    server.bind()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            s.connect(str(cfg.helper_socket))
+            time.sleep(0.3)  # the old server had answered and closed by now
+            s.sendall(req())
+            assert json.loads(s.makefile("rb").readline()) == {"ok": False, "error": "nicht erlaubt"}
+        with pytest.raises(HelperError, match="nicht erlaubt"):
+            HelperClient(cfg.helper_socket).admit(MAC, IP)
+    finally:
+        server.close()
+        thread.join(5)

@@ -6,21 +6,25 @@ The native build and boot are in tests/test_image_boot.py.
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.tags import compatible_tags, cpython_tags
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from tests.conftest import ROOT, need, need_binary, need_root
 
 sys.path.insert(0, str(ROOT / "image"))
 import binfmt  # noqa: E402
 import build  # noqa: E402
+import requirements  # noqa: E402
 
 
 def test_cache_key_follows_the_package_list():
@@ -94,23 +98,81 @@ def test_boot_files_for_pi4_and_pi5(tmp_path):
         build.populate_boot(tmp_path)
 
 
-def test_requirements_are_pinned_to_what_the_tests_ran_with():
-    pins = {}
-    for line in (ROOT / "image/requirements.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, _, version = line.partition("==")
-            assert version, f"nicht gepinnt: {line}"
-            pins[name] = version
-    for name, version in pins.items():
-        assert importlib.metadata.version(name) == version, name
-    # Every runtime dependency of the app is pinned (netifaces comes from Debian, see requirements.txt).
-    from packaging.requirements import Requirement
+# The image's target: what pip downloads for (build.PIP_PLATFORMS, CPython 3.11) evaluates markers as this.
+ARM64_311 = {"sys_platform": "linux", "platform_system": "Linux", "platform_machine": "aarch64", "os_name": "posix",
+             "python_version": "3.11", "python_full_version": "3.11.2", "implementation_name": "cpython",
+             "platform_python_implementation": "CPython", "extra": ""}
 
-    for req in importlib.metadata.requires("sitzungsbox") or []:
-        r = Requirement(req)
-        if r.marker is None or r.marker.evaluate({"extra": ""}):
-            assert r.name.lower() in pins or r.name == "netifaces", r.name
+
+def _pyproject_requirements() -> list[Requirement]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return [Requirement(r) for r in [*project["dependencies"], *project["optional-dependencies"]["test"]]]
+
+
+def _files(pkg: dict) -> list[dict]:
+    return [*pkg.get("wheels", []), *([pkg["sdist"]] if "sdist" in pkg else [])]
+
+
+def test_lock_satisfies_pyproject_and_has_hashes():
+    """uv.lock, not the installed venv, is the truth: every requirement of pyproject.toml (runtime and the test
+    extra) is locked at a version its specifier admits, and every locked file has a hash."""
+    lock = requirements.read_lock()
+    for req in _pyproject_requirements():
+        name = canonicalize_name(req.name)
+        assert name in lock, f"{name} fehlt in uv.lock (make lock)"
+        assert req.specifier.contains(lock[name]["version"], prereleases=True), (str(req), lock[name]["version"])
+    for name, pkg in lock.items():
+        if name == requirements.PROJECT:
+            assert pkg["source"] == {"editable": "."}
+            continue
+        assert "registry" in pkg["source"], name  # from PyPI, no URL or path dependencies
+        files = _files(pkg)
+        assert files and all(f["hash"].startswith("sha256:") for f in files), name
+
+
+def test_uv_bootstrapped_by_make_is_the_locked_uv():
+    make_pin = next(ln.split(":=")[1].strip() for ln in (ROOT / "Makefile").read_text().splitlines()
+                    if ln.startswith("UV_VERSION :="))
+    assert [str(r.specifier) for r in _pyproject_requirements() if r.name == "uv"] == [f"=={make_pin}"]
+    assert requirements.read_lock()["uv"]["version"] == make_pin
+
+
+def test_lock_is_current():
+    """pyproject.toml and uv.lock agree (`uv lock --check`, offline: no resolving, no network)."""
+    res = subprocess.run([requirements.uv_binary(), "lock", "--check", "--offline", "--python", sys.executable],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    assert res.returncode == 0, res.stderr
+
+
+def test_image_requirements_are_the_runtime_part_of_the_lock():
+    text = (ROOT / "image/requirements.txt").read_text()
+    assert text == requirements.from_lock(), "image/requirements.txt ist nicht aus uv.lock abgeleitet: make lock"
+    lock = requirements.read_lock()
+    pins = requirements.parse_requirements(text)
+    # Exactly what the app needs at run time on the Pi, from the lock: netifaces from Debian, nothing of the tests.
+    runtime = requirements.runtime_closure(lock, ARM64_311)
+    assert set(pins) == runtime - set(requirements.FROM_DEBIAN)
+    assert "netifaces" in runtime and not {"pytest", "ruff", "uv", "playwright"} & set(pins)
     assert "python3-netifaces" in build.package_list("amd64")
+    plats = build.PIP_PLATFORMS["arm64"]
+    tags = {*cpython_tags((3, 11), ["cp311", "abi3", "none"], plats), *compatible_tags((3, 11), "cp311", plats)}
+    for name, (version, hashes) in pins.items():
+        pkg = lock[name]
+        assert version == pkg["version"], name
+        assert hashes and hashes <= {f["hash"] for f in _files(pkg)}, name
+        # pip downloads --only-binary for the Pi: a wheel for aarch64 and CPython 3.11 must be locked.
+        wheels = [w["url"].rsplit("/", 1)[1] for w in pkg.get("wheels", [])]
+        assert any(parse_wheel_filename(w)[3] & tags for w in wheels), f"kein Wheel für arm64/cp311: {name}"
+
+
+def test_image_downloads_and_installs_with_hashes_checked():
+    argv = build.download_argv("arm64", ROOT / "image/requirements.txt", Path("/x"))
+    assert "--require-hashes" in argv and "--only-binary=:all:" in argv
+    assert argv[argv.index("-r") + 1] == str(ROOT / "image/requirements.txt")
+    locked, project = build.install_argvs("/w", "/w/requirements.txt")
+    assert "--require-hashes" in locked and locked[-2:] == ["-r", "/w/requirements.txt"] and "--no-index" in locked
+    assert project[-1] == "sitzungsbox" and "--no-index" in project
 
 
 def test_binfmt_registration_line():

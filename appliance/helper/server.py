@@ -7,6 +7,7 @@ box's own table (plus a conntrack flush after a revoke). One thread per connecti
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pwd
@@ -127,11 +128,11 @@ class HelperServer:
             conn.settimeout(self.timeout)
             try:
                 uid = peer_uid(conn)
+                reader = conn.makefile("rb")
                 if uid not in self.allowed_uids:
                     log.warning("Verbindung von uid %d abgewiesen", uid)
-                    conn.sendall(encode_response("nicht erlaubt"))
+                    self._refuse(conn, reader)
                     return
-                reader = conn.makefile("rb")
                 for _ in range(MAX_REQUESTS_PER_CONNECTION):
                     line = reader.readline(MAX_LINE + 1)
                     if not line:
@@ -142,6 +143,17 @@ class HelperServer:
                         return  # the rest of that line is garbage; do not try to resync
             except (OSError, TimeoutError) as exc:
                 log.debug("Verbindung beendet: %s", exc)
+
+    def _refuse(self, conn: socket.socket, reader: io.BufferedIOBase) -> None:
+        """Answer a refused peer after reading its request line, never before: a Unix socket closed before
+        the peer has written makes that write fail (EPIPE), and the client would report "helper unreachable"
+        instead of the refusal, depending on timing. A peer that sends nothing gets the answer after the
+        timeout."""
+        try:
+            reader.readline(MAX_LINE + 1)
+        except (OSError, TimeoutError):
+            pass
+        conn.sendall(encode_response("nicht erlaubt"))
 
     # -- requests -------------------------------------------------------------------------------
     def handle_line(self, line: bytes, uid: int) -> bytes:
