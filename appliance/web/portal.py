@@ -130,6 +130,7 @@ def captive_hook():
         return redirect(f"http://{cfg.address}/", 302)
     status, content_type, body = probes.online_response(probe)
     resp = Response(body, status=status, content_type=content_type)
+    resp.headers.update(probes.online_headers(probe))  # NetworkManager reads X-NetworkManager-Status
     resp.headers["Cache-Control"] = "no-cache, no-store"
     return resp
 
