@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from appliance.documents import oparl, oparl_import, service
+from appliance import outside
+from appliance.documents import jobs, oparl, oparl_import, service
 from appliance.sessions import service as sessions
 
 FIX = Path(__file__).parent / "fixtures" / "oparl"
@@ -44,13 +46,16 @@ def test_sdnet_10_list_page_quirks():
     items, nxt = oparl.list_page(load("sdnet-1.0-meeting-page.json"))
     assert nxt.endswith("meeting?page=2") and len(items) == 3
     m = oparl.parse_meeting(items[0])
-    headings = [i for i in m.items if i.heading]
-    assert [(h.number, h.name) for h in headings] == [("A", "Öffentliche Sitzung"), ("B", "Nichtöffentliche Sitzung")]
-    regular = [i for i in m.items if not i.heading]
-    # 1.0 without `public`: the part heading decides.
-    assert [(i.number, i.public) for i in regular][-3:] == [("7.", True), ("8.", False), ("9.", False)]
+    # Every AgendaItem is an item, the part headings too ("A Öffentliche Sitzung" has number A): structure
+    # comes from the data, never from titles. Without `public` (OParl 1.0) an item is public (OParl only
+    # publishes public data) and says that the source did not tell.
+    raw = items[0]["agendaItem"]
+    assert [i.number for i in m.items] == [oparl.text(r.get("number")) for r in raw]
+    assert [(i.number, i.name) for i in m.items][:1] == [("A", "Öffentliche Sitzung")]
+    assert ("B", "Nichtöffentliche Sitzung") in [(i.number, i.name) for i in m.items]
+    assert all(i.public and not i.public_given for i in m.items)
     assert all("\n" not in i.name for i in m.items)
-    with_files = [i for i in regular if i.files]
+    with_files = [i for i in m.items if i.files]
     assert with_files and all(f.file_name.endswith(".pdf") and f.size is None and f.checksums == {}
                               for i in with_files for f in i.files)
 
@@ -58,11 +63,24 @@ def test_sdnet_10_list_page_quirks():
 def test_quirky_meeting():
     m = oparl.parse_meeting(load("quirky-meeting.json"))
     assert m.start is None  # "N/A"
-    assert [(i.number, i.name, i.public, i.heading) for i in m.items] == [
-        ("1", "Eröffnung", True, False), ("2", "Haushalt 2027", True, False),
-        ("", "Nichtöffentliche Sitzung", False, True), ("7", "Personalangelegenheit Amtsleitung", False, False)]
+    assert [(i.number, i.name, i.public) for i in m.items] == [
+        ("1", "Eröffnung", True), ("2", "Haushalt 2027", True), ("", "Nichtöffentliche Sitzung", True),
+        ("7", "Personalangelegenheit Amtsleitung", True)]
+    assert [i.public_given for i in m.items] == [False, True, False, False]
     assert m.files[0].size == 1234 and m.files[0].checksums == {}
     assert any("ohne accessUrl" in s for s in m.skipped) and any("nur als Verweis" in s for s in m.skipped)
+
+
+def test_an_item_whose_title_looks_like_a_heading_is_an_item():
+    """The tester's case: a public item with a number that announces decisions of the closed part."""
+    meeting = {"id": "m", "name": "Rat", "agendaItem": [
+        {"id": "a1", "number": "11", "name": "Nichtöffentliche Sitzung", "public": False},
+        {"id": "a2", "number": "12", "name": "Bekanntgabe der in nichtöffentlicher Sitzung gefassten Beschlüsse",
+         "public": True},
+        {"id": "a3", "number": "13", "name": "Öffentlicher Teil", "public": True}]}
+    m = oparl.parse_meeting(meeting)
+    assert [(i.number, i.public) for i in m.items] == [("11", False), ("12", True), ("13", True)]
+    assert m.skipped == []
 
 
 @pytest.mark.parametrize("bad", [None, [], "x", {"type": "https://schema.oparl.org/1.1/Paper", "id": "p"},
@@ -72,10 +90,32 @@ def test_malformed_meeting_is_refused(bad):
         oparl.parse_meeting(bad)
 
 
-def test_list_page_stops_on_self_loop_and_refuses_non_lists():
-    assert oparl.list_page({"data": [], "links": {"next": "u", "self": "u"}}) == ([], None)
+def test_list_shapes_and_self_loop():
+    assert oparl.list_page([{"id": "a"}, "u"]) == ([{"id": "a"}, "u"], None)  # a bare array
+    assert oparl.list_page({"data": [{"id": "a"}], "links": {"next": "p2"}}) == ([{"id": "a"}], "p2")
+    assert oparl.entries({"id": "f"}) == ([{"id": "f"}], None)  # one object where a list was expected
+    assert oparl.entries(None) == ([], None)
+    with pytest.raises(oparl.OParlError, match="Schleife"):
+        oparl.list_page({"data": [], "links": {"next": "u", "self": "u"}})
     with pytest.raises(oparl.OParlError):
         oparl.list_page({"nodata": 1})
+
+
+@pytest.mark.parametrize(("data", "needle"), [
+    (b"[" * 100_000 + b"]" * 100_000, "JSON zu tief verschachtelt (höchstens 64 Ebenen)"),
+    (b'{"a": ' * 65 + b"1" + b"}" * 65, "JSON zu tief verschachtelt (höchstens 64 Ebenen)"),
+    (b"x" * 20, "kein gültiges JSON (Zeile 1, Spalte 1)"),
+    (b'{"a": 1 ' + b" " * 2000, "JSON zu groß (2008 Bytes; höchstens 1000 Bytes)"),
+])
+def test_json_limits_refuse_in_german(data, needle):
+    with pytest.raises(oparl.OParlError) as err:
+        oparl.load_json(data, "antwort.json", max_bytes=1000 if b"1 " in data else 10**6)
+    assert needle in str(err.value) and str(err.value).startswith("antwort.json: ")
+
+
+def test_json_depth_ignores_brackets_in_strings_and_allows_64():
+    assert oparl.json_depth(b'["[[[[", {"a": "]]\\"}, "\\"]"]') == 2
+    assert oparl.json_depth(b"[" * 64 + b"]" * 64) == 64 and oparl.load_json(b"[" * 64 + b"]" * 64, "x")
 
 
 # --- a local OParl server ------------------------------------------------------------------------
@@ -150,14 +190,22 @@ class OParlServer:
         self.httpd.server_close()
 
 
+def local(cfg):
+    """The test's own OParl server runs on loopback: allowed only with the option, for the literal origin."""
+    return replace(cfg, oparl_private_sources=True)
+
+
+FAST = outside.Limits(timeout=5, retries=3, backoff=0.01)
+
+
 def test_import_from_local_oparl_server_into_a_session(cfg, db):
     s = sessions.create_session(db, body="Rat der Stadt", title="Sitzung", day="2026-12-01", ssid="Sitzung")
     srv = OParlServer()
     blobs = service.blobs_for(cfg.state_dir)
     try:
-        src = oparl_import.HttpSource(timeout=5, retries=3, backoff=0.01)
         url = f"{srv.base}/oparl/meeting/1"
-        import_id = oparl_import.begin(db, s.id, url)
+        src = oparl_import.HttpSource.for_url(local(cfg), url, limits=FAST)
+        import_id = jobs.begin(db, s.id, url)
         report = oparl_import.import_meeting(db, blobs, s.id, src, url, import_id=import_id)
         assert report.items == 2 and report.files == 3
         assert any("Prüfsumme (sha512) stimmt nicht" in p and "Manipuliert" in p for p in report.problems)

@@ -45,7 +45,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "doc_downloads": {"id": "", "session_id": "", "file_id": "", "file_title": "", "who": "text",
                       "member_id": "member", "via": "", "at": ""},
     "doc_imports": {"id": "", "session_id": "", "source": "", "state": "", "done": "", "total": "", "problems": "",
-                    "started_at": "", "updated_at": ""},
+                    "started_at": "", "updated_at": "", "owner_pid": "", "owner_started": "", "summary": ""},
     "push_events": {"id": "", "session_id": "", "topic": "", "audience": "text", "payload": "text", "at": ""},
     "presence_devices": {"session_id": "", "member_id": "member", "device": "mac", "linked": "", "last_seen": "",
                          "hold_until": "", "source": ""},
