@@ -222,3 +222,40 @@ def test_a_killed_import_is_shown_failed_and_the_page_stops_reloading(cfg, db, t
         if proc.poll() is None:
             proc.kill()
         srv.close()
+
+
+def test_the_clerk_page_runs_the_same_act_and_shows_what_arrived(cfg, db):
+    from appliance.web.app import create_app
+    from tests.test_clerk import RecordingHelper, login, set_pw, token
+
+    s = _session(db)
+    srv = OParlServer()
+    srv.extra.update(paged_meeting(srv.base))
+    srv.extra["/ai/3"] = b"[" * 100_000 + b"]" * 100_000  # one item the server answers with hostile JSON
+    box = local(cfg)
+    client = create_app(box, helper=RecordingHelper(), testing=True).test_client()
+    set_pw(box)
+    login(client)
+    page = f"/clerk/sessions/{s.id}/unterlagen"
+    try:
+        resp = client.post(f"{page}/oparl", data={"csrf_token": token(client.get(page).text),
+                                                  "url": f"{srv.base}/meeting", "hosts": "ftp://dateien.example"})
+        assert resp.status_code == 422 and "Keine http(s)-Adresse: ftp://dateien.example" in resp.text
+        resp = client.post(f"{page}/oparl", data={"csrf_token": token(client.get(page).text),
+                                                  "url": f"{srv.base}/meeting", "hosts": "dateien.example"})
+        assert resp.status_code == 302
+
+        def finished():
+            text = client.get(page).text
+            return text if 'data-state="done"' in text else None
+
+        done = poll(finished, 20, "import done")
+    finally:
+        srv.close()
+    assert 'http-equiv="refresh"' not in done
+    assert "Tagesordnungspunkte: 3 in der Quelle, 2 übernommen, 1 übersprungen" in done
+    assert "Dateien: 4 in der Quelle, 4 übernommen, 0 übersprungen" in done
+    assert f"Tagesordnungspunkt „{srv.base}/ai/3“: {srv.base}/ai/3: JSON zu tief verschachtelt (höchstens 64 " \
+           "Ebenen)" in done.replace("&#34;", '"')
+    row = db.execute("SELECT actor, action FROM audit WHERE action = 'documents.oparl_import'").fetchall()
+    assert len(row) == 1
