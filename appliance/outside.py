@@ -35,7 +35,7 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from appliance import netinfo
 from appliance.config import Config
@@ -124,7 +124,8 @@ def split_url(url: str) -> tuple[str, str, int, str]:
     host = _host_of(parts)
     port = parts.port or DEFAULT_PORTS[scheme]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return scheme, host, port, path
+    # Real file URLs carry umlauts and spaces: sent percent-encoded (existing %XX escapes stay as they are).
+    return scheme, host, port, quote(path, safe="/%?=&;:@!$'()*+,~-._")
 
 
 def origin_of(text: str) -> Origin:

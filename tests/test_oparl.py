@@ -419,3 +419,13 @@ def test_the_option_for_private_sources(tmp_path):
         from_mapping({"oparl_private_sources": "ja"})
     with pytest.raises(ConfigError, match="unbekannte Einstellung"):
         from_mapping({"oparl_private_source": True})
+
+
+def test_file_urls_with_umlauts_and_spaces_are_sent_encoded(cfg):
+    srv = OParlServer(extra={"/files/Anlage%20%C3%84rger.pdf": pdf("ä")})
+    try:
+        url = f"{srv.base}/files/Anlage Ärger.pdf"
+        fetcher = outside.Fetcher(outside.Gate.for_import(local(cfg), url), FAST)
+        assert b"".join(fetcher.stream(url)) == pdf("ä")
+    finally:
+        srv.close()

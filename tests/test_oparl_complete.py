@@ -180,7 +180,7 @@ def test_a_deep_or_refused_answer_fails_the_job_with_one_german_line(cfg, db, tm
     assert "Abbruch:" in states[0][1] and "Loopback" in states[0][1] and "64 Ebenen" in states[1][1]
 
 
-def test_a_killed_import_is_shown_failed_and_the_page_stops_reloading(cfg, db, tmp_path):
+def test_a_killed_import_is_shown_failed_and_the_page_stops_reloading(cfg, db, tmp_path, capsys):
     from tests.test_clerk import login, set_pw
 
     s = _session(db)
@@ -218,6 +218,10 @@ def test_a_killed_import_is_shown_failed_and_the_page_stops_reloading(cfg, db, t
         assert cli.main(["--config", str(conf), "import", str(s.id), f"{srv.base}/meeting"]) == 0
         assert len(service.items(db, s.id)) == 3 and len(service.files(db, s.id)) == 4
         assert 'http-equiv="refresh"' not in client.get(f"/clerk/sessions/{s.id}/unterlagen").text
+        capsys.readouterr()
+        assert cli.main(["--config", str(conf), "documents", "imports", str(s.id)]) == 0
+        listing = capsys.readouterr().out.splitlines()
+        assert listing[0].endswith(": fertig, 4 von 4 Dateien") and ": abgebrochen, " in listing[1]
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -340,7 +340,9 @@ class _Import:
             self.report.arrive(ITEM)
             missing_public += not item.public_given
             plan += [(item_id, f) for f in self.files_of(raw_item, oparl.ITEM_FILES)]
-            consultations = self.collect(raw_item.get("consultation"), CONSULTATION)
+            # `consultation` (1.0, 1.1); `consultations` (drafts before 1.0, still served by some vendors)
+            consultations = [c for key in ("consultation", "consultations")
+                             for c in self.collect(raw_item.get(key), CONSULTATION)]
             consultations += by_item.get(item.id, [])
             for cons in consultations:
                 cid = oparl.ref(cons) or repr(cons)[:80]
