@@ -92,10 +92,9 @@ class Origin:
 def _host_of(parts) -> str:
     try:
         host = parts.hostname
-        port = parts.port
+        _ = parts.port  # raises on a port that is no number or out of range
     except ValueError as exc:
         raise Refused(f"Ungültige Adresse (Port): {parts.geturl()[:100]}") from exc
-    del port
     if not host:
         raise Refused(f"Adresse ohne Server: {parts.geturl()[:100]}")
     try:
@@ -115,6 +114,8 @@ def _is_loopback_literal(host: str) -> bool:
 
 def split_url(url: str) -> tuple[str, str, int, str]:
     """(scheme, host, port, path with query) of an http(s) URL; Refused for anything else."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in url.strip()):
+        raise Refused(f"Adresse mit Steuerzeichen: {url.strip()[:100]!r}")
     parts = urlsplit(url.strip())
     scheme = parts.scheme.lower()
     if scheme not in DEFAULT_PORTS:

@@ -429,3 +429,17 @@ def test_file_urls_with_umlauts_and_spaces_are_sent_encoded(cfg):
         assert b"".join(fetcher.stream(url)) == pdf("ä")
     finally:
         srv.close()
+
+
+def test_the_box_own_interface_addresses_are_refused_even_in_private_mode(cfg, connects):
+    import ipaddress
+
+    own = sorted(a for a in outside.netinfo.all_ip_addresses() if not ipaddress.ip_address(a).is_loopback
+                 and not ipaddress.ip_address(a).is_link_local)
+    if not own:
+        pytest.skip("this machine has no non-loopback address")
+    host = f"[{own[0]}]" if ":" in own[0] else own[0]
+    gate = outside.Gate.for_import(local(cfg), f"http://{host}:8081/oparl")
+    with pytest.raises(outside.Refused, match="eine eigene Adresse der Sitzungsbox"):
+        outside.Fetcher(gate, FAST).get_bytes(f"http://{host}:8081/oparl")
+    assert connects == []
