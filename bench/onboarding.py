@@ -32,8 +32,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.venue import Box, Venue, VenueError, start_appliance
 from bench.common import summarise, write_result
+from tests.venue import Box, Venue, VenueError, start_appliance
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -56,7 +56,7 @@ print(opener.open(req).status)
 def box():
     need_root()
     need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
+    from tests.venue import Venue, start_appliance
 
     work = Path(tempfile.mkdtemp(prefix="sbd-venue-"))
     work.chmod(0o755)

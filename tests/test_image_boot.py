@@ -153,7 +153,7 @@ def _seed_data(data: Path, uid: int, gid: int) -> Config:
 
 @pytest.fixture(scope="module")
 def booted(image_root):
-    from appliance.venue import Venue
+    from tests.venue import Venue
 
     rootfs = image_root / "rootfs"
     data = image_root / "data"

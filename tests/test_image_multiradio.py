@@ -95,7 +95,7 @@ def ext_box():
     need_root()
     need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
     from appliance.netconf.render import DNSMASQ, NFTABLES, write_all
-    from appliance.venue import Venue, _chown_tree
+    from tests.venue import Venue, chown_tree
 
     work = Path(tempfile.mkdtemp(prefix="sbi-extap-"))
     work.chmod(0o755)
@@ -116,8 +116,8 @@ def ext_box():
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         import pwd
         pw = pwd.getpwnam(cfg.web_user)
-        _chown_tree(cfg.state_dir, pw.pw_uid, pw.pw_gid)
-        _chown_tree(cfg.run_dir, pw.pw_uid, pw.pw_gid)
+        chown_tree(cfg.state_dir, pw.pw_uid, pw.pw_gid)
+        chown_tree(cfg.run_dir, pw.pw_uid, pw.pw_gid)
         venue.start_helper()
         cli = [sys.executable, "-m", "appliance.cli", "--config", str(venue.write_config())]
         # CAP_NET_RAW as the unit grants it: the daemon's ARP probes of quiet devices.

@@ -52,7 +52,7 @@ while True:
 def box():
     need_root()
     need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
+    from tests.venue import Venue, start_appliance
 
     work = Path(tempfile.mkdtemp(prefix="sbp-venue-"))
     work.chmod(0o755)

@@ -70,7 +70,7 @@ def _wan_down() -> None:
 def box():
     need_root()
     need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
+    from tests.venue import Venue, start_appliance
 
     work = Path(tempfile.mkdtemp(prefix="sbm-venue-"))
     work.chmod(0o755)  # the web app and the monitor run as nobody

@@ -62,7 +62,7 @@ PROBES = [
 def box():
     need_root()
     need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
+    from tests.venue import Venue, start_appliance
 
     # Not pytest's tmp_path: that is root-only (0700), and the web app and daemon run as nobody.
     work = Path(tempfile.mkdtemp(prefix="sbx-venue-"))

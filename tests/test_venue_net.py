@@ -14,7 +14,8 @@ import pytest
 
 from appliance.config import Config, from_mapping
 from appliance.helper.client import HelperClient
-from appliance.venue import (
+from tests.conftest import need_binary, need_root
+from tests.venue.net import (
     UDHCPC_HOOK,
     Venue,
     VenueError,
@@ -25,7 +26,6 @@ from appliance.venue import (
     parse_curl_include,
     parse_lease_record,
 )
-from tests.conftest import need_binary, need_root
 
 pytestmark = pytest.mark.net
 
