@@ -171,38 +171,6 @@ def lease_file_of(conf_text: str) -> str | None:
     return found
 
 
-def minimal_dnsmasq_conf(cfg: Config, lease_file: Path) -> str:
-    """DHCP in the client range plus DNS that answers every name with the box. For tests and fallback."""
-    mask = str(cfg.network.netmask)
-    return "\n".join([
-        f"interface={BRIDGE}", "bind-interfaces", "except-interface=lo", "no-resolv", "no-hosts",
-        f"address=/#/{cfg.address}", f"dhcp-range={cfg.dhcp_start},{cfg.dhcp_end},{mask},1h",
-        f"dhcp-option=option:router,{cfg.address}", f"dhcp-option=option:dns-server,{cfg.address}",
-        f"dhcp-leasefile={lease_file}", "dhcp-authoritative", "no-ping", "",
-    ])
-
-
-def minimal_ruleset(cfg: Config) -> str:
-    """A small gate: the `admitted` set, and port 80 of everyone else redirected to the web port."""
-    t = cfg.nft_table
-    return f"""table inet {t}
-delete table inet {t}
-table inet {t} {{
-    set admitted {{ type ether_addr . ipv4_addr; }}
-    chain prerouting {{
-        type nat hook prerouting priority dstnat; policy accept;
-        iifname "{BRIDGE}" ether saddr . ip saddr @admitted accept
-        iifname "{BRIDGE}" tcp dport 80 redirect to :{cfg.web_port}
-    }}
-    chain forward {{
-        type filter hook forward priority filter; policy drop;
-        iifname "{BRIDGE}" ether saddr . ip saddr @admitted accept
-        ct state established,related accept
-    }}
-}}
-"""
-
-
 def config_toml(cfg: Config) -> str:
     """The Config as a TOML file, so processes started inside the box (helper, web) share the venue's cfg."""
     return to_toml(cfg)
