@@ -9,8 +9,9 @@ the marks the child left (ready, begin, commit, end): before the transaction, in
 COMMIT (the use case's radio and firewall steps come after it), or after the act returned. Inside → not
 done; after the act → done; at or after the COMMIT → either.
 
-SBX_CRASH_SEED fixes the random delays (printed on every run; where they land still depends on the machine's
-load), SBX_CRASH_RUNS the kills per act (50; below 20 the spread of the kills is not asserted).
+The random delays come from SBX_CRASH_SEED, else from pytest-randomly's seed (`--randomly-seed=N` repeats
+it), else from the system; the seed is printed on every run (where the kills land still depends on the
+machine's load). SBX_CRASH_RUNS: kills per act (50; below 20 the spread of the kills is not asserted).
 """
 
 from __future__ import annotations
@@ -39,7 +40,6 @@ from tests.conftest import ROOT, poll
 from tests.crash_driver import config
 
 RUNS = int(os.environ.get("SBX_CRASH_RUNS", "50"))
-SEED = int(os.environ.get("SBX_CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
 MEMBERS = 300  # rotation and import: large enough that the transaction takes a noticeable time
 FILES, ITEMS = 300, 30
 PHASES = ("before", "in transaction", "at or after COMMIT", "after the act")
@@ -68,6 +68,16 @@ class Driver:
     def close(self) -> None:
         self.proc.stdin.close()
         self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def seed(request) -> int:
+    if os.environ.get("SBX_CRASH_SEED"):
+        return int(os.environ["SBX_CRASH_SEED"])
+    randomly = request.config.getoption("randomly_seed", default=None)
+    if isinstance(randomly, int):
+        return randomly
+    return random.SystemRandom().randrange(1 << 32)
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +310,7 @@ def snapshot(cfg: Config, act: Act) -> Any:
 
 
 @pytest.mark.parametrize("name", list(ACTS))
-def test_killed_act_is_wholly_done_or_not(name: str, driver: Driver, tmp_path: Path, capsys) -> None:
+def test_killed_act_is_wholly_done_or_not(name: str, driver: Driver, seed: int, tmp_path: Path, capsys) -> None:
     act = ACTS[name]
     act.state.clear()
     cfg = config(tmp_path)
@@ -313,7 +323,7 @@ def test_killed_act_is_wholly_done_or_not(name: str, driver: Driver, tmp_path: P
     assert check(cfg, act, before), "the unkilled calibration run must finish the act"
     begin, commit, end = (m[k] - m["ready"] for k in ("begin", "commit", "end"))
 
-    rng = random.Random(f"{SEED}-{name}")
+    rng = random.Random(f"{seed}-{name}")
     seen: Counter[tuple[str, bool]] = Counter()
     started = time.monotonic()
     for i in range(1, RUNS + 1):
@@ -324,13 +334,13 @@ def test_killed_act_is_wholly_done_or_not(name: str, driver: Driver, tmp_path: P
         done = check(cfg, act, before)
         seen[where, done] += 1
         if where in ("before", "in transaction"):
-            assert not done, f"run {i}: killed {where}, yet the act is done (seed {SEED})"
+            assert not done, f"run {i}: killed {where}, yet the act is done (seed {seed})"
         if where == "after the act":
-            assert done, f"run {i}: the act returned, yet it is not done (seed {SEED})"
+            assert done, f"run {i}: the act returned, yet it is not done (seed {seed})"
     took = time.monotonic() - started
     summary = ", ".join(f"{p}: {seen[p, True]} done / {seen[p, False]} not" for p in PHASES)
     with capsys.disabled():  # the seed and where the kills landed, also when the test passes
-        print(f"\n{name}: SBX_CRASH_SEED={SEED}, {RUNS} kills in {took:.1f} s; act {end * 1000:.1f} ms, transaction "
+        print(f"\n{name}: SBX_CRASH_SEED={seed}, {RUNS} kills in {took:.1f} s; act {end * 1000:.1f} ms, transaction "
               f"{begin * 1000:.1f}-{commit * 1000:.1f} ms after ready; {summary}")
     if RUNS < 20:
         return  # too few kills to expect every kind of moment
