@@ -188,18 +188,41 @@ def _expired_login(db, role: Role = CLERK) -> None:
     db.execute("INSERT INTO settings(key, value) VALUES (?, '2000-01-01T00:00:00Z')", [role.session_prefix + "old"])
 
 
-def _password_setup(cfg, db, role: Role = CLERK):
+def _password_setup(cfg, db, role: Role = CLERK) -> str:
     logins.set_password(db, "alt-alt-alt-alt", role=role)
-    logins.start_session(db, role)
+    return logins.start_session(db, role)
 
 
 def _attempt_setup(cfg, db):
-    """A clerk password, an expired clerk session, and another address's failures too old to count."""
-    _password_setup(cfg, db)
+    """A clerk password, a session of this browser (replaced by the login), an expired one, and another
+    address's failures too old to count."""
+    sid = _password_setup(cfg, db)
     _expired_login(db)
     db.execute("INSERT INTO login_throttle(role, ip, failures, last_at) VALUES (?, '10.77.0.99', '[1.0]', 1.0)",
                [CLERK.name])
-    return time.time()
+    return time.time(), sid
+
+
+def _login_view_setup(cfg, db):
+    from appliance.web.app import create_app
+
+    return create_app(cfg, helper=NullHelper(), testing=True), _attempt_setup(cfg, db)[1]
+
+
+def _login_view(cfg, db, st):
+    """The login form posted with the right password by a browser that had a session (the view function
+    itself: no CSRF hook in front)."""
+    from flask import g, session
+
+    from appliance.web import auth
+
+    app, sid = st
+    with app.test_request_context("/clerk/login", method="POST", environ_base={"REMOTE_ADDR": "10.77.0.2"},
+                                  data={"password": "alt-alt-alt-alt"}):
+        g.db = db
+        session[CLERK.cookie_key] = sid
+        auth._login(CLERK)
+        assert session[CLERK.cookie_key] != sid
 
 
 def _presence_setup(cfg, db):
@@ -376,11 +399,14 @@ CASES = [
          lambda cfg, db, sid: logins.end_session(db, sid),
          ("settings DELETE",)),
     Case("login", ("usecases/login.py:attempt#1", "usecases/login.py:attempt#2"), _attempt_setup,
-         lambda cfg, db, now: logins.attempt(db, CLERK, "10.77.0.2", "alt-alt-alt-alt", now),
+         lambda cfg, db, st: logins.attempt(db, CLERK, "10.77.0.2", "alt-alt-alt-alt", st[0], replaces=st[1]),
+         ("login_throttle INSERT", "login_throttle DELETE", "login_throttle DELETE #2", "settings DELETE #2",
+          "settings INSERT #2", "audit INSERT #2")),
+    Case("login_view", ("usecases/login.py:attempt#2",), _login_view_setup, _login_view,
          ("login_throttle INSERT", "login_throttle DELETE", "login_throttle DELETE #2", "settings DELETE #2",
           "settings INSERT #2", "audit INSERT #2")),
     Case("login_failed", ("usecases/login.py:attempt#1", "usecases/login.py:attempt#2"), _attempt_setup,
-         lambda cfg, db, now: logins.attempt(db, CLERK, "10.77.0.2", "falsch", now),
+         lambda cfg, db, st: logins.attempt(db, CLERK, "10.77.0.2", "falsch", st[0], replaces=st[1]),
          ("login_throttle INSERT", "login_throttle DELETE", "audit INSERT #2")),
     # presence
     Case("presence_record", ("presence/store.py:record#1",), _presence_setup,

@@ -103,9 +103,9 @@ def _login(role: Role):
     error, status = None, 200
     note = session.pop("login_note", None)
     if request.method == "POST":
-        result = logins.attempt(db, role, ip, request.form.get("password", ""), _clock())
+        result = logins.attempt(db, role, ip, request.form.get("password", ""), _clock(),
+                                replaces=session.get(role.cookie_key))
         if result.ok:
-            logins.end_session(db, session.get(role.cookie_key), role)
             session.clear()  # session rotation: nothing from before the login survives, new CSRF token too
             session[role.cookie_key] = result.sid
             return redirect(safe_next(request.form.get("next"), role))
