@@ -1,17 +1,21 @@
 """Every write of several statements is all or nothing (issue 10).
 
-One case per `with transaction(…)` block in appliance/: a setup that makes the block do all its writes, and
-the act. For each case:
+One case per `with transaction(…)` block in appliance/ (the use cases, and the row writes under them on their
+own): a setup that makes the block do all its writes, and the act. For each case:
 - `test_writes`: the act, run once and recorded (TEMP triggers calling back into Python), does exactly the
-  writes the case declares ('table OP', in order of first occurrence), and none of them outside a transaction
-  unless declared as `after_commit` (push events published after the commit, by design).
-- `test_all_or_nothing[<case>-<table>-<OP>]`: the *last* row-level write of that kind is made to fail
-  (RAISE(ABORT) from a TEMP trigger), so every write before it in the act has already run; the transaction it
-  belongs to must leave the database exactly as it was when that transaction began (for most acts: as before
-  the act). Failing each written table in turn includes the audit INSERT that ends most acts, i.e. the case
-  where all the other statements succeeded.
+  writes the case declares ('table OP' in order of first occurrence; 'table OP #k' for one in the act's k-th
+  transaction, e.g. the firewall's admissions closed after an activation commits), and none of them outside a
+  transaction unless declared `after_commit` (push events published after the commit, by design).
+- `test_all_or_nothing[<case>-<table>-<OP>[-k]]`: the *last* row-level write of that kind (in that
+  transaction) is made to fail with RAISE(ABORT) from a TEMP trigger, so every write before it has already
+  run; its transaction must leave the database exactly as it was when that transaction began (for a
+  one-transaction act: as before the act), the act must report the failure (unless the case says it catches
+  failures from that transaction on: radio and firewall steps after the commit are reported in the result),
+  and no blob may appear or vanish. Failing each written table in turn includes the audit INSERT that ends
+  most acts, i.e. the case where all the other statements succeeded.
 - `test_every_transaction_has_a_case`: every `with transaction(` in appliance/ (by ast: the enclosing
-  function's qualified name, and its number within that function) is covered by a case.
+  function's qualified name, and its number within that function) is covered by a case; a new one without a
+  case fails with its name.
 """
 
 from __future__ import annotations
