@@ -47,6 +47,7 @@ from appliance.presence import store as presence
 from appliance.presence.engine import Obs
 from appliance.radio import daemon as radio
 from appliance.radio.events import Event, Station
+from appliance.radio.fake import FakeHostapd
 from appliance.rules.login import CLERK, TECHNICIAN, Role
 from appliance.sessions import roster, service
 from appliance.store import open_db
@@ -95,6 +96,20 @@ def store_file(cfg: Config, db, s: service.Session, name: str = "vorlage.pdf", *
                          late=late)
 
 
+_RADIOS: dict[Path, FakeHostapd] = {}  # the `fake_radio` fixture's replayed hostapd, by control directory
+
+
+@pytest.fixture
+def fake_radio(cfg: Config):
+    """A replayed radio (FakeHostapd) on the wlan0 control socket of cfg (and of the twin, which shares the
+    directory): the acts' steps after the commit reload its keys and drop its stations for real."""
+    fake = FakeHostapd(cfg.hostapd_ctrl_dir / "wlan0", psk_file=cfg.psk_file)
+    _RADIOS[cfg.hostapd_ctrl_dir] = fake
+    yield fake
+    del _RADIOS[cfg.hostapd_ctrl_dir]
+    fake.close()
+
+
 class RefusingHelper(NullHelper):
     def admit(self, mac: str, ip: str) -> None:
         raise HelperError("refused (test)")
@@ -128,6 +143,8 @@ class Case:
     # radios and firewall come after the commit of the act's own rows; their failure must not undo them.
     swallows_from: int | None = None
     raises: type[BaseException] | None = None  # what the act raises even without an injected failure
+    check: Callable[[Config, Any, Any], None] | None = None  # more to assert after the act (test_writes)
+    radio: bool = False  # a replayed hostapd (fixture fake_radio) on wlan0 for the steps after the commit
 
 
 def _admit_setup(cfg, db):
@@ -158,12 +175,23 @@ def _revoke_setup(cfg, db):
 
 
 def _live_with_admissions(cfg, db, day: str = "2026-12-01") -> service.Session:
-    """The live session with two members, each with an admitted phone (the radios and firewall to update)."""
+    """The live session with two members, each with a phone on the radio and admitted (the radio and the
+    firewall to update after the commit)."""
     s = council(db, members=2, day=day)
+    phones = []
     for i, m in enumerate(service.members(db, s.id)):
-        admission.admit(db, NullHelper(), Device(f"10.77.1.{i + 40}", f"02:00:00:00:02:{i:02x}", "member", m,
-                                                 False), s)
+        mac = f"02:00:00:00:02:{i:02x}"
+        _RADIOS[cfg.hostapd_ctrl_dir].connect(mac, keyid=m.keyid)
+        phones.append(Station(mac, m.keyid, ("AUTHORIZED",)))
+        admission.admit(db, NullHelper(), Device(f"10.77.1.{i + 40}", mac, "member", m, False), s)
+    radio.sync_stations(db, "wlan0", phones)
     return s
+
+
+def _radio_dropped_the_phones(cfg, db, st) -> None:
+    fake = _RADIOS[cfg.hostapd_ctrl_dir]
+    assert "RELOAD_WPA_PSK" in fake.commands_received
+    assert fake.stations == {}, "the phones with revoked keys are still on the radio"
 
 
 def _switch_setup(cfg, db):
@@ -348,10 +376,11 @@ CASES = [
          ("sessions INSERT", "audit INSERT")),
     Case("activate_session", ("usecases/sessions.py:activate_session#1", "sessions/service.py:set_active#1"),
          _switch_setup, lambda cfg, db, s: session_acts.activate_session(cfg, db, NullHelper(), s.id, "clerk"),
-         ("sessions UPDATE", "audit INSERT", "admissions UPDATE #2", "audit INSERT #2"), swallows_from=2),
+         ("sessions UPDATE", "audit INSERT", "admissions UPDATE #2", "audit INSERT #2"), swallows_from=2,
+         check=_radio_dropped_the_phones, radio=True),
     Case("set_active", ("sessions/service.py:set_active#1",), _switch_setup,
          lambda cfg, db, s: service.set_active(db, s.id),
-         ("sessions UPDATE",)),
+         ("sessions UPDATE",), radio=True),
     Case("import_members", ("usecases/sessions.py:import_members#1", "sessions/service.py:insert_members#1"),
          lambda cfg, db: council(db, members=0),
          lambda cfg, db, s: session_acts.import_members(cfg, db, NullHelper(), s.id, roster_csv(250).encode(),
@@ -364,7 +393,7 @@ CASES = [
          lambda cfg, db: _live_with_admissions(cfg, db),
          lambda cfg, db, s: session_acts.rotate_keys(cfg, db, NullHelper(), s.id, "clerk"),
          ("members UPDATE", "sessions UPDATE", "audit INSERT", "admissions UPDATE #2", "audit INSERT #2"),
-         swallows_from=2),
+         swallows_from=2, check=_radio_dropped_the_phones, radio=True),
     Case("replace_keys", ("sessions/service.py:replace_keys#1",), lambda cfg, db: council(db, members=5),
          lambda cfg, db, s: service.replace_keys(db, s.id),
          ("members UPDATE", "sessions UPDATE")),
@@ -540,8 +569,10 @@ def _chain(exc: BaseException | None) -> list[BaseException]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_writes(case: Case, cfg: Config, db) -> None:
+def test_writes(case: Case, cfg: Config, db, request) -> None:
     """The act does the declared writes, and each inside a transaction unless declared after_commit."""
+    if case.radio:
+        request.getfixturevalue("fake_radio")
     st = case.setup(cfg, db)
     with recording(db) as rec:
         err = _run(case, cfg, db, st)
@@ -553,6 +584,8 @@ def test_writes(case: Case, cfg: Config, db) -> None:
     outside = rec.outside()
     assert outside == sorted(case.after_commit), (
         f"{case.name} writes outside a transaction: {outside} (not all or nothing with the rest of the act)")
+    if case.check is not None:
+        case.check(cfg, db, st)
 
 
 def _failures() -> list:
@@ -561,8 +594,10 @@ def _failures() -> list:
 
 
 @pytest.mark.parametrize(("case", "write"), _failures())
-def test_all_or_nothing(case: Case, write: str, cfg: Config, tmp_path: Path) -> None:
+def test_all_or_nothing(case: Case, write: str, cfg: Config, tmp_path: Path, request) -> None:
     """The last write of this kind fails: its transaction leaves the database as it was when it began."""
+    if case.radio:
+        request.getfixturevalue("fake_radio")
     table, op = write.split()[:2]
     # A twin built the same way learns how many such writes the act makes and in which of its transactions.
     twin_cfg = replace(cfg, state_dir=tmp_path / "twin", run_dir=tmp_path / "twin-run",
