@@ -69,14 +69,24 @@ def _params(params: dict[str, Any], sticky: bool) -> dict[str, Any]:
     return {k: v for k, v in merged.items() if v is not None}
 
 
+def _one_question_mark(url: str) -> str:
+    """url_for leaves `?` in query values as RFC 3986 allows; captive mini-browsers and log readers do not all
+    agree, so a value's `?` is written %3F (form decoding reads both the same): one `?` per URL, always."""
+    path, sep, rest = url.partition("?")
+    if not sep:
+        return url
+    q, hash_, fragment = rest.partition("#")
+    return f"{path}?{q.replace('?', '%3F')}{hash_}{fragment}"
+
+
 def link(endpoint: str, **params: Any) -> str:
     """The URL of an endpoint of this app, with the request's sticky state; `params` override it."""
-    return url_for(endpoint, **_params(params, sticky=True))
+    return _one_question_mark(url_for(endpoint, **_params(params, sticky=True)))
 
 
 def bare(endpoint: str, **params: Any) -> str:
     """The URL of an endpoint without this request's state: for URLs that go to other people."""
-    return url_for(endpoint, **_params(params, sticky=False))
+    return _one_question_mark(url_for(endpoint, **_params(params, sticky=False)))
 
 
 def redirect_to(endpoint: str, _code: int = 302, **params: Any) -> Response:
