@@ -278,7 +278,7 @@ class Crawl:
         self.endpoints.add(endpoint)
         resp = call(self.app, url, self.remote, buffered=False)
         try:
-            if resp.status_code in (403, 404) or resp.status_code >= 400:
+            if resp.status_code >= 400:  # 403 (no access), 404 (a link to nothing), anything else
                 self.problems.append(f"{where}: {url!r} answers {resp.status_code}")
                 return
             if resp.status_code in (301, 302, 303, 307, 308):
@@ -302,11 +302,13 @@ class Crawl:
         for tag, attr, target, extra in page.urls:
             where = f"{url} <{tag} {attr}>"
             if extra.get("switch"):
-                # The language switch: the same page in the other language, with every other state kept.
+                # The language switch: the same page (path, room, q …) in the other language, `as` kept; it may
+                # name what the page chose by default (the room of a bare /chat).
                 q = dict(parse_qsl(urlsplit(target).query))
+                here = dict(parse_qsl(urlsplit(url).query))
                 other = "de" if want == "en" else "en"
-                if malformed(target) or q.get("lang") != other or urlsplit(target).path != urlsplit(url).path \
-                        or any(q.get(k) != v for k, v in self.state.items() if k != "lang"):
+                if malformed(target) or q.pop("lang", None) != other or urlsplit(target).path != urlsplit(url).path \
+                        or any(q.get(k) != v for k, v in here.items() if k != "lang"):
                     self.problems.append(f"{where}: language switch {target!r} from {url!r}")
                 continue
             if tag == "form":
