@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, render_template, request
 from werkzeug.wsgi import FileWrapper
 
 from appliance import outside
@@ -25,7 +25,7 @@ from appliance.documents.blobs import Blobs
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
-from appliance.web import auth, i18n
+from appliance.web import auth, i18n, links
 from appliance.web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ def doc_size(n: int) -> str:
 
 
 def file_url(f: service.File, **kw) -> str:
-    return url_for("documents.download", file_id=f.id, name=f.name, **kw)
+    return links.link("documents.download", file_id=f.id, name=f.name, **kw)
 
 
 @bp.app_context_processor
@@ -125,7 +125,9 @@ def since():
 
 def _notice(f: service.File) -> dict:
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
-            "url": file_url(f), "view_url": url_for("documents.view", file_id=f.id), "size": f.size,
+            # Without this request's state: the push channel sends a notice to every reader (the page adds its own).
+            "url": links.bare("documents.download", file_id=f.id, name=f.name),
+            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size,
             "text": i18n.t("docs.new_notice", title=f.title)}
 
 
@@ -291,6 +293,7 @@ def _session_or_404(session_id: int) -> sessions.Session:
 
 
 def _render_clerk(s: sessions.Session, problems: list[str] | None = None, status: int = 200):
+    links.set_here("documents.clerk_page", session_id=s.id)  # also the answer to a refused form
     use = service.disk_use(g.db)
     jobs.reap(g.db, s.id)  # an import whose process died shows as failed, and the page stops reloading
     imports = jobs.recent(g.db, s.id)
@@ -320,7 +323,7 @@ def clerk_item(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.item_added"), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 def _item_choice(s: sessions.Session) -> int | None:
@@ -364,7 +367,7 @@ def clerk_upload(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.uploaded", n=result.files), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/zip")
@@ -382,7 +385,7 @@ def clerk_zip(session_id: int):
     flash(i18n.t("docs.clerk.zip_done", files=result.files, items=result.items), "ok")
     for what in result.skipped[:20]:
         flash(i18n.t("docs.clerk.skipped", what=what), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/oparl")
@@ -405,7 +408,7 @@ def clerk_oparl(session_id: int):
     threading.Thread(target=_oparl_job, args=(cfg, s.id, url, hosts, job_id, g.actor),
                      name=f"oparl-{job_id}", daemon=True).start()
     flash(i18n.t("docs.clerk.oparl_started"), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 def _oparl_job(cfg: Config, session_id: int, url: str, hosts: list[str], job_id: int, actor: str) -> None:
@@ -429,4 +432,4 @@ def clerk_wipe(session_id: int):
         return _render_clerk(s, [i18n.t("docs.clerk.wipe_need_confirm")], 422)
     result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=request.form.get("what") != "all")
     flash(i18n.t("docs.clerk.wiped", n=result.removed, size=doc_size(result.freed)), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
