@@ -12,6 +12,7 @@ import pytest
 
 from appliance.documents import oparl, oparl_import, service
 from appliance.sessions import service as sessions
+from tests import pdf_samples
 
 FIX = Path(__file__).parent / "fixtures" / "oparl"
 
@@ -80,9 +81,9 @@ def test_list_page_stops_on_self_loop_and_refuses_non_lists():
 
 # --- a local OParl server ------------------------------------------------------------------------
 
-PDF_A = b"%PDF-1.4\n% Vorlage Haushalt\n" + b"A" * 5000 + b"\n%%EOF\n"
-PDF_B = b"%PDF-1.4\n% Anlage\n" + b"B" * 3000 + b"\n%%EOF\n"
-PDF_NP = b"%PDF-1.4\n% vertraulich\n" + b"N" * 2000 + b"\n%%EOF\n"
+PDF_A = pdf_samples.pdf(b"% Vorlage Haushalt\n" + b"A" * 5000)
+PDF_B = pdf_samples.pdf(b"% Anlage\n" + b"B" * 3000)
+PDF_NP = pdf_samples.pdf(b"% vertraulich\n" + b"N" * 2000)
 
 
 SHA1_B = hashlib.sha1(PDF_B, usedforsecurity=False).hexdigest()

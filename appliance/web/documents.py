@@ -122,10 +122,11 @@ def since():
     return resp
 
 
-def _notice(f: service.File) -> dict:
+def _notice(f: service.File, *, updated: bool = False) -> dict:
+    text = i18n.t("docs.updated_notice", title=f.title) if updated else i18n.t("docs.new_notice", title=f.title)
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             "url": file_url(f), "view_url": url_for("documents.view", file_id=f.id), "size": f.size,
-            "text": i18n.t("docs.new_notice", title=f.title)}
+            "updated": updated, "text": text}
 
 
 def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
@@ -363,7 +364,25 @@ def clerk_upload(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.uploaded", n=result.files), "ok")
+    _flash_result(result)
     return redirect(url_for("documents.clerk_page", session_id=s.id))
+
+
+def _flash_result(result: bulk.Result) -> None:
+    """What an import did besides adding: skipped as already present, replaced, flagged, left out."""
+    for what in result.present[:50]:
+        flash(i18n.t("docs.clerk.present", what=what), "ok")
+    for what in result.replaced[:50]:
+        flash(i18n.t("docs.clerk.replaced", what=what), "ok")
+    for what, kinds in result.flagged[:50]:
+        flash(i18n.t("docs.clerk.flagged", what=what, kinds=_pdf_kinds(kinds)), "error")
+    for what in result.skipped[:20]:
+        flash(i18n.t("docs.clerk.skipped", what=what), "ok")
+
+
+@bp.app_template_filter("pdf_kinds")
+def _pdf_kinds(kinds) -> str:
+    return ", ".join(i18n.t(f"docs.pdf.kind.{k}") for k in kinds)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/zip")
@@ -379,8 +398,7 @@ def clerk_zip(session_id: int):
     except bulk.BulkError as exc:
         return _render_clerk(s, exc.problems, 422)
     flash(i18n.t("docs.clerk.zip_done", files=result.files, items=result.items), "ok")
-    for what in result.skipped[:20]:
-        flash(i18n.t("docs.clerk.skipped", what=what), "ok")
+    _flash_result(result)
     return redirect(url_for("documents.clerk_page", session_id=s.id))
 
 
