@@ -15,6 +15,11 @@ def pdf(payload: bytes = b"", *, catalog: bytes = b"", page: bytes = b"", extra:
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R " + page + b">>",
             b"<< /Length %d >>\nstream\n" % len(payload) + payload + b"\nendstream",
             *(extra or [])]
+    return write(objs)
+
+
+def write(objs: list[bytes]) -> bytes:
+    """Objects 1…n (1: the catalog) as a PDF file with a classic cross-reference table."""
     out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for n, body in enumerate(objs, 1):
@@ -60,3 +65,22 @@ def encrypted(user_password: str = "geheim") -> bytes:  # noqa: S107 - a test fi
     buf = io.BytesIO()
     w.write(buf)
     return buf.getvalue()
+
+
+def pages(n: int, size: int, links: int = 10) -> bytes:
+    """A big document: n pages, each with incompressible content and `links` link annotations (URI actions, which
+    are not active content), about `size` bytes in all."""
+    per = max(0, size // n - 200 * links - 300)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (3 + i * (2 + links)) for i in range(n))
+            + b"] /Count %d >>" % n]
+    for i in range(n):
+        first = 3 + i * (2 + links)
+        annots = b" ".join(b"%d 0 R" % (first + 2 + k) for k in range(links))
+        objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents %d 0 R /Annots [%s] >>"
+                    % (first + 1, annots))
+        body = os.urandom(per)
+        objs.append(b"<< /Length %d >>\nstream\n" % len(body) + body + b"\nendstream")
+        objs += [b"<< /Type /Annot /Subtype /Link /Rect [0 0 10 10] /A << /S /URI /URI (https://rat.example/%d/%d) >>"
+                 b" >>" % (i, k) for k in range(links)]
+    return write(objs)

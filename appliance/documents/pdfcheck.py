@@ -20,16 +20,19 @@ with an empty user password); those are kept and flagged `unchecked`, not refuse
 The scan does not follow the document's structure (which a hostile file can bend), it reads every object
 the cross-reference table lists (also those in object streams) and looks at every dictionary in it; content and
 image streams are never decoded. Parsing every object is slow in pure Python, so a pre-filter runs first: only
-if one of the names (or any `#xx`-escaped name) occurs in the raw bytes or in an object stream pypdf decoded
-does the full scan run. Bounded: at most MAX_OBJECTS objects (beyond: flagged `unchecked`).
+if one of the names (also `#xx`-escaped: decoded, then compared) occurs in the raw bytes or in an object stream
+pypdf decoded does the full scan run. Bounded: at most MAX_OBJECTS objects (beyond: flagged `unchecked`).
 
 Where it runs: `check_files(paths)` starts ONE child process for a batch of files (an upload, a ZIP, a folder)
 with this file as its script: a per-file time limit (SIGALRM in the child), an address-space limit and a wall
 clock limit in the parent. The web process runs on one gevent worker: a CPU-bound parse inside it would stall
-every member's page and push stream; a child cannot, and the web process never imports pypdf. Measured
-(tests/test_pdfcheck.py, `bench`-style): a generated 20 MB, 500-page PDF checks in ~0.1 s here, the child's
-start ~0.25 s; a Pi 4 is ~5× slower, so ~1.5 s per upload batch – acceptable for a clerk's upload, and
-independent of how many members are connected.
+every member's page and push stream; a child cannot (gevent's patched subprocess waits cooperatively), and the
+web process never imports pypdf. So the check is synchronous for the clerk who uploads (the answer says at once
+what was refused or flagged) and costs the other readers nothing. Measured (tests/test_pdfcheck.py) on a
+generated 20 MB, 500-page PDF with 5,000 link annotations: ~0.1 s for the check, ~0.25 s with the child's start
+(x86 server core); a Raspberry Pi 4 is ~4–5× slower: ~1–1.2 s per upload batch, independent of how many members
+are connected. Without the pre-filter, parsing every object of a 22 MB file with 15,000 annotations took 2.3 s
+here (~10 s on a Pi).
 
 This file imports only the standard library and pypdf, so the child runs it with `python -I` by path.
 """
@@ -62,9 +65,12 @@ LABELS = {JAVASCRIPT: "JavaScript", LAUNCH: "Programmstart (Launch)", SUBMITFORM
           UNCHECKED: "nicht vollständig prüfbar"}  # German, for the command line; the web has docs.pdf.kind.*
 _ACTIONS = {"/JavaScript": JAVASCRIPT, "/Launch": LAUNCH, "/SubmitForm": SUBMITFORM, "/ImportData": IMPORTDATA,
             "/GoToE": EMBEDDED, "/RichMediaExecute": RICHMEDIA}
-_DELIM = rb"(?=[\s/\[\]<>(){}%]|$)"
-_CANDIDATE = re.compile(rb"/(?:JS|JavaScript|Launch|SubmitForm|ImportData|EmbeddedFiles?|EF|GoToE|FileAttachment"
-                        rb"|RichMedia[A-Za-z]*)" + _DELIM + rb"|/[^\s/\[\]<>(){}%#]*#[0-9A-Fa-f]{2}")
+_NAMES = (b"JS", b"JavaScript", b"Launch", b"SubmitForm", b"ImportData", b"EmbeddedFile", b"EmbeddedFiles", b"EF",
+          b"GoToE", b"FileAttachment", b"RichMedia", b"RichMediaExecute", b"RichMediaContent", b"RichMediaSettings")
+_TOKEN = rb"[^\s/\[\]<>(){}%]"  # a character of a name (PDF 1.7, 7.3.5): anything but white space and delimiters
+_CANDIDATE = re.compile(rb"/(?:" + b"|".join(_NAMES) + rb")(?!" + _TOKEN + rb")")
+_ESCAPED = re.compile(rb"/" + _TOKEN + rb"*#[0-9A-Fa-f]{2}" + _TOKEN + rb"*")
+_HEX = re.compile(rb"#([0-9A-Fa-f]{2})")
 _SUBTYPES = {"/RichMedia": RICHMEDIA, "/FileAttachment": EMBEDDED}
 
 
@@ -131,14 +137,23 @@ def _scan(obj, found: set[str]) -> None:
             stack.extend(v for v in o if isinstance(v, DictionaryObject | ArrayObject))
 
 
+def _suspect(data: bytes) -> bool:
+    """One of the names, plainly or #xx-escaped (decoded and compared, so random bytes in an image stream that
+    look like an escaped name do not count)."""
+    if _CANDIDATE.search(data):
+        return True
+    return any(_HEX.sub(lambda h: bytes([int(h.group(1), 16)]), m.group())[1:] in _NAMES
+               for m in _ESCAPED.finditer(data))
+
+
 def _candidates(fh, reader) -> bool:
     """Could any object hold active content? The names in the raw bytes and in the object streams (decoded by
-    pypdf); any name with a #xx escape counts, so `/J#61vaScript` cannot hide. Only a pre-filter: parsing every
+    pypdf); #xx escapes are decoded, so `/J#61vaScript` cannot hide. Only a pre-filter: parsing every
     object costs ~0.15 ms each here (16,000 objects: 2.3 s), this costs a regex over the bytes."""
     fh.seek(0)
     tail = b""
     for chunk in iter(lambda: fh.read(1 << 20), b""):
-        if _CANDIDATE.search(tail + chunk):
+        if _suspect(tail + chunk):
             return True
         tail = chunk[-64:]
     from pypdf.errors import PdfReadError
@@ -148,7 +163,7 @@ def _candidates(fh, reader) -> bool:
             data = reader.get_object(stm).get_data()
         except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError):
             return True  # unreadable object stream: let the full scan decide
-        if _CANDIDATE.search(data):
+        if _suspect(data):
             return True
     return False
 
