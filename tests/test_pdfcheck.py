@@ -62,10 +62,12 @@ def test_the_child_process_checks_a_batch_in_order(tmp_path):
     assert pdfcheck.check_files([]) == []
 
 
-def test_a_check_that_takes_too_long_is_flagged_not_passed(tmp_path):
+def test_a_check_that_takes_too_long_or_too_much_memory_is_flagged_not_passed(tmp_path):
     p = tmp_path / "gross.pdf"
     p.write_bytes(pdf_samples.pages(200, 2 << 20))
     (result,) = pdfcheck.check_files([p], file_seconds=0.000_001)
+    assert result.ok and result.active_content == (pdfcheck.UNCHECKED,)
+    (result,) = pdfcheck.check_files([p], memory=8 << 20)  # the child runs out of memory (or cannot even start)
     assert result.ok and result.active_content == (pdfcheck.UNCHECKED,)
 
 

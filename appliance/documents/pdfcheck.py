@@ -40,6 +40,7 @@ This file imports only the standard library and pypdf, so the child runs it with
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import subprocess
@@ -48,6 +49,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
 BROKEN = "Die PDF-Datei ist beschädigt oder unvollständig und lässt sich nicht öffnen."
 MAX_OBJECTS = 300_000
 TAIL = 1024  # readers look for %%EOF in the last KiB (PDF 1.7, Implementation note 18)
@@ -244,10 +246,15 @@ def check_files(paths: Sequence[Path], *, file_seconds: float = FILE_SECONDS,
             f"--memory={memory}", *(str(p) for p in paths)]
     timeout = START_SECONDS + file_seconds * len(paths)
     try:
-        out = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
-                             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}).stdout
+        proc = subprocess.run(argv, capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"})
+        out = proc.stdout
+        if proc.returncode != 0:
+            log.warning("PDF check: child exited %s: %s", proc.returncode,
+                        proc.stderr[-500:].decode("utf-8", "replace"))
     except subprocess.TimeoutExpired as exc:
         out = exc.output or b""
+        log.warning("PDF check: child stopped after %.0f s", timeout)
     results: list[PdfCheck] = []
     for line in out.decode("utf-8", "replace").splitlines():
         try:
