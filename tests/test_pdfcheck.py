@@ -44,6 +44,29 @@ def test_check_table(data, ok, problem, active):
         assert result.problem is None
 
 
+def test_mangled_pdfs_never_raise_and_never_hang():
+    """Cut, flipped bytes, deep nesting, dangling references: always an answer, quickly (in-process here; the
+    child adds the hard limits)."""
+    import random
+
+    rnd = random.Random(11)
+    bases = [pdf_samples.JS_OPEN, pdf_samples.EMBEDDED, pdf_samples.encrypted(""), pdf_samples.pages(5, 20_000, 3)]
+    for _ in range(300):
+        b = bytearray(rnd.choice(bases))
+        if rnd.random() < 0.3:
+            b = b[:rnd.randrange(len(b))] + b"%%EOF"
+        elif rnd.random() < 0.5:
+            i = rnd.randrange(len(b))
+            b[i:i] = rnd.choice([b"[" * 20_000, b"<<" * 5_000, b"/S /JavaScript", b"9999999999 0 R"])
+        else:
+            for _ in range(rnd.randint(1, 10)):
+                b[rnd.randrange(len(b))] = rnd.randrange(256)
+        t0 = time.monotonic()
+        result = pdfcheck.check(bytes(b))
+        assert time.monotonic() - t0 < 2
+        assert result.ok or result.problem
+
+
 def test_a_broken_xref_that_readers_repair_is_accepted():
     data = pdf_samples.text("Vorlage")
     start = data.rindex(b"startxref\n") + len(b"startxref\n")

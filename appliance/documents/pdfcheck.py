@@ -39,6 +39,7 @@ This file imports only the standard library and pypdf, so the child runs it with
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -158,13 +159,11 @@ def _candidates(fh, reader) -> bool:
         if _suspect(tail + chunk):
             return True
         tail = chunk[-64:]
-    from pypdf.errors import PdfReadError
-
     for stm in sorted({stm for stm, _idx in reader.xref_objStm.values()}):
         try:
             data = reader.get_object(stm).get_data()
-        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError):
-            return True  # unreadable object stream: let the full scan decide
+        except Exception:  # noqa: BLE001 - whatever pypdf raises: the full scan decides
+            return True
         if _suspect(data):
             return True
     return False
@@ -189,11 +188,23 @@ def check(source: Path | str | bytes, *, max_objects: int = MAX_OBJECTS) -> PdfC
         fh.close()
 
 
+@functools.cache
+def _broken() -> tuple[type[BaseException], ...]:
+    """What pypdf raises on a malformed file: its own PyPdfError, and the low-level failures it does not wrap."""
+    import struct
+    import zlib
+
+    from pypdf.errors import PyPdfError
+
+    return (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError, AssertionError,
+            struct.error, zlib.error, UnicodeError, OverflowError)
+
+
 def _check(fh, max_objects: int) -> PdfCheck:
     import logging
 
     from pypdf import PdfReader
-    from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
+    from pypdf.errors import DependencyError, FileNotDecryptedError, LimitReachedError
     from pypdf.generic import IndirectObject
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair warnings are for us, not the log
@@ -214,7 +225,12 @@ def _check(fh, max_objects: int) -> PdfCheck:
         pages = len(reader.pages)
     except FileNotDecryptedError:
         return PdfCheck(False, "Die PDF-Datei ist verschlüsselt und lässt sich nicht öffnen.")
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+    except NotImplementedError:  # a security handler other than the standard one (certificates): no reader of ours
+        return PdfCheck(False, "Die PDF-Datei ist mit einem Verfahren verschlüsselt, das sich hier nicht öffnen "
+                               "lässt (z. B. mit Zertifikat). Bitte ohne Verschlüsselung speichern.")
+    except (DependencyError, LimitReachedError):
+        return PdfCheck(True, None, (UNCHECKED,))  # pypdf's own limits: not known to be broken, nor clean
+    except _broken() as exc:
         return refused(f"Querverweistabelle oder Seitenbaum nicht lesbar: {str(exc)[:120] or type(exc).__name__}")
     if pages == 0:
         return PdfCheck(False, "Die PDF-Datei enthält keine Seiten.")
@@ -227,8 +243,11 @@ def _check(fh, max_objects: int) -> PdfCheck:
             break
         try:
             obj = reader.get_object(IndirectObject(num, gen, reader))
-        except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError):
-            continue  # a broken object no page uses: readers skip it too
+        except (DependencyError, LimitReachedError, NotImplementedError):
+            found.add(UNCHECKED)
+            continue
+        except _broken():
+            continue  # a broken object: readers skip it too
         _scan(obj, found)
     return PdfCheck(True, None, tuple(k for k in KINDS if k in found))
 
@@ -294,6 +313,9 @@ def _child(argv: list[str]) -> int:
             result = PdfCheck(True, None, (UNCHECKED,))
         except OSError:
             result = refused("nicht lesbar")
+        except Exception as exc:  # noqa: BLE001 - one odd file must not cost the batch its other results
+            print(f"{p}: {type(exc).__name__}: {exc}"[:500], file=sys.stderr)
+            result = PdfCheck(True, None, (UNCHECKED,))
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         print(json.dumps(result.to_json()), flush=True)
