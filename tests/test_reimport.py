@@ -170,6 +170,7 @@ def test_a_late_document_again_and_updated(cfg, db, session):
     (f,) = service.files(db, session.id)
     last = notices()[-1]
     assert last["file_id"] == f.id and last["updated"] is True and "aktualisiert" in last["text"]
+    assert last["replaces"] == [notices()[0]["file_id"]] and notices()[0]["replaces"] == []
     assert list(service.blobs_for(cfg.state_dir).all()) == [f.sha256]
 
 
@@ -225,3 +226,21 @@ def test_a_nonpublic_folder_does_not_land_in_a_public_item(cfg, db, session):
     bulk.import_zip(db, blobs, session.id, io.BytesIO(data))
     (f,) = service.files(db, session.id)
     assert not f.effective_public
+
+
+def test_a_new_version_of_a_tischvorlage_through_the_clerk_form_says_aktualisiert(clerk, db, cfg, session):
+    c, tok = clerk
+    sessions.set_active(db, session.id)
+
+    def late(data: bytes):
+        return c.post(f"/clerk/sessions/{session.id}/unterlagen/hochladen",
+                      data={"csrf_token": tok, "late": "1", "files": [(io.BytesIO(data), "Antrag.pdf")]},
+                      content_type="multipart/form-data")
+
+    for data in (VORLAGE, VORLAGE, VORLAGE_NEU):
+        assert late(data).status_code == 302
+    texts = [json.loads(r[0])["text"] for r in db.execute("SELECT payload FROM push_events WHERE topic = 'document'"
+                                                          " ORDER BY id")]
+    assert texts == ["Neue Tischvorlage: Antrag", "Tischvorlage aktualisiert: Antrag"]
+    assert [f.name for f in service.files(db, session.id)] == ["Antrag.pdf"]
+    assert "Ersetzt durch die neue Fassung: Antrag.pdf" in page_text(c, session.id)

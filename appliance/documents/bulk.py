@@ -40,7 +40,7 @@ class Result:
     skipped: list[str] = field(default_factory=list)  # left out: system and hidden files
     present: list[str] = field(default_factory=list)  # "bereits vorhanden": the same bytes under the same item
     replaced: list[str] = field(default_factory=list)  # "ersetzt": same name, new bytes; one current version
-    replaced_ids: list[int] = field(default_factory=list)  # the new rows among file_ids that replaced one
+    replaces: dict[int, tuple[int, ...]] = field(default_factory=dict)  # new row among file_ids → rows it replaced
     flagged: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # PDFs with active content (kept,
     #                                                        marked): (name, pdfcheck kinds)
     orphans: list[str] = field(default_factory=list)  # bytes of replaced rows: removed after the commit
@@ -216,7 +216,7 @@ def write_rows(db: sqlite_utils.Database, session_id: int, staged: Staged, *, pu
             result.file_ids.append(put.id)
             if put.outcome == service.REPLACED:
                 result.replaced.append(what)
-                result.replaced_ids.append(put.id)
+                result.replaces[put.id] = put.replaced
                 result.orphans += put.orphans
             if staged.pdf.get(s.sha256):
                 result.flagged.append((what, staged.pdf[s.sha256]))

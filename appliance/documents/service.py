@@ -27,6 +27,7 @@ ADDED, PRESENT, REPLACED = "added", "present", "replaced"
 class Put:
     id: int  # the new row, or for PRESENT the row that already holds these bytes
     outcome: str  # ADDED | PRESENT | REPLACED
+    replaced: tuple[int, ...] = ()  # REPLACED: the ids of the rows this one replaced (now gone)
     orphans: tuple[str, ...] = ()  # hashes of replaced rows no row uses any more: remove after the commit
 
 
@@ -212,7 +213,7 @@ def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
                                               + (f" pdf_active={','.join(active)}" if active else ""))
         gone = {sha for _, sha in old
                 if not db.execute("SELECT 1 FROM doc_files WHERE sha256 = ? LIMIT 1", [sha]).fetchone()}
-        return Put(new_id, REPLACED, tuple(sorted(gone)))
+        return Put(new_id, REPLACED, tuple(i for i, _ in old), tuple(sorted(gone)))
 
 
 def add_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
@@ -358,15 +359,16 @@ def push_check(viewer: Viewer, value: str, db: sqlite_utils.Database) -> bool:
         return False
 
 
-def late_notice(f: File, *, updated: bool = False) -> dict:
+def late_notice(f: File, *, replaces: tuple[int, ...] = ()) -> dict:
     """The push notice of a late document (Tischvorlage) without a web request: the box's own paths.
-    updated: a new version replaced one of the same name (the text says "aktualisiert")."""
+    replaces: the rows a new version of the same name replaced (the text says "aktualisiert"; the page drops
+    them)."""
     from urllib.parse import quote
 
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             "url": f"/unterlagen/datei/{f.id}/{quote(f.name)}", "view_url": f"/unterlagen/ansehen/{f.id}",
-            "size": f.size, "updated": updated,
-            "text": f"Tischvorlage aktualisiert: {f.title}" if updated else f"Neue Tischvorlage: {f.title}"}
+            "size": f.size, "updated": bool(replaces), "replaces": list(replaces),
+            "text": f"Tischvorlage aktualisiert: {f.title}" if replaces else f"Neue Tischvorlage: {f.title}"}
 
 
 def check(db: sqlite_utils.Database, blobs: Blobs) -> list[str]:

@@ -49,7 +49,7 @@ def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: i
     file rows, their audit entries and one push notice per file (audience doc:<id>: only who may read it)
     commit together: no stored Tischvorlage without its notice, no notice of a file that is not there.
     Notices go out only while the session is active. notice: how the web words the notice (its language,
-    its URLs; called with updated=True for a new version of a file of the same name); default
+    its URLs; called with replaces=(old ids) for a new version of a file of the same name); default
     service.late_notice. Idempotent like every import: the same bytes under the same item are not added again
     and get no notice (result.present). BulkError/DocumentError: nothing was added.
     """
@@ -70,7 +70,7 @@ def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: i
                 for fid in result.file_ids:
                     f = service.get_file(db, fid)
                     say = notice or service.late_notice
-                    text = say(f, updated=True) if fid in result.replaced_ids else say(f)
+                    text = say(f, replaces=result.replaces[fid]) if fid in result.replaces else say(f)
                     publish(db, session_id, "document", text, audience=f"doc:{fid}")
     except BaseException:
         bulk.discard(db, blobs, staged)

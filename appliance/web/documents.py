@@ -122,11 +122,12 @@ def since():
     return resp
 
 
-def _notice(f: service.File, *, updated: bool = False) -> dict:
-    text = i18n.t("docs.updated_notice", title=f.title) if updated else i18n.t("docs.new_notice", title=f.title)
+def _notice(f: service.File, *, replaces: tuple[int, ...] = ()) -> dict:
+    """replaces: the rows a new version replaced (service.late_notice): the text says so, the page drops them."""
+    text = i18n.t("docs.updated_notice", title=f.title) if replaces else i18n.t("docs.new_notice", title=f.title)
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             "url": file_url(f), "view_url": url_for("documents.view", file_id=f.id), "size": f.size,
-            "updated": updated, "text": text}
+            "updated": bool(replaces), "replaces": list(replaces), "text": text}
 
 
 def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
