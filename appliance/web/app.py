@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.config import Config
 from appliance.store import open_db
-from appliance.web import csrf, i18n
+from appliance.web import csrf, i18n, links
 
 MAX_UPLOAD = 64 * 1024 * 1024
 POOL_MAX = 32  # idle SQLite connections kept per worker
@@ -96,6 +96,7 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
             "lang": g.get("lang", "de"),
             "other_lang": "en" if g.get("lang", "de") == "de" else "de",
             "box": cfg,
+            **links.template_globals(),  # link(), here(), state_fields(), link_state(): every internal URL
         }
 
     @app.errorhandler(HTTPException)

@@ -15,7 +15,7 @@ import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, render_template, request
 from werkzeug.wsgi import FileWrapper
 
 from appliance.config import Config
@@ -24,7 +24,7 @@ from appliance.documents.blobs import Blobs
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
-from appliance.web import auth, i18n
+from appliance.web import auth, i18n, links
 from appliance.web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def doc_size(n: int) -> str:
 
 
 def file_url(f: service.File, **kw) -> str:
-    return url_for("documents.download", file_id=f.id, name=f.name, **kw)
+    return links.link("documents.download", file_id=f.id, name=f.name, **kw)
 
 
 @bp.app_context_processor
@@ -126,7 +126,9 @@ def _notice(f: service.File, *, replaces: tuple[int, ...] = ()) -> dict:
     """replaces: the rows a new version replaced (service.late_notice): the text says so, the page drops them."""
     text = i18n.t("docs.updated_notice", title=f.title) if replaces else i18n.t("docs.new_notice", title=f.title)
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
-            "url": file_url(f), "view_url": url_for("documents.view", file_id=f.id), "size": f.size,
+            # Without this request's state: the push channel sends a notice to every reader (the page adds its own).
+            "url": links.bare("documents.download", file_id=f.id, name=f.name),
+            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size,
             "updated": bool(replaces), "replaces": list(replaces), "text": text}
 
 
@@ -292,6 +294,7 @@ def _session_or_404(session_id: int) -> sessions.Session:
 
 
 def _render_clerk(s: sessions.Session, problems: list[str] | None = None, status: int = 200):
+    links.set_here("documents.clerk_page", session_id=s.id)  # also the answer to a refused form
     use = service.disk_use(g.db)
     imports = [dict(r, problems=json.loads(r["problems"])) for r in service._rows(
         g.db, "SELECT * FROM doc_imports WHERE session_id = ? ORDER BY id DESC LIMIT 5", [s.id])]
@@ -321,7 +324,7 @@ def clerk_item(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.item_added"), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 def _item_choice(s: sessions.Session) -> int | None:
@@ -366,7 +369,7 @@ def clerk_upload(session_id: int):
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.uploaded", n=result.files), "ok")
     _flash_result(result)
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 def _flash_result(result: bulk.Result) -> None:
@@ -400,7 +403,7 @@ def clerk_zip(session_id: int):
         return _render_clerk(s, exc.problems, 422)
     flash(i18n.t("docs.clerk.zip_done", files=result.files, items=result.items), "ok")
     _flash_result(result)
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/oparl")
@@ -416,7 +419,7 @@ def clerk_oparl(session_id: int):
     threading.Thread(target=oparl_import.run_logged, args=(cfg.db_path, cfg.state_dir, s.id, url, import_id),
                      name=f"oparl-{import_id}", daemon=True).start()
     flash(i18n.t("docs.clerk.oparl_started"), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/loeschen")
@@ -427,4 +430,4 @@ def clerk_wipe(session_id: int):
         return _render_clerk(s, [i18n.t("docs.clerk.wipe_need_confirm")], 422)
     result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=request.form.get("what") != "all")
     flash(i18n.t("docs.clerk.wiped", n=result.removed, size=doc_size(result.freed)), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
