@@ -53,7 +53,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 BROKEN = "Die PDF-Datei ist beschädigt oder unvollständig und lässt sich nicht öffnen."
 MAX_OBJECTS = 300_000
-TAIL = 1024  # readers look for %%EOF in the last KiB (PDF 1.7, Implementation note 18)
+TAIL = 1024  # Acrobat looks for %%EOF within the last 1024 bytes (PDF Reference 1.7, appendix H); so do we
 FILE_SECONDS = 20.0  # one file in the child
 START_SECONDS = 10.0  # the child's start on a busy Pi
 MEMORY = 1 << 30  # address space of the child
