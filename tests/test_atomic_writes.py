@@ -58,11 +58,12 @@ from appliance.usecases import portal as portal_acts
 from appliance.usecases import presence as presence_acts
 from appliance.usecases import sessions as session_acts
 from appliance.web.viewer import Viewer
+from tests import pdf_samples
 from tests.atomic_support import diff, dump, fail_on, recording
 
 APPLIANCE = Path(__file__).resolve().parent.parent / "appliance"
 FIX = Path(__file__).parent / "fixtures" / "monitoring"
-PDF = b"%PDF-1.4\n% test\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+PDF = pdf_samples.pdf(b"% test")
 
 
 # --- building blocks for the setups -------------------------------------------------------------------
@@ -359,6 +360,13 @@ def _bulk_entries() -> list[bulk.Entry]:
     return bulk.zip_entries(zipfile.ZipFile(buf), [])
 
 
+def _replace_setup(cfg, db):
+    """A file v.pdf, and the new bytes of its next version (stored, no row yet)."""
+    s = council(db, members=0)
+    store_file(cfg, db, s, "v.pdf")
+    return s, docs.blobs_for(cfg.state_dir).put_bytes(PDF + b"%v2\n")
+
+
 def _oparl_setup(cfg, db):
     s = council(db, members=0, active=False)
     return jobs.begin(db, s.id, "https://oparl.example/m/1")
@@ -519,10 +527,13 @@ CASES = [
     Case("add_item", ("documents/service.py:add_item#1",), lambda cfg, db: council(db, members=0),
          lambda cfg, db, s: docs.add_item(db, s.id, "Haushalt", number="3"),
          ("doc_items INSERT", "audit INSERT")),
-    Case("add_file", ("documents/service.py:add_file#1",),
+    Case("add_file", ("documents/service.py:put_file#1",),
          lambda cfg, db: (council(db, members=0), docs.blobs_for(cfg.state_dir).put_bytes(PDF)),
          lambda cfg, db, st: docs.add_file(db, st[0].id, name="v.pdf", stored=st[1], mime="application/pdf"),
          ("doc_files INSERT", "audit INSERT")),
+    Case("replace_file", ("documents/service.py:put_file#1",), _replace_setup,
+         lambda cfg, db, st: docs.put_file(db, st[0].id, name="v.pdf", stored=st[1], mime="application/pdf"),
+         ("doc_files INSERT", "doc_files DELETE", "audit INSERT")),
     Case("wipe_documents", ("usecases/documents.py:wipe_documents#1", "documents/service.py:delete_rows#1"),
          _docs_setup, lambda cfg, db, s: doc_acts.wipe_documents(cfg, db, s.id, "clerk", nonpublic_only=False),
          ("doc_files DELETE", "doc_items DELETE", "doc_imports DELETE", "audit INSERT")),
@@ -536,7 +547,7 @@ CASES = [
          lambda cfg, db, st: docs.log_download(db, st[0], st[1], "web"),
          ("doc_downloads INSERT",)),
     Case("bulk_import", ("documents/bulk.py:write_rows#1", "documents/service.py:add_item#1",
-                         "documents/service.py:add_file#1"),
+                         "documents/service.py:put_file#1"),
          lambda cfg, db: council(db, members=0),
          lambda cfg, db, s: bulk.import_entries(db, docs.blobs_for(cfg.state_dir), s.id, _bulk_entries()),
          ("doc_files INSERT", "audit INSERT", "doc_items INSERT")),

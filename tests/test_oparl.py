@@ -16,6 +16,7 @@ import pytest
 from appliance import outside
 from appliance.documents import jobs, oparl, oparl_import, service
 from appliance.sessions import service as sessions
+from tests import pdf_samples
 
 FIX = Path(__file__).parent / "fixtures" / "oparl"
 
@@ -122,9 +123,9 @@ def test_json_depth_ignores_brackets_in_strings_and_allows_64():
 
 # --- a local OParl server ------------------------------------------------------------------------
 
-PDF_A = b"%PDF-1.4\n% Vorlage Haushalt\n" + b"A" * 5000 + b"\n%%EOF\n"
-PDF_B = b"%PDF-1.4\n% Anlage\n" + b"B" * 3000 + b"\n%%EOF\n"
-PDF_NP = b"%PDF-1.4\n% vertraulich\n" + b"N" * 2000 + b"\n%%EOF\n"
+PDF_A = pdf_samples.pdf(b"% Vorlage Haushalt\n" + b"A" * 5000)
+PDF_B = pdf_samples.pdf(b"% Anlage\n" + b"B" * 3000)
+PDF_NP = pdf_samples.pdf(b"% vertraulich\n" + b"N" * 2000)
 
 
 SHA1_B = hashlib.sha1(PDF_B, usedforsecurity=False).hexdigest()
@@ -267,7 +268,7 @@ def test_import_from_a_folder_of_saved_oparl_json(cfg, db, tmp_path):
 
 
 def pdf(tag: str) -> bytes:
-    return b"%PDF-1.4\n% " + tag.encode() + b"\n" + tag.encode() * 100 + b"\n%%EOF\n"
+    return pdf_samples.pdf(b"% " + tag.encode() + b"\n" + tag.encode() * 100)
 
 
 def meeting_with_files(base: str, files: list[dict], items: list[dict] | None = None) -> bytes:

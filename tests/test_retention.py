@@ -41,7 +41,7 @@ SCHEMA: dict[str, dict[str, str]] = {
     "doc_items": {"id": "", "session_id": "", "number": "", "title": "", "public": "", "position": "",
                   "external_id": "", "created_at": ""},
     "doc_files": {"id": "", "session_id": "", "item_id": "", "name": "", "title": "", "sha256": "", "size": "",
-                  "mime": "", "public": "", "late": "", "external_id": "", "added_at": ""},
+                  "mime": "", "public": "", "late": "", "external_id": "", "added_at": "", "pdf_active": ""},
     "doc_downloads": {"id": "", "session_id": "", "file_id": "", "file_title": "", "who": "text",
                       "member_id": "member", "via": "", "at": ""},
     "doc_imports": {"id": "", "session_id": "", "source": "", "state": "", "done": "", "total": "", "problems": "",

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, oparl, oparl_import, service
+from appliance.documents import DocumentError, bulk, oparl, oparl_import, pdfcheck, service
 
 
 def add_parsers(sub) -> None:
@@ -80,7 +80,19 @@ def _late(cfg: Config, db, args) -> int:
     entry = bulk.Entry(None, path.name, path.stat().st_size, lambda: open(path, "rb"))
     result = acts.announce_late_document(cfg, db, args.session, [entry], actor="cli", public=not args.nonpublic)
     print(f"{result.files} Tischvorlage(n) hinzugefügt.")
+    _report(result)
     return 0
+
+
+def _report(result: bulk.Result) -> None:
+    """What an import did besides adding (the web page flashes the same lines)."""
+    for s in result.present:
+        print(f"  bereits vorhanden: {s}")
+    for s in result.replaced:
+        print(f"  ersetzt: {s}")
+    for s, kinds in result.flagged:
+        print(f"  Achtung, aktive Inhalte ({', '.join(pdfcheck.LABELS.get(k, k) for k in kinds)}) – "
+              f"gespeichert und markiert: {s}")
 
 
 def _import(cfg: Config, db, blobs, args) -> int:
@@ -96,6 +108,7 @@ def _import(cfg: Config, db, blobs, args) -> int:
     print(f"{result.files} Datei(en) in {result.items} Tagesordnungspunkten importiert.")
     for s in result.skipped:
         print(f"  übersprungen: {s}")
+    _report(result)
     return 0
 
 

@@ -49,7 +49,9 @@ def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: i
     file rows, their audit entries and one push notice per file (audience doc:<id>: only who may read it)
     commit together: no stored Tischvorlage without its notice, no notice of a file that is not there.
     Notices go out only while the session is active. notice: how the web words the notice (its language,
-    its URLs); default service.late_notice. BulkError/DocumentError: nothing was added.
+    its URLs; called with replaces=(old ids) for a new version of a file of the same name); default
+    service.late_notice. Idempotent like every import: the same bytes under the same item are not added again
+    and get no notice (result.present). BulkError/DocumentError: nothing was added.
     """
     from appliance.push import publish
     from appliance.sessions import service as sessions
@@ -67,10 +69,13 @@ def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: i
             if session.active:
                 for fid in result.file_ids:
                     f = service.get_file(db, fid)
-                    publish(db, session_id, "document", (notice or service.late_notice)(f), audience=f"doc:{fid}")
+                    say = notice or service.late_notice
+                    text = say(f, replaces=result.replaces[fid]) if fid in result.replaces else say(f)
+                    publish(db, session_id, "document", text, audience=f"doc:{fid}")
     except BaseException:
         bulk.discard(db, blobs, staged)
         raise
+    service.remove_orphans(db, blobs, result.orphans)
     return result
 
 

@@ -123,12 +123,14 @@ def since():
     return resp
 
 
-def _notice(f: service.File) -> dict:
+def _notice(f: service.File, *, replaces: tuple[int, ...] = ()) -> dict:
+    """replaces: the rows a new version replaced (service.late_notice): the text says so, the page drops them."""
+    text = i18n.t("docs.updated_notice", title=f.title) if replaces else i18n.t("docs.new_notice", title=f.title)
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             # Without this request's state: the push channel sends a notice to every reader (the page adds its own).
             "url": links.bare("documents.download", file_id=f.id, name=f.name),
             "view_url": links.bare("documents.view", file_id=f.id), "size": f.size,
-            "text": i18n.t("docs.new_notice", title=f.title)}
+            "updated": bool(replaces), "replaces": list(replaces), "text": text}
 
 
 def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
@@ -367,7 +369,25 @@ def clerk_upload(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.uploaded", n=result.files), "ok")
+    _flash_result(result)
     return links.redirect_to("documents.clerk_page", session_id=s.id)
+
+
+def _flash_result(result: bulk.Result) -> None:
+    """What an import did besides adding: skipped as already present, replaced, flagged, left out."""
+    for what in result.present[:50]:
+        flash(i18n.t("docs.clerk.present", what=what), "ok")
+    for what in result.replaced[:50]:
+        flash(i18n.t("docs.clerk.replaced", what=what), "ok")
+    for what, kinds in result.flagged[:50]:
+        flash(i18n.t("docs.clerk.flagged", what=what, kinds=_pdf_kinds(kinds)), "error")
+    for what in result.skipped[:20]:
+        flash(i18n.t("docs.clerk.skipped", what=what), "ok")
+
+
+@bp.app_template_filter("pdf_kinds")
+def _pdf_kinds(kinds) -> str:
+    return ", ".join(i18n.t(f"docs.pdf.kind.{k}") for k in kinds)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/zip")
@@ -383,8 +403,7 @@ def clerk_zip(session_id: int):
     except bulk.BulkError as exc:
         return _render_clerk(s, exc.problems, 422)
     flash(i18n.t("docs.clerk.zip_done", files=result.files, items=result.items), "ok")
-    for what in result.skipped[:20]:
-        flash(i18n.t("docs.clerk.skipped", what=what), "ok")
+    _flash_result(result)
     return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
