@@ -108,7 +108,8 @@ def test_every_clerk_page_requires_login(client, db):
     s = service.create_session(db, body="Rat", title="T", day="2026-01-01")
     for path in ("/clerk/", "/clerk/sessions", f"/clerk/sessions/{s.id}", f"/clerk/sessions/{s.id}/cards",
                  f"/clerk/sessions/{s.id}/guest-poster", f"/clerk/sessions/{s.id}/cards.zip",
-                 f"/clerk/sessions/{s.id}/rotate"):
+                 f"/clerk/sessions/{s.id}/rotate", f"/clerk/sessions/{s.id}/activate",
+                 f"/clerk/sessions/{s.id}/unterlagen/loeschen", "/clerk/chat/wipe", "/clerk/presence/wipe"):
         resp = client.get(path)
         assert resp.status_code == 302, path
         assert "/clerk/login" in resp.headers["Location"], path
