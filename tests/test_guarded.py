@@ -372,3 +372,13 @@ def test_the_chat_print_view_has_its_stylesheet(world):
     sheet = re.search(r'<link rel="stylesheet" href="([^"]+)"', resp.text).group(1)
     assert world["client"].get(sheet).status_code == 200
     assert "style-src 'self'" in resp.headers["Content-Security-Policy"]
+
+
+def test_an_import_error_is_tied_to_its_field(world):
+    client, live = world["client"], world["live"]
+    page = client.get(f"/clerk/sessions/{live.id}")
+    resp = client.post(f"/clerk/sessions/{live.id}/import", data={"csrf_token": token(page.text)},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 422 and 'id="import-problems"' in resp.text
+    field = re.search(r'<input type="file" id="csv"[^>]*>', resp.text).group(0)
+    assert 'aria-describedby="csv-help import-problems"' in field and 'aria-invalid="true"' in field
