@@ -38,13 +38,20 @@ def clerk_client(app):
     return c
 
 
-def test_attendance_needs_login_and_shows_groups_quorum(app):
+def test_attendance_needs_login_and_shows_one_table_and_the_quorum_status(app):
     assert call(app, "/clerk/attendance", ANNA_IP).status_code == 302
     c = clerk_client(app)
     html = c.get("/clerk/attendance").text
-    assert "beschlussfähig" in html and "3 von 3 stimmberechtigten" in html and "nötig sind 2" in html
-    assert html.index("<h2 id=\"f-1\">CDU") < html.index("SPD")
-    assert "Dora Klein" in html and "nicht erschienen" in html
+    quorum = re.search(r'<div id="quorum" class="quorum quorum-ok" role="status">(.*?)</div>\s*</div>', html, re.S)
+    assert quorum and "Beschlussfähig" in quorum.group(1) and "<svg" in quorum.group(1)
+    assert "3 von 3 stimmberechtigten" in html and "nötig sind 2" in html and "1 mehr als nötig" in html
+    assert html.count("<table") == 1 and "<h2 id=\"f-1\">" not in html  # one table, faction as a column
+    assert names_in(html) == ["Anna Schmidt", "Bernd Müller", "Carla Weber", "Dora Klein"]
+    assert "abwesend" in _row_of(html, app.sb[1]["Dora"].id) and "Stellvertretung" in html
+
+
+def names_in(html: str) -> list[str]:
+    return re.findall(r'<tr class="att-\w+" data-member="\d+">\s*<td>([^<(]+?)\s*(?:<|$)', html)
 
 
 def _row_of(html: str, member_id: int) -> str:
@@ -80,9 +87,11 @@ def test_correction_needs_reason_and_is_marked_everywhere(app, db):
     assert all("korrigiert" not in _row_of(ok.text, ms[n].id) for n in ("Anna", "Bernd", "Carla"))
     csv_text = c.get("/clerk/attendance.csv").data.decode("utf-8-sig")
     line = next(line for line in csv_text.splitlines() if line.startswith("Dora"))
-    assert ";anwesend;" in line and ";ja;present: ohne Handy da" in line
+    assert ";anwesend;" in line and ";ja;Vom Sitzungsdienst als anwesend eingetragen um " in line
+    assert line.split(";")[9].endswith(": ohne Handy da")
     printed = c.get("/clerk/attendance/print").text
-    assert "* present: ohne Handy da" in printed
+    assert re.search(r"<li>Dora Klein: Vom Sitzungsdienst als anwesend eingetragen um \d\d:\d\d: ohne Handy da</li>",
+                     printed)
     # Without the session's CSRF token nothing changes.
     assert c.post("/clerk/attendance/correct", data={"member_id": ms["Anna"].id, "status": "absent",
                                                      "reason": "x"}).status_code == 400
