@@ -124,7 +124,7 @@ def attendance_csv():
     rows = store.arrange(_rows(s.id, now))
     header = [i18n.t("att.name"), i18n.t("att.faction"), i18n.t("att.role"), i18n.t("att.voting"),
               i18n.t("att.status"), i18n.t("att.arrival"), i18n.t("att.leaving"), i18n.t("att.duration_hm"),
-              i18n.t("att.corrected"), i18n.t("att.corrections"), i18n.t("att.stand")]
+              i18n.t("att.corrected_col"), i18n.t("att.corrections"), i18n.t("att.stand")]
     yes, no = i18n.t("att.yes"), i18n.t("att.no")
     stand = store.fmt_datetime(now, tz)
     body = csvexport.write(header, ([
