@@ -188,7 +188,7 @@ def test_print_page_for_the_minutes(app, db):
     assert "24.11.2026" in page and "2026-11-24" not in page
     assert re.search(r"Stand: \d\d\.\d\d\.\d{4}, \d\d:\d\d", page)
     heads = re.findall(r'<th scope="col"[^>]*>([^<]+)</th>', page)
-    assert heads == ["Nr.", "Name", "Fraktion", "Rolle", "Stimmrecht", "Status", "Ankunft", "Gegangen", "Anwesenheit",
+    assert heads == ["Nr.", "Name", "Fraktion", "Rolle", "Stimmrecht", "Status", "Ankunft", "Gegangen", "Dauer",
                      "Korr."]
     assert re.search(r"<strong>Beschlussfähig</strong> –\s+Beschlussfähigkeit: 2 von 3", page)
     assert re.search(r"<li>Carla Weber: Vom Sitzungsdienst als abwesend eingetragen um \d\d:\d\d: "
