@@ -94,6 +94,7 @@ def test_quorum_status_changes_colour_and_text_when_a_member_leaves(box, artifac
             quorum = page.locator("#quorum")
             expect(quorum).to_have_class(re.compile(r"\bquorum-ok\b"))
             expect(quorum.locator(".quorum-state")).to_have_text("Beschlussfähig")
+            expect(quorum.locator(".quorum-detail")).to_contain_text("Kein Spielraum")  # 2 present, 2 needed
             before = quorum.evaluate(CONTRAST_JS)
             assert before["background"] == "rgb(30, 107, 46)" and before["contrast"] >= 4.5, before
             assert quorum.locator("svg circle").count() == 1 and quorum.locator("svg polygon").count() == 0
