@@ -25,7 +25,7 @@ from appliance.sessions.roster import MemberRow
 from appliance.store import open_db
 from appliance.web import auth
 from tests.conftest import need, need_binary
-from tests.live_support import BERND_IP, MACS, populate
+from tests.live_support import ANNA_IP, BERND_IP, MACS, populate
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.browser
@@ -136,6 +136,30 @@ def test_quorum_status_changes_colour_and_text_when_a_member_leaves(box, artifac
             plain.select_option("#f-status", "present")
             plain.click(".att-filter button[type=submit]")
             assert plain.locator("tbody tr").count() == 1 and "status=present" in plain.url
+        finally:
+            browser.close()
+
+
+def test_the_member_sees_on_their_open_page_that_the_clerk_marked_them_absent(box, artifacts):
+    from playwright.sync_api import expect, sync_playwright
+
+    base, db, s, ms = box
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            anna = browser.new_context(viewport={"width": 390, "height": 844}, locale="de-DE").new_page()
+            anna.goto(f"{base}/?as={ANNA_IP}")
+            expect(anna.locator("body")).to_have_attribute("data-live", "open", timeout=10_000)
+            expect(anna.locator("#presence-mine")).to_have_text("Sie sind als anwesend erfasst.")
+            assert anna.locator("#presence-correction").count() == 0
+            at = time.time()
+            store.correct(db, s.id, ms["Anna"].id, "absent", "Telefon im Saal, sie nicht", "clerk@test", GRACE, at)
+            expect(anna.locator("#presence-mine")).to_have_text("Sie sind zurzeit nicht als anwesend erfasst.",
+                                                                timeout=10_000)
+            hhmm = store.fmt_time(at, "Europe/Berlin")
+            expect(anna.locator("#presence-correction")).to_have_text(
+                f"Vom Sitzungsdienst als abwesend eingetragen um {hhmm}.")
+            anna.screenshot(path=str(artifacts / "attendance-member-corrected.png"), full_page=True)
         finally:
             browser.close()
 

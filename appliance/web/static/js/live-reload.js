@@ -1,4 +1,4 @@
-/* Pages that show server-rendered state (the attendance list) refresh that part when the push channel says
+/* Pages that show server-rendered state (the clerk's attendance list, a member's own status) refresh that part when the push channel says
    it changed, and every data-live-every seconds (a quiet phone's "zuletzt gesehen vor N min" grows without an
    event): the same URL is fetched again, so the HTML stays the one truth and works without JS. The quorum
    status (#quorum) is swapped with it. */
