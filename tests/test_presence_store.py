@@ -4,6 +4,7 @@ corrections, the attendance list, CSV, quorum; events on the push channel."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 from appliance.presence import store
@@ -176,3 +177,13 @@ def test_local_time_is_the_configured_zone_not_the_system_s():
     assert store.fmt_datetime(ts, "Europe/Berlin") == "18.11.2026, 12:06"
     assert store.fmt_time(1_785_000_000.0, "Europe/Berlin") == "19:20"  # 2026-07-25 17:20 UTC: summer time
     assert store.fmt_time(None, "Europe/Berlin") == ""
+
+
+def test_a_correction_that_keeps_the_status_still_tells_the_member_and_the_clerks(cfg, db):
+    s, ms = populate(cfg, db, admit=False)
+    PresenceDaemon(dataclasses.replace(cfg, presence_grace=30)).round(db)  # Anna is present by her phone
+    last = max(e.id for e in since(db, 0, s.id))
+    assert store.correct(db, s.id, ms["Anna"].id, "present", "bestätigt", "clerk", 30) == []
+    topics = [(e.topic, e.audience, json.loads(e.payload).get("present")) for e in since(db, last, s.id)]
+    assert ("presence.mine", f"member:{ms['Anna'].id}", True) in topics
+    assert ("presence.changed", "clerks", None) in topics

@@ -116,7 +116,13 @@ def correct(db: Any, session_id: int, member_id: int, status: str, reason: str, 
     with transaction(db):  # the reason and the change it explains, together
         db.execute("INSERT INTO presence_corrections(session_id, member_id, at, status, reason, actor) "
                    "VALUES (?, ?, ?, ?, ?, ?)", [session_id, member_id, at, status, reason, actor])
-        return record(db, session_id, member_id, Obs(at, "correct", source="clerk", status=status), grace)
+        changes = record(db, session_id, member_id, Obs(at, "correct", source="clerk", status=status), grace)
+        if not changes:  # the status stands, but the correction itself is news to the member and the clerks
+            present = load(db, session_id, member_id).present
+            publish(db, session_id, "presence.changed", {"member_id": member_id, "change": "corrected", "at": at,
+                                                         "count": present_count(db, session_id)}, audience="clerks")
+            publish(db, session_id, "presence.mine", {"present": present}, audience=f"member:{member_id}")
+        return changes
 
 
 def present_count(db: Any, session_id: int, voting_only: bool = False) -> int:
