@@ -332,3 +332,67 @@ def test_html_card_sheet_shows_each_members_code_under_the_key(cfg, db, monkeypa
                          r"<dd class=\"mono key code\">" + codes.display(m.code) + "</dd>", card), card
         assert "Fragt die Seite nach einem Code" in card
         assert all(codes.display(o.code) not in card for o in people if o.id != m.id)
+
+
+def _clerk_client(cfg):
+    from test_clerk import RecordingHelper, set_pw
+
+    from appliance.web.app import create_app
+
+    set_pw(cfg, "pw-for-cards")
+    client = create_app(cfg, helper=RecordingHelper(), testing=True).test_client()
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/clerk/login").text).group(1)
+    assert client.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-cards"}).status_code == 302
+    return client
+
+
+def test_clerk_sheet_pdf_has_every_member_and_answers_503_without_the_font(tmp_path, cfg, db, monkeypatch):
+    need_binary("pdftotext", "pdftoppm", "zbarimg")
+    from appliance.web.app import create_app
+
+    s = service.create_session(db, body="Δημοτικό Συμβούλιο", title="Ratssitzung", day="2026-03-12", venue="Saal")
+    rows = roster.parse_members("Name;Fraktion;Rolle;Stimmrecht\n" + "".join(
+        f"{name};Liste {script};Mitglied;ja\n" for script, name in sorted(NAMES.items())))
+    service.insert_members(db, s.id, rows)
+    people = service.members(db, s.id)
+    anonymous = create_app(cfg, helper=None, testing=True).test_client()
+    for url in (f"/clerk/sessions/{s.id}/cards.pdf", f"/clerk/sessions/{s.id}/guest-poster.pdf"):
+        assert anonymous.get(url).status_code == 302  # login first
+    client = _clerk_client(cfg)
+    assert f"/clerk/sessions/{s.id}/cards.pdf" in client.get(f"/clerk/sessions/{s.id}").text
+    resp = client.get(f"/clerk/sessions/{s.id}/cards.pdf")
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    assert resp.headers["Cache-Control"] == "no-store" and resp.headers["Content-Disposition"].isascii()
+    path = tmp_path / "sheet.pdf"
+    path.write_bytes(resp.data)
+    # Six members on two pages of four, then the guest card (handbook A2: "dasselbe PDF, letzte Seite").
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, timeout=30, check=True).stdout
+    assert re.search(r"^Pages:\s+3$", info, re.M)
+    members_text = " ".join(text_lines(path, page=1) + text_lines(path, page=2))
+    assert all(m.name in members_text for m in people) and "Δημοτικό Συμβούλιο – Ratssitzung" in members_text
+    assert s.guest_key not in members_text and "Hinweis" not in members_text
+    guest_text = " ".join(text_lines(path, page=3))
+    assert "WLAN für Gäste und Presse" in guest_text and s.guest_key in guest_text
+    assert all(m.name not in guest_text and m.passphrase not in guest_text for m in people)
+    guest_payload = keys.wifi_payload(s.ssid, s.guest_key)
+    payloads = [guest_payload, *(keys.wifi_payload(s.ssid, m.passphrase) for m in people)]
+    assert sorted(decode_qr(path)) == sorted(payloads)
+    assert_words_inside(path)
+    # The guest card alone, linked from the poster page.
+    assert f"/clerk/sessions/{s.id}/guest-poster.pdf" in client.get(f"/clerk/sessions/{s.id}/guest-poster").text
+    resp = client.get(f"/clerk/sessions/{s.id}/guest-poster.pdf")
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    assert resp.headers["Cache-Control"] == "no-store"
+    poster = tmp_path / "poster.pdf"
+    poster.write_bytes(resp.data)
+    assert decode_qr(poster) == [guest_payload] and s.guest_key in " ".join(text_lines(poster))
+
+    def no_font(*_args):
+        raise cards_pdf.FontMissing(cards_pdf.FONT_MISSING)
+
+    monkeypatch.setattr(cards_pdf, "font_paths", no_font)
+    for url in (f"/clerk/sessions/{s.id}/cards.pdf", f"/clerk/sessions/{s.id}/cards.zip",
+                f"/clerk/sessions/{s.id}/guest-poster.pdf",
+                f"/clerk/sessions/{s.id}/members/{people[0].id}/card.pdf"):
+        resp = client.get(url)
+        assert resp.status_code == 503 and resp.text == "Schriftart DejaVu fehlt: apt install fonts-dejavu-core"

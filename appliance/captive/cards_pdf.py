@@ -1,4 +1,5 @@
-"""The member's Wi-Fi card as PDF: one A6 card per member, the A4 sheet of four cards a page, the ZIP of cards.
+"""The member's Wi-Fi card as PDF: one A6 card per member, the A4 sheet of four cards a page (the guest card on
+its last page), the guest card alone as an A4 page, the ZIP of cards.
 
 Why fpdf2 (not hand-written PDF, not reportlab):
 - Names come in every script a council has: Turkish, Polish, Czech, Vietnamese, Greek, Cyrillic. That needs an
@@ -333,25 +334,30 @@ def _draw_qr(doc: FPDF, x: float, top: float, side: float, payload: str) -> None
             doc.rect(x + (start + qr.QUIET) * module, y, length * module, module, style="F")
 
 
-def draw_card(doc: FPDF, card: Card, x0: float = 0.0, y0: float = 0.0, size: tuple[float, float] = A6) -> Layout:
-    """Draw one card into the box (x0, y0, size) of the current page; returns its layout."""
-    plan = layout(doc, card, size)
-    left = x0 + MARGIN_X
-    y = y0 + MARGIN_Y
+def draw_card(doc: FPDF, card: Card, x0: float = 0.0, y0: float = 0.0, size: tuple[float, float] = A6,
+              zoom: float = 1.0) -> Layout:
+    """Draw one card into the box (x0, y0, size) of the current page; returns its layout.
+
+    `zoom` draws the card's layout for size/zoom that much larger (2: the A6 guest card as an A4 page): text
+    widths grow with the font size, so the lines break exactly as on the small card."""
+    plan = layout(doc, card, (size[0] / zoom, size[1] / zoom))
+    left = x0 + MARGIN_X * zoom
+    y = y0 + MARGIN_Y * zoom
     baseline = y
     for item in plan.items:
         if isinstance(item, _Gap):
-            y += item.height
+            y += item.height * zoom
         elif isinstance(item, _Qr):
-            _draw_qr(doc, x0 + (size[0] - item.height) / 2, y, item.height, item.payload)
-            y += item.height
+            side = item.height * zoom
+            _draw_qr(doc, x0 + (size[0] - side) / 2, y, side, item.payload)
+            y += side
         else:
             if not item.same_line:
-                baseline = y + item.size * PT * 0.95  # ascent of DejaVu is ~0.93 em
-                y += item.height
-            doc.set_font(item.font, size=item.size)
+                baseline = y + item.size * zoom * PT * 0.95  # ascent of DejaVu is ~0.93 em
+                y += item.height * zoom
+            doc.set_font(item.font, size=item.size * zoom)
             doc.set_text_color(round(255 * item.gray))
-            doc.text(left + item.indent, baseline, item.text)
+            doc.text(left + item.indent * zoom, baseline, item.text)
     doc.set_text_color(0)
     return plan
 
@@ -364,9 +370,10 @@ def card_pdf(card: Card) -> bytes:
     return bytes(doc.output())
 
 
-def sheet_pdf(cards: Iterable[Card], title: str = "WLAN-Karten") -> bytes:
-    """All cards on A4, four a page (2 × 2 A6, exactly the A4 page), with light cut lines between them."""
-    doc = _document(title)
+def sheet_pdf(cards: Iterable[Card], title: str = "WLAN-Karten", guest: Card | None = None) -> bytes:
+    """All cards on A4, four a page (2 × 2 A6, exactly the A4 page), with light cut lines between them; then the
+    guest card, if given, as a last page of its own at twice the size (a table card for guests and press)."""
+    doc = _document(clean(title))
     cell = (A4[0] / 2, A4[1] / 2)
     cards = list(cards)
     for index, card in enumerate(cards):
@@ -380,8 +387,19 @@ def sheet_pdf(cards: Iterable[Card], title: str = "WLAN-Karten") -> bytes:
             doc.line(0, cell[1], A4[0], cell[1])
             doc.set_dash_pattern()
         draw_card(doc, card, (slot % 2) * cell[0], (slot // 2) * cell[1], cell)
-    if not cards:
+    if guest is not None:
         doc.add_page(format=A4)
+        draw_card(doc, guest, size=A4, zoom=2.0)
+    if not cards and guest is None:
+        doc.add_page(format=A4)
+    return bytes(doc.output())
+
+
+def poster_pdf(guest: Card) -> bytes:
+    """The guest card alone, as an A4 page."""
+    doc = _document(clean(guest.name or guest.heading))
+    doc.add_page(format=A4)
+    draw_card(doc, guest, size=A4, zoom=2.0)
     return bytes(doc.output())
 
 
