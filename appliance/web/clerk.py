@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -295,8 +296,16 @@ def card_pdf(session_id: int, member_id: int):
 def cards_zip(session_id: int):
     s = _session_or_404(session_id)
     people = _people(session_id)
-    return _pdf(lambda: cards_pdf.cards_zip((_pdf_name(m), cards_pdf.card_pdf(_member_card(s, m))) for m in people),
+    return _pdf(lambda: cards_pdf.cards_zip(_each_card_pdf(s, people)),
                 "application/zip", f'attachment; filename="wlan-karten-sitzung-{s.id}.zip"')
+
+
+def _each_card_pdf(s: service.Session, people: list[service.Member]):
+    for m in people:
+        yield _pdf_name(m), cards_pdf.card_pdf(_member_card(s, m))
+        # A card is ~0.1 s of CPU (font subsetting; more on a Pi): under gunicorn's gevent worker (time is
+        # patched) sleep(0) lets the other requests and the push streams run between two cards.
+        time.sleep(0)
 
 
 @bp.get("/sessions/<int:session_id>/cards.pdf")
