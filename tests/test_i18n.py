@@ -18,7 +18,7 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
-from appliance.monitor import view
+from appliance.monitor import alerts, view
 from appliance.rules import login as login_rules
 from appliance.sessions import roster
 from appliance.web import i18n
@@ -34,6 +34,9 @@ DYNAMIC = {
     "att.": {"present", "left", "absent"},  # presence.store: a member's status
     "chat.room.": {"all", "announce"},  # chat.views.room_label, the chat export's rooms
     "tech.class.": set(view.CLASSES),  # dashboard: signal and load classes
+    "tech.sev.": set(alerts.SEVERITIES),  # dashboard: alert severities
+    "tech.kind.": set(alerts.KINDS),  # dashboard: one line per alert kind
+    "tech.value.": set(alerts.KINDS),  # dashboard: an alert's value, by kind
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
     "error.": {"csrf", "403", "404", "413", "500", "503"},  # app's error handler; other codes: Werkzeug's text
 }
