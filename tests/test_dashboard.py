@@ -252,3 +252,19 @@ def test_stale_and_missing_readings_are_said_once_not_every_poll(setup, db):
     db.execute("DELETE FROM monitor_state")
     db.conn.commit()
     assert 'id="no-data"' in client.get("/technik/").text
+
+
+def test_field_guide_explains_every_alert_line_the_page_shows():
+    """docs/feldhandbuch.md B6 names each alert kind by the German line the page shows."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+
+    from appliance.monitor import alerts
+
+    root = Path(__file__).resolve().parent.parent
+    with (root / "appliance/web/translations/de/LC_MESSAGES/messages.po").open("rb") as f:
+        de = {m.id: m.string for m in read_po(f) if m.id}
+    guide = (root / "docs/feldhandbuch.md").read_text().split("### B6.")[1].split("\n### ")[0]
+    missing = [k for k in alerts.KINDS if f"„{de['tech.kind.' + k]}“" not in guide]
+    assert not missing, missing
