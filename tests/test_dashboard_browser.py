@@ -178,6 +178,19 @@ def test_live_updates_keep_what_is_typed_and_the_focus(cfg, db, artifacts):
                 snapshot("phone")  # live updates keep the applied search
                 expect(page.locator("table.clients tbody")).to_contain_text("phone-1")
                 assert page.locator("table.clients tbody tr").count() == len(names)
+                # a link inside a part that is swapped keeps the keyboard focus
+                link_id = "l-dev-" + macs[0].replace(":", "-")
+                page.focus(f"#{link_id}")
+                snapshot("desk")
+                expect(page.locator("table.clients tbody")).to_contain_text("desk-1")
+                assert page.evaluate("document.activeElement.id") == link_id
+                # the updates can be paused (WCAG 2.2.2) and resumed
+                page.click("#live-toggle")
+                expect(page.locator("#live-toggle")).to_have_text("Live-Aktualisierung fortsetzen")
+                expect(page.locator("#live-note")).to_have_text("Angehalten")
+                snapshot("pad")
+                page.click("#live-toggle")
+                expect(page.locator("table.clients tbody")).to_contain_text("pad-1")
                 assert problems == []
 
                 page.set_viewport_size({"width": 360, "height": 740})
