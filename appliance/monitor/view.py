@@ -5,6 +5,10 @@ the same answer the portal gives: each client of the snapshot is a connected sta
 of its lease; the keyid names the member (the guest key a guest), else a live code admission of exactly that
 (MAC, IP) in the active session. The MAC identifies a device row, never a person. Listed guests
 (rules.roles.SHOWN_AS_GUEST) are shown as guests, and a name only once the device is admitted.
+
+Alerts are shown as `alert_groups`: one group per kind with its count, the most severe first, then the newest;
+a device alert carries the same name as the device's row (or, for a device gone since, the same rule over its
+stored station and admission).
 """
 
 from __future__ import annotations
