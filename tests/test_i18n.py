@@ -18,6 +18,7 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
+from appliance.documents import pdfcheck
 from appliance.monitor import alerts, view
 from appliance.rules import login as login_rules
 from appliance.sessions import roster
@@ -38,6 +39,8 @@ DYNAMIC = {
     "tech.kind.": set(alerts.KINDS),  # dashboard: one line per alert kind
     "tech.value.": set(alerts.KINDS),  # dashboard: an alert's value, by kind
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
+    "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
+    "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
     "error.": {"csrf", "403", "404", "413", "500", "503"},  # app's error handler; other codes: Werkzeug's text
 }
 # Keys handed over in a variable: the session field that carries them -> the keys stored in it.
