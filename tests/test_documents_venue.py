@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import subprocess
 import sys
@@ -18,13 +17,14 @@ import pytest
 
 from appliance.documents import service as docs
 from appliance.sessions import service
+from tests import pdf_samples
 
 pytestmark = pytest.mark.net
 MEMBERS = "Name;Fraktion;Rolle;Stimmrecht;Gremium\nAnna Schmidt;SPD;Mitglied;ja;Rat der Stadt\n"
-PUBLIC = b"%PDF-1.5\n" + os.urandom(300_000) + b"\n%%EOF\n"
-SECRET = b"%PDF-1.5\n" + os.urandom(200_000) + b"\n%%EOF\n"
-SECRET2 = b"%PDF-1.5\n" + os.urandom(1000) + b"\n%%EOF\n"
-LATE = b"%PDF-1.5\n" + os.urandom(5000) + b"\n%%EOF\n"
+PUBLIC = pdf_samples.sized(300_000)
+SECRET = pdf_samples.sized(200_000)
+SECRET2 = pdf_samples.sized(1600)
+LATE = pdf_samples.sized(5600)
 CLERK_PASSWORD = "venue-clerk-password-1"  # this test's throwaway database only
 # The clerk's laptop on the session network: log in, upload a non-public Tischvorlage with the real form.
 CLERK_UPLOAD = r"""

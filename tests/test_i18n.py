@@ -18,7 +18,8 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
-from appliance.monitor import view
+from appliance.documents import pdfcheck
+from appliance.monitor import alerts, view
 from appliance.rules import login as login_rules
 from appliance.sessions import roster
 from appliance.web import i18n
@@ -35,7 +36,12 @@ DYNAMIC = {
     "att.corrected_": {"present", "absent", "auto"},  # presence.views.correction_text: the clerk's correction
     "chat.room.": {"all", "announce"},  # chat.views.room_label, the chat export's rooms
     "tech.class.": set(view.CLASSES),  # dashboard: signal and load classes
+    "tech.sev.": set(alerts.SEVERITIES),  # dashboard: alert severities
+    "tech.kind.": set(alerts.KINDS),  # dashboard: one line per alert kind
+    "tech.value.": set(alerts.KINDS),  # dashboard: an alert's value, by kind
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
+    "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
+    "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
     "error.": {"csrf", "403", "404", "413", "500", "503"},  # app's error handler; other codes: Werkzeug's text
 }
 # Keys handed over in a variable: the session field that carries them -> the keys stored in it.

@@ -29,6 +29,7 @@ from appliance.config import Config, to_toml
 from appliance.sessions import roster, service
 from appliance.store import open_db
 from appliance.web import auth
+from tests import pdf_samples
 from tests.conftest import ROOT, need_binary, need_root, poll
 
 MEMBERS = """Name;Fraktion;Rolle;Stimmrecht
@@ -265,7 +266,7 @@ def test_data_survive_a_power_cut(booted, image_root):
     incoming = data / "incoming"
     incoming.mkdir()
     for i in range(40):  # 40 × 2 MiB: the import takes long enough to be cut in the middle
-        (incoming / f"Vorlage-{i:02d}.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(2 << 20))
+        (incoming / f"Vorlage-{i:02d}.pdf").write_bytes(pdf_samples.sized(2 << 20))
     importer = subprocess.Popen(["nsenter", f"--target={box.leader}", "--mount", "--pid", "--",
                                  "/usr/bin/env", "-i", f"PATH={PATH}", "sitzungsbox", "import", "1",
                                  "/var/lib/sitzungsbox/incoming"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

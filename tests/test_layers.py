@@ -27,7 +27,7 @@ INTERFACES = ("appliance.web", "appliance.cli", "appliance.chat.views", "applian
 USECASES = ("appliance.usecases",)
 RULES = ("appliance.rules", "appliance.documents.policy", "appliance.chat.rules", "appliance.presence.engine")
 ADAPTERS_AND_STORE = ("appliance.store", "appliance.helper", "appliance.radio", "appliance.netconf",
-                      "appliance.netinfo", "appliance.documents.blobs", "appliance.push")
+                      "appliance.netinfo", "appliance.documents.blobs", "appliance.push", "appliance.outside")
 LAYERS = (("interfaces", INTERFACES), ("use cases", USECASES), ("rules", RULES),
           ("adapters and store", ADAPTERS_AND_STORE))
 

@@ -27,6 +27,7 @@ from appliance.push import hub as hub_mod
 from appliance.rules.viewer import Viewer
 from appliance.web import links
 from appliance.web.app import create_app
+from tests import pdf_samples
 from tests.live_support import ANNA_IP, GUEST_IP, MACS, call, populate, token_in
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,10 +137,10 @@ def _populate_all(cfg, db) -> dict:
     blobs = documents.blobs_for(cfg.state_dir)
     pub = documents.add_item(db, s.id, "Haushalt & Finanzen", number="1")
     np_ = documents.add_item(db, s.id, "Personal", number="2", public=False)
-    files = (("haushalt plan.pdf", b"%PDF-1.4\n" + b"x" * 3000 + b"\n%%EOF\n", pub, True, False),
+    files = (("haushalt plan.pdf", pdf_samples.pdf(b"x" * 3000), pub, True, False),
              ("lageplan.png", PNG, pub, True, False),
              ("vermerk.txt", "Vermerk über die Sitzung\n".encode(), np_, False, False),
-             ("nachtrag #1.pdf", b"%PDF-1.4\nnachtrag\n%%EOF\n", None, True, True))
+             ("nachtrag #1.pdf", pdf_samples.pdf(b"nachtrag"), None, True, True))
     for name, data, item, public, late in files:
         n, kind, stored = documents.store_upload(blobs, name, io.BytesIO(data))
         documents.add_file(db, s.id, name=n, stored=stored, mime=kind.mime, item_id=item, public=public, late=late)

@@ -23,6 +23,10 @@
     if (!n || typeof n.file_id !== "number" || seen[n.file_id] || document.getElementById("file-" + n.file_id)) {
       return;
     }
+    (n.replaces || []).forEach(function (id) {  // a new version of a file: the old one is gone on the server
+      var old = document.getElementById("file-" + id);
+      if (old && old.parentNode) { old.parentNode.removeChild(old); }
+    });
     seen[n.file_id] = true;
     if (n.file_id > since) { since = n.file_id; }
     var p = document.createElement("p");
