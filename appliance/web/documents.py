@@ -68,9 +68,15 @@ def file_url(f: service.File, **kw) -> str:
     return links.link("documents.download", file_id=f.id, name=f.name, **kw)
 
 
+def size_units() -> dict[str, str]:
+    """doc_size's units with a {n} left in, and the decimal mark: documents.js writes a live entry's size alike."""
+    return {"kb": i18n.t("docs.size_kb", n="{n}"), "mb": i18n.t("docs.size_mb", n="{n}"),
+            "mark": "," if g.get("lang") == "de" else "."}
+
+
 @bp.app_context_processor
 def _doc_globals() -> dict:
-    return {"doc_file_url": file_url}
+    return {"doc_file_url": file_url, "doc_size_units": size_units}
 
 
 # --- members ------------------------------------------------------------------------------------
@@ -127,7 +133,7 @@ def _notice(f: service.File, *, replaces: tuple[int, ...] = ()) -> dict:
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             # Without this request's state: the push channel sends a notice to every reader (the page adds its own).
             "url": links.bare("documents.download", file_id=f.id, name=f.name),
-            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size,
+            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size, "public": f.effective_public,
             "updated": bool(replaces), "replaces": list(replaces), "text": text}
 
 
