@@ -238,3 +238,26 @@ def test_a_live_tischvorlage_arrives_with_badge_and_size_and_fits(server, chromi
         expect(page.locator(f"#file-{fid}")).to_contain_text(f"{LATE} · {max(1, round(f.size / 1024))} kB")
     finally:
         ctx.close()
+
+
+def test_a_message_seen_live_is_not_new_later(server, chromium):
+    from playwright.sync_api import expect
+
+    from tests.conftest import poll
+
+    db, s = server["db"], server["s"]
+    people = {m.name: m for m in service.members(db, s.id)}
+    me = Viewer("member", s.id, people[LONG_NAME], True, LONG_IP, LONG_MAC)
+    them = Viewer("member", s.id, people[OTHER_NAME], True, "10.77.0.31", "02:5c:00:00:00:31")
+    ctx, page = phone(chromium, True)
+    try:
+        page.goto(server["base"] + with_device("/portal"))
+        page.goto(server["base"] + with_device("/chat?room=all"))
+        expect(page.locator("body")).to_have_attribute("data-live", "open", timeout=10_000)
+        assert "all" not in chat.unread(db, me)
+        msg, _ = chat.post(db, them, "all", "layout-live-0001", "Gerade eben geschrieben")
+        expect(page.locator(f"#m-{msg.id}")).to_be_visible(timeout=10_000)
+        poll(lambda: "all" not in chat.unread(db, me), 10, "the message seen live is marked read")
+        fits(page)
+    finally:
+        ctx.close()

@@ -311,9 +311,30 @@ def test_a_muted_member_is_told(box):
 def test_read_marks_never_move_back_and_retention_knows_them(box):
     db, s, ms = box["db"], box["s"], box["ms"]
     anna = Viewer("member", s.id, ms["Anna"], True, ANNA_IP, MACS[ANNA_IP])
-    chat.mark_read(db, anna, "all", 9)
-    chat.mark_read(db, anna, "all", 4)  # an older page loaded late
+    bernd = Viewer("member", s.id, ms["Bernd"], True, BERND_IP, MACS[BERND_IP])
+    ids = [chat.post(db, bernd, "all", f"marks-bernd-{i:04d}", f"Nachricht {i}")[0].id for i in range(3)]
+    chat.mark_read(db, anna, "all", ids[2])
+    chat.mark_read(db, anna, "all", ids[0])  # an older page loaded late
     assert db.execute("SELECT last_id FROM chat_reads WHERE participant = ?",
-                      [f"member:{ms['Anna'].id}"]).fetchone()[0] == 9
+                      [f"member:{ms['Anna'].id}"]).fetchone()[0] == ids[2]
     from appliance import retention
     assert "chat_reads" in retention.SESSION_TABLES
+
+
+def test_the_page_s_script_marks_live_messages_read_never_beyond_the_room(box):
+    db, s, ms = box["db"], box["s"], box["ms"]
+    bernd = Viewer("member", s.id, ms["Bernd"], True, BERND_IP, MACS[BERND_IP])
+    page = html(box, "/chat?room=all")
+    form = re.search(r'<form method="post" action="([^"]+)" id="chat-read" hidden>', page).group(1)
+    msg, _ = chat.post(db, bernd, "all", "read-bernd-0001", "Live angekommen")
+    assert unread_line(html(box, "/")) == "1 neue Nachricht im Chat"
+    data = {"csrf_token": token_in(page), "room": "all", "last_id": str(msg.id + 1000)}
+    assert get(box, form, BERND_IP, method="POST", data=data).status_code == 400  # another device's token
+    assert get(box, form, method="POST", data=data).status_code == 204
+    assert unread_line(html(box, "/")) is None
+    later, _ = chat.post(db, bernd, "all", "read-bernd-0002", "Danach")  # the mark did not run ahead
+    assert chat.unread(db, Viewer("member", s.id, ms["Anna"], True, ANNA_IP, MACS[ANNA_IP])) == {"all": 1}
+    # A room the device may not read is not marked.
+    assert get(box, form, method="POST", data=data | {"room": "faction:CDU"}).status_code == 204
+    assert db.execute("SELECT COUNT(*) FROM chat_reads WHERE room = 'faction:CDU'").fetchone()[0] == 0
+    assert later.id > msg.id

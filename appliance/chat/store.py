@@ -206,10 +206,12 @@ def mark_read(db: Any, viewer: Any, room: str, last_id: int) -> None:
     sid = viewer.session_id
     who = rules.participant(viewer)
     with transaction(db):
-        db.execute("INSERT INTO chat_reads(session_id, participant, room, last_id, at) VALUES (?, ?, ?, ?, ?) "
+        # Never beyond the room's last message: a mark from a page cannot hide messages still to come.
+        db.execute("INSERT INTO chat_reads(session_id, participant, room, last_id, at) VALUES (?, ?, ?, MIN(?, "
+                   "(SELECT COALESCE(MAX(id), 0) FROM chat_messages WHERE session_id = ? AND room = ?)), ?) "
                    "ON CONFLICT(session_id, participant, room) DO UPDATE SET "
                    "last_id = MAX(last_id, excluded.last_id), at = excluded.at",
-                   [sid, who, room, int(last_id), iso(time.time())])
+                   [sid, who, room, int(last_id), sid, room, iso(time.time())])
 
 
 def unread(db: Any, viewer: Any) -> dict[str, int]:

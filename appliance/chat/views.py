@@ -81,7 +81,8 @@ def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200)
     return render_template(
         "live/chat.html", session=sid, rooms=rooms, room=room, label=room_label(room, names, me), allowed=allowed,
         msgs=msgs, error=error, text=text, client_id=secrets.token_urlsafe(12), picker=picker, muted=muted,
-        token=token, action=links.link("chat.chat_send"), body_max=rules.BODY_MAX,
+        token=token, action=links.link("chat.chat_send"), read_action=links.link("chat.chat_read"),
+        body_max=rules.BODY_MAX,
     ), status
 
 
@@ -144,6 +145,21 @@ def chat_send():
     if viewer.is_clerk and request.form.get("back") == "clerk":
         return links.redirect_to("chat.chat_clerk", _code=303)
     return links.redirect_to("chat.chat_page", _code=303, room=room, _anchor=f"m-{msg.id}")
+
+
+@bp.post("/chat/gelesen")
+@csrf.device_bound
+def chat_read():
+    """static/js/chat.js: the messages that arrived while the page was open and visible have been seen."""
+    viewer = current_viewer()
+    if viewer.kind not in ("member", "guest"):
+        return Response(status=204)
+    csrf.check_device_token(viewer.ip)
+    room = request.form.get("room", "")
+    last = request.form.get("last_id", type=int) or 0
+    if last > 0 and chat.access(g.db, viewer, room).read:
+        chat.mark_read(g.db, viewer, room, last)
+    return Response(status=204)
 
 
 # -- clerk ---------------------------------------------------------------------------------------------------
