@@ -378,7 +378,7 @@ def late_notice(f: File, *, replaces: tuple[int, ...] = ()) -> dict:
 
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             "url": f"/unterlagen/datei/{f.id}/{quote(f.name)}", "view_url": f"/unterlagen/ansehen/{f.id}",
-            "size": f.size, "updated": bool(replaces), "replaces": list(replaces),
+            "size": f.size, "updated": bool(replaces), "replaces": list(replaces), "public": f.effective_public,
             "text": f"Tischvorlage aktualisiert: {f.title}" if replaces else f"Neue Tischvorlage: {f.title}"}
 
 
