@@ -3,8 +3,10 @@ with one audit entry and one push event), the „neue Fassung“ record, and the
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 
 import pytest
 
@@ -127,3 +129,119 @@ def test_no_push_while_the_session_is_not_active(cfg, db):
     item = docs.add_item(db, s.id, "Eröffnung", number="1")
     acts.edit_item(db, item, "clerk", title="Begrüßung", number="1", public=True)
     assert events(db) == [] and last_audit(db)[0] == "documents.edit_item"
+
+
+# --- the clerk's page ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app_as(cfg):
+    """A client of its own app that sees every request as `viewer` (None: as the request itself says)."""
+    from flask import g
+
+    from appliance.helper.client import NullHelper
+    from appliance.web.app import create_app
+
+    def use(viewer):
+        app = create_app(cfg, helper=NullHelper(), testing=True)
+        if viewer is not None:
+            app.before_request_funcs.setdefault(None, []).append(lambda: setattr(g, "viewer", viewer))
+        return app.test_client()
+    return use
+
+
+@pytest.fixture
+def clerk(app_as, db, council):
+    from appliance.web import auth
+
+    c = app_as(None)
+    auth.set_password(db, "pw-for-this-test-1")
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/clerk/login").get_data(as_text=True))[1]
+    c.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-this-test-1"})
+    page = c.get(f"/clerk/sessions/{council[0].id}/unterlagen").get_data(as_text=True)
+    return c, re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+
+
+def text(r) -> str:
+    return html.unescape(r.get_data(as_text=True))
+
+
+def test_clerk_edits_reorders_and_moves(clerk, db, council):
+    c, tok = clerk
+    s, one, two, a, b = council
+    base = f"/clerk/sessions/{s.id}/unterlagen"
+    page = text(c.get(base))
+    # one numbering only: the item's own number in a plain list (no "2. 1 Eröffnung")
+    assert '<ul class="clerk-agenda" id="clerk-agenda"' in page and '<ol class="agenda" id="clerk-agenda"' not in page
+    assert '<span class="num">1</span> Eröffnung' in page
+    r = c.post(f"{base}/punkt/{two}", data={"csrf_token": tok, "title": "Haushalt 2027", "number": "3"})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"#citem-{two}")
+    assert (docs.get_item(db, two).title, docs.get_item(db, two).number) == ("Haushalt 2027", "3")
+    r = c.post(f"{base}/datei/{a}", data={"csrf_token": tok, "title": "", "nonpublic": "1"})
+    assert r.status_code == 422 and "braucht einen Titel" in text(r)
+    c.post(f"{base}/datei/{a}", data={"csrf_token": tok, "title": "Entwurf", "nonpublic": "1"})
+    assert (docs.get_file(db, a).title, docs.get_file(db, a).public) == ("Entwurf", False)
+    c.post(f"{base}/reihenfolge", data={"csrf_token": tok, "kind": "file", "id": str(b), "step": "up"})
+    assert [f.id for e in docs.agenda(db, s.id) if e.item and e.item.id == two for f in e.files] == [b, a]
+    c.post(f"{base}/reihenfolge", data={"csrf_token": tok, "kind": "item", "id": str(two), "step": "up"})
+    assert [i.id for i in docs.items(db, s.id)] == [two, one]
+    assert c.post(f"{base}/reihenfolge", data={"csrf_token": tok, "kind": "x", "id": "1", "step": "up"}
+                  ).status_code == 422
+    c.post(f"{base}/datei/{a}/verschieben", data={"csrf_token": tok, "item": str(one)})
+    assert docs.get_file(db, a).item_id == one
+    assert c.post(f"{base}/datei/{a}", data={"title": "ohne Token"}).status_code == 400  # CSRF
+
+
+def test_delete_asks_first_and_never_on_get(clerk, db, council, cfg):
+    c, tok = clerk
+    s, one, two, a, b = council
+    base = f"/clerk/sessions/{s.id}/unterlagen"
+    r = c.get(f"{base}/datei/{a}/loeschen")
+    assert r.status_code == 200
+    assert '<h1 id="confirm-q">Datei „a“ löschen?</h1>\n<p>Mitglieder sehen sie danach nicht mehr.</p>' in text(r)
+    assert docs.get_file(db, a) is not None  # a GET deletes nothing
+    assert c.post(f"{base}/datei/{a}/loeschen", data={}).status_code == 400  # no CSRF token: refused
+    r = c.post(f"{base}/datei/{a}/loeschen", data={"csrf_token": tok})
+    assert r.status_code == 302 and docs.get_file(db, a) is None
+    r = c.get(f"{base}/punkt/{two}/loeschen")
+    assert "mit Dateien löschen (1)" in text(r) and docs.get_item(db, two) is not None
+    r = c.post(f"{base}/punkt/{two}/loeschen", data={"csrf_token": tok})
+    assert r.status_code == 422 and "mit Dateien" in text(r) and docs.get_item(db, two) is not None
+    c.post(f"{base}/punkt/{two}/loeschen", data={"csrf_token": tok, "with_files": "1"})
+    assert docs.get_item(db, two) is None and docs.get_file(db, b) is None
+    assert c.get(f"{base}/datei/{b}/loeschen").status_code == 404
+
+
+def test_upload_while_active_needs_an_explicit_choice(clerk, db, council):
+    c, tok = clerk
+    s = council[0]
+    base = f"/clerk/sessions/{s.id}/unterlagen"
+    page = text(c.get(base))
+    assert 'name="late" value="1" required>' in page and 'name="late" value="0" required>' in page
+    assert "checked" not in page.split('id="up-announce"')[1].split("</fieldset>")[0]  # no default
+    up = lambda **form: c.post(f"{base}/hochladen", content_type="multipart/form-data",  # noqa: E731
+                               data={"csrf_token": tok, "files": [(io.BytesIO(PDF3), "Einladung.pdf")], **form})
+    r = up()
+    assert r.status_code == 422 and "Bitte wählen" in text(r) and len(docs.files(db, s.id)) == 2
+    assert up(late="0").status_code == 302
+    assert events(db, "document") == []  # added without an announcement
+    assert not next(f for f in docs.files(db, s.id) if f.name == "Einladung.pdf").late
+
+
+def test_replace_on_the_page_and_the_members_badge(clerk, db, council, app_as):
+    c, tok = clerk
+    s, _one, two, a, _b = council
+    anna = member(db, s)
+    phone = app_as(anna)
+    assert phone.get(f"/unterlagen/datei/{a}/a.pdf").status_code == 200
+    assert "neue Fassung" not in text(phone.get("/unterlagen"))
+    r = c.post(f"/clerk/sessions/{s.id}/unterlagen/datei/{a}/ersetzen", content_type="multipart/form-data",
+               data={"csrf_token": tok, "file": (io.BytesIO(PDF3), "a2.pdf")})
+    assert r.status_code == 302
+    (new,) = [f for f in docs.files(db, s.id) if f.name == "a2.pdf"]
+    page = text(phone.get("/unterlagen"))
+    assert f'id="file-{new.id}"' in page and "neue Fassung" in page.split(f'id="file-{new.id}"')[1].split("</li>")[0]
+    assert "neue Fassung" in text(phone.get(f"/unterlagen/ansehen/{new.id}"))
+    assert "neue Fassung" not in text(app_as(member(db, s, 1)).get("/unterlagen"))  # Bernd never opened it
+    phone.get(f"/unterlagen/datei/{new.id}/a2.pdf")
+    assert "neue Fassung" not in text(phone.get("/unterlagen"))
