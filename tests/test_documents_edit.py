@@ -245,3 +245,30 @@ def test_replace_on_the_page_and_the_members_badge(clerk, db, council, app_as):
     assert "neue Fassung" not in text(app_as(member(db, s, 1)).get("/unterlagen"))  # Bernd never opened it
     phone.get(f"/unterlagen/datei/{new.id}/a2.pdf")
     assert "neue Fassung" not in text(phone.get("/unterlagen"))
+
+
+def test_cli_list_rename_move_delete(cfg, db, council, tmp_path, capsys):
+    from appliance import cli
+    from appliance.config import to_toml
+
+    s, one, two, a, b = council
+    conf = tmp_path / "sb.toml"
+    conf.write_text(to_toml(cfg))
+    run = lambda *argv: cli.main(["--config", str(conf), "documents", *map(str, argv)])  # noqa: E731
+    assert run("list", s.id) == 0
+    out = capsys.readouterr().out
+    assert f"Punkt {two}: 2 Haushalt" in out and f"  Datei {a}: a [a.pdf]" in out
+    assert run("rename", "--punkt", two, "Haushalt 2027", "--nummer", "3") == 0
+    assert (docs.get_item(db, two).number, docs.get_item(db, two).title) == ("3", "Haushalt 2027")
+    assert run("rename", "--datei", a, "Entwurf") == 0 and docs.get_file(db, a).title == "Entwurf"
+    assert run("move", a, one) == 0 and docs.get_file(db, a).item_id == one
+    capsys.readouterr()
+    assert run("delete", "--punkt", one) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("Fehler: Der Tagesordnungspunkt enthält noch 1 Datei(en)")
+    assert run("delete", "--datei", a) == 0 and docs.get_file(db, a) is None
+    assert run("delete", "--punkt", two, "--mit-dateien") == 0 and docs.get_item(db, two) is None
+    assert run("delete", "--datei", 9999) == 2 and capsys.readouterr().err.startswith("Fehler: Diese Datei")
+    actions = [r[0] for r in db.execute("SELECT action FROM audit WHERE actor = 'cli' ORDER BY id")]
+    assert actions == ["documents.edit_item", "documents.edit_file", "documents.move_file",
+                       "documents.delete_file", "documents.delete_item"]
