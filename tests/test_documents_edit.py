@@ -272,3 +272,21 @@ def test_cli_list_rename_move_delete(cfg, db, council, tmp_path, capsys):
     actions = [r[0] for r in db.execute("SELECT action FROM audit WHERE actor = 'cli' ORDER BY id")]
     assert actions == ["documents.edit_item", "documents.edit_file", "documents.move_file",
                        "documents.delete_file", "documents.delete_item"]
+
+
+def test_an_item_made_nonpublic_leaves_the_guests_page_at_once(clerk, db, council, app_as):
+    from appliance.push import audience
+
+    c, tok = clerk
+    s, _one, two, a, _b = council
+    guest = app_as(Viewer("guest", s.id, None, True, "10.77.0.30"))
+    assert f'id="file-{a}"' in text(guest.get("/unterlagen"))
+    c.post(f"/clerk/sessions/{s.id}/unterlagen/punkt/{two}",
+           data={"csrf_token": tok, "title": "Haushalt", "number": "2", "nonpublic": "1"})
+    page = text(guest.get("/unterlagen"))
+    assert f'id="file-{a}"' not in page and "Haushalt" not in page
+    assert "Haushalt" in text(app_as(member(db, s)).get("/unterlagen"))  # entitled members keep it
+    # the open pages learn it from an event that names nothing and reaches every admitted viewer
+    (row,) = db.execute("SELECT audience, payload FROM push_events WHERE topic = ?", [acts.CHANGED]).fetchall()
+    assert row == ("all", json.dumps({"what": "item", "item_id": two}, separators=(",", ":")))
+    assert audience.visible(Viewer("guest", s.id, None, True, "10.77.0.30"), row[0])
