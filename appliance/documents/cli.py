@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, oparl, oparl_import, pdfcheck, service
+from appliance.documents import DocumentError, bulk, linearize, oparl, oparl_import, pdfcheck, service
 
 
 def add_parsers(sub) -> None:
@@ -123,6 +123,8 @@ def _report(result: bulk.Result) -> None:
     for s, kinds in result.flagged:
         print(f"  Achtung, aktive Inhalte ({', '.join(pdfcheck.LABELS.get(k, k) for k in kinds)}) – "
               f"gespeichert und markiert: {s}")
+    for s, why in result.unprepared:
+        print(f"  {linearize.sentence(s, why)}")
 
 
 def _import(cfg: Config, db, blobs, args) -> int:

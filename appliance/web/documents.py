@@ -392,6 +392,8 @@ def _flash_result(result: bulk.Result) -> None:
         flash(i18n.t("docs.clerk.replaced", what=what), "ok")
     for what, kinds in result.flagged[:50]:
         flash(i18n.t("docs.clerk.flagged", what=what, kinds=_pdf_kinds(kinds)), "error")
+    for what, why in result.unprepared[:50]:  # served as delivered: no linearized copy (documents/linearize.py)
+        flash(i18n.t("docs.clerk.unprepared", what=what, why=why), "error")
     for what in result.skipped[:20]:
         flash(i18n.t("docs.clerk.skipped", what=what), "ok")
 
