@@ -1,8 +1,10 @@
 """`sitzungsbox import | documents …`: the clerk's command line for session documents (`sitzungsbox wipe`
 is in appliance/cli.py: it wipes documents or the attendance record, through the use cases).
 
-`documents list | rename | move | delete` are the same acts as the clerk's documents page (usecases.documents):
-same rows, same audit entry, same live update of open member pages. Errors: one German line on stderr, exit 2."""
+`documents optimise [N]` makes the viewer's linearized copies of PDFs imported before copies were made at import
+(issue 16). `documents list | rename | move | delete` are the same acts as the clerk's documents page
+(usecases.documents): same rows, same audit entry, same live update of open member pages. Errors: one German line
+on stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -31,6 +33,9 @@ def add_parsers(sub) -> None:
                                           "korrigieren")
     acts = dc.add_subparsers(dest="action", required=True, metavar="AKTION")
     acts.add_parser("check", help="gespeicherte Dateien prüfen (SHA-256)")
+    op = acts.add_parser("optimise", help="PDFs, die vor der schnellen Ansicht importiert wurden, für die schnelle "
+                                          "Ansicht aufbereiten (linearisieren; das Original bleibt)")
+    op.add_argument("session", type=int, nargs="?", help="nur diese Sitzung (weglassen: alle)")
     im = acts.add_parser("imports", help="die Importe einer Sitzung")
     im.add_argument("session", type=int, nargs="?")
     ls = acts.add_parser("list", help="Tagesordnungspunkte und Dateien einer Sitzung mit ihren Nummern (IDs)")
@@ -66,6 +71,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
     try:
         if args.command == "documents" and args.action == "imports":
             return _imports(db, args.session)
+        if args.command == "documents" and args.action == "optimise":
+            return _optimise(db, blobs, args.session)
         if args.command == "documents" and args.action != "check":
             return _correct(cfg, db, args)
         if args.command == "documents":
@@ -161,6 +168,19 @@ def _oparl(cfg: Config, db, args) -> int:
     print("Nicht alles wurde übernommen (siehe „übersprungen“). Mit --uebersprungene-ok ist das kein Fehler.",
           file=sys.stderr)
     return 1
+
+
+def _optimise(db, blobs, session_id: int | None) -> int:
+    """The viewer's linearized copies of PDFs imported before issue 16 (service.optimise). Exit 1: some could
+    not be prepared (named; they are served as they came)."""
+    if session_id is not None and service.session_body(db, session_id) is None:
+        raise DocumentError(f"Sitzung {session_id} gibt es nicht.")
+    done = service.optimise(db, blobs, session_id)
+    for name, why in done.problems:
+        print(f"  {linearize.sentence(name, why)}")
+    print(f"{done.made} PDF-Datei(en) für die schnelle Ansicht aufbereitet, {done.already} waren es schon, "
+          f"{len(done.problems)} nicht aufbereitet.")
+    return 1 if done.problems else 0
 
 
 def _imports(db, session_id: int | None) -> int:

@@ -114,7 +114,7 @@ def one(path: str, out: str, *, qpdf: str = QPDF, seconds: float = FILE_SECONDS)
     if rc == 2 and "deterministic" in err:  # encrypted: qpdf cannot derive the /ID; a random one then
         rc, _out, err = _run([qpdf, "--linearize", "--object-streams=preserve", path, out], seconds)
     if rc is None:
-        problem = f"nach {seconds:.0f} s abgebrochen (Zeitgrenze)"
+        problem = f"nach {seconds:g} s abgebrochen (Zeitgrenze)".replace(".", ",")
     elif rc not in (0, 3):
         problem = ("Speichergrenze erreicht" if "bad_alloc" in err or "memory" in err.lower()
                    else qpdf_reason(err, path))

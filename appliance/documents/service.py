@@ -4,7 +4,7 @@ go to blobs first, the row after, so a row never points at a missing file."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -230,9 +230,10 @@ def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
     own = None if checked is not None else _checked(stored, mime, pdf_active)
     checked = checked or own or Checked(pdf_active or ())
     try:
-        return _put_rows(db, session_id, name=name, stored=stored, mime=mime, item_id=item_id, title=title,
-                         public=public, late=late, external_id=external_id, checked=checked, actor=actor,
-                         replaces=replaces)
+        with transaction(db):
+            return _put_rows(db, session_id, name=name, stored=stored, mime=mime, item_id=item_id, title=title,
+                             public=public, late=late, external_id=external_id, checked=checked, actor=actor,
+                             replaces=replaces)
     finally:
         if own is not None and own.view_new and own.view_sha256:
             remove_orphans(db, Blobs(stored.path.parent.parent), [own.view_sha256])  # type: ignore[union-attr]
@@ -241,55 +242,55 @@ def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
 def _put_rows(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
               item_id: int | None, title: str, public: bool, late: bool, external_id: str | None, checked: Checked,
               actor: str, replaces: int | None) -> Put:
+    """put_file's rows, inside its transaction."""
     active, view, problem = checked.active, checked.view_sha256, checked.view_problem
-    with transaction(db):
-        if item_id is not None:
-            row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [item_id]).fetchone()
-            if row is None or row[0] != session_id:
-                raise DocumentError("Diesen Tagesordnungspunkt gibt es in der Sitzung nicht.")
-        if external_id:
-            row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND external_id = ?",
-                             [session_id, external_id]).fetchone()
-            if row:
-                return Put(row[0], PRESENT)
-            old: list[tuple[int, str, str | None]] = []
-        else:
-            row = db.execute("SELECT id, view_sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND"
-                             " sha256 = ? ORDER BY id LIMIT 1", [session_id, item_id, stored.sha256]).fetchone()
-            if row:
-                if view and row[1] is None:  # imported before copies were made: the same bytes' copy now
-                    db.execute("UPDATE doc_files SET view_sha256 = ? WHERE sha256 = ? AND view_sha256 IS NULL",
-                               [view, stored.sha256])
-                return Put(row[0], PRESENT)
-            old = [(r[0], r[1], r[2]) for r in db.execute(
-                "SELECT id, sha256, view_sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND (name = ?"
-                " AND external_id IS NULL OR id IS ?) ORDER BY id", [session_id, item_id, name, replaces])]
-        if replaces is not None and replaces not in {i for i, _, _ in old}:
-            raise DocumentError("Diese Datei gibt es unter diesem Tagesordnungspunkt nicht.")
-        (pos,) = db.execute(
-            f"SELECT {'MIN(position)' if old else 'COALESCE(MAX(position), 0) + 1'} FROM doc_files"  # noqa: S608
-            f" WHERE {'id IN (' + ','.join('?' * len(old)) + ')' if old else 'session_id = ? AND item_id IS ?'}",
-            [i for i, _, _ in old] if old else [session_id, item_id]).fetchone()
-        cur = db.execute(
-            "INSERT INTO doc_files(session_id, item_id, name, title, sha256, size, mime, public, late, external_id,"
-            " pdf_active, added_at, position, view_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [session_id, item_id, name, " ".join((title or rules.title_from_name(name)).split())[:500],
-             stored.sha256, stored.size, mime, int(public), int(late), external_id, ",".join(active), now(), pos,
-             view])
-        new_id = cur.lastrowid
-        if not old:
-            audit(db, actor, "documents.file", f"session={session_id} file={new_id} late={int(late)}"
-                                               + (f" pdf_active={','.join(active)}" if active else ""))
-            return Put(new_id, ADDED, view_problem=problem)
-        db.execute(f"DELETE FROM doc_files WHERE id IN ({','.join('?' * len(old))})",  # noqa: S608 - placeholders
-                   [i for i, _, _ in old])
-        _reads_to_new_version(db, [i for i, _, _ in old], new_id)
-        audit(db, actor, "documents.replace", f"session={session_id} file={new_id} late={int(late)} replaced="
-                                              + ",".join(str(i) for i, _, _ in old)
-                                              + (f" pdf_active={','.join(active)}" if active else ""))
-        still = referenced(db)
-        gone = {sha for _, orig, copy in old for sha in (orig, copy) if sha and sha not in still}
-        return Put(new_id, REPLACED, tuple(i for i, _, _ in old), tuple(sorted(gone)), problem)
+    if item_id is not None:
+        row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [item_id]).fetchone()
+        if row is None or row[0] != session_id:
+            raise DocumentError("Diesen Tagesordnungspunkt gibt es in der Sitzung nicht.")
+    if external_id:
+        row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND external_id = ?",
+                         [session_id, external_id]).fetchone()
+        if row:
+            return Put(row[0], PRESENT)
+        old: list[tuple[int, str, str | None]] = []
+    else:
+        row = db.execute("SELECT id, view_sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND"
+                         " sha256 = ? ORDER BY id LIMIT 1", [session_id, item_id, stored.sha256]).fetchone()
+        if row:
+            if view and row[1] is None:  # imported before copies were made: the same bytes' copy now
+                db.execute("UPDATE doc_files SET view_sha256 = ? WHERE sha256 = ? AND view_sha256 IS NULL",
+                           [view, stored.sha256])
+            return Put(row[0], PRESENT)
+        old = [(r[0], r[1], r[2]) for r in db.execute(
+            "SELECT id, sha256, view_sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND (name = ?"
+            " AND external_id IS NULL OR id IS ?) ORDER BY id", [session_id, item_id, name, replaces])]
+    if replaces is not None and replaces not in {i for i, _, _ in old}:
+        raise DocumentError("Diese Datei gibt es unter diesem Tagesordnungspunkt nicht.")
+    (pos,) = db.execute(
+        f"SELECT {'MIN(position)' if old else 'COALESCE(MAX(position), 0) + 1'} FROM doc_files"  # noqa: S608
+        f" WHERE {'id IN (' + ','.join('?' * len(old)) + ')' if old else 'session_id = ? AND item_id IS ?'}",
+        [i for i, _, _ in old] if old else [session_id, item_id]).fetchone()
+    cur = db.execute(
+        "INSERT INTO doc_files(session_id, item_id, name, title, sha256, size, mime, public, late, external_id,"
+        " pdf_active, added_at, position, view_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [session_id, item_id, name, " ".join((title or rules.title_from_name(name)).split())[:500],
+         stored.sha256, stored.size, mime, int(public), int(late), external_id, ",".join(active), now(), pos,
+         view])
+    new_id = cur.lastrowid
+    if not old:
+        audit(db, actor, "documents.file", f"session={session_id} file={new_id} late={int(late)}"
+                                           + (f" pdf_active={','.join(active)}" if active else ""))
+        return Put(new_id, ADDED, view_problem=problem)
+    db.execute(f"DELETE FROM doc_files WHERE id IN ({','.join('?' * len(old))})",  # noqa: S608 - placeholders
+               [i for i, _, _ in old])
+    _reads_to_new_version(db, [i for i, _, _ in old], new_id)
+    audit(db, actor, "documents.replace", f"session={session_id} file={new_id} late={int(late)} replaced="
+                                          + ",".join(str(i) for i, _, _ in old)
+                                          + (f" pdf_active={','.join(active)}" if active else ""))
+    gone = {sha for _, orig, copy in old for sha in (orig, copy) if sha and not db.execute(
+        "SELECT 1 FROM doc_files WHERE sha256 = ? OR view_sha256 = ? LIMIT 1", [sha, sha]).fetchone()}
+    return Put(new_id, REPLACED, tuple(i for i, _, _ in old), tuple(sorted(gone)), problem)
 
 
 def _reads_to_new_version(db: sqlite_utils.Database, old_ids: list[int], new_id: int) -> None:
@@ -538,6 +539,49 @@ def referenced(db: sqlite_utils.Database) -> set[str]:
     """Every blob a row uses: originals and the viewer's copies."""
     return {r[0] for r in db.execute("SELECT sha256 FROM doc_files UNION SELECT view_sha256 FROM doc_files"
                                      " WHERE view_sha256 IS NOT NULL").fetchall()}
+
+
+# --- the viewer's copies of files imported before them (issue 16) -----------------------------------------
+
+
+@dataclass
+class Optimised:
+    made: int = 0  # originals that got a linearized copy
+    already: int = 0  # originals that are linearized themselves
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (file name, why): served as they are
+
+
+def without_view(db: sqlite_utils.Database, session_id: int | None = None) -> list[tuple[str, str]]:
+    """(sha256, a name) of the PDFs whose rows have no viewer's copy yet, oldest first."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT sha256, MIN(name) FROM doc_files WHERE mime = ? AND view_sha256 IS NULL AND (? IS NULL OR"
+        " session_id = ?) GROUP BY sha256 ORDER BY MIN(id)", [PDF, session_id, session_id])]
+
+
+def optimise(db: sqlite_utils.Database, blobs: Blobs, session_id: int | None = None, *,
+             batch: int = 20) -> Optimised:
+    """Linearized copies for PDFs imported before copies were made (`sitzungsbox documents optimise`), a batch per
+    child process. Each original's rows get their copy in one statement; a file qpdf cannot prepare stays as it is
+    (NULL: the viewer reads the original) and is named with the reason. Run again, it tries those again."""
+    done = Optimised()
+    todo = [(sha, name) for sha, name in without_view(db, session_id) if blobs.has(sha)]
+    for start in range(0, len(todo), batch):
+        part = todo[start:start + batch]
+        made: list[str] = []
+        for (sha, name), view in zip(part, view_copies(blobs, [Stored(sha, 0, False, blobs.path(sha))
+                                                               for sha, _ in part]), strict=True):
+            if view.view_sha256 is None:
+                done.problems.append((name, view.view_problem or "unbekannter Fehler"))
+                continue
+            db.execute("UPDATE doc_files SET view_sha256 = ? WHERE sha256 = ? AND view_sha256 IS NULL",
+                       [view.view_sha256, sha])
+            if view.view_sha256 == sha:
+                done.already += 1
+            else:
+                done.made += 1
+                made.append(view.view_sha256)
+        remove_orphans(db, blobs, made)  # rows deleted meanwhile: their copy goes again
+    return done
 
 
 # --- wiping and checking ------------------------------------------------------------------------

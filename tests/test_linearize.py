@@ -1,0 +1,306 @@
+"""The viewer's linearized copy of a PDF (issue 16): made at import by Debian's qpdf through every entry path
+(clerk upload, ZIP, folder on the command line, OParl), stored as a blob of its own; the original's bytes stay
+what downloads, the ZIP and OParl's checksums are about. A PDF qpdf cannot prepare is reported in German and
+served as it came; the copies live and die with their files."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import os
+import subprocess
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from appliance import cli
+from appliance.config import to_toml
+from appliance.documents import bulk, linearize, oparl_import, pdfcheck, service
+from appliance.rules.viewer import Viewer
+from appliance.sessions import roster
+from appliance.sessions import service as sessions
+from appliance.usecases import documents as acts
+from tests import pdf_samples
+from tests.conftest import logged_in_clerk, need_binary
+
+pytestmark = pytest.mark.usefixtures("qpdf")
+
+# What pypdf writes is not linearized (no /Linearized dictionary first): a real document a clerk might upload.
+HAUSHALT = pdf_samples.text("Haushalt 2027")
+VERMERK = pdf_samples.text("Vermerk zur Personalsache")
+# The catalog's /Pages names a page, not a page tree. pypdf (and so pdfcheck, and readers) show the one page;
+# qpdf finds "no pages found while calculating linearization data" and exits 2.
+NO_PAGE_TREE = pdf_samples.write([b"<< /Type /Catalog /Pages 3 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                                  b"<< /Type /Page /MediaBox [0 0 595 842] /Contents 4 0 R >>",
+                                  b"<< /Length 23 >>\nstream\nBT /F1 12 Tf (x) Tj ET\nendstream"])
+SENTENCE = "ließ sich nicht für die schnelle Ansicht aufbereiten"
+
+
+@pytest.fixture
+def qpdf():
+    need_binary("qpdf")
+
+
+@pytest.fixture
+def session(db):
+    s = sessions.create_session(db, body="Rat der Stadt", title="Sitzung", day="2026-12-01", ssid="Sitzung")
+    sessions.insert_members(db, s.id, roster.parse_members("Name;Rolle\nAnna Schmidt;Mitglied\n"))
+    sessions.set_active(db, s.id)
+    return s
+
+
+def is_linearized(path: Path) -> bool:
+    out = subprocess.run(["qpdf", "--check-linearization", str(path)], capture_output=True, text=True, check=False)
+    return out.returncode == 0 and "no linearization errors" in out.stdout
+
+
+def assert_copy(cfg, f: service.File, original: bytes) -> None:
+    """The row's original is the bytes that came, untouched; the viewer reads a linearized copy of them."""
+    blobs = service.blobs_for(cfg.state_dir)
+    assert f.sha256 == hashlib.sha256(original).hexdigest() and blobs.path(f.sha256).read_bytes() == original
+    assert blobs.verify(f.sha256) and f.size == len(original)
+    assert f.view_sha256 and f.view_sha256 != f.sha256 and service.viewer_copy(f) == f.view_sha256
+    assert blobs.verify(f.view_sha256) and is_linearized(blobs.path(f.view_sha256))
+    assert not is_linearized(blobs.path(f.sha256))
+    assert f.view_sha256 in service.referenced(db_of(cfg))
+
+
+def db_of(cfg):
+    from appliance.store import open_db
+
+    return open_db(cfg.db_path)
+
+
+def zip_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return buf.getvalue()
+
+
+def member_client(cfg, db, session):
+    from flask import g
+
+    from appliance.helper.client import NullHelper
+    from appliance.web.app import create_app
+
+    app = create_app(cfg, helper=NullHelper(), testing=True)
+    anna = sessions.members(db, session.id)[0]
+
+    def _as_member():
+        g.viewer = Viewer("member", session.id, anna, True, "10.77.0.20", "02:00:00:00:00:01")
+    app.before_request_funcs.setdefault(None, []).append(_as_member)
+    return app.test_client()
+
+
+# --- the module ----------------------------------------------------------------------------------
+
+
+def test_qpdf_reason_names_qpdf_s_words_without_our_paths():
+    err = ("WARNING: /s/documents/tmp/up-1: file is damaged\n"
+           "qpdf: /s/documents/ab/abcd (offset 115): no pages found while calculating linearization data\n")
+    assert linearize.qpdf_reason(err, "/s/documents/ab/abcd") == \
+        "qpdf meldet „(offset 115): no pages found while calculating linearization data“"
+    assert linearize.sentence("Vorlage.pdf", "nach 60 s abgebrochen (Zeitgrenze)") == (
+        "„Vorlage.pdf“ ließ sich nicht für die schnelle Ansicht aufbereiten: nach 60 s abgebrochen (Zeitgrenze) – "
+        "die Ansicht zeigt die Datei wie geliefert (lädt langsamer).")
+
+
+def test_a_copy_an_already_linearized_file_and_a_damaged_one_in_one_child(tmp_path):
+    plain, broken = tmp_path / "plain.pdf", tmp_path / "broken.pdf"
+    plain.write_bytes(HAUSHALT)
+    broken.write_bytes(NO_PAGE_TREE)
+    out = tmp_path / "out"
+    made, bad = linearize.linearize_files([plain, broken], out)
+    assert made.copy is not None and made.copy.parent == out and is_linearized(made.copy) and not made.already
+    assert plain.read_bytes() == HAUSHALT  # the original is never touched
+    assert bad.copy is None and "no pages found" in bad.problem and list(out.iterdir()) == [made.copy]
+    # the same original gives the same copy, byte for byte (--deterministic-id): content-addressed copies dedupe
+    (again,) = linearize.linearize_files([plain], tmp_path / "out2")
+    assert again.copy.read_bytes() == made.copy.read_bytes()
+    (already,) = linearize.linearize_files([made.copy], tmp_path / "out3")
+    assert already.already and already.copy is None and not list((tmp_path / "out3").iterdir())
+
+
+def test_a_qpdf_that_hangs_is_stopped_and_reported(tmp_path):
+    slow = tmp_path / "qpdf"
+    slow.write_text("#!/bin/sh\nsleep 30\n")
+    slow.chmod(0o755)
+    (tmp_path / "a.pdf").write_bytes(HAUSHALT)
+    t0 = time.monotonic()
+    (res,) = linearize.linearize_files([tmp_path / "a.pdf"], tmp_path / "out", qpdf=str(slow), file_seconds=0.5)
+    assert time.monotonic() - t0 < 10
+    assert res.copy is None and res.problem == "nach 0,5 s abgebrochen (Zeitgrenze)"
+
+
+def test_the_damaged_pdf_passes_pdfcheck():
+    """Why it stands for "qpdf rejects, the box keeps": pdfcheck (pypdf) opens it, as readers do."""
+    assert pdfcheck.check(NO_PAGE_TREE).ok and pdfcheck.check(HAUSHALT).ok
+
+
+# --- every entry path --------------------------------------------------------------------------
+
+
+def test_clerk_upload_makes_a_copy_and_downloads_and_the_zip_keep_the_original(cfg, db, session):
+    c, tok = logged_in_clerk(cfg, db, f"/clerk/sessions/{session.id}/unterlagen")
+    r = c.post(f"/clerk/sessions/{session.id}/unterlagen/hochladen", data={
+        "csrf_token": tok, "late": "0", "files": [(io.BytesIO(HAUSHALT), "Haushalt.pdf"),
+                                             (io.BytesIO(NO_PAGE_TREE), "Kaputt.pdf")]},
+        content_type="multipart/form-data", follow_redirects=True)
+    page = html.unescape(r.get_data(as_text=True))
+    assert r.status_code == 200 and f"„Kaputt.pdf“ {SENTENCE}: qpdf meldet „" in page
+    assert f"„Haushalt.pdf“ {SENTENCE}" not in page
+    good, bad = sorted(service.files(db, session.id), key=lambda f: f.name)
+    assert good.name == "Haushalt.pdf" and bad.name == "Kaputt.pdf"
+    assert_copy(cfg, good, HAUSHALT)
+    assert bad.view_sha256 is None and service.viewer_copy(bad) == bad.sha256  # served as it came
+    m = member_client(cfg, db, session)
+    for f, data in ((good, HAUSHALT), (bad, NO_PAGE_TREE)):
+        got = m.get(f"/unterlagen/datei/{f.id}/{f.name}")
+        assert got.status_code == 200 and got.data == data and hashlib.sha256(got.data).hexdigest() == f.sha256
+    z = zipfile.ZipFile(io.BytesIO(m.get("/unterlagen/alle.zip").data))
+    inside = {n.rsplit("/", 1)[-1]: z.read(n) for n in z.namelist()}
+    assert inside == {"Haushalt.pdf": HAUSHALT, "Kaputt.pdf": NO_PAGE_TREE}
+
+
+def test_zip_and_folder_on_the_command_line(cfg, db, session, tmp_path, capsys):
+    conf = tmp_path / "box.toml"
+    conf.write_text(to_toml(cfg))
+    (tmp_path / "z.zip").write_bytes(zip_bytes({"TOP 1 Haushalt/Haushalt.pdf": HAUSHALT, "Kaputt.pdf": NO_PAGE_TREE}))
+    assert cli.main(["--config", str(conf), "import", str(session.id), str(tmp_path / "z.zip")]) == 0
+    out = capsys.readouterr().out
+    assert f"„Kaputt.pdf“ {SENTENCE}: qpdf meldet „" in out and "Haushalt.pdf“" not in out
+    usb = tmp_path / "usb" / "NÖ 2 Personal"
+    usb.mkdir(parents=True)
+    (usb / "Vermerk.pdf").write_bytes(VERMERK)
+    assert cli.main(["--config", str(conf), "import", str(session.id), str(tmp_path / "usb")]) == 0
+    by_name = {f.name: f for f in service.files(db, session.id)}
+    assert_copy(cfg, by_name["Haushalt.pdf"], HAUSHALT)
+    assert_copy(cfg, by_name["Vermerk.pdf"], VERMERK)
+    assert by_name["Kaputt.pdf"].view_sha256 is None
+    capsys.readouterr()
+    assert cli.main(["--config", str(conf), "documents", "check"]) == 0  # the copies are known, none unused
+    assert "nicht verwendet" not in capsys.readouterr().out
+
+
+def test_oparl_keeps_the_original_its_checksum_describes(cfg, db, session, tmp_path):
+    meeting = json.loads((Path(__file__).parent / "fixtures/oparl/Meeting-01.json").read_text())
+    meeting["invitation"]["sha512Checksum"] = hashlib.sha512(HAUSHALT).hexdigest()
+    (tmp_path / "meeting.json").write_text(json.dumps(meeting))
+    (tmp_path / "57739.pdf").write_bytes(HAUSHALT)
+    result = acts.import_oparl(cfg, db, session.id, str(tmp_path), "cli")
+    (f,) = service.files(db, session.id)
+    assert result.reports[0].files == 1
+    assert_copy(cfg, f, HAUSHALT)
+    stored = service.blobs_for(cfg.state_dir).path(f.sha256).read_bytes()
+    assert hashlib.sha512(stored).hexdigest() == meeting["invitation"]["sha512Checksum"]  # still verifiable
+    m = member_client(cfg, db, session)
+    assert hashlib.sha512(m.get(f"/unterlagen/datei/{f.id}/{f.name}").data).hexdigest() == \
+        meeting["invitation"]["sha512Checksum"]
+
+
+def test_oparl_reports_a_pdf_qpdf_cannot_prepare(cfg, db, session, tmp_path):
+    meeting = json.loads((Path(__file__).parent / "fixtures/oparl/Meeting-01.json").read_text())
+    meeting["invitation"]["sha512Checksum"] = hashlib.sha512(NO_PAGE_TREE).hexdigest()
+    (tmp_path / "meeting.json").write_text(json.dumps(meeting))
+    (tmp_path / "57739.pdf").write_bytes(NO_PAGE_TREE)
+    src = oparl_import.DirSource(tmp_path)
+    report = oparl_import.import_meeting(db, service.blobs_for(cfg.state_dir), session.id, src, meeting["id"])
+    assert report.files == 1 and any(SENTENCE in line and "qpdf meldet" in line for line in report.lines())
+    (f,) = service.files(db, session.id)
+    assert f.view_sha256 is None and service.viewer_copy(f) == f.sha256
+
+
+def test_an_already_linearized_original_is_its_own_copy(cfg, db, session, tmp_path):
+    (made,) = linearize.linearize_files([_write(tmp_path / "a.pdf", HAUSHALT)], tmp_path / "out")
+    fast = made.copy.read_bytes()
+    blobs = service.blobs_for(cfg.state_dir)
+    bulk.import_entries(db, blobs, session.id, [bulk.Entry(None, "Schnell.pdf", len(fast), lambda: io.BytesIO(fast))])
+    (f,) = service.files(db, session.id)
+    assert f.view_sha256 == f.sha256 and service.viewer_copy(f) == f.sha256 and list(blobs.all()) == [f.sha256]
+    assert service.hashes(f) == [f.sha256]
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+# --- the copies live and die with their files ---------------------------------------------------
+
+
+def test_replace_delete_and_wipe_take_the_copies_along(cfg, db, session):
+    blobs = service.blobs_for(cfg.state_dir)
+    item = service.add_item(db, session.id, "Personal", number="2", public=False)
+
+    def put(name: str, data: bytes, item_id=None) -> None:
+        bulk.import_entries(db, blobs, session.id, [bulk.Entry(None, name, len(data), lambda: io.BytesIO(data))],
+                            item_id=item_id)
+
+    put("Haushalt.pdf", HAUSHALT)
+    (f,) = service.files(db, session.id)
+    put("Haushalt.pdf", HAUSHALT)  # the same bytes again: present, and no stray copy
+    assert sorted(blobs.all()) == sorted(service.hashes(f))
+    put_ = acts.replace_file(cfg, db, f.id, "Haushalt neu.pdf", io.BytesIO(VERMERK), "clerk")
+    new = service.get_file(db, put_.id)
+    assert_copy(cfg, new, VERMERK)
+    assert sorted(blobs.all()) == sorted(service.hashes(new))  # the old original and its copy are gone
+    acts.delete_file(cfg, db, new.id, "clerk")
+    assert list(blobs.all()) == []
+    put("Vermerk.pdf", VERMERK, item)
+    put("Haushalt.pdf", HAUSHALT)
+    assert len(list(blobs.all())) == 4
+    acts.wipe_documents(cfg, db, session.id, "clerk", nonpublic_only=True)
+    (left,) = service.files(db, session.id)
+    assert sorted(blobs.all()) == sorted(service.hashes(left))
+    acts.wipe_documents(cfg, db, session.id, "clerk", nonpublic_only=False)
+    assert list(blobs.all()) == []
+
+
+def test_a_failed_import_leaves_no_copy_behind(cfg, db, session):
+    blobs = service.blobs_for(cfg.state_dir)
+    entries = [bulk.Entry(None, "Haushalt.pdf", len(HAUSHALT), lambda: io.BytesIO(HAUSHALT))]
+    staged = bulk.store_entries(db, blobs, entries)
+    assert len(staged.new_blobs) == 2  # the original and its copy
+    bulk.discard(db, blobs, staged)
+    assert list(blobs.all()) == []
+
+
+def test_documents_check_verifies_the_copies(cfg, db, session):
+    blobs = service.blobs_for(cfg.state_dir)
+    bulk.import_entries(db, blobs, session.id, [bulk.Entry(None, "H.pdf", len(HAUSHALT), lambda: io.BytesIO(HAUSHALT))])
+    (f,) = service.files(db, session.id)
+    assert service.check(db, blobs) == []
+    path = blobs.path(f.view_sha256)
+    os.chmod(path, 0o640)
+    path.write_bytes(path.read_bytes() + b"\n% tampered\n")
+    assert service.check(db, blobs) == [f"beschädigt (Prüfsumme falsch): {f.view_sha256}"]
+
+
+# --- files imported before copies were made ---------------------------------------------------------
+
+
+def test_optimise_makes_the_copies_of_older_files(cfg, db, session, tmp_path, capsys):
+    blobs = service.blobs_for(cfg.state_dir)
+    for name, data in (("Haushalt.pdf", HAUSHALT), ("Kaputt.pdf", NO_PAGE_TREE), ("Notiz.txt", b"Notiz\n")):
+        n, kind, stored = service.store_upload(blobs, name, io.BytesIO(data))
+        service.put_file(db, session.id, name=n, stored=stored, mime=kind.mime, pdf_active=())  # as before issue 16
+    assert all(f.view_sha256 is None for f in service.files(db, session.id))
+    assert len(list(blobs.all())) == 3
+    conf = tmp_path / "box.toml"
+    conf.write_text(to_toml(cfg))
+    assert cli.main(["--config", str(conf), "documents", "optimise", str(session.id)]) == 1
+    out = capsys.readouterr().out
+    assert f"„Kaputt.pdf“ {SENTENCE}: qpdf meldet" in out
+    assert "1 PDF-Datei(en) für die schnelle Ansicht aufbereitet, 0 waren es schon, 1 nicht aufbereitet." in out
+    by_name = {f.name: f for f in service.files(db, session.id)}
+    assert_copy(cfg, by_name["Haushalt.pdf"], HAUSHALT)
+    assert by_name["Kaputt.pdf"].view_sha256 is None and by_name["Notiz.txt"].view_sha256 is None
+    assert cli.main(["--config", str(conf), "documents", "optimise"]) == 1  # again: only the one it cannot do
+    assert "0 PDF-Datei(en) für die schnelle Ansicht aufbereitet" in capsys.readouterr().out
+    assert cli.main(["--config", str(conf), "documents", "optimise", "999"]) == 2
