@@ -304,3 +304,44 @@ def test_optimise_makes_the_copies_of_older_files(cfg, db, session, tmp_path, ca
     assert cli.main(["--config", str(conf), "documents", "optimise"]) == 1  # again: only the one it cannot do
     assert "0 PDF-Datei(en) für die schnelle Ansicht aufbereitet" in capsys.readouterr().out
     assert cli.main(["--config", str(conf), "documents", "optimise", "999"]) == 2
+
+
+def test_a_big_pdf_is_linearized_quickly(tmp_path):
+    """20 MB, 500 pages, 5,000 link annotations (as in test_pdfcheck): the number in linearize's module text."""
+    p = tmp_path / "haushalt.pdf"
+    p.write_bytes(pdf_samples.pages(500, 20 << 20))
+    t0 = time.monotonic()
+    (result,) = linearize.linearize_files([p], tmp_path / "out")
+    took = time.monotonic() - t0
+    print(f"20 MB / 500 pages: {took:.2f} s with the child's start")
+    assert result.copy is not None and is_linearized(result.copy)
+    assert took < 15  # see the module text for the development machine; generous for a loaded CI box
+
+
+def test_an_encrypted_pdf_gets_a_copy_without_a_deterministic_id(tmp_path):
+    """qpdf cannot derive the /ID of an encrypted file (its own words: "deterministic ID and file encryption");
+    a PDF openable without a password (pdfcheck lets it in) still gets its copy."""
+    from pypdf import PdfWriter
+
+    w = PdfWriter()
+    w.add_blank_page(200, 200)
+    w.encrypt(user_password="", owner_password="geheim", algorithm="RC4-128")
+    buf = io.BytesIO()
+    w.write(buf)
+    p = _write(tmp_path / "enc.pdf", buf.getvalue())
+    assert pdfcheck.check(p).ok
+    (result,) = linearize.linearize_files([p], tmp_path / "out")
+    assert result.copy is not None and is_linearized(result.copy)
+
+
+def test_a_replacement_qpdf_cannot_prepare_is_reported_on_the_clerk_page(cfg, db, session):
+    blobs = service.blobs_for(cfg.state_dir)
+    bulk.import_entries(db, blobs, session.id, [bulk.Entry(None, "H.pdf", len(HAUSHALT), lambda: io.BytesIO(HAUSHALT))])
+    (f,) = service.files(db, session.id)
+    c, tok = logged_in_clerk(cfg, db, f"/clerk/sessions/{session.id}/unterlagen")
+    r = c.post(f"/clerk/sessions/{session.id}/unterlagen/datei/{f.id}/ersetzen",
+               data={"csrf_token": tok, "file": (io.BytesIO(NO_PAGE_TREE), "Neu.pdf")},
+               content_type="multipart/form-data", follow_redirects=True)
+    assert r.status_code == 200 and f"„Neu.pdf“ {SENTENCE}: qpdf meldet „" in html.unescape(r.get_data(as_text=True))
+    (new,) = service.files(db, session.id)
+    assert new.view_sha256 is None and sorted(blobs.all()) == [new.sha256]  # the old original and copy are gone

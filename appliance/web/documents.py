@@ -561,6 +561,8 @@ def clerk_file_replace(session_id: int, file_id: int):
         put = doc_acts.replace_file(_cfg(), g.db, file_id, upload.filename, upload.stream, g.actor)
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
+    if put.view_problem:  # served as delivered: no linearized copy (documents/linearize.py)
+        flash(i18n.t("docs.clerk.unprepared", what=upload.filename, why=put.view_problem), "error")
     return _done(s, i18n.t("docs.clerk.replaced_one", title=f.title), f"cfile-{put.id}")
 
 
