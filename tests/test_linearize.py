@@ -138,6 +138,12 @@ def test_a_qpdf_that_hangs_is_stopped_and_reported(tmp_path):
     assert res.copy is None and res.problem == "nach 0,5 s abgebrochen (Zeitgrenze)"
 
 
+def test_without_qpdf_the_original_is_served_and_the_reason_named(tmp_path):
+    (tmp_path / "a.pdf").write_bytes(HAUSHALT)
+    (res,) = linearize.linearize_files([tmp_path / "a.pdf"], tmp_path / "out", qpdf=str(tmp_path / "kein-qpdf"))
+    assert res.copy is None and res.problem == "qpdf fehlt auf der Box (apt install qpdf)"
+
+
 def test_the_damaged_pdf_passes_pdfcheck():
     """Why it stands for "qpdf rejects, the box keeps": pdfcheck (pypdf) opens it, as readers do."""
     assert pdfcheck.check(NO_PAGE_TREE).ok and pdfcheck.check(HAUSHALT).ok

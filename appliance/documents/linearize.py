@@ -119,6 +119,8 @@ def one(path: str, out: str, *, qpdf: str = QPDF, seconds: float = FILE_SECONDS)
         rc, _out, err = _run([qpdf, "--linearize", "--object-streams=preserve", path, out], seconds)
     if rc is None:
         problem = f"nach {seconds:g} s abgebrochen (Zeitgrenze)".replace(".", ",")
+    elif rc == 127:
+        problem = "qpdf fehlt auf der Box (apt install qpdf)"
     elif rc not in (0, 3):
         problem = ("Speichergrenze erreicht" if "bad_alloc" in err or "memory" in err.lower()
                    else qpdf_reason(err, path))
