@@ -1,0 +1,277 @@
+"""Accessibility (issue 12): axe-core over every page of every role, with data and without, at 1280×800 and
+360×740, in Debian's Chromium: 0 violations of WCAG 2.1 A and AA.
+
+axe-core is a test dependency from npm (package.json / package-lock.json; `make test` runs `npm ci`); the browser
+context runs its script in each page it opens (Playwright's init script: Chromium's own, beside the page's CSP),
+the box never serves it. The pages come from the real app (serve.make_wsgi under werkzeug on 127.0.0.1) in
+demo mode, where `?as=<ip>` gives a page the identity of a member's or guest's device; clerks and technicians
+log in through the login form. Which pages: every GET endpoint of the app is visited or named in SKIPPED with
+the reason, so a new page cannot be forgotten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from appliance.chat import rules as chat_rules
+from appliance.config import Config
+from appliance.presence.sources import PresenceDaemon
+from appliance.push import hub as hub_mod
+from appliance.sessions import service
+from appliance.store import open_db
+from appliance.web import auth
+from tests.conftest import ROOT, need, need_binary
+from tests.live_support import ANNA_IP, GUEST_IP
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_links import NEW_GUEST_IP, NO_KEY_IP, _populate_all
+from tests.test_monitor_daemon import scenario, ticks
+
+pytestmark = pytest.mark.browser
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+VIEWPORTS = {"1280x800": {"width": 1280, "height": 800}, "360x740": {"width": 360, "height": 740}}
+CLERK_PW, TECH_PW = "a11y-Clerk-pass-12", "a11y-Tech-pass-12"
+UNKNOWN_IP = "10.77.0.99"  # a device the box does not know (no lease)
+
+# GET endpoints that are no page (nothing for axe to read), each with the reason.
+SKIPPED = {
+    "static": "stylesheets, scripts and images: checked inside the pages that use them",
+    "portal.captive_api": "JSON (RFC 8908 captive-portal API)",
+    "portal.healthz": "text/plain health check",
+    "presence.count": "JSON for the room screen",
+    "live.events": "the push stream (text/event-stream)",
+    "metrics": "Prometheus text",
+    "dashboard.api": "JSON",
+    "dashboard.live": "the dashboard's live parts, swapped into /technik/ (checked there)",
+    "dashboard.graph": "SVG image inside /technik/ (its text alternative is checked there)",
+    "documents.since": "JSON, the agenda's fallback without the push channel",
+    "documents.download": "a file download",
+    "documents.all_zip": "a ZIP download",
+    "clerk.cards_sheet": "PDF",
+    "clerk.cards_zip": "ZIP",
+    "clerk.card_pdf": "PDF",
+    "clerk.guest_poster_pdf": "PDF",
+    "presence.attendance_csv": "CSV",
+    "chat.chat_csv": "CSV",
+}
+
+AXE_RUN = """async (tags) => {
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+  return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, url: v.helpUrl,
+                                 targets: v.nodes.map(n => n.target.join(' '))}));
+}"""
+
+
+def _cfg(root: Path) -> Config:
+    return Config(state_dir=root / "state", run_dir=root / "run", helper_socket=root / "run" / "helper.sock",
+                  leases_file=root / "state" / "dnsmasq.leases", hostapd_ctrl_dir=root / "hostapd",
+                  demo=True, push_poll=0.05).validate()
+
+
+@dataclasses.dataclass
+class Box:
+    base: str
+    cfg: Config
+    db: object
+    adapter: object  # the app's URL map, to name the endpoint of each page visited
+
+
+@pytest.fixture
+def serve_box():
+    from werkzeug.serving import make_server
+
+    from appliance.helper.client import NullHelper
+    from appliance.web import serve
+
+    started = []
+
+    def start(cfg: Config) -> Box:
+        db = open_db(cfg.db_path)
+        auth.set_password(db, CLERK_PW, actor="test")
+        auth.set_password(db, TECH_PW, actor="test", role=auth.TECHNICIAN)
+        app = serve.make_wsgi(cfg, helper=NullHelper())
+        httpd = make_server("127.0.0.1", 0, app, threaded=True)
+        thread = threading.Thread(target=httpd.serve_forever, name="sbx-a11y-web", daemon=True)
+        thread.start()
+        started.append((httpd, thread, db))
+        return Box(f"http://127.0.0.1:{httpd.server_port}", cfg, db, app.url_map.bind("127.0.0.1"))
+
+    yield start
+    hub_mod.stop_all()  # ends open streams so the servers can shut down
+    for httpd, thread, db in started:
+        httpd.shutdown()
+        thread.join(timeout=10)
+        db.conn.close()
+
+
+class Audit:
+    """Runs axe on pages and keeps every violation and every endpoint visited."""
+
+    def __init__(self) -> None:
+        self.findings: list[str] = []
+        self.endpoints: set[str] = set()
+        self.pages = 0
+
+    def check(self, page, label: str) -> None:
+        for v in page.evaluate(AXE_RUN, TAGS):
+            targets = "; ".join(v["targets"][:8]) + (" …" if len(v["targets"]) > 8 else "")
+            self.findings.append(f"{label} {page.url}\n    {v['id']} ({v['impact']}): {v['help']}\n"
+                                 f"    targets: {targets}\n    {v['url']}")
+        self.pages += 1
+
+    def visit(self, page, box: Box, path: str, label: str) -> None:
+        resp = page.goto(box.base + path)
+        assert resp is not None and resp.status < 500, f"{path}: {resp and resp.status}"
+        if "/login" in page.url and "/login" not in path:
+            raise AssertionError(f"{label}: {path} asked for the login again ({page.url})")
+        self.endpoints.add(box.adapter.match(urlsplit(path).path, method="GET")[0])
+        self.check(page, label)
+
+
+def login(audit: Audit, page, box: Box, area: str, password: str, label: str) -> None:
+    """The login page, its error, then logged in."""
+    audit.visit(page, box, f"/{area}/login", label)
+    page.fill("#password", "falsch")
+    page.click("form button[type=submit]")
+    page.wait_for_selector("#login-error")
+    audit.check(page, f"{label} (wrong password)")
+    page.fill("#password", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], rooms: list[str],
+                 ips: tuple[str, ...] = (ANNA_IP, GUEST_IP, NEW_GUEST_IP, NO_KEY_IP, UNKNOWN_IP)) -> None:
+    """Every page a device sees: the portal in each state (ips: the devices whose portal differs), the start
+    page, documents, the chat, an error."""
+    for ip in ips:
+        audit.visit(page, box, f"/portal?as={ip}", f"{label} portal {ip}")
+        if ip == NO_KEY_IP:  # the personal-code form, then its answer to a wrong code
+            page.fill("#member-code", "falsch")
+            page.locator("#member-code").press("Enter")
+            page.wait_for_selector("#code-error")
+            audit.check(page, f"{label} portal {ip} (wrong code)")
+    audit.visit(page, box, "/portal", f"{label} portal (demo, no device)")
+    audit.visit(page, box, f"/portal?as={ANNA_IP}&lang=en", f"{label} portal en")
+    for ip in (ANNA_IP, GUEST_IP):
+        for path in ("/", "/unterlagen", "/chat"):
+            audit.visit(page, box, f"{path}?as={ip}", f"{label} {ip}")
+    for room in rooms:
+        audit.visit(page, box, f"/chat?as={ANNA_IP}&room={room}", f"{label} chat {room}")
+        if files and room == "all":
+            assert page.locator("#chat-log li[data-msg]").count() > 0, "the chat with data shows no message"
+    for file_id in files:
+        audit.visit(page, box, f"/unterlagen/ansehen/{file_id}?as={ANNA_IP}", f"{label} file {file_id}")
+    audit.visit(page, box, f"/unterlagen/ansehen/99999?as={ANNA_IP}", f"{label} error 404")
+
+
+def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int]) -> None:
+    for path in ("/clerk/", "/clerk/sessions", "/clerk/attendance", "/clerk/attendance/print", "/clerk/chat",
+                 "/clerk/chat/print"):
+        audit.visit(page, box, path, label)
+    for sid in sessions:
+        for sub in ("", "/cards", "/guest-poster", "/rotate", "/unterlagen"):
+            audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
+
+
+def tech_pages(audit: Audit, page, box: Box, label: str, macs: list[str]) -> None:
+    audit.visit(page, box, "/technik/", label)
+    for mac in macs:
+        assert page.locator("table.clients tbody tr").count() > 0 and page.locator("li.alert-group").count() > 0
+        audit.visit(page, box, f"/technik/?mac={mac}&sort=signal&order=desc", label)
+
+
+def with_data(root: Path, start) -> tuple[Box, dict]:
+    """A monitor with two minutes of history and alerts, then populate's session with members, items, files (a
+    Tischvorlage among them), chat rooms and messages, and presence."""
+    cfg = _cfg(root)
+    db = open_db(cfg.db_path)
+    mon, fake, _iw, clock, _members, macs = scenario(cfg, db)
+    clock.now -= 62
+    ticks(mon, clock, 1)
+    fake.emit("<3>AP-REJECTED-MAX-STA 02:5b:00:00:99:99")
+    ticks(mon, clock, 60)
+    mon.close()
+    fake.close()
+    data = _populate_all(cfg, db)
+    PresenceDaemon(cfg).round(db)
+    db.conn.close()
+    box = start(dataclasses.replace(cfg, radios=mon.cfg.radios))
+    ms = data["ms"]
+    files = [r[0] for r in box.db.execute("SELECT id FROM doc_files ORDER BY id").fetchall()]
+    rooms = ["all", "announce", "faction:SPD", chat_rules.dm_room(ms["Anna"].id, ms["Bernd"].id)]
+    sessions = [s.id for s in service.list_sessions(box.db)]
+    return box, {"files": files, "rooms": rooms, "sessions": sessions, "macs": macs[:1]}
+
+
+def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_path):
+    need_binary("chromium")
+    need(Path(CHROMIUM).exists(), f"needs {CHROMIUM} (Debian package chromium)")
+    need(AXE.exists(), f"needs {AXE.relative_to(ROOT)} (make test installs it: npm ci --ignore-scripts)")
+    from playwright.sync_api import sync_playwright
+
+    audit = Audit()
+    full, data = with_data(tmp_path / "full", serve_box)
+    empty = serve_box(_cfg(tmp_path / "empty"))
+    contexts: list = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for size, viewport in VIEWPORTS.items():
+                # One context per box and role: a staff login starts a new cookie session (rotation), and the
+                # two boxes share the host 127.0.0.1 and so their cookies.
+                def tab(box: Box, area: str | None = None, password: str = "", label: str = "", viewport=viewport):
+                    context = browser.new_context(viewport=viewport, locale="de-DE")
+                    context.set_default_timeout(15_000)
+                    context.add_init_script(path=str(AXE))  # in every page and frame, before the page's scripts
+                    contexts.append(context)
+                    page = context.new_page()
+                    if area:
+                        login(audit, page, box, area, password, label)
+                    return page
+
+                # Without data: no session at all, then an empty one (no members, items or messages).
+                label = f"[{size}, no session]"
+                member, clerk, tech = tab(empty), tab(empty, "clerk", CLERK_PW, label), \
+                    tab(empty, "technik", TECH_PW, label)
+                # The box knows no device: every address gets the same portal.
+                member_pages(audit, member, empty, label, [], [], ips=(ANNA_IP,))
+                clerk_pages(audit, clerk, empty, label, [])
+                tech_pages(audit, tech, empty, label, [])
+                if not service.list_sessions(empty.db):
+                    s = service.create_session(empty.db, body="Rat", title="Leere Sitzung", day="2026-12-07")
+                    service.set_active(empty.db, s.id)
+                label = f"[{size}, empty session]"
+                member_pages(audit, member, empty, label, [], ["all"], ips=(ANNA_IP,))
+                clerk_pages(audit, clerk, empty, label, [s.id for s in service.list_sessions(empty.db)])
+                # With data.
+                label = f"[{size}, with data]"
+                member = tab(full)
+                member_pages(audit, member, full, label, data["files"], data["rooms"])
+                clerk_pages(audit, tab(full, "clerk", CLERK_PW, label), full, label, data["sessions"])
+                tech_pages(audit, tab(full, "technik", TECH_PW, label), full, label, data["macs"])
+                while contexts:
+                    contexts.pop().close()
+            # Negative control: the same audit finds what a page gets wrong.
+            control, context = Audit(), browser.new_context()
+            context.add_init_script(path=str(AXE))
+            page = context.new_page()
+            page.set_content('<html lang="de"><title>x</title><main><h1>x</h1><input id="n"></main></html>')
+            control.check(page, "control")
+            assert "label (critical)" in "".join(control.findings) and "targets: #n" in "".join(control.findings), \
+                control.findings
+            context.close()
+        finally:
+            browser.close()
+    endpoints = {r.endpoint for r in full.adapter.map.iter_rules() if "GET" in r.methods}
+    forgotten = endpoints - audit.endpoints - set(SKIPPED)
+    assert not forgotten, f"GET endpoints neither checked nor in SKIPPED (with a reason): {sorted(forgotten)}"
+    assert not set(SKIPPED) - endpoints, f"SKIPPED names endpoints that no longer exist: {set(SKIPPED) - endpoints}"
+    assert not audit.findings, f"{len(audit.findings)} WCAG 2.1 A/AA violations on {audit.pages} pages:\n" + \
+        "\n".join(audit.findings)
