@@ -117,6 +117,11 @@ class Audit:
         self.findings: list[str] = []
         self.endpoints: set[str] = set()
         self.pages = 0
+        self.refused: list[str] = []  # what the page's CSP refused (an inline style or script): unstyled pages
+
+    def console(self, message) -> None:
+        if "Content Security Policy" in message.text:
+            self.refused.append(f"{message.location.get('url')}: {message.text[:200]}")
 
     def check(self, page, label: str) -> None:
         for v in page.evaluate(AXE_RUN, TAGS):
@@ -232,6 +237,7 @@ def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_pat
                     context.add_init_script(path=str(AXE))  # in every page and frame, before the page's scripts
                     contexts.append(context)
                     page = context.new_page()
+                    page.on("console", audit.console)
                     if area:
                         login(audit, page, box, area, password, label)
                     return page
@@ -273,5 +279,6 @@ def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_pat
     forgotten = endpoints - audit.endpoints - set(SKIPPED)
     assert not forgotten, f"GET endpoints neither checked nor in SKIPPED (with a reason): {sorted(forgotten)}"
     assert not set(SKIPPED) - endpoints, f"SKIPPED names endpoints that no longer exist: {set(SKIPPED) - endpoints}"
+    assert not audit.refused, "the CSP refused parts of pages:\n" + "\n".join(sorted(set(audit.refused)))
     assert not audit.findings, f"{len(audit.findings)} WCAG 2.1 A/AA violations on {audit.pages} pages:\n" + \
         "\n".join(audit.findings)
