@@ -28,7 +28,7 @@ from appliance.web import auth
 from tests.conftest import ROOT, need, need_binary
 from tests.live_support import ANNA_IP, GUEST_IP
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.test_links import NEW_GUEST_IP, NO_KEY_IP, _populate_all
+from tests.test_links import NEW_GUEST_IP, NO_KEY_IP, WEB, _populate_all, _record_templates
 from tests.test_monitor_daemon import scenario, ticks
 
 pytestmark = pytest.mark.browser
@@ -89,19 +89,21 @@ def serve_box():
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    started = []
+    started, apps = [], []
 
     def start(cfg: Config) -> Box:
         db = open_db(cfg.db_path)
         auth.set_password(db, CLERK_PW, actor="test")
         auth.set_password(db, TECH_PW, actor="test", role=auth.TECHNICIAN)
-        app = serve.make_wsgi(cfg, helper=NullHelper())
+        app = _record_templates(serve.make_wsgi(cfg, helper=NullHelper()))
+        apps.append(app)
         httpd = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=httpd.serve_forever, name="sbx-a11y-web", daemon=True)
         thread.start()
         started.append((httpd, thread, db))
         return Box(f"http://127.0.0.1:{httpd.server_port}", cfg, db, app.url_map.bind("127.0.0.1"))
 
+    start.apps = apps
     yield start
     hub_mod.stop_all()  # ends open streams so the servers can shut down
     for httpd, thread, db in started:
@@ -281,6 +283,10 @@ def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_pat
     forgotten = endpoints - audit.endpoints - set(SKIPPED)
     assert not forgotten, f"GET endpoints neither checked nor in SKIPPED (with a reason): {sorted(forgotten)}"
     assert not set(SKIPPED) - endpoints, f"SKIPPED names endpoints that no longer exist: {set(SKIPPED) - endpoints}"
+    rendered = set().union(*(app.templates_loaded for app in serve_box.apps))
+    templates = {str(p.relative_to(WEB / "templates")) for p in (WEB / "templates").rglob("*.html")}
+    assert not templates - rendered, f"templates no checked page rendered: {sorted(templates - rendered)}"
+    assert not list((ROOT / "appliance").rglob("axe*")), "axe-core is a test dependency: the box never serves it"
     assert not audit.refused, "the CSP refused parts of pages:\n" + "\n".join(sorted(set(audit.refused)))
     assert not audit.findings, f"{len(audit.findings)} WCAG 2.1 A/AA violations on {audit.pages} pages:\n" + \
         "\n".join(audit.findings)
