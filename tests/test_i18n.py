@@ -33,6 +33,7 @@ JINJA = Environment(autoescape=True)  # only its lexer is used; Flask's delimite
 DYNAMIC = {
     "role.": set(roster.ROLES.values()),  # clerk pages and cards
     "att.": {"present", "left", "absent"},  # presence.store: a member's status
+    "att.corrected_": {"present", "absent", "auto"},  # presence.views.correction_text: the clerk's correction
     "chat.room.": {"all", "announce"},  # chat.views.room_label, the chat export's rooms
     "tech.class.": set(view.CLASSES),  # dashboard: signal and load classes
     "tech.sev.": set(alerts.SEVERITIES),  # dashboard: alert severities
@@ -41,7 +42,8 @@ DYNAMIC = {
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
     "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
     "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
-    "error.": {"csrf", "403", "404", "413", "500", "503"},  # app's error handler; other codes: Werkzeug's text
+    # the error handler (app.py); other codes: Werkzeug's text
+    "error.": {"csrf", "400", "403", "404", "405", "413", "429", "500", "503"},
 }
 # Keys handed over in a variable: the session field that carries them -> the keys stored in it.
 INDIRECT = {"login_note": {"login.expired", "logout.done"}}

@@ -59,6 +59,7 @@ SCHEMA: dict[str, dict[str, str]] = {
                       "author_key": "text"},
     "chat_mutes": {"session_id": "", "participant": "text", "at": ""},
     "chat_settings": {"session_id": "", "direct_messages": "", "guests_write": ""},  # per session, with its chat
+    "chat_reads": {"session_id": "", "participant": "text", "room": "text", "last_id": "", "at": ""},
     "monitor_points": {"series": "text", "res": "", "ts": "", "value": ""},
     "monitor_state": {"key": "", "at": "", "value": "text"},
     "monitor_alerts": {"id": "", "kind": "", "subject": "text", "severity": "", "message": "text", "value": "",
@@ -135,6 +136,7 @@ def fill(db) -> tuple[Fill, dict[str, int], dict[int, tuple]]:
         f.put(age, "chat_mutes", session_id=sid, participant=f"device:{mac}", at=at)
         f.put(age, "chat_mutes", session_id=sid, participant=f"member:{m2}", at=at)
         f.put(age, "chat_settings", session_id=sid, direct_messages=1, guests_write=1)
+        f.put(age, "chat_reads", session_id=sid, participant=f"device:{mac}", room=f"dm:{m}:{m2}", last_id=1, at=at)
         # Not bound to a session: by age.
         f.put(age, "push_events", session_id=999, topic="presence.changed", audience="clerks", at=at,
               payload=json.dumps({"member_id": m}))

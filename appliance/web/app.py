@@ -11,7 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from appliance.config import Config
 from appliance.store import open_db
-from appliance.web import csrf, i18n, links
+from appliance.web import csrf, i18n, links, nav
 
 MAX_UPLOAD = 64 * 1024 * 1024
 POOL_MAX = 32  # idle SQLite connections kept per worker
@@ -97,13 +97,15 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
             "other_lang": "en" if g.get("lang", "de") == "de" else "de",
             "box": cfg,
             **links.template_globals(),  # link(), here(), state_fields(), link_state(): every internal URL
+            **nav.template_globals(),  # member_nav(), error_ways(): the members' way around
         }
 
     @app.errorhandler(HTTPException)
     def _error(exc: HTTPException):
         key = "error.csrf" if exc.description == "csrf" else f"error.{exc.code}"
         message = i18n.t(key) if i18n.has(key) else (exc.description or exc.name)
-        return render_template("error.html", message=message, code=exc.code), exc.code
+        kind = "csrf" if exc.description == "csrf" else exc.code
+        return render_template("error.html", message=message, code=exc.code, kind=kind), exc.code
 
     @app.after_request
     def _headers(resp):

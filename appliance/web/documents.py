@@ -22,11 +22,13 @@ from appliance import outside
 from appliance.config import Config
 from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service
 from appliance.documents.blobs import Blobs
+from appliance.rules import guard as guard_rules
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
-from appliance.web import auth, i18n, links
-from appliance.web.viewer import current_viewer
+from appliance.usecases import impact as count
+from appliance.web import auth, guard, i18n, links
+from appliance.web.viewer import current_viewer, member_viewer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("documents", __name__)
@@ -68,20 +70,24 @@ def file_url(f: service.File, **kw) -> str:
     return links.link("documents.download", file_id=f.id, name=f.name, **kw)
 
 
+def size_units() -> dict[str, str]:
+    """doc_size's units with a {n} left in, and the decimal mark: documents.js writes a live entry's size alike."""
+    return {"kb": i18n.t("docs.size_kb", n="{n}"), "mb": i18n.t("docs.size_mb", n="{n}"),
+            "mark": "," if g.get("lang") == "de" else "."}
+
+
 @bp.app_context_processor
 def _doc_globals() -> dict:
-    return {"doc_file_url": file_url}
+    return {"doc_file_url": file_url, "doc_size_units": size_units}
 
 
 # --- members ------------------------------------------------------------------------------------
 
 
 def _member_viewer() -> Viewer:
-    viewer = current_viewer()
-    if viewer.session_id is None:
+    viewer = member_viewer()  # a device not let through yet: to the portal, as every member page
+    if viewer.session_id is None:  # a clerk while no session is active
         abort(Response(render_template("error.html", message=i18n.t("docs.no_session"), code=404), 404))
-    if not (viewer.is_clerk or viewer.admitted):
-        abort(Response(render_template("error.html", message=i18n.t("docs.not_admitted"), code=403), 403))
     return viewer
 
 
@@ -129,7 +135,7 @@ def _notice(f: service.File, *, replaces: tuple[int, ...] = ()) -> dict:
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             # Without this request's state: the push channel sends a notice to every reader (the page adds its own).
             "url": links.bare("documents.download", file_id=f.id, name=f.name),
-            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size,
+            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size, "public": f.effective_public,
             "updated": bool(replaces), "replaces": list(replaces), "text": text}
 
 
@@ -443,12 +449,17 @@ def _oparl_job(cfg: Config, session_id: int, url: str, hosts: list[str], job_id:
         db.conn.close()
 
 
-@bp.post("/clerk/sessions/<int:session_id>/unterlagen/loeschen")
+@bp.route("/clerk/sessions/<int:session_id>/unterlagen/loeschen", methods=["GET", "POST"])
 @auth_required
 def clerk_wipe(session_id: int):
+    """GET: the confirmation page (web.guard) of the wipe the clerk chose; POST: the wipe, once confirmed."""
     s = _session_or_404(session_id)
-    if request.form.get("confirm") != "yes":
-        return _render_clerk(s, [i18n.t("docs.clerk.wipe_need_confirm")], 422)
-    result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=request.form.get("what") != "all")
+    what = "all" if request.values.get("what") == "all" else "nonpublic"
+    impact = count.of(g.db, guard_rules.WIPE_ALL_DOCUMENTS if what == "all" else guard_rules.WIPE_DOCUMENTS, s.id)
+    refused = guard.confirmed(impact, action=links.link("documents.clerk_wipe", session_id=s.id),
+                              back=links.link("documents.clerk_page", session_id=s.id), fields={"what": what})
+    if refused is not None:
+        return refused
+    result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=what != "all")
     flash(i18n.t("docs.clerk.wiped", n=result.removed, size=doc_size(result.freed)), "ok")
     return links.redirect_to("documents.clerk_page", session_id=s.id)

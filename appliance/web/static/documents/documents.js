@@ -19,6 +19,19 @@
     return u.pathname + u.search + u.hash;
   }
 
+  function word(name) { return box.getAttribute("data-" + name) || ""; }
+  function space() { return document.createTextNode(" "); }
+  function badge(text, cls) {
+    var span = document.createElement("span");
+    span.className = cls;
+    span.textContent = text;
+    return span;
+  }
+  function size(bytes) {  // as the server's doc_size filter
+    if (bytes >= 1048576) { return word("mb").replace("{n}", (bytes / 1048576).toFixed(1).replace(".", word("mark"))); }
+    return word("kb").replace("{n}", String(Math.max(1, Math.round(bytes / 1024))));
+  }
+
   function add(n) {
     if (!n || typeof n.file_id !== "number" || seen[n.file_id] || document.getElementById("file-" + n.file_id)) {
       return;
@@ -35,6 +48,8 @@
     a.textContent = n.text;
     p.appendChild(a);
     box.appendChild(p);
+    // The same entry as templates/documents/_file.html: title, badges, name and size, download; the page
+    // gives the words and units in its language (data-* of #doc-notices), the notice the facts.
     var li = document.createElement("li");
     li.className = "doc-file late new";
     li.id = "file-" + n.file_id;
@@ -43,10 +58,16 @@
     link.className = "doc-title";
     link.textContent = n.title;
     li.appendChild(link);
+    if (n.late !== false) { li.appendChild(space()); li.appendChild(badge(word("late"), "badge late")); }
+    if (n.public === false) { li.appendChild(space()); li.appendChild(badge(word("nonpublic"), "badge")); }
+    li.appendChild(space());
+    li.appendChild(badge(n.name + (typeof n.size === "number" ? " · " + size(n.size) : ""), "muted small"));
+    li.appendChild(space());
     var dl = document.createElement("a");
     dl.href = withState(n.url, {dl: "1"});
     dl.setAttribute("download", "");
-    dl.textContent = n.name;
+    dl.setAttribute("aria-label", word("download") + ": " + n.title);
+    dl.textContent = word("download");
     li.appendChild(dl);
     var target = document.querySelector('[data-item="' + (n.item_id || "") + '"] .doc-files') ||
                  document.getElementById("agenda");
