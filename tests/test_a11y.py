@@ -170,6 +170,8 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
     for ip in (ANNA_IP, GUEST_IP):
         for path in ("/", "/unterlagen", "/chat"):
             audit.visit(page, box, f"{path}?as={ip}", f"{label} {ip}")
+    for query in ("", "&q=Bernd", "&q=niemand"):  # the people for a direct message: all, found, none
+        audit.visit(page, box, f"/chat/personen?as={ANNA_IP}{query}", f"{label} picker")
     for room in rooms:
         audit.visit(page, box, f"/chat?as={ANNA_IP}&room={room}", f"{label} chat {room}")
         if files and room == "all":
@@ -181,10 +183,11 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
 
 def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int]) -> None:
     for path in ("/clerk/", "/clerk/sessions", "/clerk/attendance", "/clerk/attendance/print", "/clerk/chat",
-                 "/clerk/chat/print"):
+                 "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe"):
         audit.visit(page, box, path, label)
     for sid in sessions:
-        for sub in ("", "/cards", "/guest-poster", "/rotate", "/unterlagen"):
+        for sub in ("", "/cards", "/guest-poster", "/rotate", "/activate", "/unterlagen", "/unterlagen/loeschen",
+                    "/unterlagen/loeschen?what=all"):
             audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
 
 
