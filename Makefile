@@ -98,4 +98,4 @@ image-native: deps-test $(BIN)/.installed
 	image/build.sh --arch amd64 --out build/image-amd64
 
 clean:
-	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work
+	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work node_modules
