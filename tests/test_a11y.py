@@ -191,6 +191,31 @@ def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int]) -
             audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
 
 
+def clerk_answers(audit: Audit, page, box: Box, label: str) -> None:
+    """The pages that answer a clerk's form: refused with the problems named, then done with a note."""
+    audit.visit(page, box, "/clerk/sessions", label)
+    # Submitted as the button would (requestSubmit; a click's hit test misses on a phone-zoomed wide page).
+    form = page.locator("form:has(#title)")
+    with page.expect_navigation():
+        form.evaluate("f => { f.noValidate = true; f.requestSubmit(); }")  # the server's answer to an empty form
+    page.wait_for_selector("#session-problems")
+    audit.check(page, f"{label} new session refused")
+    page.fill("#body", "Rat der Stadt")
+    page.fill("#title", "Zusatzsitzung")
+    page.fill("#date", "2026-12-08")
+    with page.expect_navigation():
+        form.evaluate("f => f.requestSubmit()")
+    page.wait_for_selector(".flash-ok")
+    audit.check(page, f"{label} new session created")
+    upload = page.locator("form:has(#csv)")
+    for csv in (b"Name;Rolle\n;Mitglied\n", b"Name;Fraktion;Rolle\nAnna Schmidt;SPD;Mitglied\n"):
+        page.set_input_files("#csv", files=[{"name": "liste.csv", "mimeType": "text/csv", "buffer": csv}])
+        with page.expect_navigation():
+            upload.evaluate("f => f.requestSubmit()")
+        audit.check(page, f"{label} member list import")
+    assert page.locator(".flash-ok").count() > 0, "the second list was not imported"
+
+
 def tech_pages(audit: Audit, page, box: Box, label: str, macs: list[str]) -> None:
     audit.visit(page, box, "/technik/", label)
     for mac in macs:
@@ -267,7 +292,9 @@ def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_pat
                 label = f"[{size}, with data]"
                 member = tab(full)
                 member_pages(audit, member, full, label, data["files"], data["rooms"])
-                clerk_pages(audit, tab(full, "clerk", CLERK_PW, label), full, label, data["sessions"])
+                clerk = tab(full, "clerk", CLERK_PW, label)
+                clerk_pages(audit, clerk, full, label, data["sessions"])
+                clerk_answers(audit, clerk, full, label)
                 tech_pages(audit, tab(full, "technik", TECH_PW, label), full, label, data["macs"])
                 while contexts:
                     contexts.pop().close()
