@@ -119,6 +119,7 @@ class Audit:
         self.findings: list[str] = []
         self.endpoints: set[str] = set()
         self.pages = 0
+        self.seen: set[tuple[str, str]] = set()  # (size and state, URL): a redirect to a page already checked
         self.refused: list[str] = []  # what the page's CSP refused (an inline style or script): unstyled pages
 
     def console(self, message) -> None:
@@ -138,7 +139,10 @@ class Audit:
         if "/login" in page.url and "/login" not in path:
             raise AssertionError(f"{label}: {path} asked for the login again ({page.url})")
         self.endpoints.add(box.adapter.match(urlsplit(path).path, method="GET")[0])
-        self.check(page, label)
+        seen = (label.split("]")[0], page.url)
+        if seen not in self.seen:
+            self.seen.add(seen)
+            self.check(page, label)
 
 
 def login(audit: Audit, page, box: Box, area: str, password: str, label: str, wrong: bool) -> None:
