@@ -63,8 +63,8 @@ lock: | $(BIN)/uv
 # installed by Debian's node and npm; the test injects it into the page, the box never serves it. Debian's `npm`
 # is installed only where no npm is (a node packaging that bundles its own npm conflicts with it).
 node_modules/.installed: package.json package-lock.json
-	npm ci --ignore-scripts --no-audit --no-fund
-	touch $@
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund && touch $@; \
+	else echo "npm is missing (run as root to install it): tests/test_a11y.py cannot run"; fi
 
 run: deps-run $(BIN)/.installed
 	$(BIN)/sitzungsbox demo
