@@ -327,7 +327,7 @@ def test_clerk_upload_and_wipe(setup, app_as, db, cfg):
     late = [f for f in service.files(db, sid) if f.late]
     assert sorted(f.name for f in late) == ["tisch.pdf", "zwei.pdf"]
     r = c.post(f"/clerk/sessions/{sid}/unterlagen/hochladen", data={
-        "csrf_token": tok, "files": [(io.BytesIO(PDF), "ok.pdf"), (io.BytesIO(b"MZ"), "boese.pdf")]},
+        "csrf_token": tok, "late": "0", "files": [(io.BytesIO(PDF), "ok.pdf"), (io.BytesIO(b"MZ"), "boese.pdf")]},
         content_type="multipart/form-data")
     assert r.status_code == 422 and "kein PDF" in r.get_data(as_text=True)
     assert "ok.pdf" not in [f.name for f in service.files(db, sid)]

@@ -277,7 +277,7 @@ class Crawl:
             self.problems.append(f"{where}: {url!r} matches no GET endpoint ({exc.__class__.__name__})")
             return
         self.endpoints.add(endpoint)
-        resp = call(self.app, url, self.remote, buffered=False)
+        resp = self.open(url)
         try:
             if resp.status_code >= 400:  # 403 (no access), 404 (a link to nothing), anything else
                 self.problems.append(f"{where}: {url!r} answers {resp.status_code}")
@@ -293,6 +293,9 @@ class Crawl:
                 resp.get_data()
         finally:
             resp.close()
+
+    def open(self, url: str):
+        return call(self.app, url, self.remote, buffered=False)
 
     def page(self, url: str, html: str) -> None:
         page = parse(html)
@@ -317,7 +320,12 @@ class Crawl:
                     continue
                 if extra["method"] == "get":
                     # A browser drops a GET form's action query: the state must be in the form's fields.
-                    fields = [(n, v) for n, v, kind in extra["fields"] if kind != "submit"]
+                    fields, radios = [], set()
+                    for n, v, kind in extra["fields"]:
+                        if kind == "submit" or (kind == "radio" and n in radios):
+                            continue  # a browser sends one choice of a radio group
+                        radios.update([n] if kind == "radio" else [])
+                        fields.append((n, v))
                     got = dict(fields)
                     for key, value in self.state.items():
                         if got.get(key) != value:
@@ -506,3 +514,55 @@ def test_push_notices_carry_no_state_of_the_request_that_made_them(apps, db):
         notice = doc_views._notice(f)
     assert "lang" not in notice["url"] and "lang" not in notice["view_url"] and "?" not in notice["view_url"]
 
+
+
+# --- (e) the staff pages -------------------------------------------------------------------------------
+
+class StaffCrawl(Crawl):
+    """The same crawl from a staff login (its cookie kept, as a laptop's browser keeps it)."""
+
+    def __init__(self, app, state: dict[str, str], client) -> None:
+        super().__init__(app, "10.77.0.200", state, "10.77.0.200")
+        self.client = client
+
+    def open(self, url: str):
+        return self.client.get(url, base_url="http://10.77.0.1", environ_base={"REMOTE_ADDR": self.remote},
+                               buffered=False)
+
+
+def _staff_client(app, db, role: str):
+    from appliance.rules import login as login_rules
+    from appliance.usecases import login
+
+    r = login_rules.ROLES[role]
+    login.set_password(db, f"pw-{role}-for-this-test", role=r)
+    c = app.test_client()
+    env = {"base_url": "http://10.77.0.1", "environ_base": {"REMOTE_ADDR": "10.77.0.200"}}
+    html = c.get(r.login_path, **env).get_data(as_text=True)
+    resp = c.post(r.login_path, data={"csrf_token": token_in(html), "password": f"pw-{role}-for-this-test"}, **env)
+    assert resp.status_code in (302, 303), (role, resp.status_code)
+    return c
+
+
+STAFF_STARTS = {"sitzungsdienst": ("/clerk/sessions",), "techniker": ("/technik/",)}
+
+
+@pytest.mark.parametrize("mode", ["german", "english", "demo"])
+@pytest.mark.parametrize("role", list(STAFF_STARTS))
+def test_every_link_on_every_staff_page_answers(apps, db, role, mode):
+    """Every link, form target and data URL a clerk or technician is shown, followed from that page, answers (no
+    4xx, no 5xx, no redirect), keeps the chosen language, and is well formed — in demo mode too."""
+    plain, demo, data = apps
+    app = demo if mode == "demo" else plain
+    state = {"lang": "en"} if mode == "english" else {}
+    c = StaffCrawl(app, state, _staff_client(app, db, role))
+    sid = data["s"].id
+    starts = STAFF_STARTS[role] + ((f"/clerk/sessions/{sid}", f"/clerk/sessions/{sid}/unterlagen")
+                                   if role == "sitzungsdienst" else ())
+    for path in starts:
+        c.fetch(c.start(path), "start")
+    assert c.problems == [], "\n".join(c.problems)
+    area = "/clerk" if role == "sitzungsdienst" else "/technik"
+    staff_endpoints = {r.endpoint for r in app.url_map.iter_rules()
+                       if "GET" in r.methods and r.rule.startswith(area) and "login" not in r.endpoint}
+    assert len(c.endpoints & staff_endpoints) >= len(staff_endpoints) // 2, sorted(staff_endpoints - c.endpoints)

@@ -41,7 +41,9 @@ SCHEMA: dict[str, dict[str, str]] = {
     "doc_items": {"id": "", "session_id": "", "number": "", "title": "", "public": "", "position": "",
                   "external_id": "", "created_at": ""},
     "doc_files": {"id": "", "session_id": "", "item_id": "", "name": "", "title": "", "sha256": "", "size": "",
-                  "mime": "", "public": "", "late": "", "external_id": "", "added_at": "", "pdf_active": ""},
+                  "mime": "", "public": "", "late": "", "external_id": "", "added_at": "", "pdf_active": "",
+                  "position": ""},
+    "doc_reads": {"session_id": "", "member_id": "member", "file_id": "", "stale": "", "at": ""},
     "doc_downloads": {"id": "", "session_id": "", "file_id": "", "file_title": "", "who": "text",
                       "member_id": "member", "via": "", "at": ""},
     "doc_imports": {"id": "", "session_id": "", "source": "", "state": "", "done": "", "total": "", "problems": "",
@@ -118,6 +120,7 @@ def fill(db) -> tuple[Fill, dict[str, int], dict[int, tuple]]:
         f.put(age, "admissions", session_id=sid, mac=mac, ip=ip, member_id=m, kind="member", admitted_at=at)
         f.put(age, "doc_downloads", session_id=sid, file_title="TOP 1", who=name, member_id=m, via="file", at=at)
         f.put(age, "doc_downloads", session_id=sid, file_title="TOP 1", who=f"guest {ip}", via="zip", at=at)
+        f.put(age, "doc_reads", session_id=sid, member_id=m, file_id=1, stale=1, at=at)
         f.put(age, "push_events", session_id=sid, topic="presence.changed", audience="clerks", at=at,
               payload=json.dumps({"member_id": m, "change": "arrive", "at": ts, "count": 1}))
         f.put(age, "push_events", session_id=sid, topic="presence.mine", audience=f"member:{m}", at=at,

@@ -1,4 +1,5 @@
-// Late documents (Tischvorlagen) appear without reloading. The page works without this script.
+// Late documents (Tischvorlagen) appear without reloading, and so do the clerk's corrections
+// (documents.changed). The page works without this script.
 // Source 1: the push channel (static/js/live.js, issue 4) fires DOM events "sitzungsbox:document" whose
 // detail is a notice (file_id, title, urls) the server only sent to readers entitled to the file. Source 2 (no live.js): ask
 // /unterlagen/neu every 10 s — that answer is filtered by the same policy on the server.
@@ -77,6 +78,31 @@
   }
 
   document.addEventListener("sitzungsbox:document", function (ev) { add(ev.detail); });
+
+  // A clerk corrected the agenda (renamed, reordered, moved, replaced, deleted, made non-public): the event names
+  // nothing, the page asks the server for itself again — that answer passes the same reading policy — and swaps
+  // the agenda in place. Several changes in a row cause one fetch.
+  var refetching = null;
+  function refetch() {
+    if (refetching || !window.fetch || !window.DOMParser) { return; }
+    refetching = window.setTimeout(function () {
+      fetch(window.location.href, {cache: "no-store"}).then(function (r) { return r.ok ? r.text() : null; })
+        .then(function (html) {
+          refetching = null;
+          if (!html) { return; }
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById("agenda");
+          var old = document.getElementById("agenda");
+          if (fresh && old) { old.parentNode.replaceChild(document.importNode(fresh, true), old); }
+          var none = document.getElementById("doc-none");
+          if (none) { none.hidden = !!(fresh && fresh.children.length); }
+          var freshBox = doc.getElementById("doc-notices");
+          var latest = freshBox ? parseInt(freshBox.getAttribute("data-since") || "0", 10) : 0;
+          if (latest > since) { since = latest; }
+        }).catch(function () { refetching = null; });
+    }, 300);
+  }
+  document.addEventListener("sitzungsbox:documents.changed", refetch);
 
   if (!window.sitzungsboxLive && window.fetch) {
     var url = box.getAttribute("data-poll");  // already carries the state
