@@ -185,7 +185,7 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
     audit.visit(page, box, f"/unterlagen/ansehen/99999?as={ANNA_IP}", f"{label} error 404")
 
 
-def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int]) -> None:
+def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int], more: tuple[str, ...] = ()) -> None:
     for path in ("/clerk/", "/clerk/sessions", "/clerk/attendance", "/clerk/attendance/print", "/clerk/chat",
                  "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe"):
         audit.visit(page, box, path, label)
@@ -193,6 +193,8 @@ def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int]) -
         for sub in ("", "/cards", "/guest-poster", "/rotate", "/activate", "/unterlagen", "/unterlagen/loeschen",
                     "/unterlagen/loeschen?what=all"):
             audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
+    for path in more:
+        audit.visit(page, box, path, label)
 
 
 def clerk_answers(audit: Audit, page, box: Box, label: str) -> None:
@@ -247,7 +249,11 @@ def with_data(root: Path, start) -> tuple[Box, dict]:
     files = [r[0] for r in box.db.execute("SELECT id FROM doc_files ORDER BY id").fetchall()]
     rooms = ["all", "announce", "faction:SPD", chat_rules.dm_room(ms["Anna"].id, ms["Bernd"].id)]
     sessions = [s.id for s in service.list_sessions(box.db)]
-    return box, {"files": files, "rooms": rooms, "sessions": sessions, "macs": macs[:1]}
+    sid = data["s"].id
+    item = box.db.execute("SELECT id FROM doc_items WHERE session_id = ? ORDER BY id", [sid]).fetchone()[0]
+    asked = (f"/clerk/sessions/{sid}/unterlagen/datei/{files[0]}/loeschen",  # the questions before a deletion
+             f"/clerk/sessions/{sid}/unterlagen/punkt/{item}/loeschen")
+    return box, {"files": files, "rooms": rooms, "sessions": sessions, "macs": macs[:1], "asked": asked}
 
 
 def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_path):
@@ -297,7 +303,7 @@ def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_pat
                 member = tab(full)
                 member_pages(audit, member, full, label, data["files"], data["rooms"])
                 clerk = tab(full, "clerk", CLERK_PW, label)
-                clerk_pages(audit, clerk, full, label, data["sessions"])
+                clerk_pages(audit, clerk, full, label, data["sessions"], data["asked"])
                 clerk_answers(audit, clerk, full, label)
                 tech_pages(audit, tab(full, "technik", TECH_PW, label), full, label, data["macs"])
                 while contexts:
