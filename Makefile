@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEB_RUN := python3-venv python3-dev gcc iproute2 fonts-dejavu-core
 DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox conntrack \
 	chromium zbar-tools poppler-utils systemd systemd-container curl nginx-light netbase \
-	debootstrap qemu-user-static binfmt-support fdisk mtools e2fsprogs
+	debootstrap qemu-user-static binfmt-support fdisk mtools e2fsprogs nodejs
 PYTEST_ARGS ?=
 
 # QEMU's Raspberry Pi 4 model (raspi4b) needs QEMU >= 9.0: bookworm-backports has it (backports never
@@ -35,7 +35,7 @@ deps-run:
 	$(call apt_install,$(DEB_RUN))
 
 deps-test:
-	$(call apt_install,$(DEB_TEST))
+	$(call apt_install,$(DEB_TEST) $(if $(shell command -v npm),,npm))
 
 # Python packages: uv.lock pins every one (runtime and the test extra) with hashes; installs only read it, and
 # `make lock` is the only command that resolves (after editing pyproject.toml; UPGRADE=1 takes the newest
@@ -59,10 +59,17 @@ lock: | $(BIN)/uv
 	$(UV) lock $(if $(UPGRADE),--upgrade)
 	$(BIN)/python image/requirements.py
 
+# axe-core for tests/test_a11y.py: a test dependency from npm (package-lock.json pins it with its hash),
+# installed by Debian's node and npm; the test injects it into the page, the box never serves it. Debian's `npm`
+# is installed only where no npm is (a node packaging that bundles its own npm conflicts with it).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund && touch $@; \
+	else echo "npm is missing (run as root to install it): tests/test_a11y.py cannot run"; fi
+
 run: deps-run $(BIN)/.installed
 	$(BIN)/sitzungsbox demo
 
-test: deps-test $(BIN)/.installed
+test: deps-test $(BIN)/.installed node_modules/.installed
 	$(BIN)/ruff check appliance tests bench
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
@@ -91,4 +98,4 @@ image-native: deps-test $(BIN)/.installed
 	image/build.sh --arch amd64 --out build/image-amd64
 
 clean:
-	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work
+	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work node_modules
