@@ -5,9 +5,12 @@ The copy is committed (appliance/web/static/vendor/pdfjs/), so building the imag
 changed, and tests/test_vendor_pdfjs.py checks that the committed files are exactly the locked package's.
 
 Which files, and why:
-- the *legacy* build (legacy/build/pdf.min.mjs, pdf.worker.min.mjs): the modern build runs only in the newest
-  browsers; captive-portal mini-browsers are the system WebView of phones members keep for years (an iPhone
-  that stops at an older iOS keeps its WebKit). The legacy build costs ~120 kB more, once per phone (cached).
+- the *legacy* build (legacy/build/pdf.min.mjs, pdf.worker.min.mjs): the modern build calls the newest built-ins
+  natively (Map.prototype.getOrInsertComputed, iterator helpers), which only this year's browsers have;
+  captive-portal mini-browsers are the system WebView of phones members keep for years (an iPhone that stops at
+  an older iOS keeps its WebKit). The legacy build polyfills those (core-js) and still needs Promise.withResolvers,
+  module workers and private class fields: Android WebView/Chrome 119+, iOS/Safari 17.4+, Firefox 121+. Older
+  ones get the viewer's notice and the download link (tests/test_viewer_browser.py). It costs ~120 kB more.
 - LICENSE (Apache-2.0) and a VERSION file naming the package and version.
 - standard_fonts/ (with LICENSE_FOXIT, LICENSE_LIBERATION): the 14 standard PDF fonts for files that do not embed
   them (common in council software's output; Symbol and ZapfDingbats checkboxes have no system substitute on

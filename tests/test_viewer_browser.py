@@ -142,23 +142,13 @@ def wait_for_page(page, n: int, deadline_s: float = 30) -> dict:
         page.wait_for_timeout(100)
 
 
-@pytest.mark.parametrize("case", ["dicts-first", "qpdf-object-streams"])
-def test_member_reads_a_300_page_pdf_by_ranges(cfg, tmp_path, artifacts, case):
-    need_binary("chromium")
-    need(Path(CHROMIUM).exists(), f"needs {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
+def _box(cfg, data: bytes):
+    """The real app under werkzeug on 127.0.0.1 with one non-public PDF; the phone is Anna's (station + lease)."""
     from werkzeug.serving import make_server
 
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    if case == "dicts-first":
-        data = many_pages()
-    else:
-        if shutil.which("qpdf") is None:
-            pytest.skip("needs Debian's qpdf")
-        data = object_streams(many_pages(dicts_first=False), tmp_path)
-    assert 18_000_000 < len(data) < 23_000_000
     db = open_db(cfg.db_path)
     s = sessions.create_session(db, body="Rat", title="Sitzung", day="2026-12-01", ssid=cfg.ssid)
     sessions.insert_members(db, s.id, roster.parse_members("Name;Rolle;Gremium\nAnna Schmidt;Mitglied;Rat\n"))
@@ -177,6 +167,23 @@ def test_member_reads_a_300_page_pdf_by_ranges(cfg, tmp_path, artifacts, case):
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{httpd.server_port}"
+    return db, fid, app, httpd, base, data_path
+
+
+@pytest.mark.parametrize("case", ["dicts-first", "qpdf-object-streams"])
+def test_member_reads_a_300_page_pdf_by_ranges(cfg, tmp_path, artifacts, case):
+    need_binary("chromium")
+    need(Path(CHROMIUM).exists(), f"needs {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    if case == "dicts-first":
+        data = many_pages()
+    else:
+        if shutil.which("qpdf") is None:
+            pytest.skip("needs Debian's qpdf")
+        data = object_streams(many_pages(dicts_first=False), tmp_path)
+    assert 18_000_000 < len(data) < 23_000_000
+    db, fid, app, httpd, base, data_path = _box(cfg, data)
     seen: list[tuple[int, str | None, int]] = []  # (status, Range asked, Content-Length) as the browser saw them
     problems: list[str] = []
     try:
@@ -231,3 +238,31 @@ def test_member_reads_a_300_page_pdf_by_ranges(cfg, tmp_path, artifacts, case):
         db.conn.close()
     print(f"{case}: PDF of {len(data)} bytes: page 1 after {sent_first} bytes"
           f" ({100 * sent_first / len(data):.1f} %), {len(app.sent)} ranges in all", file=os.sys.stderr)
+
+
+def test_a_browser_too_old_for_pdfjs_keeps_the_download(cfg):
+    """A mini-browser without what PDF.js 6 needs (here: no Promise.withResolvers, as in WebViews before Chrome 119
+    or iOS 17.4) gets the notice and the download link, nothing broken and no whole-file fetch by the viewer."""
+    need_binary("chromium")
+    need(Path(CHROMIUM).exists(), f"needs {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    db, fid, app, httpd, base, data_path = _box(cfg, many_pages(12))
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            ctx = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, locale="de-DE")
+            ctx.add_init_script("delete Promise.withResolvers")
+            page = ctx.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{base}/portal")
+            page.goto(f"{base}/unterlagen/ansehen/{fid}")
+            page.wait_for_function("document.getElementById('pdf-status').textContent.includes('nicht anzeigen')")
+            assert page.is_visible("#doc-download") and not page.is_visible("#pdf-canvas")
+            assert not page.is_visible("#pdf-next")
+            assert all(st == 206 for st, _, _ in app.sent), app.sent
+            ctx.close()
+            browser.close()
+    finally:
+        httpd.shutdown()
+        db.conn.close()
