@@ -14,6 +14,7 @@ With qpdf installed the test also runs on the page-by-page file packed by `qpdf 
 
 The bytes are counted on the server (what the viewer-data route sent) and checked against the browser's own
 Content-Length sums. Screenshots: tests/artifacts/viewer-page-1-<case>.png, viewer-page-280-<case>.png.
+Also: a browser too old for PDF.js keeps the download; a CCITT G4 scan is drawn by the JS fallback (no wasm).
 """
 
 from __future__ import annotations
@@ -261,6 +262,77 @@ def test_a_browser_too_old_for_pdfjs_keeps_the_download(cfg):
             assert page.is_visible("#doc-download") and not page.is_visible("#pdf-canvas")
             assert not page.is_visible("#pdf-next")
             assert all(st == 206 for st, _, _ in app.sent), app.sent
+            ctx.close()
+            browser.close()
+    finally:
+        httpd.shutdown()
+        db.conn.close()
+
+
+def ccitt_scan_pdf() -> bytes:
+    """One page with a CCITT G4 image, as scanners write them (Pillow's libtiff encodes it; the raw strip goes
+    into the PDF). PDF.js 6 decodes CCITT and JBIG2 in WebAssembly or, as here, in its plain-JS fallback."""
+    from PIL import Image, ImageDraw
+
+    w, h = 400, 150  # one TIFF strip
+    img = Image.new("1", (w, h), 1)
+    ImageDraw.Draw(img).rectangle((40, 30, 360, 120), fill=0)
+    buf = io.BytesIO()
+    img.save(buf, "TIFF", compression="group4")
+    tif = Image.open(io.BytesIO(buf.getvalue()))
+    (offset,), (count,) = tif.tag_v2[273], tif.tag_v2[279]
+    g4 = buf.getvalue()[offset:offset + count]
+    black_is_1 = "true" if tif.tag_v2.get(262, 0) == 1 else "false"  # TIFF photometric: 1 = BlackIsZero
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Count 1 /Kids [3 0 R] >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 400 150] /Contents 4 0 R"
+            b" /Resources << /XObject << /Scan 5 0 R >> >> >>"]
+    content = b"q 400 0 0 150 0 0 cm /Scan Do Q"
+    objs.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")
+    objs.append(b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
+                b" /BitsPerComponent 1 /Filter /CCITTFaxDecode /DecodeParms << /K -1 /Columns %d /Rows %d"
+                b" /BlackIs1 %s >> /Length %d >>\nstream\n" % (w, h, w, h, black_is_1.encode(), len(g4))
+                + g4 + b"\nendstream")
+    out = io.BytesIO()
+    out.write(b"%PDF-1.7\n")
+    offsets = []
+    for n, body in enumerate(objs, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % n + body + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % o for o in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
+    return out.getvalue()
+
+
+def test_a_scanned_page_is_drawn_without_webassembly(cfg):
+    """The CSP allows no WebAssembly: a CCITT G4 scan decodes in PDF.js's vendored JS fallback, loaded from the box."""
+    need_binary("chromium")
+    need(Path(CHROMIUM).exists(), f"needs {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    db, fid, app, httpd, base, data_path = _box(cfg, ccitt_scan_pdf())
+    fetched: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            ctx = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, locale="de-DE")
+            ctx.on("request", lambda r: fetched.append(r.url))
+            page = ctx.new_page()
+            page.set_default_timeout(20_000)
+            page.goto(f"{base}/portal")
+            page.goto(f"{base}/unterlagen/ansehen/{fid}")
+            drawn = wait_for_page(page, 1)
+            # the black box fills 60 % of the image; blank (undecoded) would be white or nothing
+            assert 0.4 < drawn["ink"] / (drawn["w"] * drawn["h"]) < 0.6, drawn
+            centre, corner = page.evaluate("""() => {
+                const c = document.getElementById("pdf-canvas"), g = c.getContext("2d");
+                const at = (x, y) => Array.from(g.getImageData(x, y, 1, 1).data.slice(0, 3));
+                return [at(c.width / 2, c.height / 2), at(4, 4)];
+            }""")
+            assert max(centre) < 60 and min(corner) > 200, (centre, corner)  # black box on white, not inverted
+            assert any(u.endswith("/static/vendor/pdfjs/wasm/jbig2_nowasm_fallback.js") for u in fetched), fetched
+            assert not [u for u in fetched if u.endswith(".wasm")]
             ctx.close()
             browser.close()
     finally:
