@@ -17,7 +17,7 @@ DEB_QEMU := qemu-system-arm qemu-utils device-tree-compiler
 BACKPORTS := /etc/apt/sources.list.d/debian-backports.sources
 IMAGE_DIR := build/image-arm64
 
-.PHONY: run test lock venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean
+.PHONY: run test lock venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean vendor
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -58,6 +58,12 @@ $(BIN)/.installed: pyproject.toml uv.lock | $(BIN)/uv
 lock: | $(BIN)/uv
 	$(UV) lock $(if $(UPGRADE),--upgrade)
 	$(BIN)/python image/requirements.py
+
+# Browser files the box serves itself (PDF.js): npm installs exactly package-lock.json, the script copies the chosen
+# files into appliance/web/static/vendor/ (committed; tests/test_vendor_pdfjs.py compares them with the lock).
+vendor: $(BIN)/.installed
+	npm ci --ignore-scripts --no-audit --no-fund --omit=optional
+	$(BIN)/python image/vendor_pdfjs.py
 
 run: deps-run $(BIN)/.installed
 	$(BIN)/sitzungsbox demo
