@@ -17,7 +17,7 @@ DEB_QEMU := qemu-system-arm qemu-utils device-tree-compiler
 BACKPORTS := /etc/apt/sources.list.d/debian-backports.sources
 IMAGE_DIR := build/image-arm64
 
-.PHONY: run test lock venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean
+.PHONY: run test lock venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean vendor
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -63,8 +63,14 @@ lock: | $(BIN)/uv
 # installed by Debian's node and npm; the test injects it into the page, the box never serves it. Debian's `npm`
 # is installed only where no npm is (a node packaging that bundles its own npm conflicts with it).
 node_modules/.installed: package.json package-lock.json
-	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund && touch $@; \
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --omit=optional && touch $@; \
 	else echo "npm is missing (run as root to install it): tests/test_a11y.py cannot run"; fi
+
+# Browser files the box serves itself (PDF.js): npm installs exactly package-lock.json, the script copies the chosen
+# files into appliance/web/static/vendor/ (committed; tests/test_vendor_pdfjs.py compares them with the lock).
+vendor: $(BIN)/.installed
+	npm ci --ignore-scripts --no-audit --no-fund --omit=optional
+	$(BIN)/python image/vendor_pdfjs.py
 
 run: deps-run $(BIN)/.installed
 	$(BIN)/sitzungsbox demo

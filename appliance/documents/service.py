@@ -411,6 +411,12 @@ def readable(db: sqlite_utils.Database, viewer: Viewer, file_id: int) -> File | 
     return f if ok else None
 
 
+def viewer_copy(f: File) -> str:
+    """The blob (SHA-256) the in-page PDF viewer reads of this file, range by range. For now the file's own
+    bytes; a linearized copy (first page first, so the first screen costs a few ranges) once there is one."""
+    return f.sha256
+
+
 def visible_files(db: sqlite_utils.Database, viewer: Viewer, session_id: int) -> list[File]:
     return [f for e in visible_agenda(db, viewer, session_id) for f in e.files]
 
