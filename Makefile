@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 DEB_RUN := python3-venv python3-dev gcc iproute2 fonts-dejavu-core qpdf
 DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox conntrack \
 	chromium zbar-tools poppler-utils systemd systemd-container curl nginx-light netbase \
-	debootstrap qemu-user-static binfmt-support fdisk mtools e2fsprogs
+	debootstrap qemu-user-static binfmt-support fdisk mtools e2fsprogs nodejs
 PYTEST_ARGS ?=
 
 # QEMU's Raspberry Pi 4 model (raspi4b) needs QEMU >= 9.0: bookworm-backports has it (backports never
@@ -17,7 +17,7 @@ DEB_QEMU := qemu-system-arm qemu-utils device-tree-compiler
 BACKPORTS := /etc/apt/sources.list.d/debian-backports.sources
 IMAGE_DIR := build/image-arm64
 
-.PHONY: run test lock venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean
+.PHONY: run test lock venue lint deps-run deps-test deps-qemu bench image image-native image-boot clean vendor
 
 define apt_install
 	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
@@ -35,7 +35,7 @@ deps-run:
 	$(call apt_install,$(DEB_RUN))
 
 deps-test:
-	$(call apt_install,$(DEB_TEST))
+	$(call apt_install,$(DEB_TEST) $(if $(shell command -v npm),,npm))
 
 # Python packages: uv.lock pins every one (runtime and the test extra) with hashes; installs only read it, and
 # `make lock` is the only command that resolves (after editing pyproject.toml; UPGRADE=1 takes the newest
@@ -59,10 +59,23 @@ lock: | $(BIN)/uv
 	$(UV) lock $(if $(UPGRADE),--upgrade)
 	$(BIN)/python image/requirements.py
 
+# axe-core for tests/test_a11y.py: a test dependency from npm (package-lock.json pins it with its hash),
+# installed by Debian's node and npm; the test injects it into the page, the box never serves it. Debian's `npm`
+# is installed only where no npm is (a node packaging that bundles its own npm conflicts with it).
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --ignore-scripts --no-audit --no-fund --omit=optional && touch $@; \
+	else echo "npm is missing (run as root to install it): tests/test_a11y.py cannot run"; fi
+
+# Browser files the box serves itself (PDF.js): npm installs exactly package-lock.json, the script copies the chosen
+# files into appliance/web/static/vendor/ (committed; tests/test_vendor_pdfjs.py compares them with the lock).
+vendor: $(BIN)/.installed
+	npm ci --ignore-scripts --no-audit --no-fund --omit=optional
+	$(BIN)/python image/vendor_pdfjs.py
+
 run: deps-run $(BIN)/.installed
 	$(BIN)/sitzungsbox demo
 
-test: deps-test $(BIN)/.installed
+test: deps-test $(BIN)/.installed node_modules/.installed
 	$(BIN)/ruff check appliance tests bench
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
@@ -91,4 +104,4 @@ image-native: deps-test $(BIN)/.installed
 	image/build.sh --arch amd64 --out build/image-amd64
 
 clean:
-	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work
+	rm -rf $(VENV) build *.egg-info tests/artifacts bench/work node_modules

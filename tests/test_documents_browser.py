@@ -70,8 +70,8 @@ def test_member_reads_agenda_pdf_and_sees_a_late_document(cfg):
             page.click("#docs-open")
             assert "Haushalt 2027" in page.inner_text("#agenda")
             page.click(f"#file-{fid} a.doc-title")
-            frame_src = page.get_attribute("#doc-frame", "src")
-            pdf = page.request.get(base + frame_src)
+            data_url = page.get_attribute("#pdf-viewer", "data-pdf-url")
+            pdf = page.request.get(base + data_url)
             assert pdf.status == 200 and pdf.headers["content-type"] == "application/pdf" and pdf.body() == PDF
             page.go_back()
             page.wait_for_selector("#agenda")

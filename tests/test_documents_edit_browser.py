@@ -78,7 +78,7 @@ def test_clerk_corrects_documents_and_the_members_phone_follows(cfg, tmp_path, a
             phone.goto(f"{base}/portal")  # admits the member's device
             phone.goto(f"{base}/unterlagen")
             phone.click(f"#file-{fid} a.doc-title")  # she opens the first version
-            assert phone.request.get(base + phone.get_attribute("#doc-frame", "src")).body() == PDF
+            assert phone.request.get(base + phone.get_attribute("#pdf-viewer", "data-pdf-url")).body() == PDF
             phone.goto(f"{base}/unterlagen")
             phone.wait_for_function("document.body.getAttribute('data-live') === 'open'")
 
@@ -147,7 +147,7 @@ def test_clerk_corrects_documents_and_the_members_phone_follows(cfg, tmp_path, a
             # She opens the new version: the badge goes.
             phone.click(f"#file-{new.id} a.doc-title")
             assert "neue Fassung" in phone.inner_text("h1")
-            assert phone.request.get(base + phone.get_attribute("#doc-frame", "src")).body() == PDF_NEU
+            assert phone.request.get(base + phone.get_attribute("#pdf-viewer", "data-pdf-url")).body() == PDF_NEU
             phone.goto(f"{base}/unterlagen")
             assert phone.query_selector(f"#file-{new.id} .badge.fresh") is None
             desk.close()

@@ -169,6 +169,10 @@ def test_clerk_upload_makes_a_copy_and_downloads_and_the_zip_keep_the_original(c
     for f, data in ((good, HAUSHALT), (bad, NO_PAGE_TREE)):
         got = m.get(f"/unterlagen/datei/{f.id}/{f.name}")
         assert got.status_code == 200 and got.data == data and hashlib.sha256(got.data).hexdigest() == f.sha256
+    blobs = service.blobs_for(cfg.state_dir)
+    for f in (good, bad):  # the viewer's own route reads the copy (the original when there is none)
+        assert m.get(f"/unterlagen/{f.id}/pdf").data == blobs.path(service.viewer_copy(f)).read_bytes()
+    assert m.get(f"/unterlagen/{good.id}/pdf").data != HAUSHALT
     z = zipfile.ZipFile(io.BytesIO(m.get("/unterlagen/alle.zip").data))
     inside = {n.rsplit("/", 1)[-1]: z.read(n) for n in z.namelist()}
     assert inside == {"Haushalt.pdf": HAUSHALT, "Kaputt.pdf": NO_PAGE_TREE}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -153,7 +154,10 @@ def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
 def view(file_id: int):
     viewer, f = _readable_or_404(file_id)
     resp = Response(render_template("documents/view.html", f=f, pdf=f.mime == "application/pdf",
-                                    fresh=service.new_versions(g.db, viewer, f.session_id)))
+                                    fresh=service.new_versions(g.db, viewer, f.session_id),
+                                    # for static/documents/viewer.js, which fills in the numbers
+                                    page_of=i18n.t("docs.viewer.page_of", page="{page}", pages="{pages}"),
+                                    of_pages=i18n.t("docs.viewer.of", pages="{pages}")))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -187,31 +191,53 @@ class _Range:
 @bp.route("/unterlagen/datei/<int:file_id>/<path:name>", methods=["GET", "HEAD"])
 def download(file_id: int, name: str):
     viewer, f = _readable_or_404(file_id)
-    tag = httpfile.etag(f.sha256)
-    p = httpfile.plan(f.size, tag, method=request.method, range_header=request.headers.get("Range"),
-                      if_none_match=request.headers.get("If-None-Match"), if_range=request.headers.get("If-Range"))
-    headers = {
-        "ETag": tag,
-        "Accept-Ranges": "bytes",
+    return _send(viewer, f, f.sha256, "file", {
         "Content-Disposition": httpfile.content_disposition(f.name, attachment=request.args.get("dl") == "1"),
-        # Shown inside our own viewer page only; never cached by anything but the reader's own browser.
-        "Cache-Control": "private, no-cache" if f.effective_public else "private, no-store",
         "X-Frame-Options": "SAMEORIGIN",
         # sandbox for everything but PDFs (Chromium refuses to show a PDF in a sandboxed document).
         "Content-Security-Policy": "default-src 'none'; frame-ancestors 'self'"
                                    + ("" if f.mime == "application/pdf" else "; sandbox"),
-    }
-    if p.status == 304:
-        return Response(status=304, headers=headers)
-    if p.status == 416:
-        return Response(status=416, headers={**headers, "Content-Range": p.content_range or ""})
-    if p.start == 0 and request.method == "GET":
-        service.log_download(g.db, viewer, f, "file")  # one entry per reading, not per range
+    })
+
+
+@bp.route("/unterlagen/<int:file_id>/pdf", methods=["GET", "HEAD"])
+def viewer_data(file_id: int):
+    """The bytes the page's PDF viewer (static/documents/viewer.js) fetches, range by range: the copy
+    service.viewer_copy names (a linearized one when there is one), never as an attachment, never in a frame."""
+    viewer, f = _readable_or_404(file_id)
+    if f.mime != "application/pdf":
+        abort(404)
+    return _send(viewer, f, service.viewer_copy(f), "viewer", {
+        "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
+    })
+
+
+def _send(viewer: Viewer, f: service.File, sha: str, via: str, extra: dict[str, str]):
+    """The one place a stored file's bytes leave the box (downloads and the viewer): ETag, Range, the read log.
+    `sha` is the blob to send: the file's own bytes, or for the viewer the copy service.viewer_copy names."""
     try:
-        fh = open(_blobs().path(f.sha256), "rb")  # noqa: SIM115 - closed by the WSGI server
+        fh = open(_blobs().path(sha), "rb")  # noqa: SIM115 - closed by the WSGI server
     except FileNotFoundError:
         log.error("document blob missing: file %s", f.id)
         abort(500)
+    size = f.size if sha == f.sha256 else os.fstat(fh.fileno()).st_size
+    tag = httpfile.etag(sha)
+    p = httpfile.plan(size, tag, method=request.method, range_header=request.headers.get("Range"),
+                      if_none_match=request.headers.get("If-None-Match"), if_range=request.headers.get("If-Range"))
+    headers = {
+        "ETag": tag,
+        "Accept-Ranges": "bytes",
+        # Never cached by anything but the reader's own browser.
+        "Cache-Control": "private, no-cache" if f.effective_public else "private, no-store",
+        **extra,
+    }
+    if p.status in (304, 416):
+        fh.close()
+        if p.status == 304:
+            return Response(status=304, headers=headers)
+        return Response(status=416, headers={**headers, "Content-Range": p.content_range or ""})
+    if p.start == 0 and request.method == "GET":
+        service.log_download(g.db, viewer, f, via)  # one entry per reading, not per range
     fh.seek(p.start)
     wrapper = request.environ.get("wsgi.file_wrapper", FileWrapper)
     resp = Response(wrapper(_Range(fh, p.length), 1 << 20), status=p.status, headers=headers, mimetype=f.mime,

@@ -554,9 +554,10 @@ class Venue:
         self._leases[i] = lease
         return lease
 
-    def http(self, i: int, url: str, timeout: float = 5, method: str | None = None, data: bytes | str | None = None,
+    def http(self, i: int, url: str, timeout: float = 15, method: str | None = None, data: bytes | str | None = None,
              headers: dict[str, str] | None = None) -> HttpResponse:
-        """One HTTP request with curl from inside client i; redirects are not followed."""
+        """One HTTP request with curl from inside client i; redirects are not followed. The default timeout is
+        generous (a first request on a loaded slow machine); tests that expect no answer pass their own."""
         argv = ["curl", "-sS", "-i", "--noproxy", "*", "--max-time", str(timeout),
                 "--connect-timeout", str(min(timeout, 3))]
         if method:
