@@ -355,3 +355,29 @@ def test_a_replacement_qpdf_cannot_prepare_is_reported_on_the_clerk_page(cfg, db
     assert r.status_code == 200 and f"„Neu.pdf“ {SENTENCE}: qpdf meldet „" in html.unescape(r.get_data(as_text=True))
     (new,) = service.files(db, session.id)
     assert new.view_sha256 is None and sorted(blobs.all()) == [new.sha256]  # the old original and copy are gone
+
+
+def _chunks_with_page_dicts(path: Path, chunk: int = 65536) -> int:
+    """In how many of PDF.js's 64 kB range chunks the page dictionaries lie (PDF.js fetches every one on opening)."""
+    from pypdf import PdfReader
+
+    r = PdfReader(str(path))
+    where = set()
+    for page in r.pages:
+        num, gen = page.indirect_reference.idnum, page.indirect_reference.generation
+        off = r.xref[0][r.xref_objStm[num][0]] if num in r.xref_objStm else r.xref[gen][num]
+        where.add(off // chunk)
+    return len(where)
+
+
+def test_what_linearization_does_to_the_page_dictionaries(tmp_path):
+    """The numbers in linearize's module text (a 60-page file here; 300 there): linearized, the page dictionaries
+    stay spread one per page part; packed into object streams without linearizing, they lie together."""
+    from tests.test_viewer_browser import many_pages
+
+    src = _write(tmp_path / "flach.pdf", many_pages(60, dicts_first=False))
+    (lin,) = linearize.linearize_files([src], tmp_path / "out")
+    packed = tmp_path / "packed.pdf"
+    subprocess.run(["qpdf", "--object-streams=generate", str(src), str(packed)], check=True)
+    assert (_chunks_with_page_dicts(src), _chunks_with_page_dicts(lin.copy), _chunks_with_page_dicts(packed)) == \
+        (60, 60, 1)
