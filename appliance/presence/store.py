@@ -199,7 +199,7 @@ def to_csv(rows: list[Row]) -> str:
 
 def _cell(text: str) -> str:
     # No formula injection when the clerk opens the file in a spreadsheet.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def wipe(db: Any, session_id: int) -> None:
