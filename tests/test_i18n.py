@@ -35,7 +35,7 @@ DYNAMIC = {
     "chat.room.": {"all", "announce"},  # chat.views.room_label, the chat export's rooms
     "tech.class.": set(view.CLASSES),  # dashboard: signal and load classes
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
-    "error.": {"csrf", "403", "404", "413", "500", "503"},  # app's error handler; other codes: Werkzeug's text
+    "error.": {"400", "403", "404", "405", "413", "500", "503"},  # app's error handler; other codes: error.other
 }
 # Keys handed over in a variable: the session field that carries them -> the keys stored in it.
 INDIRECT = {"login_note": {"login.expired", "logout.done"}}

@@ -19,7 +19,7 @@ from appliance.chat.rules import ChatError
 from appliance.rules import roles
 from appliance.sessions import service
 from appliance.usecases import presence as presence_acts
-from appliance.web import auth, csrf, i18n, portal
+from appliance.web import auth, csrf, forms, i18n, portal
 from appliance.web.viewer import current_viewer
 
 bp = Blueprint("chat", __name__)
@@ -142,10 +142,13 @@ def chat_clerk():
 @auth.login_required
 def chat_hide():
     s = _active()
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    msg_id = forms.row_id("msg")  # a tampered form: 400 naming the field
     try:
-        chat.hide(g.db, s.id, int(request.form.get("msg", "0")), _actor(), request.form.get("hidden") != "0")
-    except (ChatError, ValueError, AttributeError) as exc:
-        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
+        chat.hide(g.db, s.id, msg_id, _actor(), request.form.get("hidden") != "0")
+    except ChatError as exc:
+        return _clerk_back(str(exc), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 
@@ -153,13 +156,14 @@ def chat_hide():
 @auth.login_required
 def chat_mute():
     s = _active()
-    who = request.form.get("who", "")
-    if not who and request.form.get("msg"):
-        who = chat.author_participant(g.db, s.id, int(request.form["msg"])) or ""
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    # Who: named by the form ("who"), or as the author of a message ("msg"); neither is a tampered form (400).
+    who = request.form.get("who", "") or chat.author_participant(g.db, s.id, forms.row_id("msg")) or ""
     try:
         chat.mute(g.db, s.id, who, _actor(), request.form.get("muted") != "0")
-    except (ChatError, AttributeError) as exc:
-        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
+    except ChatError as exc:
+        return _clerk_back(str(exc), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 

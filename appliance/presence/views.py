@@ -8,7 +8,7 @@ from flask import Blueprint, Response, current_app, flash, g, redirect, render_t
 
 from appliance.presence import store
 from appliance.sessions import service
-from appliance.web import auth, i18n
+from appliance.web import auth, forms, i18n
 from appliance.web.viewer import current_viewer
 
 bp = Blueprint("presence", __name__)
@@ -49,8 +49,8 @@ def correct():
     s = _active_or_none()
     if s is None:
         return redirect(url_for("presence.attendance"))
+    member_id = forms.row_id("member_id")  # a tampered form: 400 naming the field
     try:
-        member_id = int(request.form.get("member_id", ""))
         member = service.get_member(g.db, member_id)
         if member.session_id != s.id:
             raise ValueError(i18n.t("att.not_in_session"))

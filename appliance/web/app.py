@@ -7,11 +7,11 @@ import secrets
 from typing import Any
 
 from flask import Flask, g, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequestKeyError, HTTPException
 
 from appliance.config import Config
 from appliance.store import open_db
-from appliance.web import csrf, i18n
+from appliance.web import csrf, forms, i18n
 
 MAX_UPLOAD = 64 * 1024 * 1024
 POOL_MAX = 32  # idle SQLite connections kept per worker
@@ -100,9 +100,18 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
 
     @app.errorhandler(HTTPException)
     def _error(exc: HTTPException):
-        key = "error.csrf" if exc.description == "csrf" else f"error.{exc.code}"
-        message = i18n.t(key) if i18n.has(key) else (exc.description or exc.name)
-        return render_template("error.html", message=message, code=exc.code), exc.code
+        # Always German (or English) from the catalogs, never Werkzeug's English descriptions.
+        code = exc.code or 500
+        if exc.description == "csrf":
+            message = i18n.t("error.csrf")
+        elif isinstance(exc, forms.FieldError | BadRequestKeyError):
+            field = exc.field if isinstance(exc, forms.FieldError) else str(exc.args[0] if exc.args else "?")
+            message = i18n.t("error.field", field=field[:40])
+        elif i18n.has(f"error.{code}"):
+            message = i18n.t(f"error.{code}")
+        else:
+            message = i18n.t("error.other", code=code)
+        return render_template("error.html", message=message, code=code), code
 
     @app.after_request
     def _headers(resp):

@@ -1,0 +1,37 @@
+"""Form fields as a tampered or broken form sends them: a field that is missing or not what the form offers is a
+400 with a German message naming the field (worded by the error handler in app.py), never a 500.
+
+A browser always sends what the page's form holds; these refusals meet hand-made requests, old pages after an
+update, and fuzzers.
+"""
+
+from __future__ import annotations
+
+from flask import request
+from werkzeug.exceptions import BadRequest
+
+MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger number is no row's id (and would overflow the driver)
+
+
+class FieldError(BadRequest):
+    """A missing or malformed form field; `field` is its name as in the form."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(description="field")
+        self.field = field
+
+
+def required(name: str) -> str:
+    """The field's text; FieldError if it is missing or blank."""
+    value = request.form.get(name)
+    if value is None or not value.strip():
+        raise FieldError(name)
+    return value
+
+
+def row_id(name: str) -> int:
+    """The field as a row id (decimal digits, ASCII only); FieldError if missing, not a number or out of range."""
+    raw = request.form.get(name, "").strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_ID:
+        raise FieldError(name)
+    return int(raw)

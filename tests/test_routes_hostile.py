@@ -1,0 +1,285 @@
+"""Every POST route of the app, sent hostile forms: nothing, each field missing, wrong-typed fields (text for
+numbers, huge strings, non-UTF-8 bytes, lists for scalars, empty and absent files), extra and duplicated fields,
+a wrong or missing CSRF token, a JSON body. Never a 500, and a refusal is German text, not Werkzeug's English.
+
+The routes come from Flask's URL map, so a new POST route fails here until FIELDS says what its form holds;
+the fields a view reads (request.form / request.files in its source) must be in FIELDS too.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import re
+import secrets
+import zipfile
+
+import pytest
+from flask import request
+from werkzeug.routing import Rule
+
+from appliance.chat import store as chat
+from appliance.helper.client import NullHelper
+from appliance.rules.viewer import Viewer
+from appliance.web import auth, csrf
+from appliance.web.app import create_app
+from tests.live_support import ANNA_IP, populate
+
+CLERK_PW = "routes-clerk-password-1"
+TECH_PW = "routes-tech-password-1"
+BOX = "http://10.77.0.1"
+
+
+class Upload:
+    """A file field's value: fresh bytes for every request (Werkzeug closes what it sent)."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        self.data, self.name = data, name
+
+    def value(self):
+        return io.BytesIO(self.data), self.name
+
+
+def _zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("TOP 1 Haushalt/vorlage.txt", "Haushalt 2027\n")
+    return buf.getvalue()
+
+
+CSV = Upload(b"Name;Rolle\nErika Neu;Mitglied\n", "liste.csv")
+# The valid form of each POST endpoint. Values are what a browser sends; no value is an http(s) URL (the OParl
+# form would start a download) and no confirmation says "yes" except where wiping an empty store is harmless.
+FIELDS: dict[str, dict[str, object]] = {
+    "portal.portal_continue": {"code": "ABCD-EFGH"},
+    "clerk.login": {"password": "falsch", "next": "/clerk/sessions"},
+    "clerk.logout": {},
+    "clerk.sessions": {"body": "Rat", "title": "Test", "date": "01.02.2027", "venue": "Saal"},
+    "clerk.activate": {},
+    "clerk.import_csv": {"csv": CSV},
+    "clerk.rotate": {"confirm": "no"},
+    "documents.clerk_item": {"title": "Haushalt", "number": "3", "nonpublic": "1"},
+    "documents.clerk_upload": {"files": Upload(b"Tagesordnung\n", "tagesordnung.txt"), "item": "", "nonpublic": "",
+                               "late": ""},
+    "documents.clerk_zip": {"zip": Upload(_zip(), "unterlagen.zip"), "nonpublic": ""},
+    "documents.clerk_oparl": {"url": "ftp://oparl.invalid/meeting/1"},
+    "documents.clerk_wipe": {"confirm": "no", "what": "all"},
+    "chat.chat_send": {"room": "all", "body": "Hallo", "client_id": "fuzz-0000-0001", "back": "clerk"},
+    "chat.chat_hide": {"msg": "1", "hidden": "1"},
+    "chat.chat_mute": {"who": "member:1", "msg": "1", "muted": "1"},
+    "chat.chat_settings": {"direct_messages": "1", "guests_chat": "0"},
+    "chat.chat_wipe": {"confirm": "no"},
+    "chat.presence_wipe": {"confirm": "no"},
+    "presence.correct": {"member_id": "1", "status": "present", "reason": "Test"},
+    "dashboard.login": {"password": "falsch", "next": "/technik/"},
+    "dashboard.logout": {},
+}
+# Fields read outside the view's own source (helpers it calls).
+INDIRECT = {"documents.clerk_upload": {"item"}}
+WRONG: list[tuple[str, object]] = [
+    ("Text statt Zahl", "abc"),
+    ("leer", ""),
+    ("riesig", "x" * 200_000),
+    ("negativ", "-1"),
+    ("zu große Zahl", "9" * 40),
+    ("Gleitkomma", "1e999"),
+    ("Nullbyte", "a\x00b"),
+    ("Vollbreite Ziffern", "１２"),
+    ("Richtungsumkehr", "\u202eevil"),
+    ("Skript", "<script>alert(1)</script>"),
+    ("Liste", ["1", "member:1"]),
+    ("Datei statt Text", Upload(b"", "leer.txt")),
+]
+ENGLISH = ("Bad Request", "The browser (or proxy)", "Method Not Allowed", "Not Found", "Internal Server Error",
+           "Request Entity Too Large", "Unauthorized", "Forbidden")
+
+
+def alert_text(html: str) -> str:
+    """The text of the page's message (role="alert"), tags removed."""
+    found = re.search(r'role="alert"[^>]*>(.*?)</(?:div|p)>', html, re.S)
+    return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split()) if found else ""
+
+
+def post_rules(app) -> list[Rule]:
+    return sorted((r for r in app.url_map.iter_rules() if "POST" in (r.methods or ())), key=lambda r: r.rule)
+
+
+def view_fields(app, endpoint: str) -> set[str]:
+    view = inspect.unwrap(app.view_functions[endpoint])
+    view = getattr(view, "func", view)  # the login views are functools.partial
+    source = inspect.getsource(view)
+    found = set(re.findall(r"request\.(?:form|files)\.(?:get|getlist)\(\s*\"(\w+)\"", source))
+    found |= set(re.findall(r"request\.(?:form|files)\[\s*\"(\w+)\"\s*\]", source))
+    found |= set(re.findall(r"\"(\w+)\" in request\.(?:form|files)", source))
+    return found - {"csrf_token", "lang"}
+
+
+@pytest.fixture(params=["aktive Sitzung", "keine aktive Sitzung"])
+def world(cfg, db, request):
+    s, ms = populate(cfg, db)
+    auth.set_password(db, CLERK_PW)
+    auth.set_password(db, TECH_PW, role=auth.TECHNICIAN)
+    chat.post(db, Viewer("member", s.id, ms["Anna"], True, ANNA_IP), "all", "seed-0000-0001", "Guten Morgen")
+    if request.param == "keine aktive Sitzung":
+        db.execute("UPDATE sessions SET active = 0")
+    app = create_app(cfg, helper=NullHelper(), testing=True)
+    return app, s, ms
+
+
+def _token(html: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+
+
+class Staff:
+    """A logged-in browser of one role that logs in again when a request (a logout) ended its session."""
+
+    def __init__(self, app, area: str, password: str) -> None:
+        self.client, self.area, self.password = app.test_client(), area, password
+        self.login()
+
+    def login(self) -> None:
+        page = self.client.get(f"{self.area}login")
+        if page.status_code == 302:  # still logged in (the logout was refused)
+            return
+        r = self.client.post(f"{self.area}login", data={"csrf_token": _token(page.text), "password": self.password})
+        assert r.status_code == 302, r.text
+
+    def token(self) -> str:
+        with self.client.session_transaction() as sess:
+            return sess.setdefault("csrf", secrets.token_urlsafe(32))
+
+
+def _form(values: dict[str, object]) -> dict:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, Upload):
+            out[key] = value.value()
+        elif isinstance(value, list):
+            out[key] = [v.value() if isinstance(v, Upload) else v for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def variants(fields: dict[str, object]):
+    """(label, form fields, extra request arguments) of every hostile form for one endpoint."""
+    yield "keine Felder", {}, {}
+    yield "gültig", dict(fields), {}
+    for name in fields:
+        yield f"ohne {name}", {k: v for k, v in fields.items() if k != name}, {}
+        for label, value in WRONG:
+            yield f"{name}: {label}", {**fields, name: value}, {}
+        yield f"nur {name}, ungültig", {name: "abc"}, {}
+        yield f"{name}: leere Datei", {**fields, name: Upload(b"", "")}, {}
+        yield f"{name}: doppelt", {**fields, name: [Upload(b"a", "a.txt"), "zwei"]}, {}
+    yield "zusätzliches Feld", {**fields, "zzz": "1", "__class__": "x"}, {}
+
+
+def _raw(path: str, token: str, body_fields: dict[str, object]) -> tuple[bytes, str]:
+    """A form with bytes that are not UTF-8 in every value (what a mis-set browser or a fuzzer sends)."""
+    parts = [f"csrf_token={token}".encode()]
+    parts += [name.encode() + b"=%FF%FE%80" + b"\xff" for name in body_fields]
+    return b"&".join(parts), "application/x-www-form-urlencoded"
+
+
+def _who(rule: Rule) -> str:
+    if rule.rule.startswith("/technik"):
+        return "tech"
+    if rule.rule.startswith("/clerk"):
+        return "clerk"
+    return "device"
+
+
+def test_every_post_route_is_in_the_table(world):
+    app, *_ = world
+    endpoints = {r.endpoint for r in post_rules(app)}
+    assert endpoints == set(FIELDS), f"POST routes without a form in FIELDS: {endpoints - set(FIELDS)}; " \
+                                     f"entries without a route: {set(FIELDS) - endpoints}"
+    for endpoint in endpoints:
+        missing = view_fields(app, endpoint) - set(FIELDS[endpoint]) - INDIRECT.get(endpoint, set())
+        assert not missing, f"{endpoint} reads {missing}: add them to FIELDS"
+
+
+def test_no_post_route_answers_500_and_refusals_are_german(world):
+    app, s, ms = world
+    staff = {"clerk": Staff(app, "/clerk/", CLERK_PW), "tech": Staff(app, "/technik/", TECH_PW)}
+    with app.test_request_context():
+        device_token = csrf.device_token(ANNA_IP)
+    failures: list[str] = []
+    requests = 0
+
+    def send(rule: Rule, who: str, label: str, form: dict, **kw) -> None:
+        nonlocal requests
+        path = rule.rule.replace("<int:session_id>", str(s.id))
+        if who == "device":
+            client = app.test_client(use_cookies=False)
+            kw.setdefault("environ_base", {"REMOTE_ADDR": ANNA_IP})
+            kw.setdefault("base_url", BOX)
+        else:
+            client = staff[who].client
+            if rule.endpoint.endswith(".login"):  # wrong passwords from elsewhere: the staff's own IP stays unthrottled
+                kw.setdefault("environ_base", {"REMOTE_ADDR": "192.0.2.7"})
+        requests += 1
+        try:
+            resp = client.post(path, **kw) if "data" in kw else client.post(path, data=form, **kw)
+        except Exception as exc:  # testing=True: a 500 arrives as the exception itself
+            failures.append(f"{path} [{who}] {label}: 500 ({type(exc).__name__}: {str(exc)[:120]})")
+            return
+        if resp.status_code >= 500:
+            failures.append(f"{path} [{who}] {label}: {resp.status_code}")
+        elif resp.status_code >= 400 and resp.mimetype == "text/html":
+            english = [w for w in ENGLISH if w in resp.text]
+            if english or not alert_text(resp.text) or '<html lang="de"' not in resp.text:
+                failures.append(f"{path} [{who}] {label}: {resp.status_code} without a German message {english}")
+        if rule.endpoint.endswith(".logout"):
+            staff[who].login()
+
+    for rule in post_rules(app):
+        fields = FIELDS[rule.endpoint]
+        whos = ["device", "clerk"] if rule.endpoint == "chat.chat_send" else [_who(rule)]
+        for who in whos:
+            token = device_token if who == "device" else staff[who].token()
+            for label, form, kw in variants(fields):
+                token = device_token if who == "device" else staff[who].token()
+                send(rule, who, label, {**_form(form), "csrf_token": token}, **kw)
+            if rule.endpoint == "chat.chat_send":
+                send(rule, who, "JSON-Antwort", {**_form(fields), "csrf_token": token},
+                     headers={"X-Sitzungsbox-Chat": "1"})
+            send(rule, who, "falsches CSRF", {**_form(fields), "csrf_token": "falsch"})
+            send(rule, who, "ohne CSRF", _form(fields))
+            send(rule, who, "CSRF doppelt", {**_form(fields), "csrf_token": ["falsch", token]})
+            body, ctype = _raw(rule.rule, token, fields)
+            send(rule, who, "kein UTF-8", {}, data=body, content_type=ctype)
+            send(rule, who, "JSON statt Formular", {}, data=b'{"csrf_token": "' + token.encode() + b'"}',
+                 content_type="application/json")
+            send(rule, who, "kaputtes multipart", {},
+                 data=b"--x\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n" + token.encode(),
+                 content_type="multipart/form-data; boundary=x")
+    assert requests > 500
+    assert not failures, f"{len(failures)} of {requests} requests failed:\n" + "\n".join(failures[:80])
+
+
+def test_a_missing_field_is_a_german_400_naming_it(cfg, db):
+    """The tester's case: the moderation form without its fields was a 500."""
+    populate(cfg, db)
+    auth.set_password(db, CLERK_PW)
+    app = create_app(cfg, helper=NullHelper(), testing=True)
+
+    @app.get("/_probe")
+    def probe():  # a view that indexes a missing argument: Werkzeug's BadRequestKeyError, worded by the app
+        return request.args["gibt-es-nicht"]
+
+    clerk = Staff(app, "/clerk/", CLERK_PW)
+    for path, form, field in (("/clerk/chat/mute", {}, "msg"), ("/clerk/chat/mute", {"msg": "9" * 40}, "msg"),
+                              ("/clerk/chat/hide", {"msg": "１"}, "msg"),
+                              ("/clerk/attendance/correct", {"status": "present"}, "member_id")):
+        resp = clerk.client.post(path, data={**form, "csrf_token": clerk.token()})
+        assert resp.status_code == 400, (path, form)
+        assert f"Im Formular fehlt das Feld „{field}“ oder es ist ungültig." in alert_text(resp.text)
+    resp = clerk.client.get("/_probe")
+    assert resp.status_code == 400 and "Feld „gibt-es-nicht“" in alert_text(resp.text)
+    resp = clerk.client.get("/_probe?lang=en")
+    assert resp.status_code == 400 and "form field “gibt-es-nicht” is missing" in alert_text(resp.text)
+    resp = clerk.client.put("/clerk/chat/mute")
+    assert resp.status_code == 405 and "nimmt diese Art von Anfrage nicht an" in resp.text
+    assert "Method Not Allowed" not in resp.text
