@@ -47,11 +47,11 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
             return _late(cfg, db, args)
         return _import(db, blobs, args)
     except (DocumentError, oparl.OParlError, OSError) as exc:
-        problems = getattr(exc, "problems", None) or [str(exc)]
-        print("Fehler – nichts wurde importiert:" if args.command == "import" else "Fehler:", file=sys.stderr)
-        for p in problems:
-            print(f"  {p}", file=sys.stderr)
-        return 2
+        from appliance.cli import fail, os_message
+
+        problems = getattr(exc, "problems", None) or [os_message(exc) if isinstance(exc, OSError) else str(exc)]
+        # One line (appliance.cli.fail): every problem, separated by "; ".
+        return fail(("nichts wurde importiert: " if args.command == "import" else "") + "; ".join(problems))
     finally:
         db.conn.close()
 
