@@ -85,6 +85,9 @@ def _import(db, blobs, args) -> int:
                 print(f"  übersprungen: {p}")
         return 0
     path = Path(src)
+    unreadable = oparl_import.DirSource(path).problems if path.is_dir() else []
+    if unreadable:  # saved OParl JSON that is broken or past a limit: say so, not "type .json not allowed"
+        raise oparl.OParlError("gespeichertes OParl-JSON nicht lesbar: " + "; ".join(unreadable))
     if path.is_dir():
         result = bulk.import_dir(db, blobs, args.session, path, public=not args.nonpublic, actor="cli")
     else:

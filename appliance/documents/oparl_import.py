@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import sqlite_utils
 
-from appliance.documents import DocumentError, oparl, rules, service
+from appliance.documents import DocumentError, jsonlimits, oparl, rules, service
 from appliance.documents.blobs import Blobs
 from appliance.store.db import now
 from appliance.store.transaction import transaction
@@ -92,14 +92,24 @@ class DirSource:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self.index: dict[str, Any] = {}
+        self.problems: list[str] = []  # JSON files that are no readable OParl (jsonlimits: size, depth)
         for path in sorted(self.root.rglob("*.json")):
+            rel = path.relative_to(self.root).as_posix()
             try:
-                obj = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                jsonlimits.check_size(path.stat().st_size, rel)
+                obj = jsonlimits.loads(path.read_bytes(), rel)
+            except OSError:
                 continue
+            except DocumentError as exc:
+                self.problems.append(str(exc))
+                continue
+            found = False
             for o in (obj.get("data") if isinstance(obj, dict) and isinstance(obj.get("data"), list) else [obj]):
                 if isinstance(o, dict) and isinstance(o.get("id"), str):
                     self.index[o["id"]] = o
+                    found = True
+            if not found:
+                self.problems.append(f"{rel}: kein OParl-Objekt (keines mit einer „id“ als Text).")
 
     def meetings(self) -> list[str]:
         return [k for k, o in self.index.items() if oparl.kind(o) == "Meeting"]
