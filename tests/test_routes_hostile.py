@@ -11,7 +11,6 @@ from __future__ import annotations
 import inspect
 import io
 import re
-import secrets
 import zipfile
 
 import pytest
@@ -23,6 +22,7 @@ from appliance.helper.client import NullHelper
 from appliance.rules.viewer import Viewer
 from appliance.web import auth, csrf
 from appliance.web.app import create_app
+from tests.hostile.harness import Staff, alert_text
 from tests.live_support import ANNA_IP, populate
 
 CLERK_PW = "routes-clerk-password-1"
@@ -94,12 +94,6 @@ ENGLISH = ("Bad Request", "The browser (or proxy)", "Method Not Allowed", "Not F
            "Request Entity Too Large", "Unauthorized", "Forbidden")
 
 
-def alert_text(html: str) -> str:
-    """The text of the page's message (role="alert"), tags removed."""
-    found = re.search(r'role="alert"[^>]*>(.*?)</(?:div|p)>', html, re.S)
-    return " ".join(re.sub(r"<[^>]+>", " ", found.group(1)).split()) if found else ""
-
-
 def post_rules(app) -> list[Rule]:
     return sorted((r for r in app.url_map.iter_rules() if "POST" in (r.methods or ())), key=lambda r: r.rule)
 
@@ -124,29 +118,6 @@ def world(cfg, db, request):
         db.execute("UPDATE sessions SET active = 0")
     app = create_app(cfg, helper=NullHelper(), testing=True)
     return app, s, ms
-
-
-def _token(html: str) -> str:
-    return re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
-
-
-class Staff:
-    """A logged-in browser of one role that logs in again when a request (a logout) ended its session."""
-
-    def __init__(self, app, area: str, password: str) -> None:
-        self.client, self.area, self.password = app.test_client(), area, password
-        self.login()
-
-    def login(self) -> None:
-        page = self.client.get(f"{self.area}login")
-        if page.status_code == 302:  # still logged in (the logout was refused)
-            return
-        r = self.client.post(f"{self.area}login", data={"csrf_token": _token(page.text), "password": self.password})
-        assert r.status_code == 302, r.text
-
-    def token(self) -> str:
-        with self.client.session_transaction() as sess:
-            return sess.setdefault("csrf", secrets.token_urlsafe(32))
 
 
 def _form(values: dict[str, object]) -> dict:
