@@ -254,3 +254,42 @@ def test_a_missing_field_is_a_german_400_naming_it(cfg, db):
     resp = clerk.client.put("/clerk/chat/mute")
     assert resp.status_code == 405 and "nimmt diese Art von Anfrage nicht an" in resp.text
     assert "Method Not Allowed" not in resp.text
+
+
+QUERY = ("lang", "room", "seit", "q", "mac", "as", "next", "last_id", "sort", "order", "class", "radio", "dl")
+GET_VALUES = ("abc", "9" * 40, "-1", "x" * 5000, "a\x00b", "%FF%FE", "１２", "<script>", "../../etc/passwd",
+              "faction:CDU", "dm:1:1")
+HEADERS = {"Range": "bytes=99999999999999999999-", "If-None-Match": "\x00" * 100, "If-Range": "x" * 5000,
+           "Last-Event-ID": "9" * 40, "Accept-Language": "xx;q=abc," * 200}
+
+
+def test_no_get_route_answers_500_for_hostile_queries(world):
+    """Every GET route (the stream /events and static files aside), with each query argument the views read set
+    to hostile values, and hostile headers: never a 500."""
+    app, s, _ms = world
+    clerk, tech = Staff(app, "/clerk/", CLERK_PW), Staff(app, "/technik/", TECH_PW)
+    values = {"session_id": str(s.id), "member_id": "1", "file_id": "1", "name": "x/../../y", "filename": "x"}
+    failures, requests = [], 0
+    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+        if "GET" not in (rule.methods or ()) or rule.endpoint in ("static", "live.events"):
+            continue
+        path = rule.rule
+        for arg in rule.arguments:
+            path = re.sub(rf"<(?:\w+:)?{arg}>", values[arg], path)
+        client = tech.client if path.startswith("/technik") else clerk.client if path.startswith("/clerk") else \
+            app.test_client(use_cookies=False)
+        extra = {} if client in (clerk.client, tech.client) else {"base_url": BOX,
+                                                                   "environ_base": {"REMOTE_ADDR": ANNA_IP}}
+        raw = "&".join(f"{name}=%FF%FE%C0%AF%00" for name in QUERY)  # bytes that are not UTF-8, sent as they are
+        for value in GET_VALUES:
+            for query in ({name: value for name in QUERY}, {QUERY[len(value) % len(QUERY)]: value}, raw):
+                requests += 1
+                try:
+                    resp = client.get(path, query_string=query, headers=HEADERS, **extra)
+                except Exception as exc:  # testing=True: a 500 arrives as the exception itself
+                    failures.append(f"GET {path} {value[:20]!r}: 500 ({type(exc).__name__}: {str(exc)[:120]})")
+                    continue
+                if resp.status_code >= 500:
+                    failures.append(f"GET {path} {value[:20]!r}: {resp.status_code}")
+    assert requests > 300
+    assert not failures, f"{len(failures)} of {requests} requests failed:\n" + "\n".join(failures[:80])
