@@ -130,9 +130,9 @@ def csv_cells(text: str) -> list[str]:
 
 @pytest.mark.parametrize("case", by_kind("upload"))
 def test_upload_web(box, case):
-    name, data = case.make()
+    files = [(io.BytesIO(data), name) for name, data in case.make()]
     before = box.state()
-    resp = box.post_clerk(f"/clerk/sessions/{box.live.id}/unterlagen/hochladen", {"files": (io.BytesIO(data), name)})
+    resp = box.post_clerk(f"/clerk/sessions/{box.live.id}/unterlagen/hochladen", {"files": files})
     if case.accept:
         assert resp.status_code == 302, alert_text(resp.text)
         assert box.state()["rows"]["doc_files"] == before["rows"]["doc_files"] + 1
@@ -142,10 +142,10 @@ def test_upload_web(box, case):
 
 @pytest.mark.parametrize("case", by_kind("upload", cli=True))
 def test_upload_cli(box, case):
-    name, data = case.make()
     folder = box.tmp / "stick"
     folder.mkdir()
-    (folder / name).write_bytes(data)
+    for name, data in case.make():
+        (folder / name).write_bytes(data)
     before = box.state()
     proc = box.cli("import", str(box.live.id), str(folder))
     if case.accept:
@@ -246,6 +246,9 @@ def test_tampered_form(box, case):
         data = {"body": "Rat", "title": spec["title"], "date": "2026-12-03", "venue": ""}
     elif path == "/clerk/login":
         data = {"password": spec["password"]}
+    elif path == "upload":
+        path = f"/clerk/sessions/{box.live.id}/unterlagen/hochladen"
+        data = {"files": [(io.BytesIO(b"x\n"), f"datei-{i}.txt") for i in range(spec["files"])]}
     else:
         data = {k: v for k, v in spec.items() if k != "path"}
     csrf_value = spec.get("csrf", token)

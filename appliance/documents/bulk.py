@@ -127,6 +127,9 @@ def dir_entries(root: Path, skipped: list[str]) -> list[Entry]:
                 problems.append(str(exc))
                 continue
             entries.append(Entry(folder, base, st.st_size, lambda path=path: open(path, "rb")))
+            if len(entries) > rules.MAX_ZIP_ENTRIES:  # the same limit as a ZIP's; stop walking a huge stick
+                raise BulkError([f"Der Ordner enthält mehr als {rules.MAX_ZIP_ENTRIES} Dateien; höchstens "
+                                 f"{rules.MAX_ZIP_ENTRIES} sind erlaubt."])
     if problems:
         raise BulkError(problems)
     return entries

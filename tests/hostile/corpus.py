@@ -99,8 +99,8 @@ CSV = [
 ]
 
 
-def _upload(name: str, data: bytes) -> Callable[[], tuple[str, bytes]]:
-    return lambda: (name, data)
+def _upload(name: str, data: bytes) -> Callable[[], list[tuple[str, bytes]]]:
+    return lambda: [(name, data)]
 
 
 UPLOADS = [
@@ -117,6 +117,8 @@ UPLOADS = [
     # Werkzeug's multipart parser reads a backslash in filename="…" as an escape: over the web it never arrives.
     Case("upload", "backslash in the name", _upload("TOP 1\\vorlage.txt", b"hallo\n"), ("Pfad",), web=False),
     Case("upload", "executable", _upload("virus.exe", b"MZ\x90\x00"), ("Dateityp nicht erlaubt",)),
+    Case("upload", "2500 files at once", lambda: [(f"datei-{i}.txt", b"x\n") for i in range(2500)],
+         ("Dateien", "höchstens")),
     Case("upload", "decomposed umlaut", _upload("Übersicht.txt".replace("Ü", "U\u0308"), b"hallo\n"), accept=True),
 ]
 
@@ -248,7 +250,9 @@ FORMS = [
          ("Im Formular fehlt", "„member_id“")),
     Case("form", "session title of 100 000 characters", lambda: {"path": "/clerk/sessions", "title": "T" * 100_000},
          ("zu lang",)),
-    Case("form", "password of 1 MB", lambda: {"path": "/clerk/login", "password": "p" * (1 << 20)}, ("zu groß",)),
+    Case("form", "password of 1 MB", lambda: {"path": "/clerk/login", "password": "p" * (1 << 20)},
+         ("zu groß", "500 KB Text pro Feld")),
+    Case("form", "1500 files in one upload", lambda: {"path": "upload", "files": 1500}, ("zu groß", "1000 Dateien")),
 ]
 
 ALL = CSV + UPLOADS + ZIPS + JSON + CHAT + FORMS
