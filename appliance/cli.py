@@ -5,15 +5,17 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import re
 import sqlite3
+import stat
 import sys
 from pathlib import Path
 
 from appliance import config as config_mod
 
-log = logging.getLogger(__name__)
 MAX_LINE = 2000  # characters of the one error line
+SYSLOG = "/dev/log"  # where the traceback of an unexpected error goes (the journal reads it)
 
 
 def one_line(text: str) -> str:
@@ -227,9 +229,34 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.debug:
             raise
-        log.debug("unexpected error in %s", args.command, exc_info=True)
-        return fail(f"unerwarteter Fehler ({type(exc).__name__}) in „{args.command}“ – Einzelheiten mit "
-                    "sitzungsbox --debug …")
+        logged = _log_details(args.command)
+        return fail(f"unerwarteter Fehler ({type(exc).__name__}) in „{args.command}“ – Einzelheiten "
+                    + ("im Systemprotokoll (journalctl -t sitzungsbox) oder " if logged else "")
+                    + "mit sitzungsbox --debug …")
+
+
+def _log_details(command: str) -> bool:
+    """The traceback of the exception being handled, to the system log (the journal), not the terminal.
+    False when there is no system log (a container without /dev/log)."""
+    from logging.handlers import SysLogHandler
+
+    try:
+        if not stat.S_ISSOCK(os.stat(SYSLOG).st_mode):
+            return False
+        handler = SysLogHandler(address=SYSLOG)
+    except OSError:
+        return False
+    handler.handleError = lambda _record: None  # type: ignore[method-assign]  # never "Logging error" on stderr
+    handler.ident = "sitzungsbox: "
+    details = logging.getLogger("appliance.cli.unexpected")
+    details.propagate = False
+    details.addHandler(handler)
+    try:
+        details.error("unerwarteter Fehler in %s", command, exc_info=True)
+    finally:
+        details.removeHandler(handler)
+        handler.close()
+    return True
 
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER

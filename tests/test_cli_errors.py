@@ -4,6 +4,7 @@ own (commands that need root, a radio or the network are not run here; their arg
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,23 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_needs_debug(box, monk
     assert "Traceback" not in err and "intern" not in err  # details are for the log, not the clerk
     with pytest.raises(KeyError):
         cli.main(["--debug", "--config", str(box / "box.toml"), "session", "list"])
+
+
+def test_the_traceback_of_an_unexpected_error_goes_to_the_system_log(box, monkeypatch, capsys):
+    def broken(_cfg, _args):
+        raise ZeroDivisionError("intern")
+
+    log = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    log.bind(str(box / "log.sock"))
+    log.settimeout(5)
+    monkeypatch.setattr(cli, "SYSLOG", str(box / "log.sock"))
+    monkeypatch.setattr(cli, "_session_cmd", broken)
+    try:
+        assert cli.main(["--config", str(box / "box.toml"), "session", "list"]) == 2
+        entry = log.recv(65536).decode()
+    finally:
+        log.close()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "journalctl -t sitzungsbox" in err and "Traceback" not in err
+    assert "sitzungsbox: unerwarteter Fehler in session" in entry
+    assert "Traceback" in entry and "ZeroDivisionError: intern" in entry

@@ -193,6 +193,8 @@ def test_saved_oparl_json_cli(box, case):
         return
     assert_cli_refused(proc, *case.words)
     assert box.state() == before
+    running = box.db.execute("SELECT COUNT(*) FROM doc_imports WHERE state = 'running'").fetchone()[0]
+    assert running == 0, "a refused import is shown as running forever"
 
 
 # --- chat ----------------------------------------------------------------------------------------------------

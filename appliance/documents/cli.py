@@ -77,7 +77,11 @@ def _import(db, blobs, args) -> int:
         for url in urls:
             import_id = oparl_import.begin(db, args.session, url)
             print(f"OParl: {url}", flush=True)
-            report = oparl_import.import_meeting(db, blobs, args.session, source, url, import_id=import_id)
+            try:
+                report = oparl_import.import_meeting(db, blobs, args.session, source, url, import_id=import_id)
+            except Exception as exc:  # the clerk's page must not show it as running forever
+                oparl_import._progress(db, import_id, state="failed", problems=[f"Abbruch: {exc}"])
+                raise
             oparl_import._progress(db, import_id, state="done", problems=report.problems)
             print(f"  {report.items} Tagesordnungspunkte, {report.files} neue Dateien, "
                   f"{report.already} schon vorhanden (fortgesetzt)")
