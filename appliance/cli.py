@@ -207,13 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command. Its refusals are one German line on stderr and exit status 2; so is an unexpected
-    exception (its kind named; the traceback only with --debug, and in the log at level DEBUG)."""
+    exception (its kind named; the traceback in the system log, and on the terminal only with --debug)."""
     args = build_parser().parse_args(argv)
     try:
         return _run(args)
     except KeyboardInterrupt:
         print("Abgebrochen.", file=sys.stderr)
         return 130
+    except SystemExit as exc:  # a command that stops with a message (serve: privileges) refuses like the others
+        if isinstance(exc.code, str):
+            return fail(exc.code)
+        raise
     except EOFError:
         return fail("Die Eingabe endete, bevor eine Antwort kam (ohne Rückfrage: --ja).")
     except config_mod.ConfigError as exc:

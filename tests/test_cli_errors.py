@@ -116,6 +116,15 @@ def test_an_unexpected_error_is_one_line_and_the_traceback_needs_debug(box, monk
         cli.main(["--debug", "--config", str(box / "box.toml"), "session", "list"])
 
 
+def test_a_command_stopping_with_a_message_refuses_like_the_others(box, monkeypatch, capsys):
+    def stops(_cfg, _args):
+        raise SystemExit("Rechte konnten nicht abgegeben werden.\nZweite Zeile")
+
+    monkeypatch.setattr(cli, "_session_cmd", stops)
+    assert cli.main(["--config", str(box / "box.toml"), "session", "list"]) == 2
+    assert capsys.readouterr().err == "Fehler: Rechte konnten nicht abgegeben werden. Zweite Zeile\n"
+
+
 def test_the_traceback_of_an_unexpected_error_goes_to_the_system_log(box, monkeypatch, capsys):
     def broken(_cfg, _args):
         raise ZeroDivisionError("intern")
