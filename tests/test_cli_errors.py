@@ -95,7 +95,7 @@ def test_hostile_arguments_one_german_line(box, args, words):
 
 def test_broken_configuration_and_database(box):
     assert_refused(run(box, "session", "list", config="gibt-es-nicht.toml"), "Konfiguration", "fehlt")
-    assert_refused(run(box, "session", "list", config="garbage.toml"), "Konfiguration")
+    assert_refused(run(box, "session", "list", config="garbage.toml"), "Konfiguration", "kein gültiges TOML")
     assert_refused(run(box, "session", "list", config="unknown.toml"), "unbekannte Einstellung")
     (box / "state" / "sitzungsbox.db").write_bytes(b"kein SQLite " * 1000)
     for suffix in ("-wal", "-shm"):

@@ -146,14 +146,17 @@ def test_upload_cli(box, case):
     folder.mkdir()
     for name, data in case.make():
         (folder / name).write_bytes(data)
-    before = box.state()
-    proc = box.cli("import", str(box.live.id), str(folder))
-    if case.accept:
-        assert proc.returncode == 0, proc.stderr
-        assert box.state()["rows"]["doc_files"] == before["rows"]["doc_files"] + 1
-        return
-    assert_cli_refused(proc, *case.words)
-    assert box.state() == before
+    files = sorted(folder.iterdir())
+    # A folder (or USB stick), and a single file as a Tischvorlage: the two ways files come in on the command line.
+    for args in [(str(folder),)] + ([(str(files[0]), "--tischvorlage")] if len(files) == 1 else []):
+        before = box.state()
+        proc = box.cli("import", str(box.live.id), *args)
+        if case.accept:
+            assert proc.returncode == 0, proc.stderr
+            assert box.state()["rows"]["doc_files"] == before["rows"]["doc_files"] + 1
+            continue
+        assert_cli_refused(proc, *case.words)
+        assert box.state() == before
 
 
 # --- ZIPs ----------------------------------------------------------------------------------------------------
