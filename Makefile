@@ -67,7 +67,7 @@ test: deps-test $(BIN)/.installed
 	$(BIN)/python -m pytest -q -ra $(PYTEST_ARGS)
 
 venue: deps-test $(BIN)/.installed
-	$(BIN)/sitzungsbox venue
+	$(BIN)/python -m tests.venue
 
 bench: deps-test $(BIN)/.installed
 	$(BIN)/python -m bench.onboarding

@@ -163,7 +163,6 @@ def build_parser() -> argparse.ArgumentParser:
     fh.add_argument("--socket", type=Path, required=True)
     fh.add_argument("--psk-file", type=Path)
     fh.add_argument("--replay", type=Path, help="aufgezeichnete Sitzung, die abgespielt wird")
-    sub.add_parser("venue", help="virtueller Sitzungssaal in Netzwerk-Namespaces (root)")
     from appliance.documents import cli as documents_cli
     documents_cli.add_parsers(sub)
     wp = sub.add_parser("wipe", help="nach der Sitzung löschen: nichtöffentliche Unterlagen (Standard), alle "
@@ -306,9 +305,6 @@ def _run(args: argparse.Namespace) -> int:
     if cmd == "fake-hostapd":
         from appliance.radio import fake
         return fake.main(args.socket, psk_file=args.psk_file, replay=args.replay)
-    if cmd == "venue":
-        from appliance import venue
-        return venue.main(cfg)
     if cmd in ("firstboot", "setup-code", "setup"):
         from appliance import firstboot
         if cmd == "firstboot":

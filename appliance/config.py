@@ -101,6 +101,9 @@ class Config:
     # Room chat: at most chat_rate_count messages per participant within chat_rate_window seconds.
     chat_rate_count: int = 5
     chat_rate_window: float = 10.0
+    # OParl import (appliance/outside.py): servers in private networks (RFC 1918, fc00::/7, 100.64.0.0/10),
+    # and a loopback address the clerk writes literally, may be fetched from. Off: only public addresses.
+    oparl_private_sources: bool = False
 
     @property
     def db_path(self) -> Path:
@@ -160,6 +163,8 @@ class Config:
             raise ConfigError("push_heartbeat (0..300 s) oder push_poll (0..5 s) ungültig")
         if not 1 <= self.chat_rate_count <= 1000 or not 0 < self.chat_rate_window <= 3600:
             raise ConfigError("chat_rate_count (1..1000) oder chat_rate_window (0..3600 s) ungültig")
+        if not isinstance(self.oparl_private_sources, bool):
+            raise ConfigError("oparl_private_sources muss true oder false sein")
         if not re.fullmatch(r"[a-z0-9-]{1,63}", self.hostname):
             raise ConfigError(f"ungültiger Hostname: {self.hostname!r}")
         return self

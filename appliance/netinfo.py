@@ -32,3 +32,11 @@ def all_ipv4_addresses() -> set[str]:
     import psutil
 
     return {a.address for addrs in psutil.net_if_addrs().values() for a in addrs if a.family == socket.AF_INET}
+
+
+def all_ip_addresses() -> set[str]:
+    """Every IPv4 and IPv6 address on every interface (IPv6 without its %zone), from one getifaddrs() call."""
+    import psutil
+
+    return {a.address.split("%", 1)[0] for addrs in psutil.net_if_addrs().values() for a in addrs
+            if a.family in (socket.AF_INET, socket.AF_INET6)}

@@ -53,8 +53,22 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 
 def make_pdf(size: int) -> bytes:
-    body = os.urandom(size - 64)  # incompressible, like scanned pages
-    return b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n" + body + b"\n%%EOF\n".ljust(64 - 16, b" ")[: 64 - 16]
+    """A real one-page PDF (the box refuses what a reader cannot open) of `size` bytes: its content stream is
+    incompressible, like scanned pages."""
+    head = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R >>"]
+    fixed = len(head) + sum(len(o) + 20 for o in objs) + 260  # objects, xref and trailer, roughly
+    body = os.urandom(max(0, size - fixed))
+    objs.append(b"<< /Length %d >>\nstream\n" % len(body) + body + b"\nendstream")
+    out, offsets = bytearray(head), []
+    for n, o in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % n + o + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 5\n0000000000 65535 f \n" + b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % xref
+    return bytes(out)
 
 
 def prepare(work: Path, data: bytes, port: int, web_user: str):

@@ -22,18 +22,15 @@ import asyncio
 import ctypes
 import os
 import re
-import shutil
 import socket
 import struct
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from appliance.config import Config
-from appliance.venue import Box, Venue, VenueError, start_appliance
 from bench.common import summarise, write_result
+from tests.venue import Box, Venue, VenueError, running_box
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -219,48 +216,29 @@ keyids: dict[int, str] = {}
 
 
 def run(n: int, prefix: str) -> dict:
-    from appliance.sessions import roster, service
-    from appliance.store import open_db
+    from appliance.sessions import service
 
-    work = Path(tempfile.mkdtemp(prefix="sbx-bench-"))
-    work.chmod(0o755)  # the web app and daemon run as nobody
-    cfg = Config(state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
-                 leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
-                 web_user="nobody").validate()
     baseline_idx = list(range(1, n + 1))
     onboard_idx = list(range(n + 1, 2 * n + 1))
     # Every 10th phone is a guest (shared key, one tap); the others are members with personal keys.
     guests = {i for i in onboard_idx if i % 10 == 0}
-    db = open_db(cfg.db_path)
-    session = service.create_session(db, body="Rat der Stadt", title="Messung", day="2026-12-01", ssid=cfg.ssid)
     csv = "Name;Rolle\n" + "".join(f"Mitglied {i:03d};Mitglied\n" for i in onboard_idx if i not in guests)
-    service.insert_members(db, session.id, roster.parse_members(csv))
-    service.set_active(db, session.id)
-    by_name = {m.name: m for m in service.members(db, session.id)}
-    db.conn.close()
-    names: dict[int, str | None] = {}
-    for i in onboard_idx:
-        names[i] = None if i in guests else f"Mitglied {i:03d}"
-        keyids[i] = "guest" if i in guests else by_name[f"Mitglied {i:03d}"].keyid
+    names: dict[int, str | None] = {i: None if i in guests else f"Mitglied {i:03d}" for i in onboard_idx}
     t_start = time.monotonic()
-    try:
-        with Venue(work / "venue", 2 * n, prefix=prefix, cfg=cfg, links_up=False,
-                   random_macs=True) as venue:
-            box = start_appliance(venue)
-            # Real phones bring their own CPUs; here 200 simulated ones share the box's 2 cores. From now on
-            # this process and everything it starts (udhcpc, hooks, HTTP threads) yields to the box's
-            # processes, started above at normal priority, so the phones' simulated work is not box latency.
-            os.nice(10)
-            try:
-                t_ready = time.monotonic()
-                base, base_wall, base_cpu = burst(box, baseline_idx, None)
-                full, full_wall, full_cpu = burst(box, onboard_idx, names)
-                admitted = len(venue.nft_set())
-            finally:
-                box.close()
-    finally:
-        if not os.environ.get("SBX_KEEP"):
-            shutil.rmtree(work, ignore_errors=True)
+    # Clients start unplugged (the burst plugs them in) with MACs spread like phones' random ones.
+    with running_box(prefix, 2 * n, members=csv, title="Messung", links_up=False, random_macs=True,
+                     keep=bool(os.environ.get("SBX_KEEP")),
+                     seed=lambda db, sid, _cfg: {m.name: m.keyid for m in service.members(db, sid)}) as box:
+        for i in onboard_idx:
+            keyids[i] = "guest" if i in guests else box.seeded[f"Mitglied {i:03d}"]
+        # Real phones bring their own CPUs; here 200 simulated ones share the box's 2 cores. From now on
+        # this process and everything it starts (udhcpc, hooks, HTTP threads) yields to the box's
+        # processes, started above at normal priority, so the phones' simulated work is not box latency.
+        os.nice(10)
+        t_ready = time.monotonic()
+        base, base_wall, base_cpu = burst(box, baseline_idx, None)
+        full, full_wall, full_cpu = burst(box, onboard_idx, names)
+        admitted = len(box.venue.nft_set())
     figures: dict = {
         "clients_per_burst": n, "guests": len(guests), "setup_s": round(t_ready - t_start, 2),
         "baseline_lease": summarise([r["lease"] for r in base if "lease" in r]),

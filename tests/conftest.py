@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
@@ -108,3 +109,31 @@ def db(cfg: Config):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+# Venue prefix -> the test module that uses it. Namespaces are named by prefix; two modules sharing one would
+# tear down each other's venue whenever they run in one session (in any order).
+_VENUE_PREFIXES: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def venue_factory(request):
+    """make(prefix, n_clients, **kw) -> tests.venue.Box: the whole appliance in a virtual venue (root).
+
+    kw as for tests.venue.running_box (members, title, seed, before_start, daemon_caps, monitor, Config
+    fields). Every venue made is torn down (processes, namespaces, files) at the end of the module, also when
+    the setup or a test fails. Each module picks its own prefix.
+    """
+    need_root()
+    need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
+    from tests.venue import running_box
+
+    module = request.module.__name__
+    with contextlib.ExitStack() as stack:
+        def make(prefix: str, n_clients: int, **kw):
+            owner = _VENUE_PREFIXES.setdefault(prefix, module)
+            if owner != module:
+                raise AssertionError(f"Venue-Präfix {prefix!r} benutzt schon {owner}: jedes Modul braucht ein eigenes")
+            return stack.enter_context(running_box(prefix, n_clients, **kw))
+
+        yield make

@@ -74,7 +74,7 @@ CASES = [
     (("wipe", "x"), ("keine ganze Zahl",)),
     (("wipe", "1", "--alle", "--anwesenheit"), ("nicht zusammen mit",)),
     (("import", "999", "leer"), ("Sitzung 999 gibt es nicht",)),
-    (("import", "1", "/gibt/es/nicht"), ("nichts wurde importiert", "gibt es nicht")),
+    (("import", "1", "/gibt/es/nicht"), ("/gibt/es/nicht", "gibt es nicht")),
     (("import", "1", "kein.zip"), ("nichts wurde importiert", "ZIP")),
     (("import", "1", "leer"), ("nichts wurde importiert", "keine Dateien")),
     (("import", "1", "leer", "--tischvorlage"), ("einzelne Datei",)),

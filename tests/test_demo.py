@@ -14,9 +14,56 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
 
+from appliance.demo import DEMO_CSV
+from appliance.sessions import roster
+
 ROOT = Path(__file__).resolve().parent.parent
+# The role column of the clerk's member table (German).
+ROLE_LABELS = {"member": "Mitglied", "deputy": "Stellvertretung", "administration": "Verwaltung", "guest": "Gast"}
+
+
+class _MemberTable(HTMLParser):
+    """The (name, role) cells of each person's row in the clerk's `<table class="members">`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[tuple[str, ...]] = []
+        self._depth = 0  # > 0 inside the members table
+        self._cells: list[str] | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            if self._depth or "members" in (dict(attrs).get("class") or "").split():
+                self._depth += 1
+        elif self._depth and tag == "tr":
+            self._cells = []
+        elif self._cells is not None and tag == "td":
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag == "table" and self._depth:
+            self._depth -= 1
+        elif tag == "td" and self._cell is not None:
+            self._cells.append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "tr" and self._cells is not None:
+            if self._cells:  # header and faction rows have no <td>
+                self.rows.append(tuple(self._cells[:2]))
+            self._cells = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def member_rows(html: str) -> list[tuple[str, ...]]:
+    parser = _MemberTable()
+    parser.feed(html)
+    return parser.rows
 
 
 def _poll(predicate, timeout: float, what: str, proc: subprocess.Popen):
@@ -59,7 +106,12 @@ def test_demo_serves_portal_and_clerk_pages():
         sessions = opener.open(f"{base}/clerk/login", data, timeout=5).read().decode()
         assert "12. Sitzung des Rates (Demo)" in sessions
         session_page = opener.open(f"{base}/clerk/sessions/1", timeout=5).read().decode()
-        assert session_page.count("Mitglied") >= 62
+        # Exactly the council's people, each once, with their role: the 62 members and the others of the CSV
+        # (a plain count of "Mitglied" would also count the headings' "Mitglieder").
+        expected = [(r.name, ROLE_LABELS[r.role]) for r in roster.parse_members(DEMO_CSV.read_bytes())]
+        listed = member_rows(session_page)
+        assert sorted(listed) == sorted(expected)
+        assert sum(role == "Mitglied" for _, role in listed) == 62
         # The replayed arrivals reach the attendance list: the first member who arrived counts as present.
         csv_url = f"{base}/clerk/attendance.csv"
         _poll(lambda: ";anwesend;" in opener.open(csv_url, timeout=5).read().decode(), 30, "presence", proc)

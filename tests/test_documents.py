@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import stat
 import zipfile
@@ -17,9 +16,10 @@ from appliance.documents import blobs as blobs_mod
 from appliance.rules.viewer import Viewer
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
+from tests import pdf_samples
 
-PDF = b"%PDF-1.4\n" + b"x" * 3000 + b"\n%%EOF\n"
-PDF2 = b"%PDF-1.7\n" + os.urandom(200_000) + b"\n%%EOF\n"
+PDF = pdf_samples.pdf(b"x" * 3000)
+PDF2 = pdf_samples.sized(200_000)
 MEMBERS = """Name;Fraktion;Rolle;Stimmrecht;Gremium
 Anna Schmidt;SPD;Mitglied;ja;Rat der Stadt
 Dora Vertretung;SPD;Stellvertretung;nein;Rat der Stadt
@@ -318,7 +318,7 @@ def test_clerk_upload_and_wipe(setup, app_as, db, cfg):
     tok = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     r = c.post(f"/clerk/sessions/{sid}/unterlagen/hochladen", data={
         "csrf_token": tok, "late": "1", "files": [(io.BytesIO(PDF + b"1"), "tisch.pdf"),
-                                                  (io.BytesIO(b"%PDF-2"), "zwei.pdf")]},
+                                                  (io.BytesIO(pdf_samples.pdf(b"2")), "zwei.pdf")]},
         content_type="multipart/form-data")
     assert r.status_code == 302
     late = [f for f in service.files(db, sid) if f.late]

@@ -20,13 +20,14 @@ from appliance.sessions import roster
 from appliance.sessions import service as sessions
 from appliance.store import open_db
 from appliance.web import auth
+from tests import pdf_samples
 from tests.conftest import need, need_binary
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n" + b"%" + b"x" * 4000 + b"\n%%EOF\n"
+PDF = pdf_samples.pdf(b"%" + b"x" * 4000)
 MAC = "02:00:00:00:00:43"
 PASSWORD = "browser-docs-pass-1"
 

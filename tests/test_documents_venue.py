@@ -6,30 +6,25 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from appliance.config import Config
 from appliance.documents import service as docs
-from appliance.sessions import roster, service
-from appliance.store import open_db
-from tests.conftest import need_binary, need_root
+from appliance.sessions import service
+from tests import pdf_samples
 
 pytestmark = pytest.mark.net
 MEMBERS = "Name;Fraktion;Rolle;Stimmrecht;Gremium\nAnna Schmidt;SPD;Mitglied;ja;Rat der Stadt\n"
-PUBLIC = b"%PDF-1.5\n" + os.urandom(300_000) + b"\n%%EOF\n"
-SECRET = b"%PDF-1.5\n" + os.urandom(200_000) + b"\n%%EOF\n"
-SECRET2 = b"%PDF-1.5\n" + os.urandom(1000) + b"\n%%EOF\n"
-LATE = b"%PDF-1.5\n" + os.urandom(5000) + b"\n%%EOF\n"
+PUBLIC = pdf_samples.sized(300_000)
+SECRET = pdf_samples.sized(200_000)
+SECRET2 = pdf_samples.sized(1600)
+LATE = pdf_samples.sized(5600)
 CLERK_PASSWORD = "venue-clerk-password-1"  # this test's throwaway database only
 # The clerk's laptop on the session network: log in, upload a non-public Tischvorlage with the real form.
 CLERK_UPLOAD = r"""
@@ -52,50 +47,29 @@ print(opener.open(req).status)
 """
 
 
-@pytest.fixture(scope="module")
-def box():
-    need_root()
-    need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
-
-    work = Path(tempfile.mkdtemp(prefix="sbd-venue-"))
-    work.chmod(0o755)
-    cfg = Config(state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
-                 leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
-                 web_user="nobody", nft_table="sbdocs").validate()
-    db = open_db(cfg.db_path)
-    s = service.create_session(db, body="Rat der Stadt", title="Sitzung", day="2026-12-01", ssid=cfg.ssid)
-    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
-    service.set_active(db, s.id)
+def seed(db, sid: int, cfg) -> dict[str, int]:
     from appliance.web import auth
+
     auth.set_password(db, CLERK_PASSWORD)
     blobs = docs.blobs_for(cfg.state_dir)
-    pub = docs.add_item(db, s.id, "Haushalt", number="1")
-    np_ = docs.add_item(db, s.id, "Grundstücksgeschäft Kaiserstraße", number="2", public=False)
-    ids = {
-        "public": docs.add_file(db, s.id, name="haushalt.pdf", stored=blobs.put_bytes(PUBLIC), mime="application/pdf",
+    pub = docs.add_item(db, sid, "Haushalt", number="1")
+    np_ = docs.add_item(db, sid, "Grundstücksgeschäft Kaiserstraße", number="2", public=False)
+    return {
+        "public": docs.add_file(db, sid, name="haushalt.pdf", stored=blobs.put_bytes(PUBLIC), mime="application/pdf",
                                 item_id=pub),
-        "secret": docs.add_file(db, s.id, name="kaufvertrag.pdf", stored=blobs.put_bytes(SECRET),
+        "secret": docs.add_file(db, sid, name="kaufvertrag.pdf", stored=blobs.put_bytes(SECRET),
                                 mime="application/pdf", item_id=np_),
-        "secret2": docs.add_file(db, s.id, name="gutachten.pdf", stored=blobs.put_bytes(SECRET2),
+        "secret2": docs.add_file(db, sid, name="gutachten.pdf", stored=blobs.put_bytes(SECRET2),
                                  mime="application/pdf", item_id=pub, public=False, title="Wertgutachten"),
     }
-    db.conn.close()
-    venue = Venue(work / "v", 3, prefix="sbd", cfg=cfg)  # 1 member, 2 guest, 3 the clerk's laptop
-    try:
-        venue.up()
-        b = start_appliance(venue)
-    except BaseException:
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    b.session_id, b.ids = s.id, ids
-    try:
-        yield b
-    finally:
-        b.close()
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def box(venue_factory):
+    # Clients: 1 a member, 2 a guest, 3 the clerk's laptop.
+    b = venue_factory("sbd", 3, members=MEMBERS, title="Sitzung", seed=seed, nft_table="sbdocs")
+    b.ids = b.seeded
+    return b
 
 
 def url(box, path: str) -> str:

@@ -18,6 +18,7 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
+from appliance.documents import pdfcheck
 from appliance.monitor import view
 from appliance.rules import login as login_rules
 from appliance.sessions import roster
@@ -35,6 +36,8 @@ DYNAMIC = {
     "chat.room.": {"all", "announce"},  # chat.views.room_label, the chat export's rooms
     "tech.class.": set(view.CLASSES),  # dashboard: signal and load classes
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
+    "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
+    "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
     "error.": {"400", "403", "404", "405", "413", "500", "503"},  # app's error handler; other codes: error.other
 }
 # Keys handed over in a variable: the session field that carries them -> the keys stored in it.

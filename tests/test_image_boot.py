@@ -29,6 +29,7 @@ from appliance.config import Config, to_toml
 from appliance.sessions import roster, service
 from appliance.store import open_db
 from appliance.web import auth
+from tests import pdf_samples
 from tests.conftest import ROOT, need_binary, need_root, poll
 
 MEMBERS = """Name;Fraktion;Rolle;Stimmrecht
@@ -153,7 +154,7 @@ def _seed_data(data: Path, uid: int, gid: int) -> Config:
 
 @pytest.fixture(scope="module")
 def booted(image_root):
-    from appliance.venue import Venue
+    from tests.venue import Venue
 
     rootfs = image_root / "rootfs"
     data = image_root / "data"
@@ -182,6 +183,11 @@ def test_build_records_sbom_and_layout(image_root):
     assert "/var/lib/sitzungsbox" in fstab and "data=journal" in fstab
     assert os.readlink(rootfs / "etc/sitzungsbox/sitzungsbox.toml") == "/var/lib/sitzungsbox/etc/sitzungsbox.toml"
     assert os.readlink(rootfs / "usr/bin/sitzungsbox") == "/opt/sitzungsbox/bin/sitzungsbox"
+    # The product only: the test harnesses (virtual venue, wired hostapd lab) are not on the card.
+    site = rootfs / "opt/sitzungsbox/lib/python3.11/site-packages"
+    assert (site / "appliance/radio/fake.py").exists()
+    harnesses = ("tests", "bench", "appliance/venue.py", "appliance/radio/wired_lab.py")
+    assert not [p for p in harnesses if (site / p).exists()]
     assert (rootfs / "etc/systemd/system/multi-user.target.wants/sitzungsbox.target").is_symlink()
     assert os.readlink(rootfs / "etc/systemd/system/hostapd.service") == "/dev/null"  # masked
     assert not list((rootfs / "etc/systemd/system").rglob("sitzungsbox-hostapd@*"))  # --external-ap
@@ -260,7 +266,7 @@ def test_data_survive_a_power_cut(booted, image_root):
     incoming = data / "incoming"
     incoming.mkdir()
     for i in range(40):  # 40 × 2 MiB: the import takes long enough to be cut in the middle
-        (incoming / f"Vorlage-{i:02d}.pdf").write_bytes(b"%PDF-1.4\n" + os.urandom(2 << 20))
+        (incoming / f"Vorlage-{i:02d}.pdf").write_bytes(pdf_samples.sized(2 << 20))
     importer = subprocess.Popen(["nsenter", f"--target={box.leader}", "--mount", "--pid", "--",
                                  "/usr/bin/env", "-i", f"PATH={PATH}", "sitzungsbox", "import", "1",
                                  "/var/lib/sitzungsbox/incoming"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

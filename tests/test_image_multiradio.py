@@ -11,9 +11,6 @@
 from __future__ import annotations
 
 import re
-import shutil
-import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -91,44 +88,13 @@ def test_external_ap_mode_round_trips_through_toml(tmp_path):
 # --- external access points in the virtual venue ---------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def ext_box():
-    need_root()
-    need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.netconf.render import DNSMASQ, NFTABLES, write_all
-    from appliance.venue import Venue, _chown_tree
-
-    work = Path(tempfile.mkdtemp(prefix="sbi-extap-"))
-    work.chmod(0o755)
-    # radios=(): the clients arrive over external APs bridged into wlan0. Short grace and probe period so
-    # a leaving device is noticed within seconds (the box uses 10 minutes).
-    cfg = _state_cfg(work, radios=(), web_user="nobody", presence_grace=4.0, presence_interval=0.1)
-    db = open_db(cfg.db_path)
-    s = service.create_session(db, body="Rat der Stadt", title="Sitzung im Saal", day="2026-12-01", ssid=cfg.ssid)
-    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
-    service.set_active(db, s.id)
-    write_all(cfg, db, ctrl_group=0)
-    db.conn.close()
-    venue = Venue(work / "v", 2, prefix="sbi", cfg=cfg)
-    try:
-        venue.up()
-        venue.load_nft((cfg.netconf_dir / NFTABLES).read_text())
-        venue.start_dnsmasq((cfg.netconf_dir / DNSMASQ).read_text())
-        cfg.run_dir.mkdir(parents=True, exist_ok=True)
-        import pwd
-        pw = pwd.getpwnam(cfg.web_user)
-        _chown_tree(cfg.state_dir, pw.pw_uid, pw.pw_gid)
-        _chown_tree(cfg.run_dir, pw.pw_uid, pw.pw_gid)
-        venue.start_helper()
-        cli = [sys.executable, "-m", "appliance.cli", "--config", str(venue.write_config())]
-        # CAP_NET_RAW as the unit grants it: the daemon's ARP probes of quiet devices.
-        daemon = venue.run_in_box([*cli, "daemon"], user=cfg.web_user, name="daemon", caps=("net_raw",))
-        web = venue.run_in_box([*cli, "web"], name="web")
-        venue.wait_listening(cfg.web_port, timeout=30, proc=web)
-        assert daemon.poll() is None, venue._log_tail("daemon")
-        yield venue, cfg, s.id
-    finally:
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
+def ext_box(venue_factory):
+    # radios=(): the clients arrive over external APs bridged into wlan0, no hostapd, no fake radio. CAP_NET_RAW
+    # as the unit grants it: the daemon's ARP probes of quiet devices. Short grace and probe period so a
+    # leaving device is noticed within seconds (the box uses 10 minutes).
+    box = venue_factory("sbi", 2, members=MEMBERS, radios=(), daemon_caps=("net_raw",), presence_grace=4.0,
+                        presence_interval=0.1)
+    return box.venue, box.cfg, box.session_id
 
 
 def _db_query(cfg: Config, sql: str, args=()) -> list:

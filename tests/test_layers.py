@@ -27,7 +27,7 @@ INTERFACES = ("appliance.web", "appliance.cli", "appliance.chat.views", "applian
 USECASES = ("appliance.usecases",)
 RULES = ("appliance.rules", "appliance.documents.policy", "appliance.chat.rules", "appliance.presence.engine")
 ADAPTERS_AND_STORE = ("appliance.store", "appliance.helper", "appliance.radio", "appliance.netconf",
-                      "appliance.netinfo", "appliance.documents.blobs", "appliance.push")
+                      "appliance.netinfo", "appliance.documents.blobs", "appliance.push", "appliance.outside")
 LAYERS = (("interfaces", INTERFACES), ("use cases", USECASES), ("rules", RULES),
           ("adapters and store", ADAPTERS_AND_STORE))
 
@@ -202,7 +202,8 @@ def test_chat_and_presence_have_their_own_blueprints(app):
     assert [e for e in app.view_functions if e.startswith("live.")] == ["live.events"]
 
 
-URL_FOR = re.compile(r"""url_for\(\s*(['"])([\w.]+)\1""")
+# url_for and the helpers of appliance/web/links.py that every internal URL goes through.
+URL_FOR = re.compile(r"""\b(?:url_for|link|bare|redirect_to|set_here)\(\s*(['"])([\w.]+)\1""")
 
 
 def test_every_url_for_names_an_endpoint(app):

@@ -11,20 +11,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from appliance.config import Config
-from appliance.sessions import roster, service
-from appliance.store import open_db
-from tests.conftest import need_binary, need_root, poll
+from appliance.sessions import service
+from tests.conftest import poll
 
 pytestmark = pytest.mark.net
 REPO = Path(__file__).resolve().parent.parent
@@ -49,34 +45,10 @@ while True:
 
 
 @pytest.fixture(scope="module")
-def box():
-    need_root()
-    need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
-
-    work = Path(tempfile.mkdtemp(prefix="sbp-venue-"))
-    work.chmod(0o755)
-    cfg = Config(
-        state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
-        leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
-        web_user="nobody", nft_table="sitzungsbox", presence_grace=GRACE, presence_interval=0.2,
-        push_heartbeat=2.0, chat_rate_count=100,
-    ).validate()
-    db = open_db(cfg.db_path)
-    s = service.create_session(db, body="Rat der Stadt", title="Live-Sitzung", day="2026-12-01", venue="Rathaus",
-                               ssid=cfg.ssid)
-    service.insert_members(db, s.id, roster.parse_members(MEMBERS))
-    service.set_active(db, s.id)
-    db.conn.close()
-    venue = Venue(work / "v", 2, prefix="sbp", cfg=cfg)
-    try:
-        venue.up()
-        b = start_appliance(venue, daemon_caps=("net_raw",))
-    except BaseException:
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    b.session_id = s.id
+def box(venue_factory):
+    b = venue_factory("sbp", 2, members=MEMBERS, title="Live-Sitzung", daemon_caps=("net_raw",),
+                      nft_table="sitzungsbox", presence_grace=GRACE, presence_interval=0.2, push_heartbeat=2.0,
+                      chat_rate_count=100)
     b.readers = []
     try:
         yield b
@@ -85,9 +57,6 @@ def box():
             if p.poll() is None:
                 p.kill()
                 p.wait(5)
-        b.close()
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def q(box, sql: str, args=()):

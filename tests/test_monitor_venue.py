@@ -15,10 +15,8 @@ import ipaddress
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,12 +24,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from appliance import netinfo
-from appliance.config import Config
 from appliance.monitor import leases as leases_mod
-from appliance.sessions import roster, service
-from appliance.store import open_db
+from appliance.sessions import service
 from appliance.web import auth, portal
-from tests.conftest import need_binary, need_root
+from tests.conftest import need_binary
 
 MEMBERS = "Name;Fraktion;Rolle\nAnna Schmidt;SPD;Mitglied\nBernd Müller;CDU;Mitglied\n"
 TECH_PW = "venue-tech-password-7"  # this test's throwaway database only
@@ -66,53 +62,27 @@ def _wan_down() -> None:
         _ip("netns", "del", WAN_NS, check=False)
 
 
-@pytest.fixture(scope="module")
-def box():
-    need_root()
-    need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
+def _uplink(venue) -> None:
+    """The uplink: a veth from the box into a namespace standing in for the city's network. Made before the web
+    app starts, as on the box, where the uplink is up before the services."""
+    _wan_down()
+    _ip("netns", "add", WAN_NS)
+    _ip("-n", venue.box_ns, "link", "add", UPLINK, "type", "veth", "peer", "name", "eth0", "netns", WAN_NS)
+    _ip("-n", venue.box_ns, "addr", "add", f"{UPLINK_IP}/24", "dev", UPLINK)
+    _ip("-n", venue.box_ns, "link", "set", UPLINK, "up")
+    _ip("-n", WAN_NS, "addr", "add", f"{SCRAPER_IP}/24", "dev", "eth0")
+    _ip("-n", WAN_NS, "link", "set", "eth0", "up")
+    _ip("-n", WAN_NS, "link", "set", "lo", "up")
 
-    work = Path(tempfile.mkdtemp(prefix="sbm-venue-"))
-    work.chmod(0o755)  # the web app and the monitor run as nobody
-    cfg = Config(
-        state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
-        leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
-        web_user="nobody", nft_table="sitzungsbox", uplink=UPLINK,
-    ).validate()
-    db = open_db(cfg.db_path)
-    session = service.create_session(db, body="Rat der Stadt", title="Überwachung", day="2026-12-01",
-                                     venue="Kulturzentrum", ssid=cfg.ssid)
-    service.insert_members(db, session.id, roster.parse_members(MEMBERS))
-    service.set_active(db, session.id)
-    auth.set_tech_password(db, TECH_PW)
-    db.conn.close()
-    venue = Venue(work / "v", N_CLIENTS, prefix="sbm", cfg=cfg)
+
+@pytest.fixture(scope="module")
+def box(venue_factory):
     try:
-        venue.up()
-        _wan_down()
-        # The uplink: a veth from the box into a namespace standing in for the city's network. Made before
-        # the web app starts, as on the box, where the uplink is up before the services.
-        _ip("netns", "add", WAN_NS)
-        _ip("-n", venue.box_ns, "link", "add", UPLINK, "type", "veth", "peer", "name", "eth0", "netns", WAN_NS)
-        _ip("-n", venue.box_ns, "addr", "add", f"{UPLINK_IP}/24", "dev", UPLINK)
-        _ip("-n", venue.box_ns, "link", "set", UPLINK, "up")
-        _ip("-n", WAN_NS, "addr", "add", f"{SCRAPER_IP}/24", "dev", "eth0")
-        _ip("-n", WAN_NS, "link", "set", "eth0", "up")
-        _ip("-n", WAN_NS, "link", "set", "lo", "up")
-        b = start_appliance(venue, monitor=True)
-    except BaseException:
-        venue.down()
-        _wan_down()
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    b.session_id = session.id
-    try:
-        yield b
+        yield venue_factory("sbm", N_CLIENTS, members=MEMBERS, title="Überwachung", before_start=_uplink,
+                            monitor=True, nft_table="sitzungsbox", uplink=UPLINK,
+                            seed=lambda db, _sid, _cfg: auth.set_tech_password(db, TECH_PW))
     finally:
-        b.close()
-        venue.down()
         _wan_down()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def snapshot(box) -> dict | None:

@@ -9,9 +9,9 @@ import time
 from appliance.config import Config, Radio
 from appliance.radio.ctrl import HostapdCtrl
 from appliance.radio.daemon import RadioDaemon
-from appliance.radio.wired_lab import AP_IF, STA_MAC, WiredLab
 from appliance.store import open_db
 from tests.conftest import need_binary, need_root
+from tests.venue.wired_lab import AP_IF, STA_MAC, WiredLab
 
 
 def wait_event(ctrl: HostapdCtrl, name: str, timeout: float):

@@ -265,7 +265,7 @@ def test_watchdog_pings_only_while_healthy():
 
 
 def _service_env(sink: NotifySink) -> dict[str, str]:
-    from appliance.venue import SAFE_PATH
+    from tests.venue import SAFE_PATH
 
     # WATCHDOG_USEC 0.4 s: a ping every 0.2 s, so the test sees several within a second.
     return {"PATH": SAFE_PATH, "LANG": "C.UTF-8", "HOME": "/", "NOTIFY_SOCKET": str(sink.path),

@@ -24,9 +24,10 @@ from appliance.usecases import documents as doc_acts
 from appliance.usecases import portal as portal_acts
 from appliance.usecases import presence as presence_acts
 from appliance.usecases import sessions as acts
+from tests import pdf_samples
 
-PDF = b"%PDF-1.4\n" + b"x" * 3000 + b"\n%%EOF\n"
-PDF2 = b"%PDF-1.7\n" + b"y" * 4000 + b"\n%%EOF\n"
+PDF = pdf_samples.pdf(b"x" * 3000)
+PDF2 = pdf_samples.pdf(b"y" * 4000)
 CSV = b"Name;Fraktion;Rolle;Stimmrecht\nErik Neu;FDP;Mitglied;ja\n"
 
 

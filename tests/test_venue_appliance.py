@@ -10,21 +10,16 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from appliance.captive import probes
-from appliance.config import Config
 from appliance.sessions import roster, service
-from appliance.store import open_db
 from appliance.web import auth
-from tests.conftest import need_binary, need_root
 
 pytestmark = pytest.mark.net
 
@@ -59,41 +54,9 @@ PROBES = [
 
 
 @pytest.fixture(scope="module")
-def box():
-    need_root()
-    need_binary("dnsmasq", "nft", "busybox", "curl", "setpriv")
-    from appliance.venue import Venue, start_appliance
-
-    # Not pytest's tmp_path: that is root-only (0700), and the web app and daemon run as nobody.
-    work = Path(tempfile.mkdtemp(prefix="sbx-venue-"))
-    work.chmod(0o755)
-    cfg = Config(
-        state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
-        leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
-        web_user="nobody", nft_table="sitzungsbox",
-    ).validate()
-    db = open_db(cfg.db_path)
-    session = service.create_session(db, body="Rat der Stadt", title="Virtuelle Sitzung", day="2026-12-01",
-                                     venue="Kulturzentrum", ssid=cfg.ssid)
-    service.insert_members(db, session.id, roster.parse_members(MEMBERS))
-    service.set_active(db, session.id)
-    auth.set_password(db, PASSWORD)
-    db.conn.close()
-    venue = Venue(work / "v", 4, prefix="sbxv", cfg=cfg)
-    try:
-        venue.up()
-        b = start_appliance(venue)
-    except BaseException:
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    b.session_id = session.id
-    try:
-        yield b
-    finally:
-        b.close()
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
+def box(venue_factory):
+    return venue_factory("sbxv", 4, members=MEMBERS, title="Virtuelle Sitzung", nft_table="sitzungsbox",
+                         seed=lambda db, _sid, _cfg: auth.set_password(db, PASSWORD))
 
 
 def members(box) -> dict[str, service.Member]:

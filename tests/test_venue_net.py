@@ -1,4 +1,5 @@
-"""The virtual venue library on its own: namespaces, leases, hijacking DNS, gating, clean teardown."""
+"""The virtual venue library on its own (tests/venue/net.py) with the product's dnsmasq and nftables files:
+namespaces, leases, hijacking DNS, gating, clean teardown."""
 
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ import pytest
 
 from appliance.config import Config, from_mapping
 from appliance.helper.client import HelperClient
-from appliance.venue import (
+from appliance.netconf.dnsmasq import render_dnsmasq_conf
+from appliance.netconf.nftables import render_ruleset
+from tests.conftest import need_binary, need_root
+from tests.venue.net import (
     UDHCPC_HOOK,
     Venue,
     VenueError,
     client_mac,
     config_toml,
-    minimal_dnsmasq_conf,
-    minimal_ruleset,
     parse_curl_include,
     parse_lease_record,
 )
-from tests.conftest import need_binary, need_root
 
 pytestmark = pytest.mark.net
 
@@ -98,8 +99,9 @@ def test_venue_smoke(tmp_path: Path, venue_cfg: Config) -> None:
     cleanup: list[Path] = []
     try:
         with v:
-            v.load_nft(minimal_ruleset(venue_cfg))
-            v.start_dnsmasq(minimal_dnsmasq_conf(venue_cfg, tmp_path / "venue" / "dnsmasq.leases"))
+            # The product's own files, as `sitzungsbox netconf` renders them (the bridge is named like its wlan0).
+            v.load_nft(render_ruleset(venue_cfg))
+            v.start_dnsmasq(render_dnsmasq_conf(venue_cfg))
             leases = [v.dhcp(i) for i in v.indices]
             net = venue_cfg.network
             lo, hi = IPv4Address(venue_cfg.dhcp_start), IPv4Address(venue_cfg.dhcp_end)
@@ -136,14 +138,20 @@ def test_venue_smoke(tmp_path: Path, venue_cfg: Config) -> None:
             assert (status, body) == (200, b"Venue-Portal\n")
             assert v.nft_set() == set()
 
-            # The real helper inside the box admits client 3: its port 80 is no longer redirected.
+            # The web port itself is only for admitted devices (the others reach it through port 80 alone).
+            direct = f"http://{venue_cfg.address}:{venue_cfg.web_port}/hotspot-detect.html"
+            assert v.http(3, direct, timeout=1).status == 0
+            # The real helper inside the box admits client 3: now it reaches the web port directly, client 2
+            # still does not; until the helper revokes it again.
             v.start_helper()
             HelperClient(venue_cfg.helper_socket).admit(v.client_mac(3), v.client_ip(3))
             assert v.nft_set() == {(v.client_mac(3), v.client_ip(3))}
-            assert v.http(3, f"http://{venue_cfg.address}/hotspot-detect.html", timeout=1).status == 0
+            assert v.http(3, direct, timeout=3).status == 200
+            assert v.http(2, direct, timeout=1).status == 0
             assert v.http(2, f"http://{venue_cfg.address}/hotspot-detect.html", timeout=3).status == 200
             HelperClient(venue_cfg.helper_socket).revoke(v.client_mac(3), v.client_ip(3))
             assert v.nft_set() == set()
+            assert v.http(3, direct, timeout=1).status == 0
             assert v.http(3, f"http://{venue_cfg.address}/hotspot-detect.html", timeout=3).status == 200
 
             # Unplugging a client cuts it off; the others keep working.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 import secrets
 
-from flask import Blueprint, Response, abort, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, session
 
 from appliance.chat import rules
 from appliance.chat import store as chat
@@ -19,7 +19,7 @@ from appliance.chat.rules import ChatError
 from appliance.rules import roles
 from appliance.sessions import service
 from appliance.usecases import presence as presence_acts
-from appliance.web import auth, csrf, forms, i18n, portal
+from appliance.web import auth, csrf, forms, i18n, links
 from appliance.web.viewer import current_viewer
 
 bp = Blueprint("chat", __name__)
@@ -44,6 +44,7 @@ def _wants_json() -> bool:
 
 
 def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200):
+    links.set_here("chat.chat_page", room=room)  # also the answer to a refused POST
     sid = viewer.session_id
     if sid is None:
         return render_template("live/chat.html", session=None, error=error), status
@@ -62,7 +63,7 @@ def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200)
     return render_template(
         "live/chat.html", session=sid, rooms=rooms, room=room, label=room_label(room, names, me), allowed=allowed,
         msgs=chat.messages(g.db, sid, room), error=error, text=text, client_id=secrets.token_urlsafe(12),
-        token=token, action=portal.box_url(url_for("chat.chat_send")), body_max=rules.BODY_MAX,
+        token=token, action=links.link("chat.chat_send"), body_max=rules.BODY_MAX,
     ), status
 
 
@@ -70,7 +71,7 @@ def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200)
 def chat_page():
     viewer = current_viewer()
     if viewer.kind == "anonymous":
-        return redirect(portal.box_url("/portal"))
+        return links.redirect_to("portal.portal")
     default = "announce" if viewer.kind == "guest" and not chat.access(g.db, viewer, "all").read else "all"
     return _page(viewer, request.args.get("room", default))
 
@@ -100,8 +101,8 @@ def chat_send():
     if _wants_json():
         return {"ok": True, "created": created, "message": msg.payload()}, 201 if created else 200
     if viewer.is_clerk and request.form.get("back") == "clerk":
-        return redirect(url_for("chat.chat_clerk"), 303)
-    return redirect(portal.box_url(url_for("chat.chat_page", room=room)) + f"#m-{msg.id}", 303)
+        return links.redirect_to("chat.chat_clerk", _code=303)
+    return links.redirect_to("chat.chat_page", _code=303, room=room, _anchor=f"m-{msg.id}")
 
 
 # -- clerk ---------------------------------------------------------------------------------------------------
@@ -118,7 +119,7 @@ def _clerk_back(msg: str, category: str = "status"):
     from flask import flash
 
     flash(msg, category)
-    return redirect(url_for("chat.chat_clerk"), 303)
+    return links.redirect_to("chat.chat_clerk", _code=303)
 
 
 @bp.get("/clerk/chat")
@@ -207,7 +208,7 @@ def presence_wipe():
 def chat_csv():
     s = _active()
     if s is None:
-        return redirect(url_for("chat.chat_clerk"))
+        return links.redirect_to("chat.chat_clerk")
     body = "\ufeff" + chat.to_csv(chat.export_rows(g.db, s.id))
     return Response(body, content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="chat-{s.date}.csv"'})
@@ -218,7 +219,7 @@ def chat_csv():
 def chat_print():
     s = _active()
     if s is None:
-        return redirect(url_for("chat.chat_clerk"))
+        return links.redirect_to("chat.chat_clerk")
     return render_template("live/chat_print.html", session=s, rows=chat.export_rows(g.db, s.id),
                            fmt_time=chat.fmt_time)
 

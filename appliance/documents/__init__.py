@@ -2,7 +2,8 @@
 
 blobs (content-addressed storage) · rules (names, types, limits: pure) · zipimport (safe ZIP reading) ·
 policy (who may read what: the one place) · service (items, files, log, wipe) · httpfile (Range, ETag,
-Content-Disposition: pure) · oparl (reader: pure) · oparl_import (fetching and importing).
+Content-Disposition: pure) · oparl (reader: pure) · oparl_import (fetching through appliance.outside, and
+importing) · jobs (import jobs and the process that owns each).
 """
 
 

@@ -28,6 +28,7 @@ class Stored:
     sha256: str
     size: int
     new: bool  # False: the same bytes were already there (dedupe)
+    path: Path | None = None  # where the bytes now are (read by the document checks before a row is written)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -80,12 +81,12 @@ class Blobs:
             final = self.path(sha)
             if final.exists():
                 tmp.unlink()
-                return Stored(sha, size, new=False)
+                return Stored(sha, size, new=False, path=final)
             final.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(tmp, 0o640)
             os.replace(tmp, final)
             _fsync_dir(final.parent)
-            return Stored(sha, size, new=True)
+            return Stored(sha, size, new=True, path=final)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

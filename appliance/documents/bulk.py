@@ -34,10 +34,16 @@ class Entry:
 
 @dataclass
 class Result:
-    files: int = 0
-    items: int = 0
-    file_ids: list[int] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    files: int = 0  # new rows (added or replacing an older version)
+    items: int = 0  # new items
+    file_ids: list[int] = field(default_factory=list)  # the new rows
+    skipped: list[str] = field(default_factory=list)  # left out: system and hidden files
+    present: list[str] = field(default_factory=list)  # "bereits vorhanden": the same bytes under the same item
+    replaced: list[str] = field(default_factory=list)  # "ersetzt": same name, new bytes; one current version
+    replaces: dict[int, tuple[int, ...]] = field(default_factory=dict)  # new row among file_ids → rows it replaced
+    flagged: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # PDFs with active content (kept,
+    #                                                        marked): (name, pdfcheck kinds)
+    orphans: list[str] = field(default_factory=list)  # bytes of replaced rows: removed after the commit
 
 
 class BulkError(DocumentError):
@@ -141,6 +147,7 @@ class Staged:
 
     stored: list[tuple[Entry, str, rules.Kind, Stored]] = field(default_factory=list)
     new_blobs: list[str] = field(default_factory=list)
+    pdf: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sha256 → active content the check found
 
 
 def store_entries(db: sqlite_utils.Database, blobs: Blobs, entries: list[Entry]) -> Staged:
@@ -158,19 +165,35 @@ def store_entries(db: sqlite_utils.Database, blobs: Blobs, entries: list[Entry])
         if s.new:
             staged.new_blobs.append(s.sha256)
         staged.stored.append((e, name, kind, s))
+    # Every PDF checked in one child process (documents/pdfcheck.py): one a reader cannot open is refused.
+    pdfs = {s.sha256: (shown(e, name), s.path) for e, name, kind, s in staged.stored
+            if kind.mime == service.PDF and s.path is not None}
+    if pdfs and not problems:
+        for (sha, (what, _path)), res in zip(pdfs.items(), service.check_pdfs([p for _w, p in pdfs.values()]),
+                                             strict=True):
+            if res.ok:
+                staged.pdf[sha] = res.active_content
+            else:
+                problems.append(f"{what}: {res.problem}")
     if problems:
         discard(db, blobs, staged)
         raise BulkError(problems)
     return staged
 
 
+def shown(e: Entry, name: str) -> str:
+    return f"{e.folder}/{name}" if e.folder else name
+
+
 def write_rows(db: sqlite_utils.Database, session_id: int, staged: Staged, *, public: bool = True,
                late: bool = False, item_id: int | None = None, actor: str = "clerk",
                skipped: list[str] | None = None) -> Result:
-    """The items and files of stored entries, in one transaction (nested: in the caller's)."""
+    """The items and files of stored entries, in one transaction (nested: in the caller's). Idempotent: a
+    folder finds its item again (service.find_item), the same bytes under the same item are reported as present,
+    the same name with new bytes replaces the old version (service.put_file). The caller removes result.orphans
+    after its commit (remove_orphans)."""
     folders: dict[str, int] = {}
-    created_items: list[int] = []
-    created_files: list[int] = []
+    result = Result(skipped=list(skipped or []))
     # One transaction: a failure at the tenth file leaves no item, file or audit row of the first nine.
     with transaction(db):
         for e, name, kind, s in staged.stored:
@@ -178,13 +201,29 @@ def write_rows(db: sqlite_utils.Database, session_id: int, staged: Staged, *, pu
             if e.folder is not None:
                 if e.folder not in folders:
                     number, title, item_public = rules.folder_item(e.folder)
-                    folders[e.folder] = service.add_item(db, session_id, title, number=number,
-                                                         public=item_public and public, actor=actor)
-                    created_items.append(folders[e.folder])
+                    found = service.find_item(db, session_id, title, number=number, public=item_public and public)
+                    if found is None:
+                        found = service.add_item(db, session_id, title, number=number,
+                                                 public=item_public and public, actor=actor)
+                        result.items += 1
+                    folders[e.folder] = found
                 target = folders[e.folder]
-            created_files.append(service.add_file(db, session_id, name=name, stored=s, mime=kind.mime,
-                                                  item_id=target, public=public, late=late, actor=actor))
-    return Result(len(created_files), len(created_items), created_files, list(skipped or []))
+            put = service.put_file(db, session_id, name=name, stored=s, mime=kind.mime, item_id=target,
+                                   public=public, late=late, actor=actor,
+                                   pdf_active=staged.pdf.get(s.sha256))
+            what = shown(e, name)
+            if put.outcome == service.PRESENT:
+                result.present.append(what)
+                continue
+            result.files += 1
+            result.file_ids.append(put.id)
+            if put.outcome == service.REPLACED:
+                result.replaced.append(what)
+                result.replaces[put.id] = put.replaced
+                result.orphans += put.orphans
+            if staged.pdf.get(s.sha256):
+                result.flagged.append((what, staged.pdf[s.sha256]))
+    return result
 
 
 def discard(db: sqlite_utils.Database, blobs: Blobs, staged: Staged) -> None:
@@ -201,11 +240,13 @@ def import_entries(db: sqlite_utils.Database, blobs: Blobs, session_id: int, ent
     """Store every entry, then write the rows. item_id: put top-level files under this item."""
     staged = store_entries(db, blobs, entries)
     try:
-        return write_rows(db, session_id, staged, public=public, late=late, item_id=item_id, actor=actor,
-                          skipped=skipped)
+        result = write_rows(db, session_id, staged, public=public, late=late, item_id=item_id, actor=actor,
+                            skipped=skipped)
     except BaseException:
         discard(db, blobs, staged)
         raise
+    service.remove_orphans(db, blobs, result.orphans)
+    return result
 
 
 def import_zip(db: sqlite_utils.Database, blobs: Blobs, session_id: int, fh: BinaryIO, **kw) -> Result:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, oparl, oparl_import, service
+from appliance.documents import DocumentError, bulk, oparl, oparl_import, pdfcheck, service
 
 
 def add_parsers(sub) -> None:
@@ -19,12 +19,18 @@ def add_parsers(sub) -> None:
                     help="alle Dateien als nichtöffentlich (Ordner/ZIP)")
     im.add_argument("--tischvorlage", dest="late", action="store_true",
                     help="eine Datei als Tischvorlage nachreichen: wer sie lesen darf, erfährt es sofort")
-    dc = sub.add_parser("documents", help="Unterlagen: gespeicherte Dateien prüfen")
-    dc.add_argument("action", choices=("check",))
+    im.add_argument("--server", dest="servers", action="append", default=[], metavar="HOST",
+                    help="OParl: weiterer Server, von dem geladen werden darf (z. B. wenn die Dateien auf einem "
+                         "anderen Server liegen); mehrfach möglich")
+    im.add_argument("--uebersprungene-ok", "--skipped-ok", dest="skipped_ok", action="store_true",
+                    help="OParl: Exit-Code 0, auch wenn einzelne Punkte oder Dateien übersprungen wurden")
+    dc = sub.add_parser("documents", help="Unterlagen: gespeicherte Dateien prüfen, Importe anzeigen")
+    dc.add_argument("action", choices=("check", "imports"))
+    dc.add_argument("session", type=int, nargs="?", help="bei imports: die Sitzung")
 
 
-def _is_oparl_dir(path: Path) -> bool:
-    return path.is_dir() and bool(oparl_import.DirSource(path).meetings())
+def _is_oparl(src: str) -> bool:
+    return src.startswith(("http://", "https://")) or oparl_import.looks_like_oparl_dir(Path(src))
 
 
 def main(cfg: Config, args: argparse.Namespace) -> int:
@@ -33,6 +39,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
     db = open_db(cfg.db_path)
     blobs = service.blobs_for(cfg.state_dir)
     try:
+        if args.command == "documents" and args.action == "imports":
+            return _imports(db, args.session)
         if args.command == "documents":
             problems = service.check(db, blobs)
             for p in problems:
@@ -45,13 +53,19 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
             return 2
         if args.late:
             return _late(cfg, db, args)
-        return _import(db, blobs, args)
-    except (DocumentError, oparl.OParlError, OSError) as exc:
-        from appliance.cli import fail, os_message
+        return _import(cfg, db, blobs, args)
+    except (DocumentError, oparl.OParlError, oparl_import.FetchError) as exc:
+        from appliance.cli import fail
 
-        problems = getattr(exc, "problems", None) or [os_message(exc) if isinstance(exc, OSError) else str(exc)]
+        if args.command == "import" and _is_oparl(args.source):  # one line: what arrived stays, a rerun resumes
+            return fail(f"OParl-Import abgebrochen: {exc}")
+        problems = getattr(exc, "problems", None) or [str(exc)]
         # One line (appliance.cli.fail): every problem, separated by "; ".
         return fail(("nichts wurde importiert: " if args.command == "import" else "") + "; ".join(problems))
+    except OSError as exc:
+        from appliance.cli import fail, os_message
+
+        return fail(os_message(exc))
     finally:
         db.conn.close()
 
@@ -66,32 +80,26 @@ def _late(cfg: Config, db, args) -> int:
     entry = bulk.Entry(None, path.name, path.stat().st_size, lambda: open(path, "rb"))
     result = acts.announce_late_document(cfg, db, args.session, [entry], actor="cli", public=not args.nonpublic)
     print(f"{result.files} Tischvorlage(n) hinzugefügt.")
+    _report(result)
     return 0
 
 
-def _import(db, blobs, args) -> int:
+def _report(result: bulk.Result) -> None:
+    """What an import did besides adding (the web page flashes the same lines)."""
+    for s in result.present:
+        print(f"  bereits vorhanden: {s}")
+    for s in result.replaced:
+        print(f"  ersetzt: {s}")
+    for s, kinds in result.flagged:
+        print(f"  Achtung, aktive Inhalte ({', '.join(pdfcheck.LABELS.get(k, k) for k in kinds)}) – "
+              f"gespeichert und markiert: {s}")
+
+
+def _import(cfg: Config, db, blobs, args) -> int:
     src = args.source
-    if src.startswith(("http://", "https://")) or _is_oparl_dir(Path(src)):
-        source = oparl_import.HttpSource() if src.startswith("http") else oparl_import.DirSource(Path(src))
-        urls = [src] if src.startswith("http") else source.meetings()  # type: ignore[union-attr]
-        for url in urls:
-            import_id = oparl_import.begin(db, args.session, url)
-            print(f"OParl: {url}", flush=True)
-            try:
-                report = oparl_import.import_meeting(db, blobs, args.session, source, url, import_id=import_id)
-            except Exception as exc:  # the clerk's page must not show it as running forever
-                oparl_import._progress(db, import_id, state="failed", problems=[f"Abbruch: {exc}"])
-                raise
-            oparl_import._progress(db, import_id, state="done", problems=report.problems)
-            print(f"  {report.items} Tagesordnungspunkte, {report.files} neue Dateien, "
-                  f"{report.already} schon vorhanden (fortgesetzt)")
-            for p in report.problems:
-                print(f"  übersprungen: {p}")
-        return 0
+    if _is_oparl(src):
+        return _oparl(cfg, db, args)
     path = Path(src)
-    unreadable = oparl_import.DirSource(path).problems if path.is_dir() else []
-    if unreadable:  # saved OParl JSON that is broken or past a limit: say so, not "type .json not allowed"
-        raise oparl.OParlError("gespeichertes OParl-JSON nicht lesbar: " + "; ".join(unreadable))
     if path.is_dir():
         result = bulk.import_dir(db, blobs, args.session, path, public=not args.nonpublic, actor="cli")
     else:
@@ -100,4 +108,41 @@ def _import(db, blobs, args) -> int:
     print(f"{result.files} Datei(en) in {result.items} Tagesordnungspunkten importiert.")
     for s in result.skipped:
         print(f"  übersprungen: {s}")
+    _report(result)
+    return 0
+
+
+def _oparl(cfg: Config, db, args) -> int:
+    """The same act as the clerk page's OParl form. Exit 0: everything arrived; 1: something was skipped
+    (listed by name and reason; --uebersprungene-ok makes it 0); 2: the import could not go on."""
+    from appliance.usecases import documents as acts
+
+    result = acts.import_oparl(cfg, db, args.session, args.source, "cli", extra_hosts=args.servers)
+    for report in result.reports:
+        print(f"OParl: {report.meeting}")
+        for line in report.lines():
+            print(f"  {line}")
+        for line in report.problems:
+            print(f"  übersprungen: {line}")
+    if result.complete or args.skipped_ok:
+        return 0
+    print("Nicht alles wurde übernommen (siehe „übersprungen“). Mit --uebersprungene-ok ist das kein Fehler.",
+          file=sys.stderr)
+    return 1
+
+
+def _imports(db, session_id: int | None) -> int:
+    """The import jobs of a session, newest first; jobs whose process died are marked failed first."""
+    from appliance.documents import jobs
+
+    if session_id is None:
+        print("Fehler: bitte die Sitzung angeben: sitzungsbox documents imports N", file=sys.stderr)
+        return 2
+    jobs.reap(db, session_id)
+    states = {"running": "läuft", "done": "fertig", "failed": "abgebrochen"}
+    for job in jobs.recent(db, session_id, limit=20):
+        print(f"{job['id']}: {job['source']}: {states.get(job['state'], job['state'])}, "
+              f"{job['done']} von {job['total']} Dateien")
+        for p in job["problems"]:
+            print(f"  {p}")
     return 0

@@ -10,13 +10,25 @@ from typing import BinaryIO
 
 import sqlite_utils
 
-from appliance.documents import DocumentError, policy, rules
+from appliance.documents import DocumentError, pdfcheck, policy, rules
 from appliance.documents.blobs import Blobs, Stored
 from appliance.rules.viewer import Viewer
 from appliance.store.db import audit, now
 from appliance.store.transaction import transaction
 
 HEAD = 8192
+PDF = "application/pdf"
+# What put_file did with one file: a new row; nothing (the same bytes are already under this item); a new row
+# that replaced the row(s) of the same name under this item (one current version).
+ADDED, PRESENT, REPLACED = "added", "present", "replaced"
+
+
+@dataclass(frozen=True)
+class Put:
+    id: int  # the new row, or for PRESENT the row that already holds these bytes
+    outcome: str  # ADDED | PRESENT | REPLACED
+    replaced: tuple[int, ...] = ()  # REPLACED: the ids of the rows this one replaced (now gone)
+    orphans: tuple[str, ...] = ()  # hashes of replaced rows no row uses any more: remove after the commit
 
 
 @dataclass(frozen=True)
@@ -43,6 +55,7 @@ class File:
     late: bool
     added_at: str
     item_public: bool = True
+    pdf_active: tuple[str, ...] = ()  # what pdfcheck found (JavaScript, launch, …): kept, marked for the clerk
 
     @property
     def effective_public(self) -> bool:
@@ -75,7 +88,8 @@ FILE_SQL = """SELECT f.*, COALESCE(i.public, 1) AS item_public FROM doc_files f
 
 def _file(r: dict) -> File:
     return File(r["id"], r["session_id"], r["item_id"], r["name"], r["title"], r["sha256"], r["size"], r["mime"],
-                bool(r["public"]), bool(r["late"]), r["added_at"], bool(r["item_public"]))
+                bool(r["public"]), bool(r["late"]), r["added_at"], bool(r["item_public"]),
+                tuple(k for k in (r.get("pdf_active") or "").split(",") if k))
 
 
 def session_body(db: sqlite_utils.Database, session_id: int) -> str | None:
@@ -111,6 +125,17 @@ def add_item(db: sqlite_utils.Database, session_id: int, title: str, *, number: 
     return cur.lastrowid
 
 
+def find_item(db: sqlite_utils.Database, session_id: int, title: str, *, number: str = "",
+              public: bool = True) -> int | None:
+    """The item a ZIP/folder import made (or a clerk typed) with this number, title and visibility: a re-import
+    puts its files there again instead of making a second item. A different visibility is a different item
+    (a folder now marked non-public must not land its files under a public item)."""
+    row = db.execute("SELECT id FROM doc_items WHERE session_id = ? AND number = ? AND title = ? AND public = ?"
+                     " ORDER BY id LIMIT 1", [session_id, " ".join(number.split())[:20], " ".join(title.split()),
+                                              int(public)]).fetchone()
+    return row[0] if row else None
+
+
 def store_upload(blobs: Blobs, name: str, fh: BinaryIO, max_size: int = rules.MAX_FILE,
                  expect: dict[str, str] | None = None) -> tuple[str, rules.Kind, Stored]:
     """Check name and type from the first bytes, then store the stream. Raises DocumentError; on any refusal
@@ -123,9 +148,35 @@ def store_upload(blobs: Blobs, name: str, fh: BinaryIO, max_size: int = rules.MA
     return name, kind, stored
 
 
-def add_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
+def check_pdfs(paths: list[Path]) -> list[pdfcheck.PdfCheck]:
+    """The PDF check of stored files, in one child process (pdfcheck.check_files: bounded in time and memory,
+    never in the web worker's own interpreter)."""
+    return pdfcheck.check_files(paths)
+
+
+def _pdf_active(stored: Stored, mime: str, pdf_active: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Every PDF row is checked: by the caller for a whole batch (bulk), else here (OParl, single files).
+    A PDF a reader cannot open is refused, and its new bytes go again."""
+    if pdf_active is not None or mime != PDF or stored.path is None:
+        return pdf_active or ()
+    result = check_pdfs([stored.path])[0]
+    if not result.ok:
+        if stored.new:
+            stored.path.unlink(missing_ok=True)
+        raise DocumentError(result.problem or pdfcheck.BROKEN)
+    return result.active_content
+
+
+def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
              item_id: int | None = None, title: str = "", public: bool = True, late: bool = False,
-             external_id: str | None = None, actor: str = "clerk") -> int:
+             external_id: str | None = None, pdf_active: tuple[str, ...] | None = None,
+             actor: str = "clerk") -> Put:
+    """One file under an item (None: the whole session). Idempotent: the same bytes under the same item are not
+    stored again (PRESENT, with the row that has them). The same name with other bytes replaces the old row
+    (REPLACED): members see one current version; the download log keeps the old row's id and title (who read
+    the old version). OParl files (external_id) are found by that id only and never replaced by name.
+    pdf_active: the caller's pdfcheck result; None: checked here (outside the transaction when not nested)."""
+    active = _pdf_active(stored, mime, pdf_active)
     with transaction(db):
         if item_id is not None:
             row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [item_id]).fetchone()
@@ -135,14 +186,51 @@ def add_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
             row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND external_id = ?",
                              [session_id, external_id]).fetchone()
             if row:
-                return row[0]
+                return Put(row[0], PRESENT)
+            old: list[tuple[int, str]] = []
+        else:
+            row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND item_id IS ? AND sha256 = ?"
+                             " ORDER BY id LIMIT 1", [session_id, item_id, stored.sha256]).fetchone()
+            if row:
+                return Put(row[0], PRESENT)
+            old = [(r[0], r[1]) for r in db.execute(
+                "SELECT id, sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND name = ?"
+                " AND external_id IS NULL", [session_id, item_id, name])]
         cur = db.execute(
             "INSERT INTO doc_files(session_id, item_id, name, title, sha256, size, mime, public, late, external_id,"
-            " added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " pdf_active, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [session_id, item_id, name, " ".join((title or rules.title_from_name(name)).split())[:500],
-             stored.sha256, stored.size, mime, int(public), int(late), external_id, now()])
-        audit(db, actor, "documents.file", f"session={session_id} file={cur.lastrowid} late={int(late)}")
-    return cur.lastrowid
+             stored.sha256, stored.size, mime, int(public), int(late), external_id, ",".join(active), now()])
+        new_id = cur.lastrowid
+        if not old:
+            audit(db, actor, "documents.file", f"session={session_id} file={new_id} late={int(late)}"
+                                               + (f" pdf_active={','.join(active)}" if active else ""))
+            return Put(new_id, ADDED)
+        db.execute(f"DELETE FROM doc_files WHERE id IN ({','.join('?' * len(old))})",  # noqa: S608 - placeholders
+                   [i for i, _ in old])
+        audit(db, actor, "documents.replace", f"session={session_id} file={new_id} late={int(late)} replaced="
+                                              + ",".join(str(i) for i, _ in old)
+                                              + (f" pdf_active={','.join(active)}" if active else ""))
+        gone = {sha for _, sha in old
+                if not db.execute("SELECT 1 FROM doc_files WHERE sha256 = ? LIMIT 1", [sha]).fetchone()}
+        return Put(new_id, REPLACED, tuple(i for i, _ in old), tuple(sorted(gone)))
+
+
+def add_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
+             item_id: int | None = None, title: str = "", public: bool = True, late: bool = False,
+             external_id: str | None = None, pdf_active: tuple[str, ...] | None = None,
+             actor: str = "clerk") -> int:
+    """put_file, for callers that need only the row id (a replaced file's old bytes are left to blobs.gc)."""
+    return put_file(db, session_id, name=name, stored=stored, mime=mime, item_id=item_id, title=title,
+                    public=public, late=late, external_id=external_id, pdf_active=pdf_active, actor=actor).id
+
+
+def remove_orphans(db: sqlite_utils.Database, blobs: Blobs, shas: list[str] | tuple[str, ...]) -> int:
+    """After a commit that replaced files: the old bytes no row uses any more go (bytes freed)."""
+    if not shas:
+        return 0
+    still = referenced(db)
+    return sum(blobs.remove(sha) for sha in set(shas) if sha not in still)
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -271,13 +359,16 @@ def push_check(viewer: Viewer, value: str, db: sqlite_utils.Database) -> bool:
         return False
 
 
-def late_notice(f: File) -> dict:
-    """The push notice of a late document (Tischvorlage) without a web request: the box's own paths."""
+def late_notice(f: File, *, replaces: tuple[int, ...] = ()) -> dict:
+    """The push notice of a late document (Tischvorlage) without a web request: the box's own paths.
+    replaces: the rows a new version of the same name replaced (the text says "aktualisiert"; the page drops
+    them)."""
     from urllib.parse import quote
 
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             "url": f"/unterlagen/datei/{f.id}/{quote(f.name)}", "view_url": f"/unterlagen/ansehen/{f.id}",
-            "size": f.size, "text": f"Neue Tischvorlage: {f.title}"}
+            "size": f.size, "updated": bool(replaces), "replaces": list(replaces),
+            "text": f"Tischvorlage aktualisiert: {f.title}" if replaces else f"Neue Tischvorlage: {f.title}"}
 
 
 def check(db: sqlite_utils.Database, blobs: Blobs) -> list[str]:

@@ -203,5 +203,6 @@ def _cell(text: str) -> str:
 
 
 def wipe(db: Any, session_id: int) -> None:
-    for table in ("presence_devices", "presence_state", "presence_intervals", "presence_corrections"):
-        db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])  # noqa: S608 - fixed names
+    with transaction(db):  # all four tables or none: never intervals left without their corrections
+        for table in ("presence_devices", "presence_state", "presence_intervals", "presence_corrections"):
+            db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])  # noqa: S608 - fixed names

@@ -4,11 +4,11 @@ Blueprint "presence", registered in create_app."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, flash, g, render_template, request
 
 from appliance.presence import store
 from appliance.sessions import service
-from appliance.web import auth, forms, i18n
+from appliance.web import auth, forms, i18n, links
 from appliance.web.viewer import current_viewer
 
 bp = Blueprint("presence", __name__)
@@ -48,7 +48,7 @@ def attendance():
 def correct():
     s = _active_or_none()
     if s is None:
-        return redirect(url_for("presence.attendance"))
+        return links.redirect_to("presence.attendance")
     member_id = forms.row_id("member_id")  # a tampered form: 400 naming the field
     try:
         member = service.get_member(g.db, member_id)
@@ -61,9 +61,9 @@ def correct():
                       _grace())
     except (ValueError, LookupError) as exc:
         flash(str(exc) if str(exc) else i18n.t("form.invalid"), "error")
-        return redirect(url_for("presence.attendance")), 303
+        return links.redirect_to("presence.attendance", _code=303)
     flash(i18n.t("att.saved"), "status")
-    return redirect(url_for("presence.attendance"), 303)
+    return links.redirect_to("presence.attendance", _code=303)
 
 
 @bp.get("/clerk/attendance.csv")
@@ -71,7 +71,7 @@ def correct():
 def attendance_csv():
     s = _active_or_none()
     if s is None:
-        return redirect(url_for("presence.attendance"))
+        return links.redirect_to("presence.attendance")
     body = "\ufeff" + store.to_csv(store.attendance(g.db, s.id))  # BOM: Excel opens UTF-8 correctly
     return Response(body, content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="anwesenheit-{s.date}.csv"'})
@@ -82,7 +82,7 @@ def attendance_csv():
 def attendance_print():
     s = _active_or_none()
     if s is None:
-        return redirect(url_for("presence.attendance"))
+        return links.redirect_to("presence.attendance")
     rows = store.attendance(g.db, s.id)
     return render_template("live/attendance_print.html", session=s, rows=rows, quorum=store.quorum(rows),
                            fmt_time=store.fmt_time, fmt_duration=store.fmt_duration)

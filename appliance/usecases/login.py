@@ -139,11 +139,12 @@ class Attempt:
 
 
 def attempt(db: Any, role: Role, ip: str, password: str, now: float,
-            policy: ThrottlePolicy = THROTTLE) -> Attempt:
+            policy: ThrottlePolicy = THROTTLE, replaces: str | None = None) -> Attempt:
     """One login try from `ip`: throttled, or checked; a success starts a session and forgets the failures.
 
     One audit entry per checked try (login / login.failed as <actor>@<ip>); a throttled try is not checked and
-    not logged. `now`: epoch seconds (injected by the caller, so tests need no sleeps)."""
+    not logged. `now`: epoch seconds (injected by the caller, so tests need no sleeps). replaces: the browser's
+    previous session, ended in the same transaction as the new one starts (session rotation, all or nothing)."""
     actor = f"{role.actor}@{ip}"
     with transaction(db):
         wait = policy.wait_seconds(_failures(db, role, ip), now)
@@ -156,6 +157,7 @@ def attempt(db: Any, role: Role, ip: str, password: str, now: float,
     with transaction(db):
         if ok:
             db.execute("DELETE FROM login_throttle WHERE role = ? AND ip = ?", [role.name, ip])
+            end_session(db, replaces, role)
             sid = start_session(db, role)
             audit(db, actor, "login")
             return Attempt(True, sid=sid, checked=True)

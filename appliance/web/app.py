@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequestKeyError, HTTPException
 
 from appliance.config import Config
 from appliance.store import open_db
-from appliance.web import csrf, forms, i18n
+from appliance.web import csrf, forms, i18n, links
 
 MAX_UPLOAD = 64 * 1024 * 1024
 MAX_FORM_PARTS = 1000  # files and fields in one form: more is refused whole (413), before any file is stored
@@ -100,6 +100,7 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
             "lang": g.get("lang", "de"),
             "other_lang": "en" if g.get("lang", "de") == "de" else "de",
             "box": cfg,
+            **links.template_globals(),  # link(), here(), state_fields(), link_state(): every internal URL
         }
 
     @app.errorhandler(HTTPException)

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session
 
 from appliance.config import Config
 from appliance.rules.login import CLERK, ROLES, TECHNICIAN, Role
 from appliance.usecases import login as logins
 from appliance.usecases.login import check_password, ensure_password, has_password, new_password, set_password
-from appliance.web import i18n
+from appliance.web import i18n, links
 
 __all__ = ["CLERK", "ROLES", "TECHNICIAN", "Role", "check_password", "ensure_password", "has_password",
            "is_logged_in", "login_required", "new_password", "register", "required", "safe_next", "set_password",
@@ -68,7 +68,7 @@ def required(role: Role) -> Callable:
                 wanted = None
                 if request.method == "GET":
                     wanted = request.full_path if request.query_string else request.path
-                return redirect(url_for(role.login_endpoint, next=wanted))
+                return links.redirect_to(role.login_endpoint, next=wanted)
             g.actor = f"{role.actor}@{request.remote_addr or '?'}"
             return view(*args, **kwargs)
 
@@ -83,7 +83,7 @@ technician_required = required(TECHNICIAN)
 
 def safe_next(target: str | None, role: Role = CLERK) -> str:
     """Only the role's own pages: never an absolute or protocol-relative URL (open redirect), never the login."""
-    fallback = url_for(role.home)
+    fallback = links.link(role.home)
     if not target:
         return fallback
     parts = urlsplit(target)
@@ -103,9 +103,9 @@ def _login(role: Role):
     error, status = None, 200
     note = session.pop("login_note", None)
     if request.method == "POST":
-        result = logins.attempt(db, role, ip, request.form.get("password", ""), _clock())
+        result = logins.attempt(db, role, ip, request.form.get("password", ""), _clock(),
+                                replaces=session.get(role.cookie_key))
         if result.ok:
-            logins.end_session(db, session.get(role.cookie_key), role)
             session.clear()  # session rotation: nothing from before the login survives, new CSRF token too
             session[role.cookie_key] = result.sid
             return redirect(safe_next(request.form.get("next"), role))
@@ -125,7 +125,7 @@ def _logout(role: Role):
     if not any(other.cookie_key in session for other in ROLES.values()):
         session.clear()  # signed out of everything: nothing of the session stays behind
     session["login_note"] = "logout.done"
-    return redirect(url_for(role.login_endpoint))
+    return links.redirect_to(role.login_endpoint)
 
 
 def register(bp: Blueprint, role: Role = CLERK) -> None:

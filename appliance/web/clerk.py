@@ -13,14 +13,14 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, render_template, request
 from markupsafe import Markup
 
 from appliance.captive import cards_pdf, codes, keys, qr
 from appliance.config import Config
 from appliance.sessions import roster, service
 from appliance.usecases import sessions as acts
-from appliance.web import auth, csrf, i18n
+from appliance.web import auth, csrf, i18n, links
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 auth.register(bp)
@@ -85,7 +85,7 @@ def session_line(s: service.Session) -> str:
 @bp.get("/")
 @auth.login_required
 def index():
-    return redirect(url_for("clerk.sessions"))
+    return links.redirect_to("clerk.sessions")
 
 
 @bp.route("/sessions", methods=["GET", "POST"])
@@ -104,7 +104,7 @@ def sessions():
             status = 422
         else:
             flash(i18n.t("clerk.created", title=s.title, ssid=s.ssid), "ok")
-            return redirect(url_for("clerk.session_page", session_id=s.id))
+            return links.redirect_to("clerk.session_page", session_id=s.id)
     rows = service.list_sessions(g.db)
     counts = {r["session_id"]: r["n"] for r in g.db.query(
         "SELECT session_id, COUNT(*) AS n FROM members GROUP BY session_id")}
@@ -124,6 +124,7 @@ def group_by_faction(members: list[service.Member]) -> list[FactionGroup]:
 
 
 def _render_session(s: service.Session, *, import_problems: list[str] | None = None, status: int = 200):
+    links.set_here("clerk.session_page", session_id=s.id)  # also the answer to a refused import
     people = service.members(g.db, s.id)
     roles = Counter(m.role for m in people)
     return render_template(
@@ -151,7 +152,7 @@ def activate(session_id: int):
     _session_or_404(session_id)
     result = acts.activate_session(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
     _flash_result(result, i18n.t("clerk.session.activated", id=session_id))
-    return redirect(url_for("clerk.session_page", session_id=session_id))
+    return links.redirect_to("clerk.session_page", session_id=session_id)
 
 
 @bp.post("/sessions/<int:session_id>/import")
@@ -171,7 +172,7 @@ def import_csv(session_id: int):
     except service.SessionError as exc:
         return _render_session(s, import_problems=[str(exc)], status=422)
     _flash_result(result, i18n.t("clerk.import.done", n=result.count))
-    return redirect(url_for("clerk.session_page", session_id=session_id))
+    return links.redirect_to("clerk.session_page", session_id=session_id)
 
 
 # --- cards ------------------------------------------------------------------------------------
@@ -289,5 +290,5 @@ def rotate(session_id: int):
         else:
             result = acts.rotate_keys(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
             flash(result.message(), "ok" if result.ok else "error")
-            return redirect(url_for("clerk.session_page", session_id=session_id))
+            return links.redirect_to("clerk.session_page", session_id=session_id)
     return render_template("clerk/rotate.html", s=s, error=error), (422 if error else 200)

@@ -20,14 +20,13 @@ from flask import (
     jsonify,
     render_template,
     request,
-    url_for,
 )
 from markupsafe import Markup
 
 from appliance.config import Config
 from appliance.monitor import graphs, metrics, timeseries, view
 from appliance.monitor.classify import Thresholds
-from appliance.web import auth, i18n
+from appliance.web import auth, i18n, links
 
 bp = Blueprint("dashboard", __name__, url_prefix="/technik")
 auth.register(bp, auth.TECHNICIAN)  # /technik/login and /technik/logout: the one staff login, for this role
@@ -83,8 +82,8 @@ def _graph(name: str, mac: str | None = None) -> str:
 def _sort_url(query: view.TableQuery, key: str) -> str:
     desc = query.sort == key and not query.desc
     args = {k: v for k, v in {"sort": key, "order": "desc" if desc else "asc", "q": query.q,
-                              "class": query.cls, "radio": query.radio, "lang": request.args.get("lang")}.items() if v}
-    return url_for("dashboard.index", **args) + "#clients"
+                              "class": query.cls, "radio": query.radio}.items() if v}
+    return links.link("dashboard.index", _anchor="clients", **args)
 
 
 @bp.get("/")

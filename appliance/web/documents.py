@@ -15,16 +15,17 @@ import zipfile
 from collections.abc import Iterator
 from datetime import datetime
 
-from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, current_app, flash, g, render_template, request
 from werkzeug.wsgi import FileWrapper
 
+from appliance import outside
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, fastsend, httpfile, oparl_import, rules, service
+from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service
 from appliance.documents.blobs import Blobs
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
-from appliance.web import auth, i18n
+from appliance.web import auth, i18n, links
 from appliance.web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ def doc_size(n: int) -> str:
 
 
 def file_url(f: service.File, **kw) -> str:
-    return url_for("documents.download", file_id=f.id, name=f.name, **kw)
+    return links.link("documents.download", file_id=f.id, name=f.name, **kw)
 
 
 @bp.app_context_processor
@@ -122,10 +123,14 @@ def since():
     return resp
 
 
-def _notice(f: service.File) -> dict:
+def _notice(f: service.File, *, replaces: tuple[int, ...] = ()) -> dict:
+    """replaces: the rows a new version replaced (service.late_notice): the text says so, the page drops them."""
+    text = i18n.t("docs.updated_notice", title=f.title) if replaces else i18n.t("docs.new_notice", title=f.title)
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
-            "url": file_url(f), "view_url": url_for("documents.view", file_id=f.id), "size": f.size,
-            "text": i18n.t("docs.new_notice", title=f.title)}
+            # Without this request's state: the push channel sends a notice to every reader (the page adds its own).
+            "url": links.bare("documents.download", file_id=f.id, name=f.name),
+            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size,
+            "updated": bool(replaces), "replaces": list(replaces), "text": text}
 
 
 def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
@@ -290,9 +295,10 @@ def _session_or_404(session_id: int) -> sessions.Session:
 
 
 def _render_clerk(s: sessions.Session, problems: list[str] | None = None, status: int = 200):
+    links.set_here("documents.clerk_page", session_id=s.id)  # also the answer to a refused form
     use = service.disk_use(g.db)
-    imports = [dict(r, problems=json.loads(r["problems"])) for r in service._rows(
-        g.db, "SELECT * FROM doc_imports WHERE session_id = ? ORDER BY id DESC LIMIT 5", [s.id])]
+    jobs.reap(g.db, s.id)  # an import whose process died shows as failed, and the page stops reloading
+    imports = jobs.recent(g.db, s.id)
     running = any(i["state"] == "running" for i in imports)
     resp = Response(render_template(
         "documents/clerk.html", s=s, entries=service.agenda(g.db, s.id), items=service.items(g.db, s.id),
@@ -319,7 +325,7 @@ def clerk_item(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.item_added"), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 def _item_choice(s: sessions.Session) -> int | None:
@@ -363,7 +369,25 @@ def clerk_upload(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     flash(i18n.t("docs.clerk.uploaded", n=result.files), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    _flash_result(result)
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
+
+
+def _flash_result(result: bulk.Result) -> None:
+    """What an import did besides adding: skipped as already present, replaced, flagged, left out."""
+    for what in result.present[:50]:
+        flash(i18n.t("docs.clerk.present", what=what), "ok")
+    for what in result.replaced[:50]:
+        flash(i18n.t("docs.clerk.replaced", what=what), "ok")
+    for what, kinds in result.flagged[:50]:
+        flash(i18n.t("docs.clerk.flagged", what=what, kinds=_pdf_kinds(kinds)), "error")
+    for what in result.skipped[:20]:
+        flash(i18n.t("docs.clerk.skipped", what=what), "ok")
+
+
+@bp.app_template_filter("pdf_kinds")
+def _pdf_kinds(kinds) -> str:
+    return ", ".join(i18n.t(f"docs.pdf.kind.{k}") for k in kinds)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/zip")
@@ -379,9 +403,8 @@ def clerk_zip(session_id: int):
     except bulk.BulkError as exc:
         return _render_clerk(s, exc.problems, 422)
     flash(i18n.t("docs.clerk.zip_done", files=result.files, items=result.items), "ok")
-    for what in result.skipped[:20]:
-        flash(i18n.t("docs.clerk.skipped", what=what), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    _flash_result(result)
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/oparl")
@@ -389,15 +412,35 @@ def clerk_zip(session_id: int):
 def clerk_oparl(session_id: int):
     s = _session_or_404(session_id)
     url = request.form.get("url", "").strip()
+    hosts = request.form.get("hosts", "").split()[:20]
     if not url.startswith(("http://", "https://")) or len(url) > 2000:
         return _render_clerk(s, [i18n.t("docs.clerk.oparl_bad_url")], 422)
+    try:
+        for text in [url, *hosts]:
+            outside.origin_of(text)
+    except outside.FetchError as exc:
+        return _render_clerk(s, [str(exc)], 422)
     cfg = _cfg()
-    import_id = oparl_import.begin(g.db, s.id, url)
-    # A thread (a greenlet under gunicorn's gevent worker): the page shows progress from doc_imports.
-    threading.Thread(target=oparl_import.run_logged, args=(cfg.db_path, cfg.state_dir, s.id, url, import_id),
-                     name=f"oparl-{import_id}", daemon=True).start()
+    job_id = jobs.begin(g.db, s.id, url)
+    # A thread (a greenlet under gunicorn's gevent worker): the page shows progress from doc_imports; the job
+    # names this process as its owner, so a dying worker leaves a failed job, not a running one.
+    threading.Thread(target=_oparl_job, args=(cfg, s.id, url, hosts, job_id, g.actor),
+                     name=f"oparl-{job_id}", daemon=True).start()
     flash(i18n.t("docs.clerk.oparl_started"), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)
+
+
+def _oparl_job(cfg: Config, session_id: int, url: str, hosts: list[str], job_id: int, actor: str) -> None:
+    """The background import: the same act as `sitzungsbox import N URL`; its outcome is in the job."""
+    from appliance.store import open_db
+
+    db = open_db(cfg.db_path, migrate=False)
+    try:
+        doc_acts.import_oparl(cfg, db, session_id, url, actor, extra_hosts=hosts, job_id=job_id)
+    except Exception as exc:  # noqa: BLE001 - recorded in the job for the clerk
+        log.warning("OParl import %s failed: %s", job_id, exc)
+    finally:
+        db.conn.close()
 
 
 @bp.post("/clerk/sessions/<int:session_id>/unterlagen/loeschen")
@@ -408,4 +451,4 @@ def clerk_wipe(session_id: int):
         return _render_clerk(s, [i18n.t("docs.clerk.wipe_need_confirm")], 422)
     result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=request.form.get("what") != "all")
     flash(i18n.t("docs.clerk.wiped", n=result.removed, size=doc_size(result.freed)), "ok")
-    return redirect(url_for("documents.clerk_page", session_id=s.id))
+    return links.redirect_to("documents.clerk_page", session_id=s.id)

@@ -8,7 +8,7 @@ update, and fuzzers.
 from __future__ import annotations
 
 from flask import request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, HTTPException
 
 MAX_ID = 2**63 - 1  # SQLite's INTEGER; a larger number is no row's id (and would overflow the driver)
 
@@ -35,3 +35,12 @@ def row_id(name: str) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_ID:
         raise FieldError(name)
     return int(raw)
+
+
+def peek(name: str) -> str | None:
+    """The field, or None when the body cannot be read (too large, malformed): for what every page reads
+    besides the view (the language), so the error page about that body can still be drawn."""
+    try:
+        return request.form.get(name)
+    except HTTPException:
+        return None

@@ -14,7 +14,6 @@ import json
 import logging
 import time
 from datetime import date
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, g, redirect, render_template, request
 
@@ -25,7 +24,7 @@ from appliance.config import Config
 from appliance.helper.client import HelperError
 from appliance.sessions import service
 from appliance.usecases import portal as code_act
-from appliance.web import csrf, i18n
+from appliance.web import csrf, i18n, links
 
 log = logging.getLogger(__name__)
 bp = Blueprint("portal", __name__)
@@ -45,22 +44,6 @@ def client_ip() -> str:
         except ValueError:
             pass
     return request.remote_addr or ""
-
-
-def _sticky_args() -> dict[str, str]:
-    """Query arguments the portal's own links keep: an explicitly chosen language (no cookie remembers
-    it) and, in demo mode only, ?as=."""
-    args = {}
-    if g.get("lang") and (request.args.get("lang") or request.form.get("lang")):
-        args["lang"] = g.lang
-    if _cfg().demo and request.args.get("as"):
-        args["as"] = client_ip()
-    return args
-
-
-def box_url(path: str) -> str:
-    args = _sticky_args()
-    return path + ("?" + urlencode(args) if args else "")
 
 
 LOCAL_ADDRESSES_TTL_S = 300.0  # addresses change rarely (an uplink's DHCP); listing them costs a syscall each
@@ -159,13 +142,14 @@ def _may_use_code(device: Device) -> bool:
 
 
 def _portal_ctx(session, device: Device) -> dict:
-    return {"session": session, "device": device, "continue_url": box_url("/portal/continue"),
-            "start_url": box_url("/"), "demo_example": None, "token": None,
+    return {"session": session, "device": device, "continue_url": links.link("portal.portal_continue"),
+            "start_url": links.link("portal.home"), "demo_example": None, "token": None,
             "code_form": False, "code_error": None, "code_value": "", "code_example": codes.EXAMPLE}
 
 
 def _guest_page(session, device: Device, code_error: str | None = None, code_value: str = "",
                 status: int = 200) -> Response:
+    links.set_here("portal.portal")  # also the answer to the code form's POST
     ctx = _portal_ctx(session, device)
     ctx["token"] = csrf.device_token(device.ip)
     ctx.update(code_form=_may_use_code(device), code_error=code_error, code_value=code_value[:40])
@@ -183,7 +167,7 @@ def portal():
         return render_template("portal/portal.html", state="no_session", **ctx)
     if device.mac is None:
         if cfg.demo:
-            ctx["demo_example"] = f"/portal?as={cfg.dhcp_start}"
+            ctx["demo_example"] = links.link("portal.portal", as_=cfg.dhcp_start)
         return render_template("portal/portal.html", state="no_device", **ctx)
     if device.kind == "member":
         if not device.admitted:
@@ -215,7 +199,7 @@ def portal_continue():
             admission.admit(g.db, current_app.config["SB_HELPER"], device, session)
         except HelperError as exc:
             return _helper_failed(exc)
-    return redirect(box_url("/portal"), 303)
+    return links.redirect_to("portal.portal", _code=303)
 
 
 def _enter_code(session: service.Session, device: Device, typed: str):
@@ -234,16 +218,16 @@ def _enter_code(session: service.Session, device: Device, typed: str):
         return _guest_page(session, device, i18n.t("portal.code_wrong"), typed, status=422)
     if outcome.status == code_act.HELPER_FAILED:
         return render_template("error.html", message=i18n.t("portal.helper_error"), code=503), 503
-    return redirect(box_url("/portal"), 303)  # admitted, or a device that never uses a code
+    return links.redirect_to("portal.portal", _code=303)  # admitted, or a device that never uses a code
 
 
 @bp.get("/")
 def home():
     device = _device()
     if not device.admitted:
-        return redirect(box_url("/portal"), 302)
+        return links.redirect_to("portal.portal")
     session = _session_or_none()
-    return render_template("portal/home.html", session=session, device=device, portal_url=box_url("/portal"))
+    return render_template("portal/home.html", session=session, device=device, portal_url=links.link("portal.portal"))
 
 
 @bp.get("/api/captive")

@@ -1,7 +1,8 @@
 /* Sitzungsbox push channel: ONE EventSource per tab; every event becomes a DOM CustomEvent
    "sitzungsbox:<topic>" on document (detail = payload plus id), so each feature's script just listens.
    The page says where its stream starts (#push-start data-push-last), so nothing published between rendering
-   and connecting is lost; the browser resumes with Last-Event-ID after a drop. JS only enhances: every
+   and connecting is lost, and gives the stream's URL (data-push-url, built by the server with the page's
+   language and demo device: appliance/web/links.py); the browser resumes with Last-Event-ID after a drop. JS only enhances: every
    page works without it. */
 (function () {
   "use strict";
@@ -9,9 +10,8 @@
   var body = document.body;
   var start = document.getElementById("push-start");
   var last = start && start.getAttribute("data-push-last");
-  var url = "/events" + (last ? "?last_id=" + encodeURIComponent(last) : "");
-  var asParam = new URLSearchParams(window.location.search).get("as");  // demo mode only
-  if (asParam) { url += (last ? "&" : "?") + "as=" + encodeURIComponent(asParam); }
+  var url = start && start.getAttribute("data-push-url");
+  if (!url) { return; }
   var lastId = last ? parseInt(last, 10) : 0;
   var source = new EventSource(url);
   window.sitzungsboxLive = { source: source, lastId: function () { return lastId; } };

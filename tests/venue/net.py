@@ -1,6 +1,8 @@
-"""The virtual venue: the box and its clients in network namespaces (root only).
+"""The virtual venue's network: the box and its clients in network namespaces (root only).
 
-Used by `make venue`, the network tests and bench/. Topology (nothing is linked to the host's namespace):
+A test harness, not part of the product (it is not in the package or the card image): used by `make venue`,
+the network tests and bench/, through tests/venue/box.py for the whole appliance. Topology (nothing is linked
+to the host's namespace):
 
     <prefix>cN: eth0 (02:00:00:00:XX:XX)  <->  vcN  [bridge wlan0, box address]  in <prefix>box
 
@@ -21,7 +23,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,7 @@ BRIDGE = "wlan0"
 PREFIX_RE = re.compile(r"^[a-z][a-z0-9-]{0,7}$")
 MAX_CLIENTS = 4000  # vc<N> must fit into 15 characters; the address plan is the real limit
 CMD_TIMEOUT = 30.0
+REPO = Path(__file__).resolve().parents[2]  # the checkout: processes in the box import appliance from it
 SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # udhcpc hook. It refuses to run unless it is inside the named namespace it was started for, so it can never
@@ -169,52 +171,9 @@ def lease_file_of(conf_text: str) -> str | None:
     return found
 
 
-def minimal_dnsmasq_conf(cfg: Config, lease_file: Path) -> str:
-    """DHCP in the client range plus DNS that answers every name with the box. For tests and fallback."""
-    mask = str(cfg.network.netmask)
-    return "\n".join([
-        f"interface={BRIDGE}", "bind-interfaces", "except-interface=lo", "no-resolv", "no-hosts",
-        f"address=/#/{cfg.address}", f"dhcp-range={cfg.dhcp_start},{cfg.dhcp_end},{mask},1h",
-        f"dhcp-option=option:router,{cfg.address}", f"dhcp-option=option:dns-server,{cfg.address}",
-        f"dhcp-leasefile={lease_file}", "dhcp-authoritative", "no-ping", "",
-    ])
-
-
-def minimal_ruleset(cfg: Config) -> str:
-    """A small gate: the `admitted` set, and port 80 of everyone else redirected to the web port."""
-    t = cfg.nft_table
-    return f"""table inet {t}
-delete table inet {t}
-table inet {t} {{
-    set admitted {{ type ether_addr . ipv4_addr; }}
-    chain prerouting {{
-        type nat hook prerouting priority dstnat; policy accept;
-        iifname "{BRIDGE}" ether saddr . ip saddr @admitted accept
-        iifname "{BRIDGE}" tcp dport 80 redirect to :{cfg.web_port}
-    }}
-    chain forward {{
-        type filter hook forward priority filter; policy drop;
-        iifname "{BRIDGE}" ether saddr . ip saddr @admitted accept
-        ct state established,related accept
-    }}
-}}
-"""
-
-
 def config_toml(cfg: Config) -> str:
     """The Config as a TOML file, so processes started inside the box (helper, web) share the venue's cfg."""
     return to_toml(cfg)
-
-
-def ensure_system_user(name: str = "sitzungsbox") -> tuple[int, int]:
-    """Create the appliance's system user if missing (as sysusers.d would on the box)."""
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True, timeout=CMD_TIMEOUT)
-        pw = pwd.getpwnam(name)
-    return pw.pw_uid, pw.pw_gid
 
 
 def _run(argv: list[str], *, input: str | None = None, timeout: float = CMD_TIMEOUT,
@@ -507,7 +466,7 @@ class Venue:
         sock = Path(self.cfg.helper_socket)
         sock.unlink(missing_ok=True)
         proc = self.run_in_box([sys.executable, "-m", "appliance.cli", "--config", str(self.write_config()), "helper"],
-                               name="helper", env={"PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+                               name="helper", env={"PYTHONPATH": str(REPO)})
         deadline = time.monotonic() + timeout
         while not sock.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -617,176 +576,3 @@ class Venue:
 
     def resolv_conf(self, i: int) -> Path:
         return ETC_NETNS / self.client_ns(i) / "resolv.conf"
-
-
-# -- `make venue` -----------------------------------------------------------------------------------------
-
-def main(cfg: Config) -> int:
-    """`sitzungsbox venue` (`make venue`): the whole appliance with 3 client namespaces until Ctrl-C.
-
-    The demo council is loaded; client 1 joins with the first member's personal key (as hostapd would
-    report it), client 2 with the guest key, client 3 stays unknown. Everything else is real.
-    """
-    if os.geteuid() != 0:
-        print("Der virtuelle Sitzungssaal braucht root (Netzwerk-Namespaces).", file=sys.stderr)
-        return 1
-    from appliance.demo import DEMO_CSV
-    from appliance.sessions import roster, service
-    from appliance.store import open_db
-    from appliance.web import auth
-
-    work = Path(tempfile.mkdtemp(prefix="sbx-venue-"))
-    work.chmod(0o755)  # the web app and the daemon run unprivileged
-    web_user = cfg.web_user if _user_exists(cfg.web_user) else "nobody"
-    vcfg = replace(cfg, state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
-                   leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
-                   web_user=web_user, demo=False)
-    db = open_db(vcfg.db_path)
-    session = service.create_session(db, body="Rat der Stadt", title="Virtueller Sitzungssaal",
-                                     day=time.strftime("%Y-%m-%d"), venue="Netzwerk-Namespaces", ssid=vcfg.ssid,
-                                     actor="venue")
-    service.insert_members(db, session.id, roster.parse_members(DEMO_CSV.read_bytes()))
-    service.set_active(db, session.id)
-    password = auth.ensure_password(db)
-    first = service.members(db, session.id)[0]
-    db.conn.close()
-    venue = Venue(work / "venue", 3, prefix="sbx", cfg=vcfg)
-    # Handlers, not a blocked signal mask: a mask would be inherited by every process the venue starts,
-    # and gunicorn would then never see the SIGTERM that stops it.
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    box = None
-    try:
-        venue.up()
-        box = start_appliance(venue)
-        box.fake.connect(venue.client_mac(1), first.keyid)
-        box.fake.connect(venue.client_mac(2), "guest")
-        for i in venue.indices:
-            lease = venue.dhcp(i)
-            print(f"  {venue.client_ns(i)}: {venue.client_mac(i)} → {lease.ip} (DNS {', '.join(lease.dns)})")
-        c1, c3 = venue.client_ns(1), venue.client_ns(3)
-        print(f"""
-Virtueller Sitzungssaal läuft (Arbeitsverzeichnis {work}).
-  {c1} ist mit dem Schlüssel von {first.name} verbunden, {venue.client_ns(2)} mit dem Gastschlüssel.
-  Portal:    ip netns exec {c1} curl -s http://{vcfg.address}/portal        (begrüßt {first.name})
-  Probe:     ip netns exec {c1} curl -i http://captive.apple.com/hotspot-detect.html
-             ip netns exec {c3} curl -i http://connectivitycheck.gstatic.com/generate_204   (gefangen: 302)
-  DNS:       ip netns exec {c3} busybox nslookup {vcfg.hostname}
-  Freigaben: ip netns exec {venue.box_ns} nft list set inet {vcfg.nft_table} admitted
-  Sitzungsdienst: http://{vcfg.address}/clerk  Passwort (nur jetzt sichtbar): {password}
-Beenden mit Strg-C.""", flush=True)
-        stop.wait()
-        print("Baue ab …")
-        return 0
-    except (VenueError, OSError, subprocess.SubprocessError) as exc:
-        print(f"Fehler: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if box is not None:
-            box.close()
-        venue.down()
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
-# -- the whole appliance inside the venue ---------------------------------------------------------------
-
-@dataclass
-class Box:
-    """The real appliance running in a venue's box namespace: rendered dnsmasq + nftables, the helper (root),
-    the daemon and the web app (unprivileged), and a FakeHostapd replaying hostapd protocol as the radio."""
-
-    venue: Venue
-    cfg: Config
-    fake: object
-    procs: dict[str, subprocess.Popen]
-
-    def db(self):
-        from appliance.store import open_db
-
-        return open_db(self.cfg.db_path, migrate=False)
-
-    def wait_station(self, mac: str, keyid: str | None, connected: bool = True, timeout: float = 10) -> None:
-        """Poll until the daemon has recorded what the radio reported."""
-        deadline = time.monotonic() + timeout
-        while True:
-            db = self.db()
-            try:
-                row = db.execute("SELECT keyid, connected FROM stations WHERE mac = ?", [mac]).fetchone()
-            finally:
-                db.conn.close()
-            if row is not None and bool(row[1]) == connected and (not connected or row[0] == keyid):
-                return
-            if time.monotonic() > deadline:
-                raise VenueError(f"Station {mac} nach {timeout} s nicht im Zustand connected={connected}: {row}")
-            time.sleep(0.02)
-
-    def close(self) -> None:
-        self.fake.close()
-
-
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    for p in [path, *path.rglob("*")]:
-        os.chown(p, uid, gid, follow_symlinks=False)
-
-
-def start_appliance(venue: Venue, timeout: float = 30, daemon_caps: tuple[str, ...] = (),
-                    monitor: bool = False) -> Box:
-    """Render the active session's network files and start every part of the box, as on the device.
-
-    monitor: also run `sitzungsbox monitor` (technicians' dashboard), unprivileged, in the box namespace.
-
-    The caller prepares cfg (tmp state dirs, web_user) and the database with an active session.
-    """
-    from appliance.netconf.render import DNSMASQ, NFTABLES, write_all
-    from appliance.radio.fake import FakeHostapd
-    from appliance.store import open_db
-
-    cfg = venue.cfg
-    pw = pwd.getpwnam(cfg.web_user)
-    db = open_db(cfg.db_path)
-    try:
-        write_all(cfg, db, ctrl_group=0)
-    finally:
-        db.conn.close()
-    venue.load_nft((cfg.netconf_dir / NFTABLES).read_text())
-    procs = {"dnsmasq": venue.start_dnsmasq((cfg.netconf_dir / DNSMASQ).read_text())}
-    cfg.hostapd_ctrl_dir.mkdir(parents=True, exist_ok=True)
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
-    fakes = [FakeHostapd(cfg.hostapd_ctrl_dir / r.interface, psk_file=cfg.psk_file) for r in cfg.radios]
-    for r in cfg.radios:
-        # hostapd's ctrl_interface_group does this on the box; here the socket is the fake's.
-        os.chown(cfg.hostapd_ctrl_dir / r.interface, pw.pw_uid, pw.pw_gid)
-    # The unprivileged processes own the state (database, keys) and their runtime dir, as tmpfiles.d sets up.
-    _chown_tree(cfg.state_dir, pw.pw_uid, pw.pw_gid)
-    os.chown(cfg.netconf_dir, 0, pw.pw_gid)
-    _chown_tree(cfg.run_dir, pw.pw_uid, pw.pw_gid)
-    try:
-        procs["helper"] = venue.start_helper()
-        toml = str(venue.write_config())
-        cli = [sys.executable, "-m", "appliance.cli", "--config", toml]
-        procs["daemon"] = venue.run_in_box([*cli, "daemon"], user=cfg.web_user, name="daemon", caps=daemon_caps)
-        # Started as root on purpose: the web app must drop its privileges by itself.
-        procs["web"] = venue.run_in_box([*cli, "web"], name="web")
-        venue.wait_listening(cfg.web_port, timeout=timeout, proc=procs["web"])
-        if monitor:
-            # As its unit runs it: the web user, no capabilities; /proc/net is the box namespace's.
-            procs["monitor"] = venue.run_in_box([*cli, "monitor"], user=cfg.web_user, name="monitor")
-        deadline = time.monotonic() + timeout
-        while not all("ATTACH" in f.commands_received for f in fakes):
-            if procs["daemon"].poll() is not None or time.monotonic() > deadline:
-                raise VenueError(f"Dienst hat sich nicht am Funkmodul angemeldet: {venue._log_tail('daemon')}")
-            time.sleep(0.02)
-    except BaseException:
-        for f in fakes:
-            f.close()
-        raise
-    return Box(venue, cfg, fakes[0], procs)

@@ -5,7 +5,7 @@ its internal EAP server, a `wpa_supplicant -D wired` peer (EAP-MD5) authenticate
 same control-socket protocol (ATTACH, AP-STA-CONNECTED, STA-FIRST ...). Used by
 tests/test_radio_real_hostapd.py and to record recordings/wired-8021x.txt:
 
-    python -m appliance.radio.wired_lab record appliance/radio/recordings/wired-8021x.txt
+    python -m tests.venue.wired_lab record appliance/radio/recordings/wired-8021x.txt
 
 Namespaces are named `<prefix>-ap` and `<prefix>-sta`; nothing is created in the root namespace.
 """
@@ -167,7 +167,7 @@ def record(out: Path) -> int:
         ctrl.detach()
     header = [
         "# Real hostapd 2.10 (Debian 2.10-12) control-socket traffic, recorded by",
-        "#   python -m appliance.radio.wired_lab record <this file>",
+        "#   python -m tests.venue.wired_lab record <this file>",
         "# hostapd driver=wired on a veth pair in two network namespaces, ieee8021x=1, eap_server=1,",
         "# eap_user_file with \"alice\" MD5; peer: wpa_supplicant -D wired, key_mgmt=IEEE8021X eap=MD5,",
         f"# MAC {STA_MAC}. Seen through appliance.radio.ctrl.HostapdCtrl (tap): SEND = our command,",
@@ -184,5 +184,5 @@ def record(out: Path) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "record":
         sys.exit(record(Path(sys.argv[2])))
-    print("Aufruf: python -m appliance.radio.wired_lab record <datei>", file=sys.stderr)
+    print("Aufruf: python -m tests.venue.wired_lab record <datei>", file=sys.stderr)
     sys.exit(2)

@@ -1,0 +1,721 @@
+"""Every write of several statements is all or nothing (issue 10).
+
+One case per `with transaction(…)` block in appliance/ (the use cases, and the row writes under them on their
+own): a setup that makes the block do all its writes, and the act. For each case:
+- `test_writes`: the act, run once and recorded (TEMP triggers calling back into Python), does exactly the
+  writes the case declares ('table OP' in order of first occurrence; 'table OP #k' for one in the act's k-th
+  transaction, e.g. the firewall's admissions closed after an activation commits), and none of them outside a
+  transaction unless declared `after_commit` (push events published after the commit, by design).
+- `test_all_or_nothing[<case>-<table>-<OP>[-k]]`: the *last* row-level write of that kind (in that
+  transaction) is made to fail with RAISE(ABORT) from a TEMP trigger, so every write before it has already
+  run; its transaction must leave the database exactly as it was when that transaction began (for a
+  one-transaction act: as before the act), the act must report the failure (unless the case says it catches
+  failures from that transaction on: radio and firewall steps after the commit are reported in the result),
+  and no blob may appear or vanish. Failing each written table in turn includes the audit INSERT that ends
+  most acts, i.e. the case where all the other statements succeeded.
+- `test_every_transaction_has_a_case`: every `with transaction(` in appliance/ (by ast: the enclosing
+  function's qualified name, and its number within that function) is covered by a case; a new one without a
+  case fails with its name.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import sqlite3
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.captive import admission
+from appliance.captive.identify import Device
+from appliance.chat import store as chat
+from appliance.chat.rules import Settings
+from appliance.config import Config
+from appliance.documents import bulk, jobs
+from appliance.documents import service as docs
+from appliance.helper.client import HelperError, NullHelper
+from appliance.monitor import timeseries
+from appliance.monitor.daemon import Monitor
+from appliance.presence import store as presence
+from appliance.presence.engine import Obs
+from appliance.radio import daemon as radio
+from appliance.radio.events import Event, Station
+from appliance.radio.fake import FakeHostapd
+from appliance.rules.login import CLERK, TECHNICIAN, Role
+from appliance.sessions import roster, service
+from appliance.store import open_db
+from appliance.usecases import documents as doc_acts
+from appliance.usecases import login as logins
+from appliance.usecases import portal as portal_acts
+from appliance.usecases import presence as presence_acts
+from appliance.usecases import sessions as session_acts
+from appliance.web.viewer import Viewer
+from tests import pdf_samples
+from tests.atomic_support import diff, dump, fail_on, recording
+
+APPLIANCE = Path(__file__).resolve().parent.parent / "appliance"
+FIX = Path(__file__).parent / "fixtures" / "monitoring"
+PDF = pdf_samples.pdf(b"% test")
+
+
+# --- building blocks for the setups -------------------------------------------------------------------
+
+
+def roster_csv(n: int, prefix: str = "Mitglied") -> str:
+    return "Name;Rolle\n" + "".join(f"{prefix} {i:03d};Mitglied\n" for i in range(n))
+
+
+def roster_rows(n: int, prefix: str = "Mitglied") -> list[roster.MemberRow]:
+    return roster.parse_members(roster_csv(n, prefix))
+
+
+def council(db, members: int = 3, active: bool = True, day: str = "2026-12-01") -> service.Session:
+    s = service.create_session(db, body="Rat", title="Sitzung", day=day)
+    if members:
+        service.insert_members(db, s.id, roster_rows(members))
+    if active:
+        service.set_active(db, s.id)
+    return service.get_session(db, s.id)
+
+
+def member_viewer(db, s: service.Session) -> Viewer:
+    m = service.members(db, s.id)[0]
+    return Viewer("member", s.id, m, True, "10.77.1.5", "02:00:00:00:00:05")
+
+
+def store_file(cfg: Config, db, s: service.Session, name: str = "vorlage.pdf", *, item: int | None = None,
+               public: bool = True, data: bytes = PDF, late: bool = False) -> int:
+    stored = docs.blobs_for(cfg.state_dir).put_bytes(data)
+    return docs.add_file(db, s.id, name=name, stored=stored, mime="application/pdf", item_id=item, public=public,
+                         late=late)
+
+
+_RADIOS: dict[Path, FakeHostapd] = {}  # the `fake_radio` fixture's replayed hostapd, by control directory
+
+
+@pytest.fixture
+def fake_radio(cfg: Config):
+    """A replayed radio (FakeHostapd) on the wlan0 control socket of cfg (and of the twin, which shares the
+    directory): the acts' steps after the commit reload its keys and drop its stations for real."""
+    fake = FakeHostapd(cfg.hostapd_ctrl_dir / "wlan0", psk_file=cfg.psk_file)
+    _RADIOS[cfg.hostapd_ctrl_dir] = fake
+    yield fake
+    del _RADIOS[cfg.hostapd_ctrl_dir]
+    fake.close()
+
+
+class RefusingHelper(NullHelper):
+    def admit(self, mac: str, ip: str) -> None:
+        raise HelperError("refused (test)")
+
+
+class FakeCollector:
+    """The monitor's collector replaced by one recorded sample (the monitor's own tests cover sampling)."""
+
+    def __init__(self, snap: dict) -> None:
+        self.snap = snap
+
+    def sample(self) -> dict:
+        return dict(self.snap)
+
+    def close(self) -> None:
+        pass
+
+
+# --- the cases ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    sites: tuple[str, ...]  # 'path/in/appliance.py:Qual.name#k': the k-th `with transaction(` in that function
+    setup: Callable[[Config, Any], Any]
+    act: Callable[[Config, Any, Any], Any]
+    writes: tuple[str, ...]  # 'table OP' in order of first occurrence; 'table OP #k' in the act's k-th transaction
+    after_commit: tuple[str, ...] = ()  # writes made outside a transaction on purpose (push after commit)
+    # From this transaction of the act on, a failure is caught by design (reported in the act's result):
+    # radios and firewall come after the commit of the act's own rows; their failure must not undo them.
+    swallows_from: int | None = None
+    raises: type[BaseException] | None = None  # what the act raises even without an injected failure
+    check: Callable[[Config, Any, Any], None] | None = None  # more to assert after the act (test_writes)
+    radio: bool = False  # a replayed hostapd (fixture fake_radio) on wlan0 for the steps after the commit
+
+
+def _admit_setup(cfg, db):
+    old = council(db, members=1, active=False, day="2026-11-01")
+    s = council(db, members=2)
+    m = service.members(db, s.id)[0]
+    device = Device("10.77.1.9", "02:00:00:00:00:09", "member", m, False)
+    # still live from an earlier session: admit closes it and opens the new one
+    db.execute("INSERT INTO admissions(session_id, mac, ip, kind, admitted_at) VALUES (?, ?, ?, 'guest', ?)",
+               [old.id, device.mac, device.ip, "2026-11-01T10:00:00.000000Z"])
+    return s, device
+
+
+def _admit_with_code_setup(cfg, db):
+    s = council(db, members=2)
+    m = service.members(db, s.id)[0]
+    guest = Device("10.77.1.7", "02:00:00:00:00:07", "guest", None, False)
+    admission.admit(db, NullHelper(), guest, s)
+    return s, guest, m
+
+
+def _revoke_setup(cfg, db):
+    s = council(db, members=2)
+    for i, m in enumerate(service.members(db, s.id)):
+        admission.admit(db, NullHelper(), Device(f"10.77.1.{i + 20}", f"02:00:00:00:01:{i:02x}", "member", m, False),
+                        s)
+    return s
+
+
+def _live_with_admissions(cfg, db, day: str = "2026-12-01") -> service.Session:
+    """The live session with two members, each with a phone on the radio and admitted (the radio and the
+    firewall to update after the commit)."""
+    s = council(db, members=2, day=day)
+    phones = []
+    for i, m in enumerate(service.members(db, s.id)):
+        mac = f"02:00:00:00:02:{i:02x}"
+        _RADIOS[cfg.hostapd_ctrl_dir].connect(mac, keyid=m.keyid)
+        phones.append(Station(mac, m.keyid, ("AUTHORIZED",)))
+        admission.admit(db, NullHelper(), Device(f"10.77.1.{i + 40}", mac, "member", m, False), s)
+    radio.sync_stations(db, "wlan0", phones)
+    return s
+
+
+def _radio_dropped_the_phones(cfg, db, st) -> None:
+    fake = _RADIOS[cfg.hostapd_ctrl_dir]
+    assert "RELOAD_WPA_PSK" in fake.commands_received
+    assert fake.stations == {}, "the phones with revoked keys are still on the radio"
+
+
+def _switch_setup(cfg, db):
+    _live_with_admissions(cfg, db)
+    return council(db, members=2, active=False, day="2026-12-02")
+
+
+def _late_setup(cfg, db):
+    return council(db, members=1)
+
+
+def _presence_wipe_setup(cfg, db):
+    s, m = _presence_setup(cfg, db)
+    presence.correct(db, s.id, m.id, "present", "Karte vergessen", "clerk", grace=60)
+    presence.record(db, s.id, m.id, Obs(time.time(), "connect", "02:00:00:00:00:01", "hostapd"), grace=60)
+    return s
+
+
+def _code_setup(cfg, db):
+    s = council(db, members=2)
+    m = service.members(db, s.id)[0]
+    return m.code, Device("10.77.1.8", "02:00:00:00:00:08", "unknown", None, False)
+
+
+def _expired_login(db, role: Role = CLERK) -> None:
+    db.execute("INSERT INTO settings(key, value) VALUES (?, '2000-01-01T00:00:00Z')", [role.session_prefix + "old"])
+
+
+def _password_setup(cfg, db, role: Role = CLERK) -> str:
+    logins.set_password(db, "alt-alt-alt-alt", role=role)
+    return logins.start_session(db, role)
+
+
+def _attempt_setup(cfg, db):
+    """A clerk password, a session of this browser (replaced by the login), an expired one, and another
+    address's failures too old to count."""
+    sid = _password_setup(cfg, db)
+    _expired_login(db)
+    db.execute("INSERT INTO login_throttle(role, ip, failures, last_at) VALUES (?, '10.77.0.99', '[1.0]', 1.0)",
+               [CLERK.name])
+    return time.time(), sid
+
+
+def _login_view_setup(cfg, db):
+    from appliance.web.app import create_app
+
+    return create_app(cfg, helper=NullHelper(), testing=True), _attempt_setup(cfg, db)[1]
+
+
+def _login_view(cfg, db, st):
+    """The login form posted with the right password by a browser that had a session (the view function
+    itself: no CSRF hook in front)."""
+    from flask import g, session
+
+    from appliance.web import auth
+
+    app, sid = st
+    with app.test_request_context("/clerk/login", method="POST", environ_base={"REMOTE_ADDR": "10.77.0.2"},
+                                  data={"password": "alt-alt-alt-alt"}):
+        g.db = db
+        session[CLERK.cookie_key] = sid
+        auth._login(CLERK)
+        assert session[CLERK.cookie_key] != sid
+
+
+def _presence_setup(cfg, db):
+    s = council(db, members=2)
+    return s, service.members(db, s.id)[0]
+
+
+def _tick_setup(cfg, db):
+    s, m = _presence_setup(cfg, db)
+    t = time.time() - 3600
+    presence.record(db, s.id, m.id, Obs(t, "connect", "02:00:00:00:00:01", "hostapd"), grace=60)
+    presence.record(db, s.id, m.id, Obs(t + 10, "disconnect", "02:00:00:00:00:01", "hostapd"), grace=60)
+    return s, m
+
+
+def _chat_setup(cfg, db):
+    s = council(db, members=2)
+    viewer = member_viewer(db, s)
+    msg, _ = chat.post(db, viewer, "all", "c1-0000000000", "Guten Morgen")
+    return s, viewer, msg
+
+
+def _chat_wipe_setup(cfg, db):
+    s, viewer, msg = _chat_setup(cfg, db)
+    chat.set_settings(db, s.id, Settings(direct_messages=True), "clerk")
+    chat.mute(db, s.id, "device:02:00:00:00:00:33", "clerk")
+    return s
+
+
+def _retention_setup(cfg, db):
+    old = council(db, members=2, active=False, day="2020-01-01")
+    m = service.members(db, old.id)[0]
+    presence.record(db, old.id, m.id, Obs(time.time(), "connect", "02:00:00:00:00:01", "hostapd"), grace=60)
+    presence.correct(db, old.id, m.id, "present", "Karte vergessen", "clerk", grace=60)
+    viewer = Viewer("member", old.id, m, True, "10.77.1.5", "02:00:00:00:00:05")
+    chat.post(db, viewer, "all", "c1-0000000000", "alt")
+    chat.mute(db, old.id, "device:02:00:00:00:00:33", "clerk")
+    chat.set_settings(db, old.id, Settings(guests_chat=True), "clerk")
+    council(db, members=1)  # the active one stays
+    long_ago = "2020-01-02T10:00:00.000000Z"
+    db.execute("INSERT INTO stations(mac, interface, keyid, connected, connected_at, disconnected_at) "
+               "VALUES ('02:00:00:00:00:b1', 'wlan0', 'k1', 0, ?, ?)", [long_ago, long_ago])
+    db.execute("INSERT INTO monitor_points(series, res, ts, value) VALUES ('cpu', 1, 1577959200, 1.0)")
+    db.execute("INSERT INTO monitor_alerts(kind, subject, severity, message, value, started_at, ended_at) "
+               "VALUES ('temp', 'soc', 'warning', 'heiß', 80, 1577959200, 1577959300)")
+    db.execute("INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at) "
+               "VALUES (?, '02:00:00:00:00:b1', '10.77.1.5', ?, 'member', ?)", [old.id, m.id, long_ago])
+    db.execute("INSERT INTO audit(at, actor, action, detail) VALUES (?, 'portal', 'admission.admit', "
+               "'mac=02:00:00:00:00:b1 ip=10.77.1.5')", [long_ago])
+    return None
+
+
+def _stations_setup(cfg, db):
+    radio.sync_stations(db, "wlan0", [Station("02:00:00:00:00:a1", "k1", ("AUTHORIZED",)),
+                                      Station("02:00:00:00:00:a2", "k2", ("AUTHORIZED",))])
+    return None
+
+
+def _monitor_setup(cfg, db):
+    from appliance.monitor.collector import Collector
+    from appliance.monitor.system import SystemReader
+
+    cfg = replace(cfg, radios=()).validate()
+    now = float(int(time.time()))
+    snap = Collector(cfg, system=SystemReader(proc=FIX / "proc", sys=FIX / "sys", vcgencmd=None),
+                     clock=lambda: now).sample()
+    old = int(now) - 2 * 86400
+    db.conn.executemany("INSERT INTO monitor_points (series, res, ts, value) VALUES (?, ?, ?, ?)",
+                        [("cpu", timeseries.SECOND, old, 1.0), ("cpu", timeseries.MINUTE, old, 1.0)])
+    db.execute("INSERT INTO monitor_alerts (kind, subject, severity, message, value, started_at) "
+               "VALUES ('temp', 'soc', 'warning', 'heiß', 80, ?)", [now - 600])
+    mon = Monitor(cfg, FakeCollector(snap), clock=lambda: now)
+    mon.db.conn.close()
+    return mon
+
+
+def _monitor_act(cfg, db, mon):
+    mon.db = db
+    return mon.tick()
+
+
+def _docs_setup(cfg, db):
+    s = council(db, members=1)
+    item = docs.add_item(db, s.id, "Haushalt", number="3")
+    secret = docs.add_item(db, s.id, "Personalsache", number="NÖ 4", public=False)
+    store_file(cfg, db, s, "einladung.pdf")
+    store_file(cfg, db, s, "haushalt.pdf", item=item, data=PDF + b"%1\n")
+    store_file(cfg, db, s, "personal.pdf", item=secret, data=PDF + b"%2\n")
+    db.execute("INSERT INTO doc_imports(session_id, source, state, started_at, updated_at) "
+               "VALUES (?, 'https://oparl.example/m/1', 'done', '2026-12-01', '2026-12-01')", [s.id])
+    return s
+
+
+def _bulk_entries() -> list[bulk.Entry]:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("einladung.pdf", PDF + b"%e\n")
+        zf.writestr("TOP 1 Haushalt/plan.pdf", PDF + b"%p\n")
+        zf.writestr("TOP 2 Schule/antrag.pdf", PDF + b"%a\n")
+    buf.seek(0)
+    return bulk.zip_entries(zipfile.ZipFile(buf), [])
+
+
+def _replace_setup(cfg, db):
+    """A file v.pdf, and the new bytes of its next version (stored, no row yet)."""
+    s = council(db, members=0)
+    store_file(cfg, db, s, "v.pdf")
+    return s, docs.blobs_for(cfg.state_dir).put_bytes(PDF + b"%v2\n")
+
+
+def _oparl_setup(cfg, db):
+    s = council(db, members=0, active=False)
+    return jobs.begin(db, s.id, "https://oparl.example/m/1")
+
+
+def _oparl_folder_setup(cfg, db):
+    """A folder of saved OParl JSON: one meeting, one agenda item, no files (a file's blob is stored before its
+    row by design of the resumable import; add_file has its own case)."""
+    s = council(db, members=0, active=False)
+    folder = cfg.state_dir.parent / "oparl-stick"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "meeting.json").write_text(json.dumps({
+        "id": "https://oparl.example/m/1", "type": "https://schema.oparl.org/1.1/Meeting", "name": "Rat",
+        "agendaItem": [{"id": "https://oparl.example/ai/1", "number": "1", "name": "Haushalt", "public": True}]}))
+    return s, folder
+
+
+def _download_setup(cfg, db):
+    s = council(db, members=1)
+    fid = store_file(cfg, db, s, "personal.pdf", public=False)
+    return member_viewer(db, s), docs.get_file(db, fid)
+
+
+CASES = [
+    # sessions, members, keys
+    Case("create_session", ("sessions/service.py:create_session#1",), lambda cfg, db: None,
+         lambda cfg, db, st: service.create_session(db, body="Rat", title="Neu", day="2026-12-02"),
+         ("sessions INSERT", "audit INSERT")),
+    Case("activate_session", ("usecases/sessions.py:activate_session#1", "sessions/service.py:set_active#1"),
+         _switch_setup, lambda cfg, db, s: session_acts.activate_session(cfg, db, NullHelper(), s.id, "clerk"),
+         ("sessions UPDATE", "audit INSERT", "admissions UPDATE #2", "audit INSERT #2"), swallows_from=2,
+         check=_radio_dropped_the_phones, radio=True),
+    Case("set_active", ("sessions/service.py:set_active#1",), _switch_setup,
+         lambda cfg, db, s: service.set_active(db, s.id),
+         ("sessions UPDATE",), radio=True),
+    Case("import_members", ("usecases/sessions.py:import_members#1", "sessions/service.py:insert_members#1"),
+         lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: session_acts.import_members(cfg, db, NullHelper(), s.id, roster_csv(250).encode(),
+                                                        "clerk"),
+         ("members INSERT", "audit INSERT")),
+    Case("insert_members", ("sessions/service.py:insert_members#1",), lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: service.insert_members(db, s.id, roster_rows(250)),
+         ("members INSERT",)),
+    Case("rotate_keys", ("usecases/sessions.py:rotate_keys#1", "sessions/service.py:replace_keys#1"),
+         lambda cfg, db: _live_with_admissions(cfg, db),
+         lambda cfg, db, s: session_acts.rotate_keys(cfg, db, NullHelper(), s.id, "clerk"),
+         ("members UPDATE", "sessions UPDATE", "audit INSERT", "admissions UPDATE #2", "audit INSERT #2"),
+         swallows_from=2, check=_radio_dropped_the_phones, radio=True),
+    Case("replace_keys", ("sessions/service.py:replace_keys#1",), lambda cfg, db: council(db, members=5),
+         lambda cfg, db, s: service.replace_keys(db, s.id),
+         ("members UPDATE", "sessions UPDATE")),
+    # admission
+    Case("admit", ("captive/admission.py:admit#1",), _admit_setup,
+         lambda cfg, db, st: admission.admit(db, NullHelper(), st[1], st[0]),
+         ("admissions UPDATE", "admissions INSERT", "audit INSERT")),
+    Case("admit_refused", ("captive/admission.py:admit#2",), _admit_setup,
+         lambda cfg, db, st: admission.admit(db, RefusingHelper(), st[1], st[0]),
+         ("admissions UPDATE", "admissions INSERT", "audit INSERT", "admissions DELETE #2", "audit INSERT #2"),
+         raises=HelperError),
+    Case("admit_with_code", ("captive/admission.py:admit_with_code#1",), _admit_with_code_setup,
+         lambda cfg, db, st: admission.admit_with_code(db, NullHelper(), st[1], st[2], st[0]),
+         ("admissions UPDATE", "admissions INSERT", "audit INSERT")),
+    Case("enter_personal_code", ("captive/admission.py:admit#1",), _code_setup,
+         lambda cfg, db, st: portal_acts.enter_personal_code(cfg, db, NullHelper(), st[1], st[0]),
+         ("admissions INSERT", "audit INSERT")),
+    Case("revoke_session_devices", ("captive/admission.py:_revoke_rows#1",), _revoke_setup,
+         lambda cfg, db, s: admission.revoke_session_devices(db, NullHelper(), s.id),
+         ("admissions UPDATE", "audit INSERT")),
+    # clerk and technician logins
+    Case("set_password", ("usecases/login.py:set_password#1",), _password_setup,
+         lambda cfg, db, st: logins.set_password(db, "neu-neu-neu-neu"),
+         ("settings INSERT", "settings DELETE", "audit INSERT")),
+    Case("set_technician_password", ("usecases/login.py:set_password#1",),
+         lambda cfg, db: _password_setup(cfg, db, TECHNICIAN),
+         lambda cfg, db, st: logins.set_password(db, "neu-neu-neu-neu", role=TECHNICIAN),
+         ("settings INSERT", "settings DELETE", "audit INSERT")),
+    Case("ensure_password", ("usecases/login.py:ensure_password#1",), lambda cfg, db: None,
+         lambda cfg, db, st: logins.ensure_password(db),
+         ("settings INSERT", "audit INSERT")),
+    Case("start_session", ("usecases/login.py:start_session#1",), lambda cfg, db: _expired_login(db),
+         lambda cfg, db, st: logins.start_session(db),
+         ("settings DELETE", "settings INSERT")),
+    Case("end_session", ("usecases/login.py:end_session#1",), lambda cfg, db: logins.start_session(db),
+         lambda cfg, db, sid: logins.end_session(db, sid),
+         ("settings DELETE",)),
+    Case("login", ("usecases/login.py:attempt#1", "usecases/login.py:attempt#2"), _attempt_setup,
+         lambda cfg, db, st: logins.attempt(db, CLERK, "10.77.0.2", "alt-alt-alt-alt", st[0], replaces=st[1]),
+         ("login_throttle INSERT", "login_throttle DELETE", "login_throttle DELETE #2", "settings DELETE #2",
+          "settings INSERT #2", "audit INSERT #2")),
+    Case("login_view", ("usecases/login.py:attempt#2",), _login_view_setup, _login_view,
+         ("login_throttle INSERT", "login_throttle DELETE", "login_throttle DELETE #2", "settings DELETE #2",
+          "settings INSERT #2", "audit INSERT #2")),
+    Case("login_failed", ("usecases/login.py:attempt#1", "usecases/login.py:attempt#2"), _attempt_setup,
+         lambda cfg, db, st: logins.attempt(db, CLERK, "10.77.0.2", "falsch", st[0], replaces=st[1]),
+         ("login_throttle INSERT", "login_throttle DELETE", "audit INSERT #2")),
+    # presence
+    Case("presence_record", ("presence/store.py:record#1",), _presence_setup,
+         lambda cfg, db, st: presence.record(db, st[0].id, st[1].id,
+                                             Obs(time.time(), "connect", "02:00:00:00:00:01", "hostapd"), grace=60),
+         ("presence_devices INSERT", "presence_intervals INSERT", "push_events INSERT"),
+         after_commit=("push_events INSERT",)),
+    Case("presence_tick", ("presence/store.py:tick_session#1",), _tick_setup,
+         lambda cfg, db, st: presence.tick_session(db, st[0].id, grace=60),
+         ("presence_devices DELETE", "presence_intervals UPDATE", "push_events INSERT"),
+         after_commit=("push_events INSERT",)),
+    Case("presence_correct", ("presence/store.py:correct#1",), _presence_setup,
+         lambda cfg, db, st: presence.correct(db, st[0].id, st[1].id, "present", "Karte vergessen", "clerk",
+                                              grace=60),
+         ("presence_corrections INSERT", "presence_state INSERT", "presence_intervals INSERT",
+          "push_events INSERT")),
+    Case("wipe_presence", ("usecases/presence.py:wipe_presence#1", "presence/store.py:wipe#1"),
+         _presence_wipe_setup, lambda cfg, db, s: presence_acts.wipe_presence(cfg, db, s.id, "clerk"),
+         ("presence_devices DELETE", "presence_state DELETE", "presence_intervals DELETE",
+          "presence_corrections DELETE", "push_events DELETE", "audit INSERT")),
+    Case("presence_store_wipe", ("presence/store.py:wipe#1",), _presence_wipe_setup,
+         lambda cfg, db, s: presence.wipe(db, s.id),
+         ("presence_devices DELETE", "presence_state DELETE", "presence_intervals DELETE",
+          "presence_corrections DELETE")),
+    # chat
+    Case("chat_settings", ("chat/store.py:set_settings#1",), lambda cfg, db: council(db),
+         lambda cfg, db, s: chat.set_settings(db, s.id, Settings(direct_messages=True), "clerk"),
+         ("chat_settings INSERT", "audit INSERT")),
+    Case("chat_post", ("chat/store.py:post#1",), _chat_setup,
+         lambda cfg, db, st: chat.post(db, st[1], "all", "c2-0000000000", "Zweite Nachricht"),
+         ("chat_messages INSERT", "push_events INSERT"), after_commit=("push_events INSERT",)),
+    Case("chat_hide", ("chat/store.py:hide#1",), _chat_setup,
+         lambda cfg, db, st: chat.hide(db, st[0].id, st[2].id, "clerk"),
+         ("chat_messages UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("chat_mute", ("chat/store.py:mute#1",), _chat_setup,
+         lambda cfg, db, st: chat.mute(db, st[0].id, f"member:{st[1].member.id}", "clerk"),
+         ("chat_mutes INSERT", "audit INSERT")),
+    Case("chat_wipe", ("chat/store.py:wipe#1",), _chat_wipe_setup,
+         lambda cfg, db, s: chat.wipe(db, s.id, "clerk"),
+         ("chat_messages DELETE", "chat_mutes DELETE", "chat_settings DELETE", "push_events DELETE",
+          "audit INSERT")),
+    Case("retention_purge", ("retention.py:purge#1",), _retention_setup,
+         lambda cfg, db, st: retention_purge(db),
+         ("presence_devices DELETE", "presence_state DELETE", "presence_intervals DELETE",
+          "presence_corrections DELETE", "chat_messages DELETE", "chat_mutes DELETE", "chat_settings DELETE",
+          "push_events DELETE", "admissions DELETE", "members UPDATE", "stations DELETE", "monitor_points DELETE",
+          "monitor_alerts DELETE", "audit UPDATE", "audit INSERT")),
+    # radio and monitor daemons
+    Case("sync_stations", ("radio/daemon.py:sync_stations#1",), _stations_setup,
+         lambda cfg, db, st: radio.sync_stations(db, "wlan0", [Station("02:00:00:00:00:a1", "k1", ("AUTHORIZED",)),
+                                                               Station("02:00:00:00:00:a3", "k3", ("AUTHORIZED",))]),
+         ("stations INSERT", "stations UPDATE")),
+    Case("station_connected", ("radio/daemon.py:apply_event#1",), lambda cfg, db: None,
+         lambda cfg, db, st: radio.apply_event(db, "wlan0", Event("connected", "AP-STA-CONNECTED",
+                                                                  "02:00:00:00:00:a1", "k1")),
+         ("stations INSERT",)),
+    Case("station_disconnected", ("radio/daemon.py:apply_event#2",), _stations_setup,
+         lambda cfg, db, st: radio.apply_event(db, "wlan0", Event("disconnected", "AP-STA-DISCONNECTED",
+                                                                  "02:00:00:00:00:a1")),
+         ("stations UPDATE",)),
+    Case("monitor_tick", ("monitor/daemon.py:Monitor.tick#1",), _monitor_setup, _monitor_act,
+         ("monitor_state INSERT", "monitor_points INSERT", "monitor_alerts UPDATE", "monitor_points DELETE")),
+    # documents
+    Case("add_item", ("documents/service.py:add_item#1",), lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: docs.add_item(db, s.id, "Haushalt", number="3"),
+         ("doc_items INSERT", "audit INSERT")),
+    Case("add_file", ("documents/service.py:put_file#1",),
+         lambda cfg, db: (council(db, members=0), docs.blobs_for(cfg.state_dir).put_bytes(PDF)),
+         lambda cfg, db, st: docs.add_file(db, st[0].id, name="v.pdf", stored=st[1], mime="application/pdf"),
+         ("doc_files INSERT", "audit INSERT")),
+    Case("replace_file", ("documents/service.py:put_file#1",), _replace_setup,
+         lambda cfg, db, st: docs.put_file(db, st[0].id, name="v.pdf", stored=st[1], mime="application/pdf"),
+         ("doc_files INSERT", "doc_files DELETE", "audit INSERT")),
+    Case("wipe_documents", ("usecases/documents.py:wipe_documents#1", "documents/service.py:delete_rows#1"),
+         _docs_setup, lambda cfg, db, s: doc_acts.wipe_documents(cfg, db, s.id, "clerk", nonpublic_only=False),
+         ("doc_files DELETE", "doc_items DELETE", "doc_imports DELETE", "audit INSERT")),
+    Case("wipe_documents_nonpublic", ("usecases/documents.py:wipe_documents#1",), _docs_setup,
+         lambda cfg, db, s: doc_acts.wipe_documents(cfg, db, s.id, "clerk", nonpublic_only=True),
+         ("doc_files DELETE", "doc_items DELETE", "audit INSERT")),
+    Case("delete_rows", ("documents/service.py:delete_rows#1",), _docs_setup,
+         lambda cfg, db, s: docs.delete_rows(db, s.id, nonpublic_only=False),
+         ("doc_files DELETE", "doc_items DELETE", "doc_imports DELETE")),
+    Case("log_download", ("documents/service.py:log_download#1",), _download_setup,
+         lambda cfg, db, st: docs.log_download(db, st[0], st[1], "web"),
+         ("doc_downloads INSERT",)),
+    Case("bulk_import", ("documents/bulk.py:write_rows#1", "documents/service.py:add_item#1",
+                         "documents/service.py:put_file#1"),
+         lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: bulk.import_entries(db, docs.blobs_for(cfg.state_dir), s.id, _bulk_entries()),
+         ("doc_files INSERT", "audit INSERT", "doc_items INSERT")),
+    Case("import_job_begin", ("documents/jobs.py:begin#1",), lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: jobs.begin(db, s.id, "https://oparl.example/m/1"),
+         ("doc_imports INSERT",)),
+    Case("import_job_progress", ("documents/jobs.py:_set#1",), _oparl_setup,
+         lambda cfg, db, import_id: jobs.progress(db, import_id, done=3, problems=["x"]),
+         ("doc_imports UPDATE",)),
+    Case("import_oparl", ("usecases/documents.py:import_oparl#1", "documents/jobs.py:begin#1",
+                          "documents/jobs.py:_set#1", "documents/service.py:add_item#1"), _oparl_folder_setup,
+         lambda cfg, db, st: doc_acts.import_oparl(cfg, db, st[0].id, str(st[1]), "cli"),
+         # the job (1), the item with its audit entry (2), the job's total (3), its summary with the act's audit
+         # entry (4); a failure in 2–4 marks the job failed in a further transaction and is raised
+         ("doc_imports INSERT", "doc_items INSERT #2", "audit INSERT #2", "doc_imports UPDATE #3",
+          "doc_imports UPDATE #4", "audit INSERT #4")),
+    Case("announce_late_document", ("usecases/documents.py:announce_late_document#1", "documents/bulk.py:write_rows#1"),
+         _late_setup, lambda cfg, db, s: doc_acts.announce_late_document(cfg, db, s.id, _bulk_entries(), "clerk"),
+         ("doc_files INSERT", "audit INSERT", "doc_items INSERT", "push_events INSERT")),
+]
+
+
+def retention_purge(db) -> list[int]:
+    from appliance import retention
+
+    return retention.purge(db, days=30, today=date(2026, 12, 1))
+
+
+def _case(name: str) -> Case:
+    return next(c for c in CASES if c.name == name)
+
+
+def _run(case: Case, cfg: Config, db, st) -> BaseException | None:
+    try:
+        case.act(cfg, db, st)
+    except Exception as exc:  # noqa: BLE001 - returned to the test to judge
+        return exc
+    return None
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    out = []
+    while exc is not None and exc not in out:
+        out.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return out
+
+
+# --- the tests ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_writes(case: Case, cfg: Config, db, request) -> None:
+    """The act does the declared writes, and each inside a transaction unless declared after_commit."""
+    if case.radio:
+        request.getfixturevalue("fake_radio")
+    st = case.setup(cfg, db)
+    with recording(db) as rec:
+        err = _run(case, cfg, db, st)
+    if case.raises is None:
+        assert err is None, f"{case.name} failed without an injected failure: {err!r}"
+    else:
+        assert isinstance(err, case.raises), err
+    assert tuple(rec.labels()) == case.writes
+    outside = rec.outside()
+    assert outside == sorted(case.after_commit), (
+        f"{case.name} writes outside a transaction: {outside} (not all or nothing with the rest of the act)")
+    if case.check is not None:
+        case.check(cfg, db, st)
+
+
+def _failures() -> list:
+    return [pytest.param(c, w, id=f"{c.name}-{w.replace(' #', '-').replace(' ', '-')}")
+            for c in CASES for w in c.writes if w not in c.after_commit]
+
+
+@pytest.mark.parametrize(("case", "write"), _failures())
+def test_all_or_nothing(case: Case, write: str, cfg: Config, tmp_path: Path, request) -> None:
+    """The last write of this kind fails: its transaction leaves the database as it was when it began."""
+    if case.radio:
+        request.getfixturevalue("fake_radio")
+    table, op = write.split()[:2]
+    # A twin built the same way learns how many such writes the act makes and in which of its transactions.
+    twin_cfg = replace(cfg, state_dir=tmp_path / "twin", run_dir=tmp_path / "twin-run",
+                       helper_socket=tmp_path / "twin-run" / "h.sock",
+                       leases_file=tmp_path / "twin" / "dnsmasq.leases").validate()
+    twin = open_db(twin_cfg.db_path)
+    try:
+        st = case.setup(twin_cfg, twin)
+        with recording(twin) as rec:
+            _run(case, twin_cfg, twin, st)
+    finally:
+        twin.conn.close()
+    count, txn = rec.target(write)
+    assert txn > 0, f"{case.name}: {write} runs outside any transaction"
+
+    db = open_db(cfg.db_path)
+    try:
+        st = case.setup(cfg, db)
+        blobs_before = sorted(docs.blobs_for(cfg.state_dir).all())
+        before = dump(db)
+        with recording(db, writes=False) as failing, fail_on(db, table, op, at=count):
+            err = _run(case, cfg, db, st)
+        assert len(failing.snapshots) >= txn, "the act stopped before the transaction under test"
+        at_begin = failing.snapshots[txn - 1]
+        after = failing.snapshots[txn] if len(failing.snapshots) > txn else dump(db)
+        if txn == 1:
+            assert at_begin == before, "the act wrote outside a transaction before its first one"
+        assert diff(at_begin, after) == {}, f"{case.name}: a failed {write} left a part of its transaction"
+        injected = any("injected" in str(e) for e in _chain(err))
+        if case.swallows_from is None or txn < case.swallows_from:
+            assert injected, f"{case.name} did not report the failed {write}: {err!r}"
+        assert injected or err is None or isinstance(err, case.raises or ()), err
+        assert not db.conn.in_transaction
+        # neither a row without its file nor, after a failed act, a new blob without its row or a blob removed
+        assert sorted(docs.blobs_for(cfg.state_dir).all()) == blobs_before
+    finally:
+        db.conn.close()
+
+
+def transaction_sites() -> set[str]:
+    """'path:Qual.name#k' of every `with transaction(...)` block in appliance/ (k: its number in the function)."""
+    sites: set[str] = set()
+    for path in sorted(APPLIANCE.rglob("*.py")):
+        if path.parent.name == "store" and path.name == "transaction.py":
+            continue
+        rel = path.relative_to(APPLIANCE).as_posix()
+
+        def visit(node: ast.AST, qual: list[str], counter: dict[str, int], rel: str = rel) -> None:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                    visit(child, [*qual, child.name], counter)
+                    continue
+                if isinstance(child, ast.With | ast.AsyncWith):
+                    for item in child.items:
+                        call = item.context_expr
+                        if isinstance(call, ast.Call) and (getattr(call.func, "id", None) == "transaction"
+                                                           or getattr(call.func, "attr", None) == "transaction"):
+                            name = ".".join(qual) or "<module>"
+                            counter[name] = counter.get(name, 0) + 1
+                            sites.add(f"{rel}:{name}#{counter[name]}")
+                visit(child, qual, counter)
+
+        visit(ast.parse(path.read_text(), str(path)), [], {})
+    return sites
+
+
+def test_every_transaction_has_a_case() -> None:
+    found = transaction_sites()
+    covered = {s for c in CASES for s in c.sites}
+    missing = sorted(found - covered)
+    assert not missing, ("transaction blocks without a case in tests/test_atomic_writes.py CASES "
+                         f"(add one that makes its second statement fail): {missing}")
+    stale = sorted(covered - found)
+    assert not stale, f"cases name transaction blocks that no longer exist: {stale}"
+
+
+def test_dump_sees_every_table(db) -> None:
+    """The dump compares the whole database: every table but SQLite's own, rows sorted."""
+    names = set(dump(db))
+    assert {"sessions", "members", "audit", "admissions", "doc_files", "push_events", "settings"} <= names
+    assert not any(n.startswith("sqlite_") for n in names)
+
+
+def test_fail_on_leaves_nothing_behind(cfg, db) -> None:
+    s = council(db, members=0, active=False)
+    with fail_on(db, "audit", "INSERT"), pytest.raises(sqlite3.IntegrityError, match="injected"):
+        session_acts.activate_session(cfg, db, NullHelper(), s.id, "clerk")
+    assert db.execute("SELECT name FROM sqlite_temp_master").fetchall() == []
+    session_acts.activate_session(cfg, db, NullHelper(), s.id, "clerk")  # the trigger is gone
+    assert service.active_session(db).id == s.id
