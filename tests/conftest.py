@@ -137,3 +137,20 @@ def venue_factory(request):
             return stack.enter_context(running_box(prefix, n_clients, **kw))
 
         yield make
+
+
+def logged_in_clerk(cfg: Config, db, page: str):
+    """A clerk's test client, logged in (password set for this test's database only), and the CSRF token of
+    `page`, which it opened."""
+    import re
+
+    from appliance.helper.client import NullHelper
+    from appliance.web import auth
+    from appliance.web.app import create_app
+
+    c = create_app(cfg, helper=NullHelper(), testing=True).test_client()
+    auth.set_password(db, "pw-for-this-test-1")
+    token = re.compile(r'name="csrf_token" value="([^"]+)"')
+    tok = token.search(c.get("/clerk/login").get_data(as_text=True)).group(1)
+    c.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-this-test-1"})
+    return c, token.search(c.get(page).get_data(as_text=True)).group(1)

@@ -19,7 +19,7 @@ from babel.messages.pofile import read_po
 from jinja2 import Environment
 
 from appliance.documents import pdfcheck
-from appliance.monitor import view
+from appliance.monitor import alerts, view
 from appliance.rules import login as login_rules
 from appliance.sessions import roster
 from appliance.web import i18n
@@ -35,6 +35,9 @@ DYNAMIC = {
     "att.": {"present", "left", "absent"},  # presence.store: a member's status
     "chat.room.": {"all", "announce"},  # chat.views.room_label, the chat export's rooms
     "tech.class.": set(view.CLASSES),  # dashboard: signal and load classes
+    "tech.sev.": set(alerts.SEVERITIES),  # dashboard: alert severities
+    "tech.kind.": set(alerts.KINDS),  # dashboard: one line per alert kind
+    "tech.value.": set(alerts.KINDS),  # dashboard: an alert's value, by kind
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
     "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
     "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found

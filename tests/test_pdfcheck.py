@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import html
 import io
-import re
 import time
 
 import pytest
@@ -15,6 +14,7 @@ from appliance.documents import DocumentError, pdfcheck, service
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
 from tests import pdf_samples
+from tests.conftest import logged_in_clerk
 
 BROKEN = "Die PDF-Datei ist beschädigt oder unvollständig und lässt sich nicht öffnen"
 
@@ -119,16 +119,7 @@ def session(db):
 
 @pytest.fixture
 def clerk(cfg, db, session):
-    from appliance.helper.client import NullHelper
-    from appliance.web import auth
-    from appliance.web.app import create_app
-
-    c = create_app(cfg, helper=NullHelper(), testing=True).test_client()
-    auth.set_password(db, "pw-for-this-test-1")
-    tok = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/clerk/login").get_data(as_text=True)).group(1)
-    c.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-this-test-1"})
-    page = c.get(f"/clerk/sessions/{session.id}/unterlagen").get_data(as_text=True)
-    return c, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return logged_in_clerk(cfg, db, f"/clerk/sessions/{session.id}/unterlagen")
 
 
 def stored(db, cfg, sid):

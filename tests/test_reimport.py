@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 import io
 import json
-import re
 import zipfile
 
 import pytest
@@ -16,6 +15,7 @@ from appliance.documents import bulk, service
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
 from tests import pdf_samples
+from tests.conftest import logged_in_clerk
 
 EINLADUNG = pdf_samples.text("Einladung")
 VORLAGE = pdf_samples.text("Vorlage Haushalt")
@@ -33,16 +33,7 @@ def session(db):
 @pytest.fixture
 def clerk(cfg, db, session):
     """A logged-in clerk's test client and CSRF token."""
-    from appliance.helper.client import NullHelper
-    from appliance.web import auth
-    from appliance.web.app import create_app
-
-    c = create_app(cfg, helper=NullHelper(), testing=True).test_client()
-    auth.set_password(db, "pw-for-this-test-1")
-    tok = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/clerk/login").get_data(as_text=True)).group(1)
-    c.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-this-test-1"})
-    page = c.get(f"/clerk/sessions/{session.id}/unterlagen").get_data(as_text=True)
-    return c, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    return logged_in_clerk(cfg, db, f"/clerk/sessions/{session.id}/unterlagen")
 
 
 def zip_bytes(files: dict[str, bytes]) -> bytes:

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from appliance.captive import probes
 from appliance.sessions import roster, service
 from appliance.web import auth
+from tests.test_probes import ROWS
 
 pytestmark = pytest.mark.net
 
@@ -40,17 +40,8 @@ for qtype, label in ((1, "A"), (28, "AAAA")):
     print(label, struct.unpack(">H", r[2:4])[0] & 0xF, struct.unpack(">H", r[6:8])[0])
 """
 PASSWORD = "venue-test-password-1"  # set for this test's throwaway database only
-# (host, path, online status, online body) for every OS's probe, as DOMAIN.md lists them.
-PROBES = [
-    ("connectivitycheck.gstatic.com", "/generate_204", 204, ""),
-    ("www.google.com", "/gen_204", 204, ""),
-    ("clients3.google.com", "/generate_204", 204, ""),
-    ("captive.apple.com", "/hotspot-detect.html", 200, probes.APPLE_SUCCESS),
-    ("www.msftconnecttest.com", "/connecttest.txt", 200, probes.MS_CONNECT_TEST),
-    ("www.msftncsi.com", "/ncsi.txt", 200, probes.MS_NCSI),
-    ("detectportal.firefox.com", "/canonical.html", 200, probes.FIREFOX_CANONICAL),
-    ("detectportal.firefox.com", "/success.txt", 200, probes.FIREFOX_SUCCESS),
-]
+# Every probe of docs/connectivity-probes.md (the table tests/test_probes.py reads), through the real network.
+PROBES = ROWS
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +81,9 @@ def test_every_client_gets_a_lease_and_dns_points_at_the_box(box):
         assert f"{box.venue.client_mac(i)} {box.venue.client_ip(i)} " in leases
 
 
-@pytest.mark.parametrize(("host", "path", "_status", "_body"), PROBES)
-def test_unadmitted_client_gets_the_captive_answer(box, host, path, _status, _body):
-    r = probe(box, 2, host, path)
+@pytest.mark.parametrize("row", PROBES, ids=str)
+def test_unadmitted_client_gets_the_captive_answer(box, row):
+    r = probe(box, 2, row.host, row.path)
     assert r.status == 302, r
     assert r.headers["location"] == box.cfg.portal_url
 
@@ -112,11 +103,16 @@ def test_member_is_greeted_by_name_without_login_or_cookie(box):
     assert "Anna Schmidt" in box.venue.http(1, f"http://{box.cfg.address}/").text
 
 
-@pytest.mark.parametrize(("host", "path", "status", "body"), PROBES)
-def test_admitted_probes_answer_online_while_another_client_stays_captive(box, host, path, status, body):
-    r = probe(box, 1, host, path)
-    assert (r.status, r.body.decode()) == (status, body)
-    assert probe(box, 2, host, path).status == 302
+@pytest.mark.parametrize("row", PROBES, ids=str)
+def test_admitted_probes_answer_online_while_another_client_stays_captive(box, row):
+    """The exact online answer of the table (status, body, content type, headers) for an admitted device."""
+    r = probe(box, 1, row.host, row.path)
+    assert (r.status, r.body.decode()) == (row.status, row.body), row
+    if row.body:
+        assert r.headers["content-type"].split(";")[0] == row.content_type, row
+    for name, value in row.headers.items():
+        assert r.headers.get(name.lower()) == value, (row, name)
+    assert probe(box, 2, row.host, row.path).status == 302
 
 
 def test_rfc8908_api_tells_each_client_its_state(box):

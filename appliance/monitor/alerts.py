@@ -10,6 +10,13 @@ from dataclasses import dataclass
 
 from appliance.monitor.classify import Thresholds
 
+# Every kind evaluate() can raise, and what its subject is: a device (MAC), a radio (interface), the DHCP pool,
+# the box or a service. The dashboard groups by kind (one line each) and links each subject to its place.
+SUBJECTS = {"weak_signal": "device", "high_retries": "device", "channel_busy": "radio", "radio_full": "radio",
+            "radio_near_full": "radio", "dhcp_pool": "network", "undervoltage": "box", "hot": "box",
+            "disk_full": "box", "service_down": "service"}
+KINDS = tuple(SUBJECTS)
+SEVERITIES = ("critical", "warning")  # most severe first; the schema allows no other (m0004_monitor)
 SERVICE_NAMES = {"hostapd": "hostapd (Funk)", "dnsmasq": "dnsmasq (DHCP/DNS)", "web": "Web-Anwendung",
                  "helper": "Firewall-Helfer"}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -210,7 +211,18 @@ def _member_card(s: service.Session, m: service.Member) -> cards_pdf.Card:
         instructions=_pdf_instructions(_card_texts(cfg, s.ssid)), heading=i18n.t("clerk.card.heading"),
         ssid_label=i18n.t("clerk.card.ssid"), key_label=i18n.t("clerk.card.key"),
         address_label=i18n.t("clerk.card.box"), code=codes.display(m.code),
-        code_label=i18n.t("clerk.card.code"),
+        code_label=i18n.t("clerk.card.code"), glyph_notice=i18n.t("clerk.card.glyph_notice"),
+    )
+
+
+def _guest_card(s: service.Session) -> cards_pdf.Card:
+    """The guest poster as a card: the guest key for guests and press, no name, no personal code."""
+    return cards_pdf.Card(
+        name=i18n.t("clerk.poster.title"), faction="", session_line=session_line(s), ssid=s.ssid, key=s.guest_key,
+        payload=keys.wifi_payload(s.ssid, s.guest_key), addresses=box_addresses(_cfg()),
+        instructions=(i18n.t("clerk.poster.text"),), heading="", ssid_label=i18n.t("clerk.card.ssid"),
+        key_label=i18n.t("clerk.card.key"), address_label=i18n.t("clerk.card.box"),
+        glyph_notice=i18n.t("clerk.card.glyph_notice"),
     )
 
 
@@ -251,6 +263,21 @@ def _member_of(session_id: int, member_id: int) -> service.Member:
     return m
 
 
+def _people(session_id: int) -> list[service.Member]:
+    """In the order of the HTML card sheet: by faction, then name."""
+    return sorted(service.members(g.db, session_id), key=lambda m: (m.faction.casefold(), m.name.casefold()))
+
+
+def _pdf(build, mimetype: str, disposition: str) -> Response:
+    """A PDF (or ZIP of PDFs) built now; without its font the box answers 503 with what to install."""
+    try:
+        resp = Response(build(), mimetype=mimetype)
+    except cards_pdf.FontMissing as exc:
+        return no_store(Response(str(exc), status=503, mimetype="text/plain"))
+    resp.headers["Content-Disposition"] = disposition
+    return no_store(resp)
+
+
 def _pdf_name(m: service.Member) -> str:
     return cards_pdf.safe_filename(f"{m.id:04d} {m.name}")
 
@@ -260,20 +287,43 @@ def _pdf_name(m: service.Member) -> str:
 def card_pdf(session_id: int, member_id: int):
     s = _session_or_404(session_id)
     m = _member_of(session_id, member_id)
-    resp = Response(cards_pdf.card_pdf(_member_card(s, m)), mimetype="application/pdf")
-    resp.headers["Content-Disposition"] = f'inline; filename="wlan-karte-{_pdf_name(m)}"'
-    return no_store(resp)
+    return _pdf(lambda: cards_pdf.card_pdf(_member_card(s, m)), "application/pdf",
+                f'inline; filename="wlan-karte-{_pdf_name(m)}"')
 
 
 @bp.get("/sessions/<int:session_id>/cards.zip")
 @auth.login_required
 def cards_zip(session_id: int):
     s = _session_or_404(session_id)
-    people = sorted(service.members(g.db, session_id), key=lambda m: (m.faction.casefold(), m.name.casefold()))
-    data = cards_pdf.cards_zip((_pdf_name(m), cards_pdf.card_pdf(_member_card(s, m))) for m in people)
-    resp = Response(data, mimetype="application/zip")
-    resp.headers["Content-Disposition"] = f'attachment; filename="wlan-karten-sitzung-{s.id}.zip"'
-    return no_store(resp)
+    people = _people(session_id)
+    return _pdf(lambda: cards_pdf.cards_zip(_each_card_pdf(s, people)),
+                "application/zip", f'attachment; filename="wlan-karten-sitzung-{s.id}.zip"')
+
+
+def _each_card_pdf(s: service.Session, people: list[service.Member]):
+    for m in people:
+        yield _pdf_name(m), cards_pdf.card_pdf(_member_card(s, m))
+        # A card is ~0.1 s of CPU (font subsetting; more on a Pi): under gunicorn's gevent worker (time is
+        # patched) sleep(0) lets the other requests and the push streams run between two cards.
+        time.sleep(0)
+
+
+@bp.get("/sessions/<int:session_id>/cards.pdf")
+@auth.login_required
+def cards_sheet(session_id: int):
+    s = _session_or_404(session_id)
+    people = _people(session_id)
+    return _pdf(lambda: cards_pdf.sheet_pdf([_member_card(s, m) for m in people], title=session_line(s),
+                                            guest=_guest_card(s)),
+                "application/pdf", f'inline; filename="wlan-karten-sitzung-{s.id}.pdf"')
+
+
+@bp.get("/sessions/<int:session_id>/guest-poster.pdf")
+@auth.login_required
+def guest_poster_pdf(session_id: int):
+    s = _session_or_404(session_id)
+    return _pdf(lambda: cards_pdf.poster_pdf(_guest_card(s)), "application/pdf",
+                f'inline; filename="wlan-gaeste-sitzung-{s.id}.pdf"')
 
 
 # --- key rotation -----------------------------------------------------------------------------

@@ -1,8 +1,17 @@
 """The technicians' dashboard (issue 5): /technik (own role, web.auth), a read-only JSON API and /metrics.
 
 Thin views over appliance.monitor.view: the daemon (`sitzungsbox monitor`) samples, this only reads.
-The page works without JavaScript: sorting and filtering are links and a GET form, a meta refresh keeps
-it live, the graphs are SVG drawn on the box.
+The page works without JavaScript: sorting and filtering are links and a GET form whose values stay in the
+URL, "Aktualisieren" reloads that URL on demand, the graphs are SVG drawn on the box (lazy <img>). There is no
+meta refresh: it wiped the search box while a technician typed.
+
+Live without reloading: static/dashboard/dashboard.js fetches `/technik/live` (the same query) every
+REFRESH_S seconds and swaps the parts whose HTML changed; the filter form is no part, so typing and focus
+survive. Why a poll and not the push channel (/events): the snapshot changes every second, and a push event
+per second in push_events would grow that table by 3,600 rows an hour that every hub reads and no member may
+see; the stream is also per session and per viewer (members, guests, clerks), while technicians work before
+any session is active. A poll of the one snapshot row costs a read per technician tab (there are one or two),
+pauses while the tab is hidden, and keeps the HTML rendered by the same macros as the page.
 """
 
 from __future__ import annotations
@@ -21,7 +30,6 @@ from flask import (
     render_template,
     request,
 )
-from markupsafe import Markup
 
 from appliance.config import Config
 from appliance.monitor import graphs, metrics, timeseries, view
@@ -30,8 +38,10 @@ from appliance.web import auth, i18n, links
 
 bp = Blueprint("dashboard", __name__, url_prefix="/technik")
 auth.register(bp, auth.TECHNICIAN)  # /technik/login and /technik/logout: the one staff login, for this role
-REFRESH_S = 5
+REFRESH_S = 2  # dashboard.js polls the live parts this often (the monitor samples once a second)
+GRAPH_EVERY_S = 15  # graphs (lazy <img>) are fetched again when this many seconds of snapshots have passed
 GRAPH_SPAN_S = 15 * 60
+
 
 
 def _cfg() -> Config:
@@ -79,28 +89,56 @@ def _graph(name: str, mac: str | None = None) -> str:
     abort(404)
 
 
+def _page_args(query: view.TableQuery, **extra) -> dict[str, str]:
+    """The page's own query (search, filter, sort, selected device): what a reload or a poll must keep."""
+    args = {"q": query.q, "class": query.cls, "radio": query.radio, "sort": query.sort,
+            "order": "desc" if query.desc else "asc", **extra}
+    return {k: v for k, v in args.items() if v}
+
+
 def _sort_url(query: view.TableQuery, key: str) -> str:
     desc = query.sort == key and not query.desc
-    args = {k: v for k, v in {"sort": key, "order": "desc" if desc else "asc", "q": query.q,
-                              "class": query.cls, "radio": query.radio}.items() if v}
+    args = {**_page_args(query), "sort": key, "order": "desc" if desc else "asc"}
     return links.link("dashboard.index", _anchor="clients", **args)
+
+
+def _context() -> dict:
+    """What the page and its live parts show, for this request's query."""
+    model = view.dashboard_model(g.db)
+    snap = model["snapshot"]
+    query = view.TableQuery.from_args(request.args)
+    rows = view.table(model["clients"], query)
+    known_macs = {c["mac"] for c in model["clients"]}
+    chosen = request.args.get("mac")
+    mac = chosen if chosen in known_macs else (rows[0]["mac"] if rows else None)
+    # The graphs' URLs change every GRAPH_EVERY_S of snapshots, so the script reloads them that often.
+    version = int(snap["at"] // GRAPH_EVERY_S) if snap is not None else 0
+    titles = {"clients": i18n.t("tech.g.clients"), "busy": i18n.t("tech.g.busy"), "temp": i18n.t("tech.g.temp"),
+              "traffic": i18n.t("tech.g.traffic")}
+    graph_list = [{"name": n, "title": title, "url": links.link("dashboard.graph", name=n, v=version)}
+                  for n, title in titles.items()]
+    if mac is not None:
+        graph_list.append({"name": "signal", "title": f"{i18n.t('tech.g.signal')} {mac}",
+                           "url": links.link("dashboard.graph", name="signal", mac=mac, v=version)})
+    page_args = _page_args(query, mac=chosen if chosen in known_macs else None)
+    return {"m": model, "snap": snap, "rows": rows, "query": query, "mac": mac, "graph_list": graph_list,
+            "shown": {r["mac"] for r in rows}, "classes": view.CLASSES, "refresh": REFRESH_S,
+            "sort_url": lambda k: _sort_url(query, k),
+            "row_url": lambda m: links.link("dashboard.index", _anchor="history", **{**page_args, "mac": m}),
+            "poll_url": links.link("dashboard.live", **page_args)}
 
 
 @bp.get("/")
 @auth.technician_required
 def index():
-    model = view.dashboard_model(g.db)
-    query = view.TableQuery.from_args(request.args)
-    rows = view.table(model["clients"], query)
-    mac = request.args.get("mac") or (rows[0]["mac"] if rows else None)
-    known_macs = {c["mac"] for c in model["clients"]}
-    # graphs.svg escapes every text it draws (titles, names, labels), so its output is safe markup
-    graphs_svg = {n: Markup(_graph(n)) for n in ("clients", "busy", "temp", "traffic")}  # noqa: S704
-    if mac in known_macs:
-        graphs_svg["signal"] = Markup(_graph("signal", mac))  # noqa: S704
-    return render_template("dashboard/index.html", m=model, snap=model["snapshot"], rows=rows, query=query,
-                           sort_url=lambda k: _sort_url(query, k), graphs=graphs_svg, refresh=REFRESH_S,
-                           classes=view.CLASSES)
+    return render_template("dashboard/index.html", **_context())
+
+
+@bp.get("/live")
+@auth.technician_required
+def live():
+    """The page's live parts alone, for dashboard.js (same query as the page)."""
+    return render_template("dashboard/live.html", **_context())
 
 
 @bp.get("/graph/<name>.svg")
@@ -114,7 +152,8 @@ def graph(name: str):
 def api():
     """Read-only JSON of what the page shows."""
     model = view.dashboard_model(g.db)
-    return jsonify({"snapshot": model["snapshot"], "clients": model["clients"], "alerts": model["alerts"]})
+    return jsonify({"snapshot": model["snapshot"], "clients": model["clients"], "alerts": model["alerts"],
+                    "alert_groups": model["alert_groups"]})
 
 
 def _metrics_allowed() -> bool:
@@ -144,3 +183,9 @@ def tech_time(epoch: float | None) -> str:
     if epoch is None:
         return "–"
     return time.strftime("%H:%M:%S", time.localtime(epoch))
+
+
+@bp.app_template_filter("dev_id")
+def dev_id(mac: str) -> str:
+    """The id of a device's table row (`#dev-02-5b-…`), the target of its alerts' links."""
+    return "dev-" + mac.replace(":", "-")
