@@ -149,6 +149,27 @@ def _encrypted() -> bytes:
     return bytes(out)
 
 
+def _deflate64() -> bytes:
+    """A good PDF, then an entry packed with Deflate64 (method 9: Windows Explorer's choice above 2 GB), which
+    Python's zipfile cannot unpack."""
+    data = bytearray(_zip([("TOP 1/a.pdf", PDF), ("TOP 1/b.pdf", PDF + b"%b\n")], zipfile.ZIP_STORED))
+    local = data.index(b"PK\x03\x04", data.index(b"PK\x03\x04") + 4)
+    central = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
+    data[local + 8:local + 10] = (9).to_bytes(2, "little")
+    data[central + 10:central + 12] = (9).to_bytes(2, "little")
+    return bytes(data)
+
+
+def _corrupt() -> bytes:
+    """A good entry, then one whose deflated bytes are damaged (a bad download)."""
+    data = bytearray(_zip([("TOP 1/a.pdf", PDF), ("TOP 1/b.pdf", PDF + bytes(range(256)) * 16)]))
+    second = data.index(b"PK\x03\x04", data.index(b"PK\x03\x04") + 4)
+    start = second + 30 + len("TOP 1/b.pdf")
+    for i in range(start + 20, start + 60):
+        data[i] ^= 0x5A
+    return bytes(data)
+
+
 def _bomb() -> bytes:
     # 50 MB of zeros in ~50 KB: a ratio of ~1000 (real PDFs ~1.1).
     return _zip([("bombe.txt", b"\0" * (50 << 20))])
@@ -170,6 +191,8 @@ ZIPS = [
     Case("zip", "not a zip", lambda: b"Das ist kein ZIP\n" * 10, ("kein lesbares ZIP",)),
     Case("zip", "cut in half", lambda: _zip([("a.pdf", PDF + bytes(range(256)) * 64)], zipfile.ZIP_STORED)[:8000],
          ("kein lesbares ZIP",)),
+    Case("zip", "Deflate64 after a good entry", _deflate64, ("Verfahren", "normales ZIP")),
+    Case("zip", "damaged data after a good entry", _corrupt, ("„b.pdf“ ist im ZIP beschädigt",)),
     Case("zip", "empty zip", lambda: _zip([]), ("keine Dateien",)),
     Case("zip", "only macOS noise", lambda: _zip([("__MACOSX/._a.pdf", b"x"), (".DS_Store", b"x")]),
          ("keine Dateien",)),
