@@ -4,6 +4,7 @@ own (commands that need root, a radio or the network are not run here; their arg
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -32,6 +33,8 @@ def box(tmp_path: Path) -> Path:
     (tmp_path / "huge.csv").write_bytes(b"Name;Rolle\n" + b"A" * (3 << 20) + b";Mitglied\n")
     (tmp_path / "kein.zip").write_bytes(b"PK\x05\x06" + b"\0" * 10)
     (tmp_path / "leer").mkdir()
+    (tmp_path / "alt").mkdir()  # a stick written by an old system: a name that is not UTF-8
+    (tmp_path / "alt" / os.fsdecode(b"Bericht \xe4\xf6.pdf")).write_bytes(b"%PDF-1.4\n%%EOF\n")
     (tmp_path / "garbage.toml").write_text("state_dir = [unclosed\n")
     (tmp_path / "unknown.toml").write_text('gibt_es_nicht = "x"\n')
     return tmp_path
@@ -60,6 +63,8 @@ CASES = [
     (("session", "import-members", "1", "leer"), ("ist ein Ordner",)),
     (("session", "import-members", "1", "zeile\numbruch\x1b.csv"), ("zeile umbruch",)),
     (("session", "import-members", "99", "bad.csv"), ("Sitzung 99 gibt es nicht",)),
+    (("session", "import-members", "1", os.fsdecode(b"/gibt/\xff\xfe.csv")), ("gibt es nicht",)),
+    (("import", "1", "alt"), ("nichts wurde importiert", "kein UTF-8-Text")),
     (("session", "import-members", "1", "bad.csv"), ("Zeile 2", "Steuerzeichen")),
     (("session", "import-members", "1", "huge.csv"), ("zu groß", "höchstens 2 MB")),
     (("session", "import-members", "1"), ("es fehlt: csv",)),
@@ -88,7 +93,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "words"), CASES, ids=[" ".join(a)[:50] or "(nichts)" for a, _ in CASES])
+IDS = [" ".join(a)[:50].encode("utf-8", "replace").decode() or "(nichts)" for a, _ in CASES]
+
+
+@pytest.mark.parametrize(("args", "words"), CASES, ids=IDS)
 def test_hostile_arguments_one_german_line(box, args, words):
     assert_refused(run(box, *args), *words)
 

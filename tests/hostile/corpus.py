@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import stat
 import zipfile
 from collections.abc import Callable
@@ -116,6 +117,9 @@ UPLOADS = [
          ("Steuerzeichen",)),
     # Werkzeug's multipart parser reads a backslash in filename="…" as an escape: over the web it never arrives.
     Case("upload", "backslash in the name", _upload("TOP 1\\vorlage.txt", b"hallo\n"), ("Pfad",), web=False),
+    # A name on disk that is not UTF-8 (a stick written by an old system); browsers always send UTF-8.
+    Case("upload", "name not in UTF-8", _upload(os.fsdecode(b"Bericht \xe4\xf6.txt"), b"hallo\n"), ("UTF-8",),
+         web=False),
     Case("upload", "executable", _upload("virus.exe", b"MZ\x90\x00"), ("Dateityp nicht erlaubt",)),
     Case("upload", "2500 files at once", lambda: [(f"datei-{i}.txt", b"x\n") for i in range(2500)],
          ("Dateien", "höchstens")),
