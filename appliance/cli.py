@@ -68,6 +68,37 @@ class GermanParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _german(key: str, **values: object) -> str:
+    """A text of the German catalog: the command line words its questions as the clerk's pages do."""
+    from appliance.web import i18n
+
+    text = i18n.load()[i18n.SOURCE][key]
+    return text.format(**values) if values else text
+
+
+def _confirmed(db, act: str, session_id: int, yes: bool, *, always: bool = False) -> bool:
+    """The command line's guard (rules.guard): what the act would do, in the words of the confirmation page,
+    when it affects anyone in the room (or `always`); then ask, unless --ja. SessionError: no such session."""
+    from appliance.rules import guard
+    from appliance.usecases import impact
+
+    found = impact.of(db, act, session_id)
+    if not (always or found.affects_room):
+        return True
+    for line in guard.words(found, _german):
+        print(line)
+    if yes:
+        return True
+    try:
+        answer = input("Fortfahren? [ja/nein] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() == "ja":
+        return True
+    print("Fehler: nicht bestätigt, nichts geändert (ohne Rückfrage: --ja).", file=sys.stderr)
+    return False
+
+
 def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     """Exit 0: done; 1: the database act is done but a radio or firewall step failed (named on stderr);
     2: nothing was done (the error on stderr)."""
@@ -91,8 +122,14 @@ def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
                 data = fh.read(roster.MAX_BYTES + 1)
             result = acts.import_members(cfg, db, client.for_config(cfg), args.session, data, actor="cli")
         elif args.action == "activate":
+            if not _confirmed(db, "activate", args.session, args.yes):
+                return 2
             result = acts.activate_session(cfg, db, client.for_config(cfg), args.session, actor="cli")
         elif args.action == "rotate-keys":
+            live = service.active_session(db)
+            target = args.session if args.session is not None else (live.id if live else None)
+            if target is not None and not _confirmed(db, "rotate", target, args.yes, always=True):
+                return 2
             result = acts.rotate_keys(cfg, db, client.for_config(cfg), args.session, actor="cli")
     except roster.RosterError as exc:
         return fail("; ".join(exc.problems))
@@ -122,6 +159,8 @@ def _wipe_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
     db = open_db(cfg.db_path)
     try:
         service.get_session(db, args.session)
+        act = {"all": "wipe_all_documents", "presence": "wipe_presence"}.get(args.what, "wipe_documents")
+        _confirmed(db, act, args.session, yes=True, always=True)  # what goes, in the clerk page's words
         if not args.yes:
             answer = input(f"{what} von Sitzung {args.session} endgültig löschen? [ja/nein] ")
             if answer.strip().lower() != "ja":
@@ -199,8 +238,11 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("csv", type=Path)
     ac = sa.add_parser("activate", help="Sitzung aktivieren: ihre Schlüssel ersetzen die der vorigen im Funkmodul")
     ac.add_argument("session", type=int)
+    ac.add_argument("--ja", dest="yes", action="store_true",
+                    help="ohne Rückfrage, auch wenn dabei Geräte der laufenden Sitzung getrennt werden")
     rk = sa.add_parser("rotate-keys", help="alle Schlüssel und Codes einer Sitzung erneuern (alte Karten ungültig)")
     rk.add_argument("session", type=int, nargs="?", help="Sitzung (Standard: die aktive)")
+    rk.add_argument("--ja", dest="yes", action="store_true", help="ohne Rückfrage")
     return p
 
 

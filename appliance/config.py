@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_PATH = Path("/etc/sitzungsbox/sitzungsbox.toml")
 IFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
@@ -94,6 +95,9 @@ class Config:
     retention_days: int = 30
     presence_grace: float = 600.0
     presence_interval: float = 0.5
+    # Times shown to people and written into the minutes (attendance page, print, CSV): the council's local
+    # time, whatever the system clock's zone is (images often run in UTC). An IANA name (tzdata).
+    timezone: str = "Europe/Berlin"
     # Push channel: a heartbeat comment keeps idle streams alive through proxies and detects gone clients;
     # each web worker polls the database for new events this often.
     push_heartbeat: float = 15.0
@@ -159,6 +163,10 @@ class Config:
             raise ConfigError("retention_days muss zwischen 1 und 3650 liegen")
         if not 0 < self.presence_grace <= 86400 or not 0 < self.presence_interval <= 60:
             raise ConfigError("presence_grace (0..86400 s) oder presence_interval (0..60 s) ungültig")
+        try:
+            ZoneInfo(self.timezone)
+        except (TypeError, ValueError, ZoneInfoNotFoundError) as exc:
+            raise ConfigError(f"unbekannte Zeitzone: {self.timezone!r}") from exc
         if not 0 < self.push_heartbeat <= 300 or not 0 < self.push_poll <= 5:
             raise ConfigError("push_heartbeat (0..300 s) oder push_poll (0..5 s) ungültig")
         if not 1 <= self.chat_rate_count <= 1000 or not 0 < self.chat_rate_window <= 3600:

@@ -141,7 +141,11 @@ def test_clerk_flow_cards_and_member_portal(server, browser, artifacts, tmp_path
     page.get_by_role("button", name="Liste importieren").click()
     page.wait_for_selector("text=3 Personen importiert")
     assert "3 Personen, davon 2 stimmberechtigt" in page.inner_text("#counts")
-    page.get_by_role("button", name="Diese Sitzung aktivieren").click()
+    page.get_by_role("link", name="Diese Sitzung aktivieren").click()  # the confirmation page (no session live)
+    assert "Es ist keine Sitzung aktiv: niemand wird getrennt." in page.inner_text("#guard-impact")
+    assert_labelled(page)
+    page.check("#confirm")
+    page.click("#guard-submit")
     page.wait_for_selector("#session-active")
     page.screenshot(path=str(artifacts / "clerk-session.png"), full_page=True)
 
@@ -175,7 +179,7 @@ def test_clerk_flow_cards_and_member_portal(server, browser, artifacts, tmp_path
     # Key rotation needs the checkbox; the browser's own `required` stops an unticked submit.
     page.goto(f"{base}/clerk/sessions/{session.id}/rotate")
     assert_labelled(page)
-    page.get_by_role("button", name="Jetzt alle Schlüssel erneuern").click()
+    page.get_by_role("button", name="Jetzt alle Schlüssel erneuern").click()  # not ticked
     assert page.url.endswith("/rotate")
     assert service.get_member(db, member.id).passphrase == member.passphrase
     context.close()

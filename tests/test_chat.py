@@ -19,6 +19,7 @@ from appliance.push.events import since
 from appliance.rules.viewer import Viewer
 from appliance.web import auth
 from tests.live_support import ANNA_IP, BERND_IP, GUEST_IP, MACS, call, populate, token_in
+from tests.test_clerk import confirmed
 
 PASSWORD = "chat-test-password-1"
 HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>&amp; {{ 7*7 }}'
@@ -298,14 +299,20 @@ def test_clerk_moderates_announces_exports_and_wipes(app, db):
     assert mine("presence_intervals") == 3
     # Wipe needs the confirmation, then everything of the session's chat is gone.
     c.post("/clerk/chat/wipe", data={"csrf_token": tok})
+    c.post("/clerk/chat/wipe", data={"csrf_token": tok, "confirm": "yes"})  # no confirmation page: refused
     assert mine("chat_messages") == 2
-    c.post("/clerk/chat/wipe", data={"csrf_token": tok, "confirm": "yes"})
+    page = c.get("/clerk/chat/wipe")
+    assert "2 Chat-Nachrichten von „12. Sitzung des Rates“ werden endgültig gelöscht" in page.text
+    assert confirmed(c, "/clerk/chat/wipe").status_code == 303
     assert (mine("chat_messages"), mine("chat_mutes"), mine("chat_settings")) == (0, 0, 0)
     assert not [e for e in since(db, 0, s.id) if e.topic.startswith("chat.")]
     assert [e for e in since(db, 0, s.id) if e.topic.startswith("presence.")]  # the chat wipe leaves attendance
     assert chat.settings(db, s.id) == Settings()  # guests no longer chat
     assert "Chat gelöscht (2 Nachrichten)" in c.get("/clerk/chat").text
     c.post("/clerk/presence/wipe", data={"csrf_token": tok, "confirm": "yes"})
+    assert mine("presence_intervals") == 3
+    assert "(Anwesenheitszeiträume: 3, Personen: 3, Korrekturen von Hand: 0)" in c.get("/clerk/presence/wipe").text
+    assert confirmed(c, "/clerk/presence/wipe").status_code == 303
     for table in ("presence_devices", "presence_state", "presence_intervals", "presence_corrections"):
         assert mine(table) == 0, table
     assert not [e for e in since(db, 0, s.id) if e.topic.startswith("presence.")]

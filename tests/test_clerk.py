@@ -72,6 +72,20 @@ def csrf_of(client, path: str = "/clerk/sessions") -> str:
     return token(client.get(path).text)
 
 
+def confirm_token(html: str) -> str:
+    match = re.search(r'name="confirm_token" value="([^"]+)"', html)
+    assert match, "confirmation page without its token"
+    return match.group(1)
+
+
+def confirmed(client, path: str, **fields):
+    """A guarded act as the clerk does it: its confirmation page (GET), then the box ticked and confirmed."""
+    page = client.get(path, query_string=fields)
+    assert page.status_code == 200, page.text
+    return client.post(path, data={"csrf_token": token(page.text), "confirm_token": confirm_token(page.text),
+                                   "confirm": "yes", **fields})
+
+
 def new_session(clerk, db, **overrides) -> service.Session:
     form = {"body": "Rat der Stadt", "title": "Ratssitzung", "date": "12.03.2026", "venue": "Ratssaal"}
     form.update(overrides)
@@ -94,7 +108,8 @@ def test_every_clerk_page_requires_login(client, db):
     s = service.create_session(db, body="Rat", title="T", day="2026-01-01")
     for path in ("/clerk/", "/clerk/sessions", f"/clerk/sessions/{s.id}", f"/clerk/sessions/{s.id}/cards",
                  f"/clerk/sessions/{s.id}/guest-poster", f"/clerk/sessions/{s.id}/cards.zip",
-                 f"/clerk/sessions/{s.id}/rotate"):
+                 f"/clerk/sessions/{s.id}/rotate", f"/clerk/sessions/{s.id}/activate",
+                 f"/clerk/sessions/{s.id}/unterlagen/loeschen", "/clerk/chat/wipe", "/clerk/presence/wipe"):
         resp = client.get(path)
         assert resp.status_code == 302, path
         assert "/clerk/login" in resp.headers["Location"], path
@@ -279,6 +294,8 @@ def test_activate(clerk, db, monkeypatch):
     monkeypatch.setattr(acts, "_push_keys", lambda cfg, db_, revoked=(): pushed.append(1) or (1, 0, []))
     s = new_session(clerk, db)
     resp = clerk.post(f"/clerk/sessions/{s.id}/activate", data={"csrf_token": csrf_of(clerk)})
+    assert resp.status_code == 422 and service.active_session(db) is None and pushed == []  # not confirmed
+    resp = confirmed(clerk, f"/clerk/sessions/{s.id}/activate")
     assert resp.status_code == 302
     assert service.active_session(db).id == s.id
     assert pushed == [1]
@@ -370,11 +387,13 @@ def test_rotation_requires_confirmation_then_runs_the_pipeline(clerk, db, monkey
     page = clerk.get(f"/clerk/sessions/{s.id}/rotate")
     assert page.status_code == 200 and "Ich habe verstanden" in page.text
     assert page.headers["Cache-Control"] == "no-store"
-    resp = clerk.post(f"/clerk/sessions/{s.id}/rotate", data={"csrf_token": token(page.text)})
+    resp = clerk.post(f"/clerk/sessions/{s.id}/rotate",
+                      data={"csrf_token": token(page.text), "confirm_token": confirm_token(page.text)})
     assert resp.status_code == 422 and "Bitte bestätigen Sie" in resp.text
     assert calls == [] and {m.id: (m.keyid, m.passphrase) for m in service.members(db, s.id)} == old
 
-    resp = clerk.post(f"/clerk/sessions/{s.id}/rotate", data={"csrf_token": token(page.text), "confirm": "yes"})
+    resp = clerk.post(f"/clerk/sessions/{s.id}/rotate", data={"csrf_token": token(page.text), "confirm": "yes",
+                                                              "confirm_token": confirm_token(page.text)})
     assert resp.status_code == 302
     new = {m.id: (m.keyid, m.passphrase) for m in service.members(db, s.id)}
     assert all(new[i][0] != old[i][0] and new[i][1] != old[i][1] for i in old)

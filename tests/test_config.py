@@ -26,6 +26,10 @@ def test_unknown_key_and_bad_values_refused(tmp_path):
         config.from_mapping({"dhcp_end": "10.99.0.1"})
     with pytest.raises(ConfigError, match="Ländercode"):
         config.from_mapping({"country": "de"})
+    for zone in ("Europe/Berlinn", "../etc/passwd", "", 1):
+        with pytest.raises(ConfigError, match="Zeitzone"):
+            config.from_mapping({"timezone": zone})
+    assert config.from_mapping({"timezone": "Europe/Vienna"}).timezone == "Europe/Vienna"
     bad = tmp_path / "bad.toml"
     bad.write_text("state_dir = \n")
     with pytest.raises(ConfigError):

@@ -17,6 +17,7 @@ from appliance.rules.viewer import Viewer
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
 from tests import pdf_samples
+from tests.test_clerk import confirmed
 
 PDF = pdf_samples.pdf(b"x" * 3000)
 PDF2 = pdf_samples.sized(200_000)
@@ -333,10 +334,17 @@ def test_clerk_upload_and_wipe(setup, app_as, db, cfg):
     np_sha = service.get_file(db, setup["ids"]["vermerk.pdf"]).sha256
     r = c.post(f"/clerk/sessions/{sid}/unterlagen/loeschen",
                data={"csrf_token": tok, "what": "nonpublic", "confirm": "yes"})
+    assert r.status_code == 422  # ticked, but without the confirmation page's token
+    assert len(service.files(db, sid)) == 5
+    page = c.get(f"/clerk/sessions/{sid}/unterlagen/loeschen?what=nonpublic").get_data(as_text=True)
+    assert "2 nichtöffentliche Dateien von „Sitzung“ werden endgültig von der Box gelöscht" in page
+    r = confirmed(c, f"/clerk/sessions/{sid}/unterlagen/loeschen", what="nonpublic")
     assert r.status_code == 302
     assert sorted(f.name for f in service.files(db, sid)) == ["haushalt.pdf", "tisch.pdf", "zwei.pdf"]
     assert not setup["blobs"].has(np_sha)
-    c.post(f"/clerk/sessions/{sid}/unterlagen/loeschen", data={"csrf_token": tok, "what": "all", "confirm": "yes"})
+    page = c.get(f"/clerk/sessions/{sid}/unterlagen/loeschen?what=all").get_data(as_text=True)
+    assert "Alle 3 Dateien von „Sitzung“ werden endgültig von der Box gelöscht" in page
+    confirmed(c, f"/clerk/sessions/{sid}/unterlagen/loeschen", what="all")
     assert service.files(db, sid) == [] and list(setup["blobs"].all()) == []
 
 

@@ -33,6 +33,7 @@ JINJA = Environment(autoescape=True)  # only its lexer is used; Flask's delimite
 DYNAMIC = {
     "role.": set(roster.ROLES.values()),  # clerk pages and cards
     "att.": {"present", "left", "absent"},  # presence.store: a member's status
+    "att.corrected_": {"present", "absent", "auto"},  # presence.views.correction_text: the clerk's correction
     "chat.room.": {"all", "announce"},  # chat.views.room_label, the chat export's rooms
     "tech.class.": set(view.CLASSES),  # dashboard: signal and load classes
     "tech.sev.": set(alerts.SEVERITIES),  # dashboard: alert severities

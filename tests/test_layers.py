@@ -238,7 +238,8 @@ def test_pages_that_link_across_blueprints_render(cfg, db):
             resp = clerk.get(path)
             assert resp.status_code == 200, (path, resp.status_code)
         assert 'href="/clerk/attendance"' in clerk.get(f"/clerk/sessions/{s.id}").text
-        assert 'action="/clerk/presence/wipe"' in clerk.get("/clerk/chat").text
+        assert 'href="/clerk/presence/wipe"' in clerk.get("/clerk/chat").text
+        assert 'action="/clerk/presence/wipe"' in clerk.get("/clerk/presence/wipe").text  # its confirmation page
         member = call(app, "/", ANNA_IP)
         assert member.status_code == 200 and 'href="/chat"' in member.text
         assert call(app, "/chat", ANNA_IP).status_code == 200

@@ -4,6 +4,7 @@ and recorded /proc and /sys trees: the right clients, classes and alerts, with s
 from __future__ import annotations
 
 import json
+import socket
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +35,12 @@ class Clock:
 def scenario(cfg, db, n: int = N, max_stations: int = N, busy_pct: float = 75.0):
     """A session with n devices on one radio: 20 members, the rest guests; half of them admitted.
     Returns (monitor, fake, iw, clock, members, macs); the caller closes monitor and fake."""
-    cfg = replace(cfg, radios=(Radio(interface="wlan0", max_stations=max_stations),)).validate()
+    # The web port: bound by this test but never listening, so no other program on the machine (a demo, another
+    # test run) can make "web" look up.
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    cfg = replace(cfg, radios=(Radio(interface="wlan0", max_stations=max_stations),), web_bind="127.0.0.1",
+                  web_port=closed.getsockname()[1]).validate()
     session = service.create_session(db, body="Rat", title="Monitor", day="2026-12-01", ssid=cfg.ssid)
     csv = "Name;Rolle\n" + "".join(f"Mitglied {i:02d};Mitglied\n" for i in range(20))
     service.insert_members(db, session.id, roster.parse_members(csv))
@@ -56,7 +62,9 @@ def scenario(cfg, db, n: int = N, max_stations: int = N, busy_pct: float = 75.0)
                                                  False), active)
     system = SystemReader(proc=FIX / "proc", sys=FIX / "sys", vcgencmd=None)
     collector = Collector(cfg, runner=iw, system=system, clock=clock)
-    return Monitor(cfg, collector, clock=clock), fake, iw, clock, members, macs
+    mon = Monitor(cfg, collector, clock=clock)
+    mon.closed_web_port = closed  # held as long as the monitor lives
+    return mon, fake, iw, clock, members, macs
 
 
 def ticks(mon: Monitor, clock: Clock, k: int) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.presence.engine import MemberState, Obs, replay, step
+from appliance.presence.engine import MemberState, Obs, held_since, replay, step
 
 G = 60.0  # grace period
 A, B = "02:aa:00:00:00:01", "02:bb:00:00:00:02"  # two devices of the same member
@@ -79,3 +79,20 @@ def test_disconnect_of_unknown_device_and_bad_input():
         step(MemberState(), Obs(1, "teleport", A), G)
     with pytest.raises(ValueError):
         step(MemberState(), Obs(1, "correct", status="maybe"), G)
+
+
+def test_held_since_names_the_last_evidence_while_the_grace_still_holds_a_member():
+    """"zuletzt gesehen vor N min": only while the rules still count a member whose devices are all quiet."""
+    linked, _ = replay([Obs(100, "connect", A)], G, until=200)
+    assert held_since(linked, 200, G) is None  # a linked device: simply present
+    quiet, _ = replay([Obs(100, "connect", A), Obs(130, "disconnect", A)], G, until=150)
+    assert quiet.present and held_since(quiet, 150, G) == 130  # gone from the Wi-Fi, still counted
+    two, _ = replay([Obs(100, "connect", A), Obs(110, "connect", B), Obs(120, "disconnect", A)], G, until=150)
+    assert held_since(two, 150, G) is None  # the other device is still linked
+    left, _ = replay([Obs(100, "connect", A), Obs(130, "disconnect", A)], G, until=130 + G + 1)
+    assert not left.present and held_since(left, 130 + G + 1, G) is None  # the grace ran out: left
+    clerk, _ = replay([Obs(100, "connect", A), Obs(130, "disconnect", A), Obs(140, "correct", status="present")],
+                      G, until=150)
+    assert held_since(clerk, 150, G) is None  # the clerk decided
+    booted, _ = replay([Obs(100, "connect", A), Obs(1100, "boot", source="boot")], G, until=1110)
+    assert booted.present and held_since(booted, 1110, G) == 100  # after a restart: held, seen before it

@@ -4,6 +4,7 @@ corrections, the attendance list, CSV, quorum; events on the push channel."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 from appliance.presence import store
@@ -103,10 +104,14 @@ def test_corrections_csv_and_quorum(cfg, db):
     rows = store.attendance(db, s.id, clock.t + 10)
     present, voting, needed = store.quorum(rows)
     assert (present, voting, needed) == (2, 3, 2)
-    text = store.to_csv(rows)
-    assert text.splitlines()[0].startswith("Name;Fraktion;Rolle")
-    carla = next(line for line in text.splitlines() if line.startswith("Carla"))
-    assert "ja;absent: Gerät verliehen" in carla
+    assert store.quorum(rows).reached
+    carla = next(r for r in rows if r.member_id == ms["Carla"].id)
+    assert carla.status == "left" and carla.corrected
+    assert [(c.at, c.status, c.reason, c.actor) for c in carla.corrections] == [
+        (clock.t + 5, "absent", "Gerät verliehen, selbst nicht da", "clerk")]
+    mine = store.member_status(db, s.id, ms["Carla"].id)
+    assert not mine.present and mine.correction == carla.corrections[0]
+    assert store.member_status(db, s.id, ms["Anna"].id) == store.Mine(True, None)
     try:
         store.correct(db, s.id, ms["Carla"].id, "present", "  ", "clerk", 30)
     except ValueError as exc:
@@ -114,3 +119,71 @@ def test_corrections_csv_and_quorum(cfg, db):
     else:
         raise AssertionError("a correction without a reason must be refused")
     assert os.path.exists(cfg.db_path)
+
+
+def test_german_order_of_names():
+    """DIN 5007-1: case and accents ignored, ä as a, ö as o, ü as u, ß as ss; locale-free."""
+    names = ["Zoe Ziegler", "Özil Öztürk", "anna Adler", "Äneas Ärmel", "Otto Ober", "Ulla Ufer", "Üwe Übel",
+             "Émile Eber", "Straße Sepp", "Strasse Sepp", "Bernd Müller", "Bernd Muller", "Bernd Mueller"]
+    assert sorted(names, key=store.german_key) == [
+        "Äneas Ärmel", "anna Adler", "Bernd Mueller", "Bernd Muller", "Bernd Müller", "Émile Eber", "Otto Ober",
+        "Özil Öztürk", "Strasse Sepp", "Straße Sepp", "Ulla Ufer", "Üwe Übel", "Zoe Ziegler"]
+
+
+def _r(mid, name, faction, status, arrival=None):
+    return store.Row(mid, name, faction, "member", True, status, arrival, None, 0.0, 0, False, ())
+
+
+def test_arrange_sorts_and_filters():
+    rows = [_r(1, "Zora", "SPD", "present", 30.0), _r(2, "Ömer", "CDU", "absent"), _r(3, "Anna", "", "left", 10.0),
+            _r(4, "Bea", "Grüne", "present", 20.0)]
+    names = lambda rs: [r.name for r in rs]  # noqa: E731
+    assert names(store.arrange(rows)) == ["Anna", "Bea", "Ömer", "Zora"]
+    assert names(store.arrange(rows, descending=True)) == ["Zora", "Ömer", "Bea", "Anna"]
+    assert names(store.arrange(rows, "faction")) == ["Ömer", "Bea", "Zora", "Anna"]  # without a faction: last
+    assert names(store.arrange(rows, "status")) == ["Bea", "Zora", "Anna", "Ömer"]  # present, left, absent
+    assert names(store.arrange(rows, "arrival")) == ["Anna", "Bea", "Zora", "Ömer"]  # not come: last
+    assert names(store.arrange(rows, "arrival", descending=True)) == ["Ömer", "Zora", "Bea", "Anna"]
+    assert names(store.arrange(rows, faction="SPD")) == ["Zora"]
+    assert names(store.arrange(rows, faction="")) == ["Anna"]
+    assert names(store.arrange(rows, status="present")) == ["Bea", "Zora"]
+    assert names(store.arrange(rows, "nonsense")) == ["Anna", "Bea", "Ömer", "Zora"]
+    assert store.factions(rows) == ["CDU", "Grüne", "SPD", ""]
+
+
+def test_a_quiet_device_is_held_with_its_last_evidence_until_the_grace_runs_out(cfg, db):
+    s, ms = populate(cfg, db, admit=False)
+    clock = Clock()
+    pd = PresenceDaemon(dataclasses.replace(cfg, presence_grace=600), clock=clock)
+    pd.round(db)
+    anna = ms["Anna"].id
+    row = lambda: next(r for r in store.attendance(db, s.id, clock.t, 600) if r.member_id == anna)  # noqa: E731
+    assert row().status == "present" and row().held_since is None
+    db.execute("UPDATE stations SET connected = 0 WHERE mac = ?", [MACS[ANNA_IP]])
+    clock.t += 5
+    pd.round(db)
+    gone = clock.t
+    clock.t += 240
+    pd.round(db)
+    assert row().status == "present" and row().held_since == gone  # "zuletzt gesehen vor 4 min"
+    clock.t += 400
+    pd.round(db)
+    assert row().status == "left" and row().held_since is None and row().last_leaving == gone
+
+
+def test_local_time_is_the_configured_zone_not_the_system_s():
+    ts = 1_795_000_000.0  # 2026-11-18 11:06:40 UTC, 12:06 in Berlin (CET)
+    assert store.fmt_time(ts, "Europe/Berlin") == "12:06" and store.fmt_time(ts, "UTC") == "11:06"
+    assert store.fmt_datetime(ts, "Europe/Berlin") == "18.11.2026, 12:06"
+    assert store.fmt_time(1_785_000_000.0, "Europe/Berlin") == "19:20"  # 2026-07-25 17:20 UTC: summer time
+    assert store.fmt_time(None, "Europe/Berlin") == ""
+
+
+def test_a_correction_that_keeps_the_status_still_tells_the_member_and_the_clerks(cfg, db):
+    s, ms = populate(cfg, db, admit=False)
+    PresenceDaemon(dataclasses.replace(cfg, presence_grace=30)).round(db)  # Anna is present by her phone
+    last = max(e.id for e in since(db, 0, s.id))
+    assert store.correct(db, s.id, ms["Anna"].id, "present", "bestätigt", "clerk", 30) == []
+    topics = [(e.topic, e.audience, json.loads(e.payload).get("present")) for e in since(db, last, s.id)]
+    assert ("presence.mine", f"member:{ms['Anna'].id}", True) in topics
+    assert ("presence.changed", "clerks", None) in topics

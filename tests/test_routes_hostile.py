@@ -49,27 +49,27 @@ def _zip() -> bytes:
 
 CSV = Upload(b"Name;Rolle\nErika Neu;Mitglied\n", "liste.csv")
 # The valid form of each POST endpoint. Values are what a browser sends; no value is an http(s) URL (the OParl
-# form would start a download) and no confirmation says "yes" except where wiping an empty store is harmless.
+# form would start a download); the guarded acts (web.guard) get a wrong confirmation token, so they never run.
 FIELDS: dict[str, dict[str, object]] = {
     "portal.portal_continue": {"code": "ABCD-EFGH"},
     "clerk.login": {"password": "falsch", "next": "/clerk/sessions"},
     "clerk.logout": {},
     "clerk.sessions": {"body": "Rat", "title": "Test", "date": "01.02.2027", "venue": "Saal"},
-    "clerk.activate": {},
+    "clerk.activate": {"confirm": "yes", "confirm_token": "falsch"},
     "clerk.import_csv": {"csv": CSV},
-    "clerk.rotate": {"confirm": "no"},
+    "clerk.rotate": {"confirm": "yes", "confirm_token": "falsch"},
     "documents.clerk_item": {"title": "Haushalt", "number": "3", "nonpublic": "1"},
     "documents.clerk_upload": {"files": Upload(b"Tagesordnung\n", "tagesordnung.txt"), "item": "", "nonpublic": "",
                                "late": ""},
     "documents.clerk_zip": {"zip": Upload(_zip(), "unterlagen.zip"), "nonpublic": ""},
     "documents.clerk_oparl": {"url": "ftp://oparl.invalid/meeting/1", "hosts": "files.oparl.invalid"},
-    "documents.clerk_wipe": {"confirm": "no", "what": "all"},
+    "documents.clerk_wipe": {"confirm": "yes", "confirm_token": "falsch", "what": "all"},
     "chat.chat_send": {"room": "all", "body": "Hallo", "client_id": "fuzz-0000-0001", "back": "clerk"},
     "chat.chat_hide": {"msg": "1", "hidden": "1"},
     "chat.chat_mute": {"who": "member:1", "msg": "1", "muted": "1"},
     "chat.chat_settings": {"direct_messages": "1", "guests_chat": "0"},
-    "chat.chat_wipe": {"confirm": "no"},
-    "chat.presence_wipe": {"confirm": "no"},
+    "chat.chat_wipe": {"confirm": "yes", "confirm_token": "falsch"},
+    "chat.presence_wipe": {"confirm": "yes", "confirm_token": "falsch"},
     "presence.correct": {"member_id": "1", "status": "present", "reason": "Test"},
     "dashboard.login": {"password": "falsch", "next": "/technik/"},
     "dashboard.logout": {},

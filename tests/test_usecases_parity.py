@@ -24,7 +24,7 @@ from appliance.radio.fake import FakeHostapd
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
 from appliance.store import open_db
-from tests.test_clerk import login, set_pw, token
+from tests.test_clerk import confirmed, login, set_pw, token
 
 NEW_PEOPLE = "Name;Fraktion;Rolle;Stimmrecht\nErik Neu;FDP;Mitglied;ja\nFrieda Neu;Grüne;Stellvertretung;nein\n"
 
@@ -170,13 +170,16 @@ def run_both(worlds: dict[str, World], web_act, cli_args: list[str]) -> tuple[di
 
 
 def test_activate_is_the_same_act_on_the_web_and_the_command_line(worlds, capsys):
-    def act(client):
-        page = client.get("/clerk/sessions/2")
-        return client.post("/clerk/sessions/2/activate", data={"csrf_token": token(page.text)})
+    def act(client):  # the confirmation page, then confirmed; on the command line: --ja
+        return confirmed(client, "/clerk/sessions/2/activate")
 
-    web, line = run_both(worlds, act, ["activate", "2"])
+    web, line = run_both(worlds, act, ["activate", "2", "--ja"])
     assert web == line
-    assert "Sitzung 2 ist jetzt aktiv." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Sitzung 2 ist jetzt aktiv." in out
+    # The command line warned in the confirmation page's words: session 1's two phones and a guest's.
+    assert "Die laufende Sitzung „Erste“ wird beendet, „Zweite“ wird aktiv." in out
+    assert "3 verbundene Geräte werden getrennt" in out and "3 Freigaben werden entzogen." in out
     # And the act is the right one: session 2 live, its keys on the air, session 1's devices gone.
     assert [s[2] for s in web["db"]["sessions"]] == [0, 1]
     assert web["db"]["on_air"] == ["Carla Weber", "Dora Klein", "guest"]
@@ -213,10 +216,9 @@ def test_import_is_the_same_act_on_the_web_and_the_command_line(worlds, tmp_path
 
 def test_rotation_is_the_same_act_on_the_web_and_the_command_line(worlds, capsys):
     def act(client):
-        page = client.get("/clerk/sessions/1/rotate")
-        return client.post("/clerk/sessions/1/rotate", data={"csrf_token": token(page.text), "confirm": "yes"})
+        return confirmed(client, "/clerk/sessions/1/rotate")
 
-    web, line = run_both(worlds, act, ["rotate-keys", "1"])
+    web, line = run_both(worlds, act, ["rotate-keys", "1", "--ja"])
     assert web == line
     assert "Alle Schlüssel erneuert. 3 Geräte wurden getrennt." in capsys.readouterr().out
     session_one = [m for m in web["db"]["members"] if m[1] == 1]
@@ -233,7 +235,7 @@ def test_rotation_is_the_same_act_on_the_web_and_the_command_line(worlds, capsys
 def test_cli_reports_a_radio_it_could_not_reach_and_exits_1(worlds, capsys):
     line = worlds["cli"]
     line.fake.close()  # the radio is gone: the database act is done, the clerk must learn the rest is not
-    assert cli.main(["--config", str(line.conf), "session", "rotate-keys"]) == 1
+    assert cli.main(["--config", str(line.conf), "session", "rotate-keys", "--ja"]) == 1
     out, err = capsys.readouterr()
     assert "Alle Schlüssel erneuert." in out
     assert "Achtung: Funkmodul wlan0 nicht erreichbar" in err

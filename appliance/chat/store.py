@@ -17,6 +17,7 @@ from typing import Any
 
 from appliance.chat import rules
 from appliance.chat.rules import ChatError, Settings
+from appliance.csvexport import cell as _cell
 from appliance.push import events as push_events
 from appliance.push import publish
 from appliance.rules import roles
@@ -244,10 +245,6 @@ def export_rows(db: Any, session_id: int) -> list[Message]:
     rows = db.execute(f"SELECT {COLS} FROM chat_messages WHERE session_id = ? AND room IN ('announce', 'all') "  # noqa: S608
                       "ORDER BY id", [session_id]).fetchall()
     return [_msg(r) for r in rows]
-
-
-def _cell(text: str) -> str:
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def to_csv(rows: list[Message]) -> str:

@@ -16,10 +16,12 @@ from flask import Blueprint, Response, abort, current_app, g, render_template, r
 from appliance.chat import rules
 from appliance.chat import store as chat
 from appliance.chat.rules import ChatError
+from appliance.rules import guard as guard_rules
 from appliance.rules import roles
 from appliance.sessions import service
+from appliance.usecases import impact as count
 from appliance.usecases import presence as presence_acts
-from appliance.web import auth, csrf, forms, i18n, links
+from appliance.web import auth, csrf, forms, guard, i18n, links
 from appliance.web.viewer import current_viewer
 
 bp = Blueprint("chat", __name__)
@@ -179,26 +181,33 @@ def chat_settings():
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 
-@bp.post("/clerk/chat/wipe")
+def _guarded_wipe(s, act: str, endpoint: str):
+    """The confirmation (web.guard) of a wipe of the live session `s`: None when this POST confirms it, else the
+    answer (the confirmation page, or back to the moderation page when no session is live)."""
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    return guard.confirmed(count.of(g.db, act, s.id), action=links.link(endpoint),
+                           back=links.link("chat.chat_clerk"))
+
+
+@bp.route("/clerk/chat/wipe", methods=["GET", "POST"])
 @auth.login_required
 def chat_wipe():
     s = _active()
-    if s is None:
-        return _clerk_back(i18n.t("att.no_session"), "error")
-    if request.form.get("confirm") != "yes":
-        return _clerk_back(i18n.t("chat.clerk.need_confirm"), "error")
+    refused = _guarded_wipe(s, guard_rules.WIPE_CHAT, "chat.chat_wipe")
+    if refused is not None:
+        return refused
     n = chat.wipe(g.db, s.id, _actor())
     return _clerk_back(i18n.t("chat.clerk.wiped", n=n))
 
 
-@bp.post("/clerk/presence/wipe")
+@bp.route("/clerk/presence/wipe", methods=["GET", "POST"])
 @auth.login_required
 def presence_wipe():
     s = _active()
-    if s is None:
-        return _clerk_back(i18n.t("att.no_session"), "error")
-    if request.form.get("confirm") != "yes":
-        return _clerk_back(i18n.t("chat.clerk.need_confirm"), "error")
+    refused = _guarded_wipe(s, guard_rules.WIPE_PRESENCE, "chat.presence_wipe")
+    if refused is not None:
+        return refused
     presence_acts.wipe_presence(current_app.config["SB"], g.db, s.id, _actor())
     return _clerk_back(i18n.t("chat.clerk.presence_wiped"))
 

@@ -335,8 +335,7 @@ def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: b
     """Rows only: the session's non-public files (and non-public items), or all its documents and imports.
     Returns (files removed, their hashes); the caller (usecases.documents.wipe_documents) removes the bytes
     no other session uses after its commit."""
-    where = ("session_id = ? AND (public = 0 OR item_id IN (SELECT id FROM doc_items WHERE session_id = ?"
-             " AND public = 0))") if nonpublic_only else "session_id = ? AND ? IS NOT NULL"
+    where = _wipe_where(nonpublic_only)
     with transaction(db):
         shas = {r[0] for r in db.execute(
             f"SELECT sha256 FROM doc_files WHERE {where}", [session_id, session_id])}  # noqa: S608 - fixed text
@@ -348,6 +347,18 @@ def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: b
             db.execute("DELETE FROM doc_items WHERE session_id = ?", [session_id])
             db.execute("DELETE FROM doc_imports WHERE session_id = ?", [session_id])
     return removed, shas
+
+
+def _wipe_where(nonpublic_only: bool) -> str:
+    """The files a wipe deletes (two parameters: the session id twice)."""
+    return ("session_id = ? AND (public = 0 OR item_id IN (SELECT id FROM doc_items WHERE session_id = ?"
+            " AND public = 0))") if nonpublic_only else "session_id = ? AND ? IS NOT NULL"
+
+
+def wipe_count(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: bool) -> int:
+    """How many files delete_rows would remove now (the clerk's confirmation page)."""
+    sql = f"SELECT COUNT(*) FROM doc_files WHERE {_wipe_where(nonpublic_only)}"  # noqa: S608 - fixed text
+    return int(db.execute(sql, [session_id, session_id]).fetchone()[0])
 
 
 def push_check(viewer: Viewer, value: str, db: sqlite_utils.Database) -> bool:

@@ -67,6 +67,20 @@ def should_be_present(state: MemberState, now: float, grace: float) -> bool:
     return any(counts(d, now, grace) for d in state.devices.values())
 
 
+def held_since(state: MemberState, now: float, grace: float) -> float | None:
+    """The last evidence of a member who still counts as present only because the grace period (or a restart's
+    hold) has not run out: no device is linked now and the clerk has not decided. The attendance page shows
+    it as "zuletzt gesehen vor N min" — the rules are still deciding whether the member left. None otherwise
+    (a linked device, a clerk's override, not present, or the grace already over and the leave due)."""
+    if state.override is not None or not state.present:
+        return None
+    if any(d.linked for d in state.devices.values()):
+        return None
+    if not should_be_present(state, now, grace):
+        return None
+    return last_evidence(state)
+
+
 def _settle(state: MemberState, now: float, grace: float, source: str, corrected: bool = False
             ) -> tuple[MemberState, list[Change]]:
     want = should_be_present(state, now, grace)

@@ -6,13 +6,15 @@ clerk corrections): each is one short BEGIN IMMEDIATE transaction, so writers ne
 
 from __future__ import annotations
 
-import csv
-import io
 import time
+import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
-from appliance.presence.engine import Change, Device, MemberState, Obs, step, tick
+from appliance.config import Config
+from appliance.presence.engine import Change, Device, MemberState, Obs, held_since, step, tick
 from appliance.push import publish
 from appliance.rules import roles
 from appliance.store.transaction import transaction
@@ -114,7 +116,13 @@ def correct(db: Any, session_id: int, member_id: int, status: str, reason: str, 
     with transaction(db):  # the reason and the change it explains, together
         db.execute("INSERT INTO presence_corrections(session_id, member_id, at, status, reason, actor) "
                    "VALUES (?, ?, ?, ?, ?, ?)", [session_id, member_id, at, status, reason, actor])
-        return record(db, session_id, member_id, Obs(at, "correct", source="clerk", status=status), grace)
+        changes = record(db, session_id, member_id, Obs(at, "correct", source="clerk", status=status), grace)
+        if not changes:  # the status stands, but the correction itself is news to the member and the clerks
+            present = load(db, session_id, member_id).present
+            publish(db, session_id, "presence.changed", {"member_id": member_id, "change": "corrected", "at": at,
+                                                         "count": present_count(db, session_id)}, audience="clerks")
+            publish(db, session_id, "presence.mine", {"present": present}, audience=f"member:{member_id}")
+        return changes
 
 
 def present_count(db: Any, session_id: int, voting_only: bool = False) -> int:
@@ -125,6 +133,14 @@ def present_count(db: Any, session_id: int, voting_only: bool = False) -> int:
     if voting_only:
         sql += " AND m.voting = 1"
     return int(db.execute(sql, [session_id, *values]).fetchone()[0])
+
+
+@dataclass(frozen=True)
+class Correction:
+    at: float
+    status: str  # present | absent | auto
+    reason: str
+    actor: str
 
 
 @dataclass(frozen=True)
@@ -140,66 +156,150 @@ class Row:
     seconds_present: float
     devices: int
     corrected: bool
-    corrections: tuple[str, ...]
+    corrections: tuple[Correction, ...]
+    # The rules still count the member only by the grace period: the last evidence ("zuletzt gesehen vor N min").
+    held_since: float | None = None
 
 
-def attendance(db: Any, session_id: int, now: float | None = None) -> list[Row]:
-    """The attendance list: one row per member of the session, in roster order."""
+STATUSES = ("present", "left", "absent")
+
+
+def attendance(db: Any, session_id: int, now: float | None = None,
+               grace: float = Config.presence_grace) -> list[Row]:
+    """The attendance list: one row per member of the session, in roster order (see `arrange` for the page's
+    order). Five queries for the whole list, whatever its length: the clerk's page reloads it on every change.
+    grace: the daemon's (Config.presence_grace), to tell "still held by the grace period" from "left"."""
     now = time.time() if now is None else now
+    args = [session_id]
     members = db.execute("SELECT id, name, faction, role, voting FROM members WHERE session_id = ? ORDER BY id",
-                         [session_id]).fetchall()
+                         args).fetchall()
+    intervals: dict[int, list[tuple]] = {}
+    for mid, start, end, corrected in db.execute("SELECT member_id, start, end, corrected FROM presence_intervals "
+                                                 "WHERE session_id = ? ORDER BY start", args):
+        intervals.setdefault(mid, []).append((start, end, corrected))
+    devices: dict[int, dict[str, Device]] = {}
+    for mid, key, linked, seen, hold, source in db.execute(
+            "SELECT member_id, device, linked, last_seen, hold_until, source FROM presence_devices "
+            "WHERE session_id = ?", args):
+        devices.setdefault(mid, {})[key] = Device(bool(linked), float(seen), float(hold), source)
+    overrides = dict(db.execute("SELECT member_id, override FROM presence_state WHERE session_id = ?", args))
+    corrections: dict[int, list[Correction]] = {}
+    for mid, at, status, reason, actor in db.execute("SELECT member_id, at, status, reason, actor FROM "
+                                                     "presence_corrections WHERE session_id = ? ORDER BY id", args):
+        corrections.setdefault(mid, []).append(Correction(float(at), status, reason, actor))
     out = []
     for mid, name, faction, role, voting in members:
-        iv = db.execute("SELECT start, end, corrected FROM presence_intervals WHERE session_id = ? AND member_id = ? "
-                        "ORDER BY start", [session_id, mid]).fetchall()
-        devs = db.execute("SELECT linked, last_seen, hold_until FROM presence_devices WHERE session_id = ? "
-                          "AND member_id = ?", [session_id, mid]).fetchall()
-        corr = db.execute("SELECT status, reason FROM presence_corrections WHERE session_id = ? AND member_id = ? "
-                          "ORDER BY id", [session_id, mid]).fetchall()
+        iv = intervals.get(mid, [])
+        open_ = next((s for s, e, _c in iv if e is None), None)
         is_open = any(e is None for _s, e, _c in iv)
         status = "present" if is_open else ("left" if iv else "absent")
         total = sum(((e if e is not None else now) - s) for s, e, _c in iv)
         ends = [e for _s, e, _c in iv if e is not None]
+        devs = devices.get(mid, {})
+        state = MemberState(devs, overrides.get(mid), is_open, float(open_) if open_ is not None else None)
+        corr = tuple(corrections.get(mid, ()))
         out.append(Row(mid, name, faction, role, bool(voting), status, iv[0][0] if iv else None,
                        None if is_open or not ends else max(ends), max(total, 0.0), len(devs),
-                       any(c for _s, _e, c in iv) or bool(corr), tuple(f"{s}: {r}" for s, r in corr)))
+                       any(c for _s, _e, c in iv) or bool(corr), corr, held_since(state, now, grace)))
     return out
 
 
-def quorum(rows: list[Row]) -> tuple[int, int, int]:
+class Quorum(NamedTuple):
+    present: int  # voting members present
+    voting: int  # voting members
+    needed: int  # present members needed for quorum
+
+    @property
+    def reached(self) -> bool:
+        return self.present >= self.needed
+
+
+def quorum(rows: list[Row]) -> Quorum:
     """(voting members present, voting members, needed): more than half of the voting members (Stimmrecht
-    and a role of rules.roles.QUORUM: a listed guest or staff entry marked as voting by mistake never counts)."""
+    and a role of rules.roles.QUORUM: a listed guest or staff entry marked as voting by mistake never counts).
+    `.reached` is the status the chair sees."""
     voting = [r for r in rows if r.voting and r.role in roles.QUORUM]
     present = sum(1 for r in voting if r.status == "present")
-    return present, len(voting), len(voting) // 2 + 1
+    return Quorum(present, len(voting), len(voting) // 2 + 1)
 
 
-def fmt_time(ts: float | None) -> str:
-    return time.strftime("%H:%M", time.localtime(ts)) if ts else ""
+# --- order and filters of the list (pure) ----------------------------------------------------------------
+
+_FOLD = str.maketrans({"ä": "a", "ö": "o", "ü": "u", "ß": "ss", "ẞ": "ss"})
+
+
+def german_key(text: str) -> tuple[str, str]:
+    """Sort key for names as a German list orders them (DIN 5007-1, as in a dictionary): case ignored, ä as a,
+    ö as o, ü as u, ß as ss, other accents dropped (é as e); ties broken by the exact text, so "Muller" and
+    "Müller" always come out in the same order. No locale and no ICU: the same on every box."""
+    folded = unicodedata.normalize("NFKD", text.casefold().translate(_FOLD))
+    base = "".join(ch for ch in folded if not unicodedata.combining(ch))
+    return " ".join(base.split()), text
+
+
+SORTS = ("name", "faction", "status", "arrival")
+
+
+def arrange(rows: list[Row], sort: str = "name", descending: bool = False, faction: str | None = None,
+            status: str | None = None) -> list[Row]:
+    """The rows the clerk asked for: filtered by faction ("" = without a faction) and status, sorted by one
+    of SORTS (then by name). Unknown values fall back to all rows, by name."""
+    shown = [r for r in rows if (faction is None or r.faction == faction) and (status is None or r.status == status)]
+    by_name = sorted(shown, key=lambda r: (german_key(r.name), r.member_id))
+    if sort == "faction":
+        key = lambda r: german_key(r.faction) if r.faction else ("\uffff", "")  # noqa: E731 - without last
+    elif sort == "status":
+        key = lambda r: STATUSES.index(r.status)  # noqa: E731
+    elif sort == "arrival":
+        key = lambda r: (r.first_arrival is None, r.first_arrival or 0.0)  # noqa: E731 - not come: last
+    else:
+        return by_name[::-1] if descending else by_name
+    return sorted(by_name, key=key, reverse=descending)  # stable: by name within equal keys
+
+
+def factions(rows: list[Row]) -> list[str]:
+    """The factions on the list, in German order ("" for members without one, last)."""
+    names = {r.faction for r in rows}
+    return sorted(names - {""}, key=german_key) + ([""] if "" in names else [])
+
+
+# --- the member's own line --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Mine:
+    present: bool
+    correction: Correction | None  # the clerk's latest correction of this member, if any
+
+
+def member_status(db: Any, session_id: int, member_id: int) -> Mine:
+    """What the member's start page shows: present or not, and whether the clerk set it (three small queries,
+    not the whole list: every member page asks)."""
+    open_ = db.execute("SELECT 1 FROM presence_intervals WHERE session_id = ? AND member_id = ? AND end IS NULL",
+                       [session_id, member_id]).fetchone()
+    row = db.execute("SELECT at, status, reason, actor FROM presence_corrections WHERE session_id = ? AND "
+                     "member_id = ? ORDER BY id DESC LIMIT 1", [session_id, member_id]).fetchone()
+    return Mine(open_ is not None, Correction(float(row[0]), row[1], row[2], row[3]) if row else None)
+
+
+# --- times as people read them -------------------------------------------------------------------------
+
+def local(ts: float, tz: str) -> datetime:
+    """A unix time in the box's configured zone (Config.timezone), never the system's."""
+    return datetime.fromtimestamp(ts, ZoneInfo(tz))
+
+
+def fmt_time(ts: float | None, tz: str) -> str:
+    return local(ts, tz).strftime("%H:%M") if ts else ""
+
+
+def fmt_datetime(ts: float, tz: str) -> str:
+    """German date and time for the minutes: 24.11.2026, 19:42."""
+    return local(ts, tz).strftime("%d.%m.%Y, %H:%M")
 
 
 def fmt_duration(seconds: float) -> str:
     minutes = int(seconds // 60)
     return f"{minutes // 60}:{minutes % 60:02d}"
-
-
-def to_csv(rows: list[Row]) -> str:
-    """CSV for the minutes and the attendance allowance (German Excel reads ';')."""
-    buf = io.StringIO()
-    w = csv.writer(buf, delimiter=";")
-    w.writerow(["Name", "Fraktion", "Rolle", "Stimmrecht", "Status", "Erste Ankunft", "Letztes Gehen",
-                "Anwesenheit (h:mm)", "Korrigiert", "Korrekturen"])
-    labels = {"present": "anwesend", "left": "gegangen", "absent": "nicht erschienen"}
-    for r in rows:
-        w.writerow([_cell(r.name), _cell(r.faction), r.role, "ja" if r.voting else "nein", labels[r.status],
-                    fmt_time(r.first_arrival), fmt_time(r.last_leaving), fmt_duration(r.seconds_present),
-                    "ja" if r.corrected else "nein", _cell(" | ".join(r.corrections))])
-    return buf.getvalue()
-
-
-def _cell(text: str) -> str:
-    # No formula injection when the clerk opens the file in a spreadsheet.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def wipe(db: Any, session_id: int) -> None:

@@ -1,7 +1,8 @@
 """The clerks' pages (Sitzungsdienst): sessions, member import, key cards, guest poster, key rotation.
 
 Thin views: the acts (activate, import, rotate) are usecases.sessions, the same functions the command line
-calls; sessions.service reads, captive.qr/cards_pdf draw.
+calls; sessions.service reads, captive.qr/cards_pdf draw. Activation and key renewal affect the room: each
+shows its confirmation page first (web.guard, the one pattern of every guarded act).
 Every page needs a login (auth.login_required); every form carries the session CSRF token.
 """
 
@@ -19,9 +20,11 @@ from markupsafe import Markup
 
 from appliance.captive import cards_pdf, codes, keys, qr
 from appliance.config import Config
+from appliance.rules import guard as rules_guard
 from appliance.sessions import roster, service
+from appliance.usecases import impact as count
 from appliance.usecases import sessions as acts
-from appliance.web import auth, csrf, i18n, links
+from appliance.web import auth, csrf, guard, i18n, links
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 auth.register(bp)
@@ -147,10 +150,18 @@ def _flash_result(result: acts.ActResult, ok_text: str) -> None:
         flash(i18n.t("clerk.keys.warning", msg=message), "error")
 
 
-@bp.post("/sessions/<int:session_id>/activate")
+def _guarded(act: str, s: service.Session, endpoint: str):
+    """The confirmation of `act` (web.guard): None when this POST confirms it, else the page to answer."""
+    return guard.confirmed(count.of(g.db, act, s.id), action=links.link(endpoint, session_id=s.id),
+                           back=links.link("clerk.session_page", session_id=s.id))
+
+
+@bp.route("/sessions/<int:session_id>/activate", methods=["GET", "POST"])
 @auth.login_required
 def activate(session_id: int):
-    _session_or_404(session_id)
+    refused = _guarded(rules_guard.ACTIVATE, _session_or_404(session_id), "clerk.activate")
+    if refused is not None:
+        return refused
     result = acts.activate_session(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
     _flash_result(result, i18n.t("clerk.session.activated", id=session_id))
     return links.redirect_to("clerk.session_page", session_id=session_id)
@@ -332,13 +343,9 @@ def guest_poster_pdf(session_id: int):
 @bp.route("/sessions/<int:session_id>/rotate", methods=["GET", "POST"])
 @auth.login_required
 def rotate(session_id: int):
-    s = _session_or_404(session_id)
-    error = None
-    if request.method == "POST":
-        if request.form.get("confirm") != "yes":
-            error = i18n.t("clerk.rotate.need_confirm")
-        else:
-            result = acts.rotate_keys(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
-            flash(result.message(), "ok" if result.ok else "error")
-            return links.redirect_to("clerk.session_page", session_id=session_id)
-    return render_template("clerk/rotate.html", s=s, error=error), (422 if error else 200)
+    refused = _guarded(rules_guard.ROTATE, _session_or_404(session_id), "clerk.rotate")
+    if refused is not None:
+        return refused
+    result = acts.rotate_keys(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
+    flash(result.message(), "ok" if result.ok else "error")
+    return links.redirect_to("clerk.session_page", session_id=session_id)

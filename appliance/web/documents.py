@@ -22,10 +22,12 @@ from appliance import outside
 from appliance.config import Config
 from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service
 from appliance.documents.blobs import Blobs
+from appliance.rules import guard as guard_rules
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
-from appliance.web import auth, i18n, links
+from appliance.usecases import impact as count
+from appliance.web import auth, guard, i18n, links
 from appliance.web.viewer import current_viewer
 
 log = logging.getLogger(__name__)
@@ -443,12 +445,17 @@ def _oparl_job(cfg: Config, session_id: int, url: str, hosts: list[str], job_id:
         db.conn.close()
 
 
-@bp.post("/clerk/sessions/<int:session_id>/unterlagen/loeschen")
+@bp.route("/clerk/sessions/<int:session_id>/unterlagen/loeschen", methods=["GET", "POST"])
 @auth_required
 def clerk_wipe(session_id: int):
+    """GET: the confirmation page (web.guard) of the wipe the clerk chose; POST: the wipe, once confirmed."""
     s = _session_or_404(session_id)
-    if request.form.get("confirm") != "yes":
-        return _render_clerk(s, [i18n.t("docs.clerk.wipe_need_confirm")], 422)
-    result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=request.form.get("what") != "all")
+    what = "all" if request.values.get("what") == "all" else "nonpublic"
+    impact = count.of(g.db, guard_rules.WIPE_ALL_DOCUMENTS if what == "all" else guard_rules.WIPE_DOCUMENTS, s.id)
+    refused = guard.confirmed(impact, action=links.link("documents.clerk_wipe", session_id=s.id),
+                              back=links.link("documents.clerk_page", session_id=s.id), fields={"what": what})
+    if refused is not None:
+        return refused
+    result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=what != "all")
     flash(i18n.t("docs.clerk.wiped", n=result.removed, size=doc_size(result.freed)), "ok")
     return links.redirect_to("documents.clerk_page", session_id=s.id)

@@ -1,22 +1,26 @@
-/* Pages that show server-rendered state (the attendance list) refresh that part when the push channel says
-   it changed: the fragment is fetched again, so the HTML stays the one truth and works without JS. */
+/* Pages that show server-rendered state (the clerk's attendance list, a member's own status) refresh that part when the push channel says
+   it changed, and every data-live-every seconds (a quiet phone's "zuletzt gesehen vor N min" grows without an
+   event): the same URL is fetched again, so the HTML stays the one truth and works without JS. The quorum
+   status (#quorum) is swapped with it. */
 (function () {
   "use strict";
   document.querySelectorAll("[data-live-reload]").forEach(function (el) {
     var pending = null;
+    function refresh() {
+      fetch(window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
+        .then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var fresh = doc.getElementById(el.id);
+          if (fresh) { el.innerHTML = fresh.innerHTML; }
+          var q = doc.getElementById("quorum"), mine = document.getElementById("quorum");
+          if (q && mine) { mine.className = q.className; mine.innerHTML = q.innerHTML; }
+        });
+    }
     document.addEventListener("sitzungsbox:" + el.getAttribute("data-live-reload"), function () {
       if (pending) { return; }
-      pending = setTimeout(function () {
-        pending = null;
-        fetch(window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
-          .then(function (html) {
-            var doc = new DOMParser().parseFromString(html, "text/html");
-            var fresh = doc.getElementById(el.id);
-            if (fresh) { el.innerHTML = fresh.innerHTML; }
-            var q = doc.getElementById("quorum"), mine = document.getElementById("quorum");
-            if (q && mine) { mine.className = q.className; mine.innerHTML = q.innerHTML; }
-          });
-      }, 200);
+      pending = setTimeout(function () { pending = null; refresh(); }, 200);
     });
+    var every = parseInt(el.getAttribute("data-live-every"), 10);
+    if (every > 0) { setInterval(refresh, every * 1000); }
   });
 })();
