@@ -84,6 +84,11 @@ CASES = [
     (("import", "1", "leer"), ("nichts wurde importiert", "keine Dateien")),
     (("import", "1", "leer", "--tischvorlage"), ("einzelne Datei",)),
     (("documents", "bogus"), ("ungültige Auswahl",)),
+    (("documents", "imports", "abc"), ("keine ganze Zahl",)),
+    (("import", "1", "http://127.0.0.1:1/oparl/meeting/1"), ("Loopback",)),  # refused before any connection
+    (("import", "1", "http://169.254.169.254/latest/meta-data"), ("169.254.169.254",)),
+    (("setup", "--stdin"), ()),  # no answers on stdin (or the box counts as set up already): refused either way
+    (("session", "create", "--body", "Rat", "--title", "T\x1b[2J", "--date", "2026-12-01"), ("Steuerzeichen",)),
     (("set-password", "--role", "chef"), ("ungültige Auswahl",)),
     (("netconf", "--wait", "bald"), ("keine Zahl",)),
     (("fake-hostapd",), ("es fehlt: --socket",)),
