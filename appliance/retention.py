@@ -8,9 +8,10 @@ and column of the schema and fails on any it does not know):
 Per session — everything of a session held before `today - retention_days` (never the active one) goes:
 - presence_devices, presence_state, presence_intervals, presence_corrections (member ids, device MACs, the
   clerk's IP in `actor`, free-text reasons);
-- chat_messages, chat_mutes, chat_settings (member ids, names, `device:<mac>` keys, `dm:<a>:<b>` rooms);
+- chat_messages, chat_mutes, chat_settings, chat_reads (member ids, names, `device:<mac>` keys, `dm:<a>:<b>` rooms);
 - push_events of the session (payloads with member ids, arrival and leave times, names; `member:<id>` audiences);
-- admissions (MAC, IP, member id) and doc_downloads (member id, name or `guest <ip>`).
+- admissions (MAC, IP, member id), doc_downloads (member id, name or `guest <ip>`) and doc_reads (which member
+  opened which file: the „neue Fassung“ badge).
 - members: name, faction, role, voting and body stay (the minutes and the attendance list refer to them);
   their key material goes: keyid and passphrase are replaced by fresh random values nobody ever received,
   the personal code is removed (NULL marks a member whose key material is gone). Such a session can only
@@ -42,7 +43,8 @@ from appliance.store.transaction import transaction
 
 # Session-bound tables whose rows of an expired session are deleted outright.
 SESSION_TABLES = ("presence_devices", "presence_state", "presence_intervals", "presence_corrections",
-                  "chat_messages", "chat_mutes", "chat_settings", "push_events", "admissions", "doc_downloads")
+                  "chat_messages", "chat_mutes", "chat_settings", "chat_reads", "push_events", "admissions",
+                  "doc_downloads", "doc_reads")
 
 MAC_RE = re.compile(r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b")
 IPV4_RE = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")

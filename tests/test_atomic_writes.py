@@ -390,6 +390,16 @@ def _download_setup(cfg, db):
     return member_viewer(db, s), docs.get_file(db, fid)
 
 
+def _edit_setup(cfg, db):
+    """_docs_setup, a second file under "Haushalt" and the member's read of haushalt.pdf (doc_reads)."""
+    s = _docs_setup(cfg, db)
+    item, secret = (i.id for i in docs.items(db, s.id))
+    store_file(cfg, db, s, "anlage.pdf", item=item, data=PDF + b"%3\n")
+    by_name = {f.name: f.id for f in docs.files(db, s.id)}
+    docs.log_download(db, member_viewer(db, s), docs.get_file(db, by_name["haushalt.pdf"]), "file")
+    return s, item, secret, by_name
+
+
 CASES = [
     # sessions, members, keys
     Case("create_session", ("sessions/service.py:create_session#1",), lambda cfg, db: None,
@@ -492,6 +502,9 @@ CASES = [
     Case("chat_post", ("chat/store.py:post#1",), _chat_setup,
          lambda cfg, db, st: chat.post(db, st[1], "all", "c2-0000000000", "Zweite Nachricht"),
          ("chat_messages INSERT", "push_events INSERT"), after_commit=("push_events INSERT",)),
+    Case("chat_mark_read", ("chat/store.py:mark_read#1",), _chat_setup,
+         lambda cfg, db, st: chat.mark_read(db, st[1], "all", st[2].id),
+         ("chat_reads INSERT",)),
     Case("chat_hide", ("chat/store.py:hide#1",), _chat_setup,
          lambda cfg, db, st: chat.hide(db, st[0].id, st[2].id, "clerk"),
          ("chat_messages UPDATE", "audit INSERT", "push_events INSERT")),
@@ -545,7 +558,32 @@ CASES = [
          ("doc_files DELETE", "doc_items DELETE", "doc_imports DELETE")),
     Case("log_download", ("documents/service.py:log_download#1",), _download_setup,
          lambda cfg, db, st: docs.log_download(db, st[0], st[1], "web"),
-         ("doc_downloads INSERT",)),
+         ("doc_reads INSERT", "doc_downloads INSERT")),
+    # correcting single items and files (issue 12)
+    Case("edit_item", ("usecases/documents.py:edit_item#1",), _edit_setup,
+         lambda cfg, db, st: doc_acts.edit_item(db, st[1], "clerk", title="Haushalt 2027", number="3a",
+                                                public=False),
+         ("doc_items UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("edit_file", ("usecases/documents.py:edit_file#1",), _edit_setup,
+         lambda cfg, db, st: doc_acts.edit_file(db, st[3]["anlage.pdf"], "clerk", title="Anlage 1", public=False),
+         ("doc_files UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("move_file", ("usecases/documents.py:move_file#1",), _edit_setup,
+         lambda cfg, db, st: doc_acts.move_file(db, st[3]["haushalt.pdf"], st[2], "clerk"),
+         ("doc_files UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("reorder", ("usecases/documents.py:reorder#1",), _edit_setup,
+         lambda cfg, db, st: doc_acts.reorder(db, "clerk", file_id=st[3]["anlage.pdf"], step=-1),
+         ("doc_files UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("delete_file", ("usecases/documents.py:delete_file#1",), _edit_setup,
+         lambda cfg, db, st: doc_acts.delete_file(cfg, db, st[3]["haushalt.pdf"], "clerk"),
+         ("doc_reads DELETE", "doc_files DELETE", "audit INSERT", "push_events INSERT")),
+    Case("delete_item", ("usecases/documents.py:delete_item#1",), _edit_setup,
+         lambda cfg, db, st: doc_acts.delete_item(cfg, db, st[1], "clerk", with_files=True),
+         ("doc_reads DELETE", "doc_files DELETE", "doc_items DELETE", "audit INSERT", "push_events INSERT")),
+    Case("replace_file_act", ("usecases/documents.py:replace_file#1", "documents/service.py:put_file#1"),
+         _edit_setup,
+         lambda cfg, db, st: doc_acts.replace_file(cfg, db, st[3]["haushalt.pdf"], "Haushalt neu.pdf",
+                                                   io.BytesIO(PDF + b"%neu\n"), "clerk"),
+         ("doc_files INSERT", "doc_files DELETE", "doc_reads UPDATE", "audit INSERT", "push_events INSERT")),
     Case("bulk_import", ("documents/bulk.py:write_rows#1", "documents/service.py:add_item#1",
                          "documents/service.py:put_file#1"),
          lambda cfg, db: council(db, members=0),

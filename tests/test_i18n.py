@@ -42,7 +42,8 @@ DYNAMIC = {
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
     "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
     "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
-    "error.": {"400", "403", "404", "405", "413", "500", "503"},  # app's error handler; other codes: error.other
+    # the error handler (app.py); other codes: Werkzeug's text
+    "error.": {"csrf", "400", "403", "404", "405", "413", "429", "500", "503"},
 }
 # Keys handed over in a variable: the session field that carries them -> the keys stored in it.
 INDIRECT = {"login_note": {"login.expired", "logout.done"}}

@@ -128,7 +128,7 @@ def stored(db, cfg, sid):
 
 def upload(c, tok, sid, files: list[tuple[bytes, str]], **form):
     return c.post(f"/clerk/sessions/{sid}/unterlagen/hochladen",
-                  data={"csrf_token": tok, "files": [(io.BytesIO(d), n) for d, n in files], **form},
+                  data={"csrf_token": tok, "late": "0", "files": [(io.BytesIO(d), n) for d, n in files], **form},
                   content_type="multipart/form-data")
 
 

@@ -41,7 +41,9 @@ SCHEMA: dict[str, dict[str, str]] = {
     "doc_items": {"id": "", "session_id": "", "number": "", "title": "", "public": "", "position": "",
                   "external_id": "", "created_at": ""},
     "doc_files": {"id": "", "session_id": "", "item_id": "", "name": "", "title": "", "sha256": "", "size": "",
-                  "mime": "", "public": "", "late": "", "external_id": "", "added_at": "", "pdf_active": ""},
+                  "mime": "", "public": "", "late": "", "external_id": "", "added_at": "", "pdf_active": "",
+                  "position": ""},
+    "doc_reads": {"session_id": "", "member_id": "member", "file_id": "", "stale": "", "at": ""},
     "doc_downloads": {"id": "", "session_id": "", "file_id": "", "file_title": "", "who": "text",
                       "member_id": "member", "via": "", "at": ""},
     "doc_imports": {"id": "", "session_id": "", "source": "", "state": "", "done": "", "total": "", "problems": "",
@@ -59,6 +61,7 @@ SCHEMA: dict[str, dict[str, str]] = {
                       "author_key": "text"},
     "chat_mutes": {"session_id": "", "participant": "text", "at": ""},
     "chat_settings": {"session_id": "", "direct_messages": "", "guests_write": ""},  # per session, with its chat
+    "chat_reads": {"session_id": "", "participant": "text", "room": "text", "last_id": "", "at": ""},
     "monitor_points": {"series": "text", "res": "", "ts": "", "value": ""},
     "monitor_state": {"key": "", "at": "", "value": "text"},
     "monitor_alerts": {"id": "", "kind": "", "subject": "text", "severity": "", "message": "text", "value": "",
@@ -117,6 +120,7 @@ def fill(db) -> tuple[Fill, dict[str, int], dict[int, tuple]]:
         f.put(age, "admissions", session_id=sid, mac=mac, ip=ip, member_id=m, kind="member", admitted_at=at)
         f.put(age, "doc_downloads", session_id=sid, file_title="TOP 1", who=name, member_id=m, via="file", at=at)
         f.put(age, "doc_downloads", session_id=sid, file_title="TOP 1", who=f"guest {ip}", via="zip", at=at)
+        f.put(age, "doc_reads", session_id=sid, member_id=m, file_id=1, stale=1, at=at)
         f.put(age, "push_events", session_id=sid, topic="presence.changed", audience="clerks", at=at,
               payload=json.dumps({"member_id": m, "change": "arrive", "at": ts, "count": 1}))
         f.put(age, "push_events", session_id=sid, topic="presence.mine", audience=f"member:{m}", at=at,
@@ -135,6 +139,7 @@ def fill(db) -> tuple[Fill, dict[str, int], dict[int, tuple]]:
         f.put(age, "chat_mutes", session_id=sid, participant=f"device:{mac}", at=at)
         f.put(age, "chat_mutes", session_id=sid, participant=f"member:{m2}", at=at)
         f.put(age, "chat_settings", session_id=sid, direct_messages=1, guests_write=1)
+        f.put(age, "chat_reads", session_id=sid, participant=f"device:{mac}", room=f"dm:{m}:{m2}", last_id=1, at=at)
         # Not bound to a session: by age.
         f.put(age, "push_events", session_id=999, topic="presence.changed", audience="clerks", at=at,
               payload=json.dumps({"member_id": m}))

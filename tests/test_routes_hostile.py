@@ -18,6 +18,8 @@ from flask import request
 from werkzeug.routing import Rule
 
 from appliance.chat import store as chat
+from appliance.documents import bulk
+from appliance.documents import service as documents_service
 from appliance.helper.client import NullHelper
 from appliance.rules.viewer import Viewer
 from appliance.web import auth, csrf
@@ -62,6 +64,14 @@ FIELDS: dict[str, dict[str, object]] = {
     "documents.clerk_upload": {"files": Upload(b"Tagesordnung\n", "tagesordnung.txt"), "item": "", "nonpublic": "",
                                "late": ""},
     "documents.clerk_zip": {"zip": Upload(_zip(), "unterlagen.zip"), "nonpublic": ""},
+    "documents.clerk_item_edit": {"title": "Haushalt 2027", "number": "4", "nonpublic": ""},
+    "documents.clerk_file_edit": {"title": "Vorlage", "nonpublic": ""},
+    "documents.clerk_file_move": {"item": "1"},
+    "documents.clerk_reorder": {"step": "up", "kind": "item", "id": "1"},
+    "documents.clerk_file_replace": {"file": Upload(b"Neue Fassung\n", "vorlage.txt")},
+    "documents.clerk_file_delete": {"confirm": "yes", "confirm_token": "falsch"},
+    "documents.clerk_item_delete": {"confirm": "yes", "confirm_token": "falsch", "with_files": "1"},
+    "chat.chat_read": {"room": "all", "last_id": "1"},
     "documents.clerk_oparl": {"url": "ftp://oparl.invalid/meeting/1", "hosts": "files.oparl.invalid"},
     "documents.clerk_wipe": {"confirm": "yes", "confirm_token": "falsch", "what": "all"},
     "chat.chat_send": {"room": "all", "body": "Hallo", "client_id": "fuzz-0000-0001", "back": "clerk"},
@@ -75,7 +85,8 @@ FIELDS: dict[str, dict[str, object]] = {
     "dashboard.logout": {},
 }
 # Fields read outside the view's own source (helpers it calls).
-INDIRECT = {"documents.clerk_upload": {"item"}}
+INDIRECT = {"documents.clerk_upload": {"item"}, "documents.clerk_file_move": {"item"}}
+IDS = {"session_id": None, "item_id": "1", "file_id": "1", "member_id": "1"}  # None: the world's session
 WRONG: list[tuple[str, object]] = [
     ("Text statt Zahl", "abc"),
     ("leer", ""),
@@ -115,6 +126,10 @@ def world(cfg, db, request):
     auth.set_password(db, CLERK_PW)
     auth.set_password(db, TECH_PW, role=auth.TECHNICIAN)
     chat.post(db, Viewer("member", s.id, ms["Anna"], True, ANNA_IP), "all", "seed-0000-0001", "Guten Morgen")
+    blobs = documents_service.blobs_for(cfg.state_dir)  # item 1 with file 1, for the routes that name them
+    item = documents_service.add_item(db, s.id, "Haushalt", number="1", actor="test")
+    bulk.import_entries(db, blobs, s.id, [bulk.Entry(None, "vorlage.txt", 6, lambda: io.BytesIO(b"Text.\n"))],
+                        item_id=item, actor="test")
     if request.param == "keine aktive Sitzung":
         db.execute("UPDATE sessions SET active = 0")
     app = create_app(cfg, helper=NullHelper(), testing=True)
@@ -182,7 +197,9 @@ def test_no_post_route_answers_500_and_refusals_are_german(world):
 
     def send(rule: Rule, who: str, label: str, form: dict, **kw) -> None:
         nonlocal requests
-        path = rule.rule.replace("<int:session_id>", str(s.id))
+        path = rule.rule
+        for arg in rule.arguments:
+            path = re.sub(rf"<(?:\w+:)?{arg}>", IDS[arg] or str(s.id), path)
         if who == "device":
             client = app.test_client(use_cookies=False)
             kw.setdefault("environ_base", {"REMOTE_ADDR": ANNA_IP})
@@ -253,7 +270,7 @@ def test_a_missing_field_is_a_german_400_naming_it(cfg, db):
     resp = clerk.client.get("/_probe?lang=en")
     assert resp.status_code == 400 and "form field “gibt-es-nicht” is missing" in alert_text(resp.text)
     resp = clerk.client.put("/clerk/chat/mute")
-    assert resp.status_code == 405 and "nimmt diese Art von Anfrage nicht an" in resp.text
+    assert resp.status_code == 405 and "So lässt sich diese Seite nicht aufrufen" in resp.text
     assert "Method Not Allowed" not in resp.text
 
 
@@ -269,7 +286,7 @@ def test_no_get_route_answers_500_for_hostile_queries(world):
     to hostile values, and hostile headers: never a 500."""
     app, s, _ms = world
     clerk, tech = Staff(app, "/clerk/", CLERK_PW), Staff(app, "/technik/", TECH_PW)
-    values = {"session_id": str(s.id), "member_id": "1", "file_id": "1", "name": "x/../../y", "filename": "x"}
+    values = {**IDS, "session_id": str(s.id), "name": "x/../../y", "filename": "x"}
     failures, requests = [], 0
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         if "GET" not in (rule.methods or ()) or rule.endpoint in ("static", "live.events"):

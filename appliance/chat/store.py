@@ -202,6 +202,51 @@ def messages(db: Any, session_id: int, room: str, after: int = 0, limit: int = 2
     return [_msg(r) for r in reversed(rows)]
 
 
+def mark_read(db: Any, viewer: Any, room: str, last_id: int) -> None:
+    """The viewer has seen `room` up to message `last_id` (never moves back: an older page loaded late)."""
+    sid = viewer.session_id
+    who = rules.participant(viewer)
+    with transaction(db):
+        # Never beyond the room's last message: a mark from a page cannot hide messages still to come.
+        db.execute("INSERT INTO chat_reads(session_id, participant, room, last_id, at) VALUES (?, ?, ?, MIN(?, "
+                   "(SELECT COALESCE(MAX(id), 0) FROM chat_messages WHERE session_id = ? AND room = ?)), ?) "
+                   "ON CONFLICT(session_id, participant, room) DO UPDATE SET "
+                   "last_id = MAX(last_id, excluded.last_id), at = excluded.at",
+                   [sid, who, room, int(last_id), sid, room, iso(time.time())])
+
+
+def unread(db: Any, viewer: Any) -> dict[str, int]:
+    """room -> messages by others since the viewer last read it, for every room the viewer may read."""
+    sid = viewer.session_id
+    if sid is None:
+        return {}
+    try:
+        who = rules.participant(viewer)
+    except ChatError:
+        return {}
+    rows = db.execute(
+        "SELECT m.room, COUNT(*) FROM chat_messages m LEFT JOIN chat_reads r ON r.session_id = m.session_id "
+        "AND r.participant = ? AND r.room = m.room WHERE m.session_id = ? AND m.hidden = 0 AND m.author_key != ? "
+        "AND m.id > COALESCE(r.last_id, 0) GROUP BY m.room", [who, sid, who]).fetchall()
+    return {room: n for room, n in rows if _readable(db, viewer, room)}
+
+
+def _readable(db: Any, viewer: Any, room: str) -> bool:
+    sid = viewer.session_id
+    return rules.access(viewer, room, settings(db, sid), targets=_targets(db, sid, room)).read
+
+
+def dm_rooms(db: Any, viewer: Any) -> list[str]:
+    """The viewer's direct conversations that have messages, the latest first."""
+    member = getattr(viewer, "member", None)
+    if viewer.session_id is None or member is None:
+        return []
+    rows = db.execute("SELECT room FROM chat_messages WHERE session_id = ? AND hidden = 0 AND (room LIKE ? OR "
+                      "room LIKE ?) GROUP BY room ORDER BY MAX(id) DESC",
+                      [viewer.session_id, f"dm:{member.id}:%", f"dm:%:{member.id}"]).fetchall()
+    return [r[0] for r in rows if member.id in (rules.dm_pair(r[0]) or ()) and _readable(db, viewer, r[0])]
+
+
 def latest_announcement(db: Any, session_id: int) -> Message | None:
     rows = messages(db, session_id, "announce", limit=1)
     return rows[-1] if rows else None
@@ -259,10 +304,10 @@ def to_csv(rows: list[Message]) -> str:
 
 
 def wipe(db: Any, session_id: int, actor: str) -> int:
-    """Delete every chat message, mute and setting of the session and its chat push events."""
+    """Delete every chat message, mute, setting and read mark of the session and its chat push events."""
     with transaction(db):
         n = int(db.execute("SELECT COUNT(*) FROM chat_messages WHERE session_id = ?", [session_id]).fetchone()[0])
-        for table in ("chat_messages", "chat_mutes", "chat_settings"):
+        for table in ("chat_messages", "chat_mutes", "chat_settings", "chat_reads"):
             db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])  # noqa: S608 - fixed names
         push_events.delete_session(db, session_id, "chat.")
         audit(db, actor, "chat.wipe", f"session={session_id} messages={n}")

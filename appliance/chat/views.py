@@ -8,7 +8,9 @@ clerks use their session token. Access is decided only by appliance.chat.rules.a
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import itertools
 import secrets
 
 from flask import Blueprint, Response, abort, current_app, g, render_template, request, session
@@ -22,7 +24,7 @@ from appliance.sessions import service
 from appliance.usecases import impact as count
 from appliance.usecases import presence as presence_acts
 from appliance.web import auth, csrf, forms, guard, i18n, links
-from appliance.web.viewer import current_viewer
+from appliance.web.viewer import current_viewer, member_viewer
 
 bp = Blueprint("chat", __name__)
 
@@ -45,6 +47,18 @@ def _wants_json() -> bool:
     return request.headers.get("X-Sitzungsbox-Chat") == "1"
 
 
+def _room_list(viewer, room: str, settings, names: dict[int, str], me: int | None) -> list[tuple]:
+    """(room, label, unread) for the compact room list: the fixed rooms, then the direct conversations that
+    have messages (and the one open now); everyone else is reached through the member picker."""
+    members = service.members(g.db, viewer.session_id)
+    fixed = rules.rooms_for(viewer, dataclasses.replace(settings, direct_messages=False), members)
+    direct = chat.dm_rooms(g.db, viewer) if settings.direct_messages else []
+    if room.startswith("dm:") and room not in direct and chat.access(g.db, viewer, room).read:
+        direct.insert(0, room)
+    counts = chat.unread(g.db, viewer)
+    return [(r, room_label(r, names, me), 0 if r == room else counts.get(r, 0)) for r in fixed + direct]
+
+
 def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200):
     links.set_here("chat.chat_page", room=room)  # also the answer to a refused POST
     sid = viewer.session_id
@@ -53,29 +67,57 @@ def _page(viewer, room: str, error: str = "", text: str = "", status: int = 200)
     settings = chat.settings(g.db, sid)
     names = _member_names(sid)
     me = viewer.member.id if viewer.is_member else None
-    members = service.members(g.db, sid)
-    rooms = [(r, room_label(r, names, me)) for r in rules.rooms_for(viewer, settings, members)]
+    rooms = _room_list(viewer, room, settings, names, me)
+    picker = viewer.is_member and settings.direct_messages
     allowed = chat.access(g.db, viewer, room)
+    muted = not viewer.is_clerk and chat.is_muted(g.db, sid, rules.participant(viewer))
     if not allowed.read:
         status = status if status != 200 else 403
         return render_template("live/chat.html", session=sid, rooms=rooms, room=room, allowed=allowed,
                                error=error or i18n.t("chat.no_access"), msgs=[], text="", label="",
-                               client_id="", token="", action=""), status
+                               client_id="", token="", action="", picker=picker, muted=muted), status
+    msgs = chat.messages(g.db, sid, room)
+    if msgs and request.method == "GET":
+        chat.mark_read(g.db, viewer, room, msgs[-1].id)
     token = csrf.session_token() if viewer.is_clerk else csrf.device_token(viewer.ip)
     return render_template(
         "live/chat.html", session=sid, rooms=rooms, room=room, label=room_label(room, names, me), allowed=allowed,
-        msgs=chat.messages(g.db, sid, room), error=error, text=text, client_id=secrets.token_urlsafe(12),
-        token=token, action=links.link("chat.chat_send"), body_max=rules.BODY_MAX,
+        msgs=msgs, error=error, text=text, client_id=secrets.token_urlsafe(12), picker=picker, muted=muted,
+        token=token, action=links.link("chat.chat_send"), read_action=links.link("chat.chat_read"),
+        body_max=rules.BODY_MAX,
     ), status
 
 
 @bp.get("/chat")
 def chat_page():
-    viewer = current_viewer()
-    if viewer.kind == "anonymous":
-        return links.redirect_to("portal.portal")
+    viewer = member_viewer()  # not let through yet: to the portal, as every member page
     default = "announce" if viewer.kind == "guest" and not chat.access(g.db, viewer, "all").read else "all"
     return _page(viewer, request.args.get("room", default))
+
+
+def _matches(name: str, q: str) -> bool:
+    return all(part in name.casefold() for part in q.casefold().split())
+
+
+@bp.get("/chat/personen")
+def picker():
+    """Direct messages: the people of the session grouped by faction, filtered by name (a GET form; with JS,
+    static/js/picker.js filters as one types)."""
+    viewer = member_viewer()
+    sid = viewer.session_id
+    if sid is None or not viewer.is_member or not chat.settings(g.db, sid).direct_messages:
+        return render_template("error.html", message=i18n.t("chat.picker.off"), code=404), 404
+    q = request.args.get("q", "").strip()[:60]
+    members = service.members(g.db, sid)
+    targets = rules.dm_targets(members, sid)
+    me = viewer.member.id
+    counts = chat.unread(g.db, viewer)
+    people = [(m, rules.dm_room(me, m.id)) for m in members if m.id != me and m.id in targets]
+    shown = [(m, r, counts.get(r, 0)) for m, r in people if not q or _matches(m.name, q)]
+    groups = [(faction or i18n.t("chat.picker.no_faction"), list(rows))
+              for faction, rows in itertools.groupby(shown, key=lambda x: x[0].faction)]
+    return render_template("live/chat_picker.html", groups=groups, q=q, total=len(people), shown=len(shown),
+                           count_template=i18n.t("chat.picker.count", n="{n}", total=len(people)))  # picker.js
 
 
 @bp.post("/chat/send")
@@ -105,6 +147,21 @@ def chat_send():
     if viewer.is_clerk and request.form.get("back") == "clerk":
         return links.redirect_to("chat.chat_clerk", _code=303)
     return links.redirect_to("chat.chat_page", _code=303, room=room, _anchor=f"m-{msg.id}")
+
+
+@bp.post("/chat/gelesen")
+@csrf.device_bound
+def chat_read():
+    """static/js/chat.js: the messages that arrived while the page was open and visible have been seen."""
+    viewer = current_viewer()
+    if viewer.kind not in ("member", "guest"):
+        return Response(status=204)
+    csrf.check_device_token(viewer.ip)
+    room = request.form.get("room", "")
+    last = request.form.get("last_id", type=int) or 0
+    if 0 < last <= forms.MAX_ID and chat.access(g.db, viewer, room).read:
+        chat.mark_read(g.db, viewer, room, last)
+    return Response(status=204)
 
 
 # -- clerk ---------------------------------------------------------------------------------------------------

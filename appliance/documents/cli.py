@@ -1,5 +1,8 @@
-"""`sitzungsbox import | documents check`: the clerk's command line for session documents (`sitzungsbox wipe`
-is in appliance/cli.py: it wipes documents or the attendance record, through the use cases)."""
+"""`sitzungsbox import | documents …`: the clerk's command line for session documents (`sitzungsbox wipe`
+is in appliance/cli.py: it wipes documents or the attendance record, through the use cases).
+
+`documents list | rename | move | delete` are the same acts as the clerk's documents page (usecases.documents):
+same rows, same audit entry, same live update of open member pages. Errors: one German line on stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -24,9 +27,31 @@ def add_parsers(sub) -> None:
                          "anderen Server liegen); mehrfach möglich")
     im.add_argument("--uebersprungene-ok", "--skipped-ok", dest="skipped_ok", action="store_true",
                     help="OParl: Exit-Code 0, auch wenn einzelne Punkte oder Dateien übersprungen wurden")
-    dc = sub.add_parser("documents", help="Unterlagen: gespeicherte Dateien prüfen, Importe anzeigen")
-    dc.add_argument("action", choices=("check", "imports"))
-    dc.add_argument("session", type=int, nargs="?", help="bei imports: die Sitzung")
+    dc = sub.add_parser("documents", help="Unterlagen: prüfen, Importe anzeigen, einzelne Punkte und Dateien "
+                                          "korrigieren")
+    acts = dc.add_subparsers(dest="action", required=True, metavar="AKTION")
+    acts.add_parser("check", help="gespeicherte Dateien prüfen (SHA-256)")
+    im = acts.add_parser("imports", help="die Importe einer Sitzung")
+    im.add_argument("session", type=int, nargs="?")
+    ls = acts.add_parser("list", help="Tagesordnungspunkte und Dateien einer Sitzung mit ihren Nummern (IDs)")
+    ls.add_argument("session", type=int)
+    rn = acts.add_parser("rename", help="Titel (und Nummer) eines Punkts oder einer Datei ändern")
+    _target(rn)
+    rn.add_argument("title", help="der neue Titel")
+    rn.add_argument("--nummer", dest="number", help="Punkt: die neue Nummer (z. B. 3 a)")
+    mv = acts.add_parser("move", help="eine Datei unter einen anderen Tagesordnungspunkt legen")
+    mv.add_argument("file", type=int, metavar="DATEI-ID")
+    mv.add_argument("item", type=int, nargs="?", metavar="PUNKT-ID", help="weglassen: zur ganzen Sitzung")
+    rm = acts.add_parser("delete", help="eine Datei oder einen Tagesordnungspunkt löschen")
+    _target(rm)
+    rm.add_argument("--mit-dateien", dest="with_files", action="store_true",
+                    help="Punkt: auch seine Dateien löschen")
+
+
+def _target(p: argparse.ArgumentParser) -> None:
+    one = p.add_mutually_exclusive_group(required=True)
+    one.add_argument("--datei", dest="file", type=int, metavar="ID", help="die Datei (ID aus documents list)")
+    one.add_argument("--punkt", dest="item", type=int, metavar="ID", help="der Punkt (ID aus documents list)")
 
 
 def _is_oparl(src: str) -> bool:
@@ -41,6 +66,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
     try:
         if args.command == "documents" and args.action == "imports":
             return _imports(db, args.session)
+        if args.command == "documents" and args.action != "check":
+            return _correct(cfg, db, args)
         if args.command == "documents":
             problems = service.check(db, blobs)
             for p in problems:
@@ -59,6 +86,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
 
         if args.command == "import" and _is_oparl(args.source):  # one line: what arrived stays, a rerun resumes
             return fail(f"OParl-Import abgebrochen: {exc}")
+        if args.command == "documents":  # one line
+            return fail(str(exc))
         problems = getattr(exc, "problems", None) or [str(exc)]
         # One line (appliance.cli.fail): every problem, separated by "; ".
         return fail(("nichts wurde importiert: " if args.command == "import" else "") + "; ".join(problems))
@@ -145,4 +174,47 @@ def _imports(db, session_id: int | None) -> int:
               f"{job['done']} von {job['total']} Dateien")
         for p in job["problems"]:
             print(f"  {p}")
+    return 0
+
+
+def _correct(cfg: Config, db, args) -> int:
+    """list, rename, move, delete: one use case each; a refusal is one German line (raised as DocumentError)."""
+    from appliance.usecases import documents as acts
+
+    if args.action == "list":
+        if service.session_body(db, args.session) is None:
+            raise DocumentError(f"Sitzung {args.session} gibt es nicht.")
+        for entry in service.agenda(db, args.session):
+            it = entry.item
+            if it is not None:
+                hidden = "" if it.public else " (nichtöffentlich)"
+                print(f"Punkt {it.id}: {f'{it.number} ' if it.number else ''}{it.title}{hidden}")
+            else:
+                print("Zur ganzen Sitzung:")
+            for f in entry.files:
+                hidden = "" if f.public else " (nichtöffentlich)"
+                print(f"  Datei {f.id}: {f.title} [{f.name}]{hidden}")
+        return 0
+    if args.action == "rename" and args.file is not None:
+        f = service.get_file(db, args.file)
+        if f is None:
+            raise DocumentError(f"Datei {args.file} gibt es nicht.")
+        acts.edit_file(db, f.id, "cli", title=args.title, public=f.public)
+        print(f"Datei {f.id} heißt jetzt „{' '.join(args.title.split())}“.")
+    elif args.action == "rename":
+        it = service.get_item(db, args.item)
+        if it is None:
+            raise DocumentError(f"Tagesordnungspunkt {args.item} gibt es nicht.")
+        new = acts.edit_item(db, it.id, "cli", title=args.title,
+                             number=it.number if args.number is None else args.number, public=it.public)
+        print(f"Punkt {it.id} heißt jetzt „{f'{new.number} ' if new.number else ''}{new.title}“.")
+    elif args.action == "move":
+        acts.move_file(db, args.file, args.item, "cli")
+        print(f"Datei {args.file} verschoben.")
+    elif args.file is not None:
+        f = acts.delete_file(cfg, db, args.file, "cli")
+        print(f"Datei {f.id} „{f.title}“ gelöscht.")
+    else:
+        it, gone = acts.delete_item(cfg, db, args.item, "cli", with_files=args.with_files)
+        print(f"Punkt {it.id} „{it.title}“ gelöscht" + (f", mit {len(gone)} Datei(en)." if gone else "."))
     return 0

@@ -56,6 +56,7 @@ class File:
     added_at: str
     item_public: bool = True
     pdf_active: tuple[str, ...] = ()  # what pdfcheck found (JavaScript, launch, …): kept, marked for the clerk
+    position: int = 0  # order among the files of its item (then id)
 
     @property
     def effective_public(self) -> bool:
@@ -89,7 +90,7 @@ FILE_SQL = """SELECT f.*, COALESCE(i.public, 1) AS item_public FROM doc_files f
 def _file(r: dict) -> File:
     return File(r["id"], r["session_id"], r["item_id"], r["name"], r["title"], r["sha256"], r["size"], r["mime"],
                 bool(r["public"]), bool(r["late"]), r["added_at"], bool(r["item_public"]),
-                tuple(k for k in (r.get("pdf_active") or "").split(",") if k))
+                tuple(k for k in (r.get("pdf_active") or "").split(",") if k), r.get("position") or 0)
 
 
 def session_body(db: sqlite_utils.Database, session_id: int) -> str | None:
@@ -170,12 +171,15 @@ def _pdf_active(stored: Stored, mime: str, pdf_active: tuple[str, ...] | None) -
 def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
              item_id: int | None = None, title: str = "", public: bool = True, late: bool = False,
              external_id: str | None = None, pdf_active: tuple[str, ...] | None = None,
-             actor: str = "clerk") -> Put:
+             actor: str = "clerk", replaces: int | None = None) -> Put:
     """One file under an item (None: the whole session). Idempotent: the same bytes under the same item are not
     stored again (PRESENT, with the row that has them). The same name with other bytes replaces the old row
     (REPLACED): members see one current version; the download log keeps the old row's id and title (who read
     the old version). OParl files (external_id) are found by that id only and never replaced by name.
-    pdf_active: the caller's pdfcheck result; None: checked here (outside the transaction when not nested)."""
+    pdf_active: the caller's pdfcheck result; None: checked here (outside the transaction when not nested).
+    replaces: a row of this item the clerk replaces by this file whatever its name (usecases.documents.replace_file).
+    A replacement takes the old row's place in the order, and members who had opened the old version see
+    „neue Fassung“ (doc_reads.stale) until they open the new one."""
     active = _pdf_active(stored, mime, pdf_active)
     with transaction(db):
         if item_id is not None:
@@ -194,13 +198,19 @@ def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
             if row:
                 return Put(row[0], PRESENT)
             old = [(r[0], r[1]) for r in db.execute(
-                "SELECT id, sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND name = ?"
-                " AND external_id IS NULL", [session_id, item_id, name])]
+                "SELECT id, sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND (name = ?"
+                " AND external_id IS NULL OR id IS ?) ORDER BY id", [session_id, item_id, name, replaces])]
+        if replaces is not None and replaces not in {i for i, _ in old}:
+            raise DocumentError("Diese Datei gibt es unter diesem Tagesordnungspunkt nicht.")
+        (pos,) = db.execute(
+            f"SELECT {'MIN(position)' if old else 'COALESCE(MAX(position), 0) + 1'} FROM doc_files"  # noqa: S608
+            f" WHERE {'id IN (' + ','.join('?' * len(old)) + ')' if old else 'session_id = ? AND item_id IS ?'}",
+            [i for i, _ in old] if old else [session_id, item_id]).fetchone()
         cur = db.execute(
             "INSERT INTO doc_files(session_id, item_id, name, title, sha256, size, mime, public, late, external_id,"
-            " pdf_active, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " pdf_active, added_at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [session_id, item_id, name, " ".join((title or rules.title_from_name(name)).split())[:500],
-             stored.sha256, stored.size, mime, int(public), int(late), external_id, ",".join(active), now()])
+             stored.sha256, stored.size, mime, int(public), int(late), external_id, ",".join(active), now(), pos])
         new_id = cur.lastrowid
         if not old:
             audit(db, actor, "documents.file", f"session={session_id} file={new_id} late={int(late)}"
@@ -208,12 +218,125 @@ def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
             return Put(new_id, ADDED)
         db.execute(f"DELETE FROM doc_files WHERE id IN ({','.join('?' * len(old))})",  # noqa: S608 - placeholders
                    [i for i, _ in old])
+        _reads_to_new_version(db, [i for i, _ in old], new_id)
         audit(db, actor, "documents.replace", f"session={session_id} file={new_id} late={int(late)} replaced="
                                               + ",".join(str(i) for i, _ in old)
                                               + (f" pdf_active={','.join(active)}" if active else ""))
         gone = {sha for _, sha in old
                 if not db.execute("SELECT 1 FROM doc_files WHERE sha256 = ? LIMIT 1", [sha]).fetchone()}
         return Put(new_id, REPLACED, tuple(i for i, _ in old), tuple(sorted(gone)))
+
+
+def _reads_to_new_version(db: sqlite_utils.Database, old_ids: list[int], new_id: int) -> None:
+    """Who had opened an old version now has an unread new one (stale): the „neue Fassung“ badge."""
+    marks = ",".join("?" * len(old_ids))
+    db.execute(f"UPDATE OR REPLACE doc_reads SET file_id = ?, stale = 1 WHERE file_id IN ({marks})",  # noqa: S608
+               [new_id, *old_ids])
+
+
+def pdf_check(stored: Stored, mime: str) -> tuple[str, ...]:
+    """put_file's PDF check, for a caller that stores outside its transaction (the check may take seconds)."""
+    return _pdf_active(stored, mime, None)
+
+
+def edit_item(db: sqlite_utils.Database, item_id: int, *, title: str, number: str, public: bool) -> Item:
+    """Row write (inside the caller's transaction): an item's title, number and visibility."""
+    title = " ".join(title.split())
+    if not title:
+        raise DocumentError("Der Tagesordnungspunkt braucht einen Titel.")
+    if len(title) > 500:
+        raise DocumentError("Der Titel ist zu lang (höchstens 500 Zeichen).")
+    if len(" ".join(number.split())) > 20:
+        raise DocumentError("Die Nummer ist zu lang (höchstens 20 Zeichen).")
+    old = get_item(db, item_id)
+    if old is None:
+        raise DocumentError("Diesen Tagesordnungspunkt gibt es nicht.")
+    db.execute("UPDATE doc_items SET title = ?, number = ?, public = ? WHERE id = ?",
+               [title, " ".join(number.split()), int(public), item_id])
+    return old
+
+
+def edit_file(db: sqlite_utils.Database, file_id: int, *, title: str, public: bool) -> File:
+    """Row write (inside the caller's transaction): a file's title and visibility. Returns the row before."""
+    title = " ".join(title.split())
+    if not title:
+        raise DocumentError("Die Datei braucht einen Titel.")
+    if len(title) > 500:
+        raise DocumentError("Der Titel ist zu lang (höchstens 500 Zeichen).")
+    old = get_file(db, file_id)
+    if old is None:
+        raise DocumentError("Diese Datei gibt es nicht.")
+    db.execute("UPDATE doc_files SET title = ?, public = ? WHERE id = ?", [title, int(public), file_id])
+    return old
+
+
+def move_file(db: sqlite_utils.Database, file_id: int, item_id: int | None) -> File:
+    """Row write: the file goes to the end of another item (None: the whole session). Returns the row before."""
+    f = get_file(db, file_id)
+    if f is None:
+        raise DocumentError("Diese Datei gibt es nicht.")
+    if item_id is not None:
+        target = get_item(db, item_id)
+        if target is None or target.session_id != f.session_id:
+            raise DocumentError("Diesen Tagesordnungspunkt gibt es in der Sitzung nicht.")
+    if item_id == f.item_id:
+        raise DocumentError("Die Datei liegt schon unter diesem Tagesordnungspunkt.")
+    (pos,) = db.execute("SELECT COALESCE(MAX(position), 0) + 1 FROM doc_files WHERE session_id = ? AND item_id IS ?",
+                        [f.session_id, item_id]).fetchone()
+    db.execute("UPDATE doc_files SET item_id = ?, position = ? WHERE id = ?", [item_id, pos, file_id])
+    return f
+
+
+def shift(db: sqlite_utils.Database, table: str, row_id: int, step: int) -> bool:
+    """Row write: move an item (table doc_items) or a file (doc_files, among its item's files) `step` places
+    (-1 up, +1 down; clamped). The list is renumbered 1..n. False: it is already first/last."""
+    if table == "doc_items":
+        row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [row_id]).fetchone()
+        if row is None:
+            raise DocumentError("Diesen Tagesordnungspunkt gibt es nicht.")
+        ids = [r[0] for r in db.execute("SELECT id FROM doc_items WHERE session_id = ? ORDER BY position, id", row)]
+    elif table == "doc_files":
+        row = db.execute("SELECT session_id, item_id FROM doc_files WHERE id = ?", [row_id]).fetchone()
+        if row is None:
+            raise DocumentError("Diese Datei gibt es nicht.")
+        ids = [r[0] for r in db.execute("SELECT id FROM doc_files WHERE session_id = ? AND item_id IS ?"
+                                        " ORDER BY position, id", row)]
+    else:
+        raise ValueError(table)
+    at = ids.index(row_id)
+    to = max(0, min(len(ids) - 1, at + step))
+    if to == at:
+        return False
+    ids.insert(to, ids.pop(at))
+    for pos, i in enumerate(ids, 1):
+        db.execute(f"UPDATE {table} SET position = ? WHERE id = ? AND position IS NOT ?",  # noqa: S608 - fixed
+                   [pos, i, pos])
+    return True
+
+
+def delete_file(db: sqlite_utils.Database, file_id: int) -> File:
+    """Row write: one file (and who had opened it). Its bytes go after the commit if no row uses them."""
+    f = get_file(db, file_id)
+    if f is None:
+        raise DocumentError("Diese Datei gibt es nicht (mehr).")
+    db.execute("DELETE FROM doc_reads WHERE file_id = ?", [file_id])
+    db.execute("DELETE FROM doc_files WHERE id = ?", [file_id])
+    return f
+
+
+def delete_item(db: sqlite_utils.Database, item_id: int, *, with_files: bool) -> tuple[Item, list[File]]:
+    """Row write: an item; with its files only if with_files (else refused while it has any)."""
+    item = get_item(db, item_id)
+    if item is None:
+        raise DocumentError("Diesen Tagesordnungspunkt gibt es nicht (mehr).")
+    gone = [f for f in files(db, item.session_id) if f.item_id == item_id]
+    if gone and not with_files:
+        raise DocumentError(f"Der Tagesordnungspunkt enthält noch {len(gone)} Datei(en): bitte „mit Dateien“ "
+                            "bestätigen oder die Dateien vorher verschieben.")
+    for f in gone:
+        delete_file(db, f.id)
+    db.execute("DELETE FROM doc_items WHERE id = ?", [item_id])
+    return item, gone
 
 
 def add_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
@@ -236,6 +359,11 @@ def remove_orphans(db: sqlite_utils.Database, blobs: Blobs, shas: list[str] | tu
 # --- reading ------------------------------------------------------------------------------------
 
 
+def get_item(db: sqlite_utils.Database, item_id: int) -> Item | None:
+    rows = _rows(db, "SELECT * FROM doc_items WHERE id = ?", [item_id])
+    return _item(rows[0]) if rows else None
+
+
 def items(db: sqlite_utils.Database, session_id: int) -> list[Item]:
     return [_item(r) for r in _rows(db, "SELECT * FROM doc_items WHERE session_id = ? ORDER BY position, id",
                                      [session_id])]
@@ -252,7 +380,7 @@ def get_file(db: sqlite_utils.Database, file_id: int) -> File | None:
 
 def agenda(db: sqlite_utils.Database, session_id: int) -> list[AgendaEntry]:
     by_item: dict[int | None, list[File]] = {}
-    for f in files(db, session_id):
+    for f in sorted(files(db, session_id), key=lambda f: (f.position, f.id)):
         by_item.setdefault(f.item_id, []).append(f)
     out = [AgendaEntry(None, by_item[None])] if by_item.get(None) else []
     out += [AgendaEntry(i, by_item.get(i.id, [])) for i in items(db, session_id)]
@@ -302,14 +430,30 @@ def search(db: sqlite_utils.Database, viewer: Viewer, session_id: int, query: st
 
 
 def log_download(db: sqlite_utils.Database, viewer: Viewer, f: File, via: str) -> None:
-    """Every non-public read is recorded for the clerk (who, when); public reads are not."""
-    if f.effective_public:
+    """Every non-public read is recorded for the clerk (who, when); public reads are not. A member's read of any
+    file is remembered in doc_reads (for „neue Fassung“ after a replacement; shown to nobody)."""
+    member = viewer.member.id if viewer.is_member and viewer.member else None
+    if f.effective_public and member is None:
         return
     with transaction(db):
+        if member is not None:
+            db.execute("INSERT INTO doc_reads(session_id, member_id, file_id, stale, at) VALUES (?, ?, ?, 0, ?)"
+                       " ON CONFLICT(member_id, file_id) DO UPDATE SET stale = 0, at = excluded.at",
+                       [f.session_id, member, f.id, now()])
+        if f.effective_public:
+            return
         db.execute("INSERT INTO doc_downloads(session_id, file_id, file_title, who, member_id, via, at)"
                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                    [f.session_id, f.id, f.title, policy.who(viewer),
                     viewer.member.id if viewer.member else None, via, now()])
+
+
+def new_versions(db: sqlite_utils.Database, viewer: Viewer, session_id: int) -> set[int]:
+    """The files of which this member opened an earlier version and not yet this one („neue Fassung“)."""
+    if not (viewer.is_member and viewer.member):
+        return set()
+    return {r[0] for r in db.execute("SELECT file_id FROM doc_reads WHERE session_id = ? AND member_id = ?"
+                                     " AND stale = 1", [session_id, viewer.member.id])}
 
 
 def downloads(db: sqlite_utils.Database, session_id: int, limit: int = 500) -> list[dict]:
@@ -346,6 +490,9 @@ def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: b
         else:
             db.execute("DELETE FROM doc_items WHERE session_id = ?", [session_id])
             db.execute("DELETE FROM doc_imports WHERE session_id = ?", [session_id])
+        # Who read a file that is gone is nobody's business any more.
+        db.execute("DELETE FROM doc_reads WHERE session_id = ? AND file_id NOT IN "
+                   "(SELECT id FROM doc_files WHERE session_id = ?)", [session_id, session_id])
     return removed, shas
 
 
@@ -378,7 +525,7 @@ def late_notice(f: File, *, replaces: tuple[int, ...] = ()) -> dict:
 
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             "url": f"/unterlagen/datei/{f.id}/{quote(f.name)}", "view_url": f"/unterlagen/ansehen/{f.id}",
-            "size": f.size, "updated": bool(replaces), "replaces": list(replaces),
+            "size": f.size, "updated": bool(replaces), "replaces": list(replaces), "public": f.effective_public,
             "text": f"Tischvorlage aktualisiert: {f.title}" if replaces else f"Neue Tischvorlage: {f.title}"}
 
 

@@ -1,9 +1,11 @@
-"""Document acts a clerk performs: wipe a session's documents, announce a late document (Tischvorlage)."""
+"""Document acts a clerk performs: wipe a session's documents, announce a late document (Tischvorlage), import
+an OParl meeting, and correct single items and files (issue 12: edit, move, reorder, replace, delete)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import sqlite_utils
 
@@ -77,6 +79,135 @@ def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: i
         raise
     service.remove_orphans(db, blobs, result.orphans)
     return result
+
+
+# --- correcting single items and files (issue 12) ---------------------------------------------------------
+# Each act: its row writes (documents.service), one audit entry and one push event in one transaction. The
+# event "documents.changed" names no title (audience "all"): every open agenda page fetches itself again, and
+# that fetch passes documents.policy, so a file turned non-public vanishes from guests' pages and a renamed one
+# shows its new title only to who may read it.
+
+CHANGED = "documents.changed"
+
+
+def _changed(db: sqlite_utils.Database, session_id: int, what: str, ids: dict[str, int | list[int] | None]) -> None:
+    from appliance.push import publish
+    from appliance.sessions import service as sessions
+
+    try:
+        active = sessions.get_session(db, session_id).active
+    except sessions.SessionError:
+        active = False
+    if active:
+        publish(db, session_id, CHANGED, {"what": what, **ids}, audience="all")
+
+
+def edit_item(db: sqlite_utils.Database, item_id: int, actor: str, *, title: str, number: str,
+              public: bool) -> service.Item:
+    """Rename, renumber or change the visibility of an agenda item; returns the item as it is now.
+    Non-public at once: its files vanish from every open page of who may no longer read them."""
+    with transaction(db):
+        old = service.edit_item(db, item_id, title=title, number=number, public=public)
+        audit(db, actor, "documents.edit_item", f"session={old.session_id} item={item_id} public={int(public)}"
+                                                + (" title" if old.title != " ".join(title.split()) else "")
+                                                + (" number" if old.number != " ".join(number.split()) else ""))
+        _changed(db, old.session_id, "item", {"item_id": item_id})
+        new = service.get_item(db, item_id)
+    assert new is not None
+    return new
+
+
+def edit_file(db: sqlite_utils.Database, file_id: int, actor: str, *, title: str, public: bool) -> service.File:
+    """Rename a file or change its visibility; returns the file as it is now."""
+    with transaction(db):
+        old = service.edit_file(db, file_id, title=title, public=public)
+        audit(db, actor, "documents.edit_file", f"session={old.session_id} file={file_id} public={int(public)}"
+                                                + (" title" if old.title != " ".join(title.split()) else ""))
+        _changed(db, old.session_id, "file", {"file_id": file_id})
+        new = service.get_file(db, file_id)
+    assert new is not None
+    return new
+
+
+def move_file(db: sqlite_utils.Database, file_id: int, item_id: int | None, actor: str) -> service.File:
+    """Put a file under another agenda item (None: documents of the whole session), at its end."""
+    with transaction(db):
+        old = service.move_file(db, file_id, item_id)
+        audit(db, actor, "documents.move_file", f"session={old.session_id} file={file_id} "
+                                                f"from={old.item_id or '-'} to={item_id or '-'}")
+        _changed(db, old.session_id, "file", {"file_id": file_id})
+        new = service.get_file(db, file_id)
+    assert new is not None
+    return new
+
+
+def reorder(db: sqlite_utils.Database, actor: str, *, item_id: int | None = None, file_id: int | None = None,
+            step: int) -> bool:
+    """Move an item (among the session's items) or a file (among its item's files) `step` places: -1 up, +1 down.
+    False (nothing written): it is already first or last."""
+    if (item_id is None) == (file_id is None):
+        raise ValueError("reorder: item_id or file_id")
+    table, row_id, kind = ("doc_items", item_id, "item") if item_id is not None else ("doc_files", file_id, "file")
+    assert row_id is not None
+    with transaction(db):
+        moved = service.shift(db, table, row_id, step)
+        if not moved:
+            return False
+        sid = (service.get_item(db, row_id) if kind == "item" else service.get_file(db, row_id)).session_id
+        audit(db, actor, "documents.reorder", f"session={sid} {kind}={row_id} step={step:+d}")
+        _changed(db, sid, kind, {f"{kind}_id": row_id})
+    return True
+
+
+def delete_file(cfg: Config, db: sqlite_utils.Database, file_id: int, actor: str) -> service.File:
+    """Delete one file; members no longer see it. Its bytes go after the commit unless another row uses them."""
+    with transaction(db):
+        f = service.delete_file(db, file_id)
+        audit(db, actor, "documents.delete_file", f"session={f.session_id} file={file_id}")
+        _changed(db, f.session_id, "file", {"file_id": file_id})
+    service.remove_orphans(db, service.blobs_for(cfg.state_dir), [f.sha256])
+    return f
+
+
+def delete_item(cfg: Config, db: sqlite_utils.Database, item_id: int, actor: str, *,
+                with_files: bool = False) -> tuple[service.Item, list[service.File]]:
+    """Delete an agenda item. With files only when the clerk said so ("mit Dateien"); otherwise an item that
+    still has files is refused (DocumentError, nothing changed)."""
+    with transaction(db):
+        item, gone = service.delete_item(db, item_id, with_files=with_files)
+        audit(db, actor, "documents.delete_item", f"session={item.session_id} item={item_id} files={len(gone)}")
+        _changed(db, item.session_id, "item", {"item_id": item_id, "file_ids": [f.id for f in gone]})
+    service.remove_orphans(db, service.blobs_for(cfg.state_dir), [f.sha256 for f in gone])
+    return item, gone
+
+
+def replace_file(cfg: Config, db: sqlite_utils.Database, file_id: int, name: str, fh: BinaryIO,
+                 actor: str) -> service.Put:
+    """A new version of a file (any name; type checked as for every upload): it takes the old row's place,
+    title, visibility and order (service.put_file with replaces=); members who had opened the old version see
+    „neue Fassung“. The bytes are stored and checked first, outside the transaction; on any refusal they go
+    again. DocumentError if the bytes are the same as the old version's or another file's of this item."""
+    blobs = service.blobs_for(cfg.state_dir)
+    old = service.get_file(db, file_id)
+    if old is None:
+        raise DocumentError("Diese Datei gibt es nicht (mehr).")
+    name, kind, stored = service.store_upload(blobs, name, fh)
+    try:
+        active = service.pdf_check(stored, kind.mime)
+        with transaction(db):
+            put = service.put_file(db, old.session_id, name=name, stored=stored, mime=kind.mime, item_id=old.item_id,
+                                   title=old.title, public=old.public, late=old.late, pdf_active=active,
+                                   actor=actor, replaces=file_id)
+            if put.outcome == service.PRESENT:
+                raise DocumentError("Diese Fassung ist schon da: die Datei ist unverändert." if put.id == file_id
+                                    else "Genau diese Datei liegt schon unter diesem Tagesordnungspunkt.")
+            _changed(db, old.session_id, "file", {"file_id": put.id, "replaces": list(put.replaced)})
+    except BaseException:
+        if stored.new and stored.sha256 not in service.referenced(db):
+            blobs.remove(stored.sha256)
+        raise
+    service.remove_orphans(db, blobs, put.orphans)
+    return put
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequestKeyError, HTTPException
 
 from appliance.config import Config
 from appliance.store import open_db
-from appliance.web import csrf, forms, i18n, links
+from appliance.web import csrf, forms, i18n, links, nav
 
 MAX_UPLOAD = 64 * 1024 * 1024
 MAX_FORM_PARTS = 1000  # files and fields in one form: more is refused whole (413), before any file is stored
@@ -101,24 +101,27 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
             "other_lang": "en" if g.get("lang", "de") == "de" else "de",
             "box": cfg,
             **links.template_globals(),  # link(), here(), state_fields(), link_state(): every internal URL
+            **nav.template_globals(),  # member_nav(), error_ways(): the members' way around
         }
 
     @app.errorhandler(HTTPException)
     def _error(exc: HTTPException):
         # Always German (or English) from the catalogs, never Werkzeug's English descriptions.
         code = exc.code or 500
+        kind = "csrf" if exc.description == "csrf" else code
         if exc.description == "csrf":
             message = i18n.t("error.csrf")
         elif isinstance(exc, forms.FieldError | BadRequestKeyError):
             field = exc.field if isinstance(exc, forms.FieldError) else str(exc.args[0] if exc.args else "?")
             message = i18n.t("error.field", field=field[:40])
-        elif code == 413:  # the request as a whole, a field, or the number of parts: one message names all three
-            message = i18n.t("error.413", mb=MAX_UPLOAD // 2**20, parts=MAX_FORM_PARTS, kb=MAX_FORM_FIELD // 1000)
+        elif code == 413:  # the request as a whole, a field, or the number of parts: the limits named
+            message = i18n.t("error.413") + " " + i18n.t("error.limits", mb=MAX_UPLOAD // 2**20, parts=MAX_FORM_PARTS,
+                                                         kb=MAX_FORM_FIELD // 1000)
         elif i18n.has(f"error.{code}"):
             message = i18n.t(f"error.{code}")
         else:
             message = i18n.t("error.other", code=code)
-        return render_template("error.html", message=message, code=code), code
+        return render_template("error.html", message=message, code=code, kind=kind), code
 
     @app.after_request
     def _headers(resp):

@@ -27,8 +27,8 @@ from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
 from appliance.usecases import impact as count
-from appliance.web import auth, guard, i18n, links
-from appliance.web.viewer import current_viewer
+from appliance.web import auth, forms, guard, i18n, links
+from appliance.web.viewer import current_viewer, member_viewer
 
 log = logging.getLogger(__name__)
 bp = Blueprint("documents", __name__)
@@ -51,7 +51,7 @@ def _setup(state) -> None:
     # Uploads may be bigger than the app-wide form limit. This must be set before anything reads the form
     # (the CSRF check does), so it runs first of all request hooks, and only for the two upload views.
     def _upload_limit() -> None:
-        if request.endpoint in ("documents.clerk_upload", "documents.clerk_zip"):
+        if request.endpoint in ("documents.clerk_upload", "documents.clerk_zip", "documents.clerk_file_replace"):
             request.max_content_length = UPLOAD_LIMIT
 
     app.before_request_funcs.setdefault(None, []).insert(0, _upload_limit)
@@ -70,20 +70,24 @@ def file_url(f: service.File, **kw) -> str:
     return links.link("documents.download", file_id=f.id, name=f.name, **kw)
 
 
+def size_units() -> dict[str, str]:
+    """doc_size's units with a {n} left in, and the decimal mark: documents.js writes a live entry's size alike."""
+    return {"kb": i18n.t("docs.size_kb", n="{n}"), "mb": i18n.t("docs.size_mb", n="{n}"),
+            "mark": "," if g.get("lang") == "de" else "."}
+
+
 @bp.app_context_processor
 def _doc_globals() -> dict:
-    return {"doc_file_url": file_url}
+    return {"doc_file_url": file_url, "doc_size_units": size_units}
 
 
 # --- members ------------------------------------------------------------------------------------
 
 
 def _member_viewer() -> Viewer:
-    viewer = current_viewer()
-    if viewer.session_id is None:
+    viewer = member_viewer()  # a device not let through yet: to the portal, as every member page
+    if viewer.session_id is None:  # a clerk while no session is active
         abort(Response(render_template("error.html", message=i18n.t("docs.no_session"), code=404), 404))
-    if not (viewer.is_clerk or viewer.admitted):
-        abort(Response(render_template("error.html", message=i18n.t("docs.not_admitted"), code=403), 403))
     return viewer
 
 
@@ -109,7 +113,8 @@ def agenda():
     hits = service.search(g.db, viewer, session.id, q) if q else None
     latest = max((f.id for e in entries for f in e.files), default=0)
     resp = Response(render_template("documents/agenda.html", session=session, entries=entries, q=q, hits=hits,
-                                    latest=latest, viewer=viewer))
+                                    latest=latest, viewer=viewer,
+                                    fresh=service.new_versions(g.db, viewer, session.id)))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -131,7 +136,7 @@ def _notice(f: service.File, *, replaces: tuple[int, ...] = ()) -> dict:
     return {"file_id": f.id, "title": f.title, "name": f.name, "item_id": f.item_id, "late": f.late,
             # Without this request's state: the push channel sends a notice to every reader (the page adds its own).
             "url": links.bare("documents.download", file_id=f.id, name=f.name),
-            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size,
+            "view_url": links.bare("documents.view", file_id=f.id), "size": f.size, "public": f.effective_public,
             "updated": bool(replaces), "replaces": list(replaces), "text": text}
 
 
@@ -146,8 +151,9 @@ def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
 
 @bp.get("/unterlagen/ansehen/<int:file_id>")
 def view(file_id: int):
-    _viewer, f = _readable_or_404(file_id)
-    resp = Response(render_template("documents/view.html", f=f, pdf=f.mime == "application/pdf"))
+    viewer, f = _readable_or_404(file_id)
+    resp = Response(render_template("documents/view.html", f=f, pdf=f.mime == "application/pdf",
+                                    fresh=service.new_versions(g.db, viewer, f.session_id)))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -355,7 +361,10 @@ def clerk_upload(session_id: int):
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
     public = not request.form.get("nonpublic")
-    late = bool(request.form.get("late"))
+    late = request.form.get("late", "")
+    if s.active and late not in ("1", "0"):  # while members read along, announcing is the clerk's explicit choice
+        return _render_clerk(s, [i18n.t("docs.clerk.upload_choose")], 422)
+    late = late == "1"
     entries = [bulk.Entry(None, u.filename or "", 0, lambda u=u: u.stream) for u in uploads]
     # Browser uploads carry no trustworthy size: the limit is the per-file maximum.
     entries = [bulk.Entry(None, e.name, rules.MAX_FILE, e.open) for e in entries]
@@ -459,3 +468,135 @@ def clerk_wipe(session_id: int):
     result = doc_acts.wipe_documents(_cfg(), g.db, s.id, g.actor, nonpublic_only=what != "all")
     flash(i18n.t("docs.clerk.wiped", n=result.removed, size=doc_size(result.freed)), "ok")
     return links.redirect_to("documents.clerk_page", session_id=s.id)
+
+
+# --- correcting single items and files (issue 12): each form calls one use case ---------------------------
+
+
+def _item_of(s: sessions.Session, item_id: int) -> service.Item:
+    item = service.get_item(g.db, item_id)
+    if item is None or item.session_id != s.id:
+        abort(404)
+    return item
+
+
+def _file_of(s: sessions.Session, file_id: int) -> service.File:
+    f = service.get_file(g.db, file_id)
+    if f is None or f.session_id != s.id:
+        abort(404)
+    return f
+
+
+def _done(s: sessions.Session, text: str, anchor: str | None = None):
+    flash(text, "ok")
+    return links.redirect_to("documents.clerk_page", session_id=s.id, _anchor=anchor)
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/punkt/<int:item_id>")
+@auth_required
+def clerk_item_edit(session_id: int, item_id: int):
+    s = _session_or_404(session_id)
+    _item_of(s, item_id)
+    try:
+        doc_acts.edit_item(g.db, item_id, g.actor, title=request.form.get("title", ""),
+                           number=request.form.get("number", ""), public=not request.form.get("nonpublic"))
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    return _done(s, i18n.t("docs.clerk.saved"), f"citem-{item_id}")
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/datei/<int:file_id>")
+@auth_required
+def clerk_file_edit(session_id: int, file_id: int):
+    s = _session_or_404(session_id)
+    _file_of(s, file_id)
+    try:
+        doc_acts.edit_file(g.db, file_id, g.actor, title=request.form.get("title", ""),
+                           public=not request.form.get("nonpublic"))
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    return _done(s, i18n.t("docs.clerk.saved"), f"cfile-{file_id}")
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/datei/<int:file_id>/verschieben")
+@auth_required
+def clerk_file_move(session_id: int, file_id: int):
+    s = _session_or_404(session_id)
+    _file_of(s, file_id)
+    try:
+        doc_acts.move_file(g.db, file_id, _item_choice(s), g.actor)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    return _done(s, i18n.t("docs.clerk.moved"), f"cfile-{file_id}")
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/reihenfolge")
+@auth_required
+def clerk_reorder(session_id: int):
+    s = _session_or_404(session_id)
+    step = {"up": -1, "down": 1}.get(request.form.get("step", ""))
+    kind, raw = request.form.get("kind", ""), request.form.get("id", "")
+    if step is None or kind not in ("item", "file") or not forms.is_row_id(raw):
+        return _render_clerk(s, [i18n.t("docs.clerk.bad_request")], 422)
+    if kind == "item":
+        _item_of(s, int(raw))
+        doc_acts.reorder(g.db, g.actor, item_id=int(raw), step=step)
+    else:
+        _file_of(s, int(raw))
+        doc_acts.reorder(g.db, g.actor, file_id=int(raw), step=step)
+    return links.redirect_to("documents.clerk_page", session_id=s.id, _anchor=f"c{kind}-{raw}")
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/datei/<int:file_id>/ersetzen")
+@auth_required
+def clerk_file_replace(session_id: int, file_id: int):
+    s = _session_or_404(session_id)
+    f = _file_of(s, file_id)
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return _render_clerk(s, [i18n.t("docs.clerk.no_files")], 422)
+    try:
+        put = doc_acts.replace_file(_cfg(), g.db, file_id, upload.filename, upload.stream, g.actor)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    return _done(s, i18n.t("docs.clerk.replaced_one", title=f.title), f"cfile-{put.id}")
+
+
+@bp.route("/clerk/sessions/<int:session_id>/unterlagen/datei/<int:file_id>/loeschen", methods=["GET", "POST"])
+@auth_required
+def clerk_file_delete(session_id: int, file_id: int):
+    """GET asks (never deletes); the page's POST button deletes."""
+    s = _session_or_404(session_id)
+    f = _file_of(s, file_id)
+    if request.method == "GET":
+        return _confirm(s, i18n.t("docs.clerk.delete_file_q", title=f.title), i18n.t("docs.clerk.delete_file_hint"),
+                        links.link("documents.clerk_file_delete", session_id=s.id, file_id=f.id))
+    try:
+        doc_acts.delete_file(_cfg(), g.db, file_id, g.actor)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    return _done(s, i18n.t("docs.clerk.deleted_file", title=f.title), "clerk-agenda")
+
+
+@bp.route("/clerk/sessions/<int:session_id>/unterlagen/punkt/<int:item_id>/loeschen", methods=["GET", "POST"])
+@auth_required
+def clerk_item_delete(session_id: int, item_id: int):
+    s = _session_or_404(session_id)
+    item = _item_of(s, item_id)
+    n = sum(1 for f in service.files(g.db, s.id) if f.item_id == item_id)
+    label = f"{item.number} {item.title}".strip()
+    if request.method == "GET":
+        return _confirm(s, i18n.t("docs.clerk.delete_item_q", title=label), i18n.t("docs.clerk.delete_item_hint"),
+                        links.link("documents.clerk_item_delete", session_id=s.id, item_id=item.id), files=n)
+    try:
+        doc_acts.delete_item(_cfg(), g.db, item_id, g.actor, with_files=request.form.get("with_files") == "1")
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    return _done(s, i18n.t("docs.clerk.deleted_item", title=label), "clerk-agenda")
+
+
+def _confirm(s: sessions.Session, question: str, hint: str, action: str, files: int = 0):
+    resp = Response(render_template("clerk/doc_delete.html", s=s, question=question, hint=hint, action=action,
+                                    files=files))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp

@@ -29,10 +29,15 @@ def required(name: str) -> str:
     return value
 
 
+def is_row_id(text: str) -> bool:
+    """Decimal ASCII digits of a number SQLite can hold (str.isdigit alone lets "１２" and 40 nines through)."""
+    return text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID
+
+
 def row_id(name: str) -> int:
-    """The field as a row id (decimal digits, ASCII only); FieldError if missing, not a number or out of range."""
+    """The field as a row id; FieldError if missing, not a number or out of range."""
     raw = request.form.get(name, "").strip()
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > MAX_ID:
+    if not is_row_id(raw):
         raise FieldError(name)
     return int(raw)
 

@@ -33,3 +33,17 @@ def current_viewer() -> Viewer:
             viewer = Viewer("guest", session_id, None, True, device.ip, device.mac)
     g.viewer = viewer
     return viewer
+
+
+def member_viewer() -> Viewer:
+    """THE answer of every member page (start page, agenda, viewer, downloads, chat) to a device that is not
+    let through yet (a guest before „Weiter“, a member's phone that skipped the portal, no active session):
+    the same redirect to the portal, which says what to do. Clerks pass (their pages handle "no session")."""
+    from flask import abort
+
+    from appliance.web import links
+
+    viewer = current_viewer()
+    if not viewer.is_clerk and (viewer.kind == "anonymous" or viewer.session_id is None):
+        abort(links.redirect_to("portal.portal"))
+    return viewer

@@ -127,6 +127,31 @@
       flush();
     });
   }
+  // Messages that arrive while this room is open and visible are read: the box keeps that (no cookies), so
+  // the start page and the room list do not count them as new later.
+  var readForm = document.getElementById("chat-read");
+  var readTimer = null;
+  function markRead() {
+    if (!readForm || !log || !window.fetch || !window.URLSearchParams || document.visibilityState === "hidden") {
+      return;
+    }
+    if (readTimer) { window.clearTimeout(readTimer); }
+    readTimer = window.setTimeout(function () {
+      readTimer = null;
+      var last = 0;
+      Array.prototype.forEach.call(log.querySelectorAll("[data-msg]"), function (li) {
+        last = Math.max(last, parseInt(li.getAttribute("data-msg"), 10) || 0);
+      });
+      if (!last) { return; }
+      var data = new URLSearchParams();
+      data.set("csrf_token", readForm.elements.csrf_token.value);
+      data.set("room", readForm.elements.room.value);
+      data.set("last_id", String(last));
+      window.fetch(readForm.getAttribute("action"), { method: "POST", body: data, credentials: "same-origin" })
+        .catch(function () { /* the next page load marks it */ });
+    }, 1000);
+  }
+  document.addEventListener("visibilitychange", markRead);
   document.addEventListener("sitzungsbox:chat.message", function (ev) {
     var p = ev.detail;
     if (p.room === "announce" && banner) {
@@ -134,6 +159,7 @@
       banner.hidden = false;
     }
     render(p);
+    if (p.room === room) { markRead(); }
   });
   document.addEventListener("sitzungsbox:chat.hidden", function (ev) {
     var li = log && log.querySelector('[data-msg="' + ev.detail.msg + '"]');
