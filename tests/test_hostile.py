@@ -132,7 +132,7 @@ def csv_cells(text: str) -> list[str]:
 def test_upload_web(box, case):
     files = [(io.BytesIO(data), name) for name, data in case.make()]
     before = box.state()
-    resp = box.post_clerk(f"/clerk/sessions/{box.live.id}/unterlagen/hochladen", {"files": files})
+    resp = box.post_clerk(f"/clerk/sessions/{box.live.id}/unterlagen/hochladen", {"files": files, "late": "0"})
     if case.accept:
         assert resp.status_code == 302, alert_text(resp.text)
         assert box.state()["rows"]["doc_files"] == before["rows"]["doc_files"] + 1

@@ -62,7 +62,7 @@ FIELDS: dict[str, dict[str, object]] = {
     "clerk.rotate": {"confirm": "yes", "confirm_token": "falsch"},
     "documents.clerk_item": {"title": "Haushalt", "number": "3", "nonpublic": "1"},
     "documents.clerk_upload": {"files": Upload(b"Tagesordnung\n", "tagesordnung.txt"), "item": "", "nonpublic": "",
-                               "late": ""},
+                               "late": "0"},
     "documents.clerk_zip": {"zip": Upload(_zip(), "unterlagen.zip"), "nonpublic": ""},
     "documents.clerk_item_edit": {"title": "Haushalt 2027", "number": "4", "nonpublic": ""},
     "documents.clerk_file_edit": {"title": "Vorlage", "nonpublic": ""},
