@@ -225,7 +225,7 @@ def load(path: Path | None = None) -> Config:
         try:
             data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{target}: {exc}") from exc
+            raise ConfigError(f"{target}: kein gültiges TOML ({exc})") from exc
     return from_mapping(data)
 
 

@@ -82,20 +82,19 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
             return _late(cfg, db, args)
         return _import(cfg, db, blobs, args)
     except (DocumentError, oparl.OParlError, oparl_import.FetchError) as exc:
+        from appliance.cli import fail
+
         if args.command == "import" and _is_oparl(args.source):  # one line: what arrived stays, a rerun resumes
-            print(f"Fehler: OParl-Import abgebrochen: {exc}", file=sys.stderr)
-            return 2
+            return fail(f"OParl-Import abgebrochen: {exc}")
         if args.command == "documents":  # one line
-            print(f"Fehler: {exc}", file=sys.stderr)
-            return 2
+            return fail(str(exc))
         problems = getattr(exc, "problems", None) or [str(exc)]
-        print("Fehler – nichts wurde importiert:" if args.command == "import" else "Fehler:", file=sys.stderr)
-        for p in problems:
-            print(f"  {p}", file=sys.stderr)
-        return 2
+        # One line (appliance.cli.fail): every problem, separated by "; ".
+        return fail(("nichts wurde importiert: " if args.command == "import" else "") + "; ".join(problems))
     except OSError as exc:
-        print(f"Fehler: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        from appliance.cli import fail, os_message
+
+        return fail(os_message(exc))
     finally:
         db.conn.close()
 

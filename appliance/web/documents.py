@@ -28,7 +28,7 @@ from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
 from appliance.usecases import impact as count
-from appliance.web import auth, guard, i18n, links
+from appliance.web import auth, forms, guard, i18n, links
 from appliance.web.viewer import current_viewer, member_viewer
 
 log = logging.getLogger(__name__)
@@ -562,7 +562,7 @@ def clerk_reorder(session_id: int):
     s = _session_or_404(session_id)
     step = {"up": -1, "down": 1}.get(request.form.get("step", ""))
     kind, raw = request.form.get("kind", ""), request.form.get("id", "")
-    if step is None or kind not in ("item", "file") or not raw.isdigit():
+    if step is None or kind not in ("item", "file") or not forms.is_row_id(raw):
         return _render_clerk(s, [i18n.t("docs.clerk.bad_request")], 422)
     if kind == "item":
         _item_of(s, int(raw))
