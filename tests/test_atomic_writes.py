@@ -39,7 +39,7 @@ from appliance.captive.identify import Device
 from appliance.chat import store as chat
 from appliance.chat.rules import Settings
 from appliance.config import Config
-from appliance.documents import bulk, jobs
+from appliance.documents import bulk, jobs, traffic
 from appliance.documents import service as docs
 from appliance.helper.client import HelperError, NullHelper
 from appliance.monitor import timeseries
@@ -559,6 +559,9 @@ CASES = [
     Case("log_download", ("documents/service.py:log_download#1",), _download_setup,
          lambda cfg, db, st: docs.log_download(db, st[0], st[1], "web"),
          ("doc_reads INSERT", "doc_downloads INSERT")),
+    Case("doc_traffic", ("documents/traffic.py:write#1",), lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: traffic.write(db, {(s.id, 1, "whole"): [10, 1, 1], (s.id, 0, "zip"): [5, 0, 0]}),
+         ("doc_traffic INSERT",)),
     # correcting single items and files (issue 12)
     Case("edit_item", ("usecases/documents.py:edit_item#1",), _edit_setup,
          lambda cfg, db, st: doc_acts.edit_item(db, st[1], "clerk", title="Haushalt 2027", number="3a",

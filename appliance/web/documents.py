@@ -20,7 +20,7 @@ from werkzeug.wsgi import FileWrapper
 
 from appliance import outside
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service
+from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service, traffic
 from appliance.documents.blobs import Blobs
 from appliance.rules import guard as guard_rules
 from appliance.rules.viewer import Viewer
@@ -160,18 +160,23 @@ def view(file_id: int):
 
 class _Range:
     """A file limited to `length` bytes from its current position. gunicorn sends it with sendfile (it uses
-    fileno(), the current offset and Content-Length); other servers iterate read()."""
+    fileno(), the current offset and Content-Length; fastsend calls note_sent); other servers iterate read().
+    `done(sent)` once, when the server closes it (documents.traffic counts)."""
 
-    def __init__(self, fh, length: int) -> None:
-        self.fh, self.left = fh, length
+    def __init__(self, fh, length: int, done=None) -> None:
+        self.fh, self.left, self.done, self.sent = fh, length, done, 0
 
     def fileno(self) -> int:
         return self.fh.fileno()
+
+    def note_sent(self, n: int) -> None:
+        self.sent += n
 
     def read(self, n: int = -1) -> bytes:
         n = self.left if n < 0 else min(n, self.left)
         data = self.fh.read(n) if n else b""
         self.left -= len(data)
+        self.sent += len(data)
         return data
 
     def seek(self, pos: int, whence: int = 0) -> int:
@@ -182,6 +187,31 @@ class _Range:
 
     def close(self) -> None:
         self.fh.close()
+        done, self.done = self.done, None
+        if done is not None:
+            done(self.sent)
+
+
+def _meter() -> traffic.Meter:
+    """This worker's byte counts (documents.traffic), written to the database every few seconds."""
+    return current_app.extensions.setdefault("sb_doc_traffic", traffic.Meter(_cfg().db_path))
+
+
+def _pacer() -> traffic.Pacer:
+    return current_app.extensions.setdefault("sb_doc_pacer", traffic.Pacer(_cfg().docs_bulk_pace_kib or 1))
+
+
+def _counted_body(f: service.File, fh, p: httpfile.Plan, kind: str, session_running: bool):
+    """The body of a file response, counted when it ends; whole files paced while a session runs."""
+    meter = _meter()
+
+    def done(sent: int) -> None:
+        meter.add(f.session_id, f.id, kind, sent, opened=p.start == 0)
+
+    if traffic.should_pace(kind, session_running, _cfg().docs_bulk_pace_kib):
+        return traffic.paced_file(fh, p.length, _pacer(), done)
+    wrapper = request.environ.get("wsgi.file_wrapper", FileWrapper)  # sendfile under gunicorn
+    return wrapper(_Range(fh, p.length, done), 1 << 20)
 
 
 @bp.route("/unterlagen/datei/<int:file_id>/<path:name>", methods=["GET", "HEAD"])
@@ -213,9 +243,11 @@ def download(file_id: int, name: str):
         log.error("document blob missing: file %s", f.id)
         abort(500)
     fh.seek(p.start)
-    wrapper = request.environ.get("wsgi.file_wrapper", FileWrapper)
-    resp = Response(wrapper(_Range(fh, p.length), 1 << 20), status=p.status, headers=headers, mimetype=f.mime,
-                    direct_passthrough=True)
+    if request.method == "HEAD":
+        body = FileWrapper(_Range(fh, 0))
+    else:
+        body = _counted_body(f, fh, p, traffic.kind_of("download", p.status), viewer.session_id is not None)
+    resp = Response(body, status=p.status, headers=headers, mimetype=f.mime, direct_passthrough=True)
     resp.content_length = p.length
     if p.content_range:
         resp.headers["Content-Range"] = p.content_range
@@ -256,8 +288,29 @@ def _arc_name(entry: service.AgendaEntry, f: service.File, used: set[str]) -> st
     return name
 
 
-def zip_stream(db_path, blobs: Blobs, viewer: Viewer, session_id: int) -> Iterator[bytes]:
-    """Everything the viewer may read as one ZIP, produced while it is sent (constant memory)."""
+def zip_stream(db_path, blobs: Blobs, viewer: Viewer, session_id: int, meter: traffic.Meter | None = None,
+               pacer: traffic.Pacer | None = None) -> Iterator[bytes]:
+    """Everything the viewer may read as one ZIP, produced while it is sent (constant memory). With a meter:
+    the bytes the server took counted per file (traffic "zip"; the central directory as file 0) when the
+    stream ends or is cut off; with a pacer: paced."""
+    tally: dict[int, int] = {}
+    parts = _zip_parts(db_path, blobs, viewer, session_id)
+    try:
+        for file_id, chunk in parts:
+            if not chunk:
+                continue
+            if pacer is not None:
+                pacer.pace(len(chunk))
+            yield chunk
+            tally[file_id] = tally.get(file_id, 0) + len(chunk)  # the server asked for more: it went out
+    finally:
+        parts.close()
+        if meter is not None:
+            for file_id, n in tally.items():
+                meter.add(session_id, file_id, "zip", n, requests=int(file_id != 0))
+
+
+def _zip_parts(db_path, blobs: Blobs, viewer: Viewer, session_id: int) -> Iterator[tuple[int, bytes]]:
     from appliance.store import open_db
     db = open_db(db_path, migrate=False)  # the request's connection is closed before the body streams
     try:
@@ -273,9 +326,9 @@ def zip_stream(db_path, blobs: Blobs, viewer: Viewer, session_id: int) -> Iterat
                     with open(blobs.path(f.sha256), "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                         for chunk in iter(lambda src=src: src.read(1 << 18), b""):
                             dst.write(chunk)
-                            yield sink.take()
-                    yield sink.take()
-        yield sink.take()
+                            yield f.id, sink.take()
+                    yield f.id, sink.take()
+        yield 0, sink.take()
     finally:
         db.conn.close()
 
@@ -285,8 +338,9 @@ def all_zip():
     viewer = _member_viewer()
     session = sessions.get_session(g.db, viewer.session_id)
     name = f"Unterlagen {session.body} {session.title}.zip"
-    resp = Response(zip_stream(_cfg().db_path, _blobs(), viewer, session.id), mimetype="application/zip",
-                    direct_passthrough=True)
+    paced = traffic.should_pace("zip", True, _cfg().docs_bulk_pace_kib)  # members' pages: a session runs
+    resp = Response(zip_stream(_cfg().db_path, _blobs(), viewer, session.id, _meter(), _pacer() if paced else None),
+                    mimetype="application/zip", direct_passthrough=True)
     resp.headers["Content-Disposition"] = httpfile.content_disposition(name, attachment=True)
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
