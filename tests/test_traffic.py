@@ -137,3 +137,84 @@ def test_paced_whole_download_is_slower_than_a_range(setup, app_as, db, cfg):  #
     t_whole = time.monotonic() - t0
     assert t_whole >= 2.0  # (3 MB - 256 KiB burst) / 1 MiB/s = 2.6 s, whatever the machine
     assert t_range < t_whole / 2
+
+
+def clerk_client(use, db, sid):
+    import re
+
+    from appliance.web import auth
+    c = use(None)
+    auth.set_password(db, "pw-for-this-test-1")
+    tok = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/clerk/login").get_data(as_text=True)).group(1)
+    c.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-this-test-1"})
+    page = c.get(f"/clerk/sessions/{sid}/unterlagen").get_data(as_text=True)
+    return c, re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_clerk_page_shows_bytes_saving_and_the_hall_warning(setup, app_as, db, cfg):  # noqa: F811
+    import dataclasses
+    sid, ids = setup["s"].id, setup["ids"]
+    fid = ids["vermerk.pdf"]
+    size = service.get_file(db, fid).size
+    anna = app_as(member_viewer(setup["people"]["Anna Schmidt"], sid))
+    for rng in ("bytes=0-9999", "bytes=10000-19999", "bytes=0-9999"):  # two opens by the viewer
+        with anna.get(f"/unterlagen/datei/{fid}/v.pdf", headers={"Range": rng}) as r:
+            assert r.status_code == 206
+    with anna.get(f"/unterlagen/datei/{fid}/v.pdf") as r:
+        assert len(r.data) == size
+    c, _ = clerk_client(app_as, db, sid)
+    c.application.config["SB"] = dataclasses.replace(cfg, docs_hall_warn_mb=1)  # vermerk.pdf: 200 kB
+    page = c.get(f"/clerk/sessions/{sid}/unterlagen").get_data(as_text=True)
+    assert 'id="traffic-range"' in page and f'id="traffic-file-{fid}"' in page
+    saved = 2 * size - 30_000
+    assert "Ersparnis durch die Ansicht: " in page
+    assert traffic.usage(db, sid).by_kind == {"viewer": 0, "range": 30_000, "whole": size, "zip": 0}
+    assert traffic.saving(size, traffic.usage(db, sid).opens[fid], 30_000) == saved
+    assert "Dateigröße × Öffnungen" in page
+    assert 'id="hall-warn-' not in page  # 200 kB is fine under 1 MB
+    big = service.add_file(db, sid, name="scan.pdf", stored=setup["blobs"].put_bytes(BIG), mime="application/pdf")
+    page = c.get(f"/clerk/sessions/{sid}/unterlagen").get_data(as_text=True)
+    assert f'id="hall-warn-{big}"' in page and "Zu groß für den Saal" in page
+    assert f'id="optimise-{big}"' in page and "Optimierte Kopie speichern" in page
+    en = c.get(f"/clerk/sessions/{sid}/unterlagen?lang=en").get_data(as_text=True)
+    assert "Saved by the viewer" in en and "Too large for the hall" in en
+
+
+@pytest.mark.skipif(__import__("shutil").which("gs") is None, reason="ghostscript not installed")
+def test_optimised_copy_is_smaller_and_the_original_untouched(setup, app_as, db, cfg):  # noqa: F811
+    import dataclasses
+    import hashlib
+
+    from appliance.usecases import documents as doc_acts
+    sid = setup["s"].id
+    data = pdf_samples.scan()
+    stored = setup["blobs"].put_bytes(data)
+    fid = service.add_file(db, sid, name="scan.pdf", stored=stored, mime="application/pdf")
+    c, tok = clerk_client(app_as, db, sid)
+    c.application.config["SB"] = dataclasses.replace(cfg, docs_hall_warn_mb=1)
+    r = c.post(f"/clerk/sessions/{sid}/unterlagen/datei/{fid}/optimieren", data={"csrf_token": tok})
+    assert r.status_code == 302
+    f = service.get_file(db, fid)
+    copy = service.optimised_copy(f)
+    assert copy and copy != f.sha256 and f.sha256 == hashlib.sha256(data).hexdigest()
+    assert setup["blobs"].path(f.sha256).read_bytes() == data  # the original stays
+    small = setup["blobs"].path(copy).read_bytes()
+    assert small.startswith(b"%PDF") and len(small) < len(data) / 3
+    assert service.check(db, setup["blobs"]) == []  # the copy is referenced, not an orphan
+    page = c.get(f"/clerk/sessions/{sid}/unterlagen").get_data(as_text=True)
+    assert f'id="optimised-{fid}"' in page and f'id="optimise-{fid}"' not in page
+    anna = app_as(member_viewer(setup["people"]["Anna Schmidt"], sid))
+    with anna.get(f"/unterlagen/datei/{fid}/scan.pdf") as r:
+        assert r.data == data  # downloads serve the original
+    # Already small: Ghostscript's copy is not smaller, nothing is kept.
+    small_id = service.add_file(db, sid, name="klein.pdf", stored=setup["blobs"].put_bytes(small),
+                                mime="application/pdf")
+    before = set(setup["blobs"].all())
+    done = doc_acts.optimise_file(cfg, db, small_id, "clerk")
+    assert not done.kept and service.optimised_copy(service.get_file(db, small_id)) is None
+    assert set(setup["blobs"].all()) == before
+    # Deleting the file takes its copy along (once klein.pdf, the same bytes, is gone too).
+    doc_acts.delete_file(cfg, db, fid, "clerk")
+    assert setup["blobs"].has(copy) and not setup["blobs"].has(f.sha256)
+    doc_acts.delete_file(cfg, db, small_id, "clerk")
+    assert not setup["blobs"].has(copy) and service.check(db, setup["blobs"]) == []

@@ -365,10 +365,38 @@ def _render_clerk(s: sessions.Session, problems: list[str] | None = None, status
     resp = Response(render_template(
         "documents/clerk.html", s=s, entries=service.agenda(g.db, s.id), items=service.items(g.db, s.id),
         disk=use.get(s.id, 0), disk_all=sum(use.values()), log=service.downloads(g.db, s.id), imports=imports,
-        running=running, problems=problems or [], max_mb=rules.MAX_FILE // 2**20,
+        running=running, problems=problems or [], max_mb=rules.MAX_FILE // 2**20, **_radio_view(s),
     ), status)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _radio_view(s: sessions.Session) -> dict:
+    """Bytes on the radio (issue 16): this worker's counts written first (other workers' within seconds)."""
+    _meter().flush()
+    use = traffic.usage(g.db, s.id)
+    files = {f.id: f for f in service.files(g.db, s.id)}
+    saved = {fid: traffic.saving(files[fid].size, n, use.viewer_bytes.get(fid, 0))
+             for fid, n in use.opens.items() if fid in files}
+    copies = {f.id: _blobs().path(f.optimised_sha256).stat().st_size for f in files.values()
+              if service.optimised_copy(f) and _blobs().has(f.optimised_sha256)}
+    return {"usage": use, "saved": saved, "saved_total": sum(saved.values()), "copies": copies,
+            "hall_warn_bytes": _cfg().docs_hall_warn_mb * 2**20, "hall_warn_mb": _cfg().docs_hall_warn_mb,
+            "traffic_files": [files[fid] for fid in sorted(use.by_file) if fid in files]}
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/datei/<int:file_id>/optimieren")
+@auth_required
+def clerk_file_optimise(session_id: int, file_id: int):
+    s = _session_or_404(session_id)
+    f = _file_of(s, file_id)
+    try:
+        done = doc_acts.optimise_file(_cfg(), g.db, file_id, g.actor)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    sizes = {"title": f.title, "before": doc_size(done.before), "after": doc_size(done.after)}
+    text = i18n.t("docs.clerk.optimised", **sizes) if done.kept else i18n.t("docs.clerk.optimise_useless", **sizes)
+    return _done(s, text, f"cfile-{file_id}")
 
 
 @bp.get("/clerk/sessions/<int:session_id>/unterlagen")
