@@ -112,7 +112,7 @@ class Config:
     # to this many KiB/s per web worker (viewer ranges never are), so the viewers' small requests keep their
     # share of the radio's ~30 MB/s; 0: no pacing. A file above docs_hall_warn_mb gets the clerk's warning
     # (file size only: a scan's size, not its page count, is what the radio pays) and Ghostscript's copy.
-    docs_bulk_pace_kib: int = 8192
+    docs_bulk_pace_kib: int = 4096
     docs_hall_warn_mb: int = 30
     docs_optimise_timeout_s: int = 300
 

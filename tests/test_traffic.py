@@ -31,8 +31,8 @@ def test_kind_of(route, status, kind):
 
 
 @pytest.mark.parametrize(("kind", "running", "rate", "paced"), [
-    ("whole", True, 8192, True), ("zip", True, 8192, True), ("range", True, 8192, False),
-    ("viewer", True, 8192, False), ("whole", False, 8192, False), ("zip", True, 0, False)])
+    ("whole", True, 4096, True), ("zip", True, 4096, True), ("range", True, 4096, False),
+    ("viewer", True, 4096, False), ("whole", False, 4096, False), ("zip", True, 0, False)])
 def test_pacing_decision(kind, running, rate, paced):
     assert traffic.should_pace(kind, running, rate) is paced
 
