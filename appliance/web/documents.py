@@ -194,11 +194,18 @@ class _Range:
 
 def _meter() -> traffic.Meter:
     """This worker's byte counts (documents.traffic), written to the database every few seconds."""
-    return current_app.extensions.setdefault("sb_doc_traffic", traffic.Meter(_cfg().db_path))
+    ext = current_app.extensions
+    if "sb_doc_traffic" not in ext:
+        ext["sb_doc_traffic"] = traffic.Meter(_cfg().db_path)
+    return ext["sb_doc_traffic"]
 
 
 def _pacer() -> traffic.Pacer:
-    return current_app.extensions.setdefault("sb_doc_pacer", traffic.Pacer(_cfg().docs_bulk_pace_kib or 1))
+    """This worker's one bucket for all its paced responses."""
+    ext = current_app.extensions
+    if "sb_doc_pacer" not in ext:
+        ext["sb_doc_pacer"] = traffic.Pacer(_cfg().docs_bulk_pace_kib or 1)
+    return ext["sb_doc_pacer"]
 
 
 def _counted_body(f: service.File, fh, p: httpfile.Plan, kind: str, session_running: bool):
