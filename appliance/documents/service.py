@@ -57,6 +57,7 @@ class File:
     item_public: bool = True
     pdf_active: tuple[str, ...] = ()  # what pdfcheck found (JavaScript, launch, …): kept, marked for the clerk
     position: int = 0  # order among the files of its item (then id)
+    optimised_sha256: str | None = None  # the clerk's smaller copy for the hall (issue 16), beside the original
 
     @property
     def effective_public(self) -> bool:
@@ -90,7 +91,8 @@ FILE_SQL = """SELECT f.*, COALESCE(i.public, 1) AS item_public FROM doc_files f
 def _file(r: dict) -> File:
     return File(r["id"], r["session_id"], r["item_id"], r["name"], r["title"], r["sha256"], r["size"], r["mime"],
                 bool(r["public"]), bool(r["late"]), r["added_at"], bool(r["item_public"]),
-                tuple(k for k in (r.get("pdf_active") or "").split(",") if k), r.get("position") or 0)
+                tuple(k for k in (r.get("pdf_active") or "").split(",") if k), r.get("position") or 0,
+                r.get("optimised_sha256"))
 
 
 def session_body(db: sqlite_utils.Database, session_id: int) -> str | None:
@@ -412,9 +414,9 @@ def readable(db: sqlite_utils.Database, viewer: Viewer, file_id: int) -> File | 
 
 
 def viewer_copy(f: File) -> str:
-    """The blob (SHA-256) the in-page PDF viewer reads of this file, range by range. For now the file's own
-    bytes; a linearized copy (first page first, so the first screen costs a few ranges) once there is one."""
-    return f.sha256
+    """The blob (SHA-256) the in-page PDF viewer reads of this file, range by range: the clerk's optimised copy
+    when there is one (smaller, see optimised_copy), else the file's own bytes."""
+    return optimised_copy(f) or f.sha256
 
 
 def visible_files(db: sqlite_utils.Database, viewer: Viewer, session_id: int) -> list[File]:
@@ -475,7 +477,20 @@ def disk_use(db: sqlite_utils.Database) -> dict[int, int]:
 
 
 def referenced(db: sqlite_utils.Database) -> set[str]:
-    return {r[0] for r in db.execute("SELECT DISTINCT sha256 FROM doc_files").fetchall()}
+    return {r[0] for r in db.execute("SELECT sha256 FROM doc_files UNION SELECT optimised_sha256 FROM doc_files"
+                                     " WHERE optimised_sha256 IS NOT NULL").fetchall()}
+
+
+def optimised_copy(f: File) -> str | None:
+    """The hash of the file's optimised copy (smaller, for the viewer in the hall), or None: read the original.
+    The original stays what downloads, ZIPs and checksums serve."""
+    return f.optimised_sha256
+
+
+def set_optimised(db: sqlite_utils.Database, f: File, sha256: str | None) -> bool:
+    """Row write: the file's optimised copy, if the file still holds the bytes the copy was made from."""
+    return db.execute("UPDATE doc_files SET optimised_sha256 = ? WHERE id = ? AND sha256 = ?",
+                      [sha256, f.id, f.sha256]).rowcount == 1
 
 
 # --- wiping and checking ------------------------------------------------------------------------
@@ -488,7 +503,8 @@ def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: b
     where = _wipe_where(nonpublic_only)
     with transaction(db):
         shas = {r[0] for r in db.execute(
-            f"SELECT sha256 FROM doc_files WHERE {where}", [session_id, session_id])}  # noqa: S608 - fixed text
+            f"SELECT sha256 FROM doc_files WHERE {where} UNION SELECT optimised_sha256 FROM doc_files"  # noqa: S608
+            f" WHERE {where} AND optimised_sha256 IS NOT NULL", [session_id] * 4)}
         removed = db.execute(f"DELETE FROM doc_files WHERE {where}",  # noqa: S608 - fixed text
                              [session_id, session_id]).rowcount
         if nonpublic_only:
