@@ -35,6 +35,7 @@ import os
 import re
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -114,20 +115,20 @@ def lin_params(head: bytes) -> dict[str, int]:
     return found
 
 
-def viewer_plan(lin: dict[str, int]) -> list[tuple[int, int]]:
+def viewer_plan(lin: dict[str, int], chunk: int = CHUNK) -> list[tuple[int, int]]:
     """The ranges PDF.js asks for after the first chunk, in order: the chunks holding the main xref (from
     /Prev to the end of the file), then the chunks up to /E. PDF.js groups adjacent missing chunks into one
     request (ChunkedStreamManager.groupChunks); chunks it already has are not asked for again."""
     size, have = lin["L"], {0}
     plan = []
-    for begin, end in ((lin["Prev"], size), (CHUNK, lin["E"])):
-        chunks = [c for c in range(begin // CHUNK, -(-end // CHUNK)) if c not in have]
+    for begin, end in ((lin["Prev"], size), (chunk, lin["E"])):
+        chunks = [c for c in range(begin // chunk, -(-end // chunk)) if c not in have]
         have.update(chunks)
         for c in chunks:
-            if plan and plan[-1][1] + 1 == c * CHUNK:
-                plan[-1] = (plan[-1][0], min(size, (c + 1) * CHUNK) - 1)
+            if plan and plan[-1][1] + 1 == c * chunk:
+                plan[-1] = (plan[-1][0], min(size, (c + 1) * chunk) - 1)
             else:
-                plan.append((c * CHUNK, min(size, (c + 1) * CHUNK) - 1))
+                plan.append((c * chunk, min(size, (c + 1) * chunk) - 1))
     return plan
 
 
@@ -179,18 +180,44 @@ async def request(ns: Netns, ip: str, path: str, rng: tuple[int, int] | None, ke
     return status, body, got
 
 
-async def viewer(ns: Netns, ip: str, path: str, data: bytes, t0: float, timeout: float) -> dict:
-    status, first, got = await request(ns, ip, path, (0, CHUNK - 1), True, timeout)
-    if status != 206 or first != data[:CHUNK]:
+async def full_get_aborted(ns: Netns, ip: str, path: str, timeout: float) -> int:
+    """PDF.js's first request by default: a plain GET to learn the length and Accept-Ranges, cancelled as soon
+    as the headers say ranges work. Returns the bytes this phone received before it closed the connection
+    (what the server had already queued on the air for it is seen only by tc)."""
+    loop = asyncio.get_running_loop()
+    with ns.socket(socket.SOCK_STREAM) as s:
+        await asyncio.wait_for(loop.sock_connect(s, (ip, 80)), timeout)
+        await loop.sock_sendall(s, f"GET {path} HTTP/1.1\r\nHost: {ip}\r\nUser-Agent: pdf.js bench\r\n\r\n".encode())
+        raw = b""
+        while b"\r\n\r\n" not in raw:
+            chunk = await asyncio.wait_for(loop.sock_recv(s, 65536), timeout)
+            if not chunk:
+                break
+            raw += chunk
+        if b"accept-ranges: bytes" not in raw.lower():
+            raise VenueError("erste Antwort ohne Accept-Ranges: bytes")
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # abort: RST, as a browser
+    return len(raw)
+
+
+async def viewer(ns: Netns, ip: str, path: str, data: bytes, t0: float, timeout: float, chunk: int = CHUNK,
+                 full_get_first: bool = False) -> dict:
+    total, requests = 0, 0
+    if full_get_first:
+        total, requests = await full_get_aborted(ns, ip, path, timeout), 1
+    status, first, got = await request(ns, ip, path, (0, chunk - 1), True, timeout)
+    if status != 206 or first != data[:chunk]:
         raise VenueError(f"erster Block: {status}, {len(first)} Bytes")
     lin = lin_params(first)
-    total, requests = got, 1
-    for a, b in viewer_plan(lin):
+    total, requests = total + got, requests + 1
+    steps = [time.monotonic() - t0]
+    for a, b in viewer_plan(lin, chunk):
         status, body, got = await request(ns, ip, path, (a, b), True, timeout)
         if status != 206 or body != data[a:b + 1]:
             raise VenueError(f"Bereich {a}-{b}: {status}, {len(body)} Bytes")
         total, requests = total + got, requests + 1
-    return {"first_page": time.monotonic() - t0, "air": total, "requests": requests, "E": lin["E"]}
+        steps.append(time.monotonic() - t0)
+    return {"first_page": steps[-1], "air": total, "requests": requests, "steps": steps}
 
 
 async def whole(ns: Netns, ip: str, path: str, size: int, t0: float, timeout: float) -> dict:
@@ -226,12 +253,17 @@ def burst(box: Box, indices: list[int], what, timeout: float) -> tuple[list[dict
     return results, wall, {k: after[k] - before[k] for k in after}
 
 
-def phase_figures(results: list[dict], wall: float, tc: dict) -> dict:
+def phase_figures(results: list[dict], wall: float, tc: dict, rate_mbit: float) -> dict:
     ok = [r for r in results if "error" not in r]
     return {"first_page": summarise([r["first_page"] for r in ok]),
+            # the least time the shaped link needs for what it sent: no box could be faster on this radio
+            "air_floor_s": round(tc["bytes"] * 8 / (rate_mbit * 1e6), 3),
             "air_bytes": sum(r["air"] for r in ok), "tc_sent": tc, "wall_s": round(wall, 3),
             "requests": sum(r["requests"] for r in ok), "failed": [r["error"] for r in results if "error" in r][:5],
-            "n_failed": len(results) - len(ok)}
+            "n_failed": len(results) - len(ok),
+            # viewer: when each request had arrived, from the burst's start (first chunk, main xref, page)
+            "request_done": [summarise([r["steps"][k] for r in ok if len(r.get("steps", ())) > k])
+                             for k in range(max((len(r.get("steps", ())) for r in ok), default=0))]}
 
 
 def admit_all(box: Box, indices: list[int], keyids: dict[int, str]) -> None:
@@ -267,7 +299,7 @@ def admit_all(box: Box, indices: list[int], keyids: dict[int, str]) -> None:
 
 
 def run(n: int, size_mb: float, pages: int, runs: int, baseline_runs: int, rate_mbit: float,
-        prefix: str) -> dict:
+        prefix: str, chunk: int = CHUNK, full_get_first: bool = False, nice: int = 0) -> dict:
     from appliance.documents import service as docs
     from appliance.sessions import service
 
@@ -294,16 +326,18 @@ def run(n: int, size_mb: float, pages: int, runs: int, baseline_runs: int, rate_
         admit_all(box, indices, keyids)
         admitted = len(box.venue.nft_set())
         shape(box, rate_mbit)
-        os.nice(10)  # the box first: real phones bring their own CPUs (see bench/onboarding.py)
+        os.nice(nice)  # >0: the box first (real phones bring their own CPUs; see bench/onboarding.py)
         t_ready = time.monotonic()
         ip, path = box.cfg.address, f"/unterlagen/datei/{box.seeded['file']}/{NAME}"
         viewer_runs, baseline = [], []
+        def pdfjs(ns, t0):
+            return viewer(ns, ip, path, data, t0, timeout, chunk, full_get_first)
+
         for _ in range(runs):
-            viewer_runs.append(phase_figures(*burst(
-                box, indices, lambda ns, t0: viewer(ns, ip, path, data, t0, timeout), timeout)))
+            viewer_runs.append(phase_figures(*burst(box, indices, pdfjs, timeout), rate_mbit))
         for _ in range(baseline_runs):
             baseline.append(phase_figures(*burst(
-                box, indices, lambda ns, t0: whole(ns, ip, path, len(data), t0, timeout), timeout)))
+                box, indices, lambda ns, t0: whole(ns, ip, path, len(data), t0, timeout), timeout), rate_mbit))
         t_done = time.monotonic()
     ratios = [b["air_bytes"] / v["air_bytes"] for v in viewer_runs for b in baseline if v["air_bytes"]]
     return {
@@ -311,6 +345,8 @@ def run(n: int, size_mb: float, pages: int, runs: int, baseline_runs: int, rate_
                               "main_xref_at": lin["Prev"], "linearized_by": "qpdf --linearize"},
         "link": {"rate_mbit": rate_mbit, "device": "wlan0 (bridge) egress in the box",
                  "qdisc": f"tbf rate {rate_mbit}mbit burst 32kb latency 50ms"},
+        "viewer_model": {"range_chunk_bytes": chunk, "full_get_first": full_get_first,
+                         "ranges": "0..chunk, then the main xref's chunks (/Prev..end), then the chunks up to /E"},
         "url": "/unterlagen/datei/<id>/<name> with Range (the viewer route /unterlagen/<id>/pdf: same Range answers)",
         "admitted_in_firewall": admitted, "setup_s": round(t_ready - t_start, 1),
         "measure_s": round(t_done - t_ready, 1),
@@ -318,6 +354,8 @@ def run(n: int, size_mb: float, pages: int, runs: int, baseline_runs: int, rate_
         "ratio_runs": [round(r, 1) for r in ratios],
         "viewer_p95_runs_s": [v["first_page"]["p95_s"] for v in viewer_runs],
         "viewer_p50_runs_s": [v["first_page"]["p50_s"] for v in viewer_runs],
+        "viewer_air_floor_runs_s": [v["air_floor_s"] for v in viewer_runs],
+        "load_average": [float(x) for x in Path("/proc/loadavg").read_text().split()[:3]],
     }
 
 
@@ -329,6 +367,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--runs", type=int, default=3, help="viewer bursts")
     p.add_argument("--baseline-runs", type=int, default=1, help="whole-file bursts (each ~N·size/rate)")
     p.add_argument("--rate-mbit", type=float, default=200)
+    p.add_argument("--chunk-kb", type=int, default=64, help="PDF.js rangeChunkSize (default 64 KiB)")
+    p.add_argument("--full-get-first", action="store_true",
+                   help="as PDF.js without a known length: a plain GET first, cancelled on its headers")
+    p.add_argument("--nice", type=int, default=10, help="the phones' priority below the box's (0: equal)")
     p.add_argument("--prefix", default="sbhall")
     p.add_argument("--out", type=Path, default=RESULTS / "hall.json")
     args = p.parse_args(argv)
@@ -336,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         print("Die Messung braucht root (Netzwerk-Namespaces, tc).", file=sys.stderr)
         return 2
     f = run(args.clients, args.size_mb, args.pages, args.runs, args.baseline_runs, args.rate_mbit,
-            args.prefix)
+            args.prefix, args.chunk_kb * 1024, args.full_get_first, args.nice)
     complete = (all(not r["n_failed"] for r in f["viewer"] + f["baseline"])
                 and f["admitted_in_firewall"] == args.clients)
     ratio = min(f["ratio_runs"]) if f["ratio_runs"] else 0.0
