@@ -33,6 +33,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import socket
 import statistics
 import struct
@@ -50,6 +51,7 @@ CHUNK = 65536  # PDF.js rangeChunkSize
 GOAL_P95_S = 2.0
 GOAL_RATIO = 20.0
 NAME = "sitzungspaket.pdf"
+IDLE_TIMEOUT_S = 30.0  # a browser gives up on a silent connection too (and a lost RST must not hang the run)
 
 
 # -- the document ---------------------------------------------------------------------------------------
@@ -319,7 +321,7 @@ def run(n: int, size_mb: float, pages: int, runs: int, baseline_runs: int, rate_
         return {"file": fid, "keys": {m.name: m.keyid for m in service.members(db, sid)}}
 
     indices = list(range(1, n + 1))
-    timeout = 60 + 3 * n * len(data) / (rate_mbit * 1e6 / 8)  # generous: the baseline's fair share and more
+    timeout = IDLE_TIMEOUT_S  # per connect and per read: a phone that hears nothing for that long gives up
     with running_box(prefix, n, members=csv, title="Messung", random_macs=True, seed=seed,
                      keep=bool(os.environ.get("SBX_KEEP"))) as box:
         keyids = {i: box.seeded["keys"][f"Mitglied {i:03d}"] for i in indices}
@@ -377,6 +379,8 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("Die Messung braucht root (Netzwerk-Namespaces, tc).", file=sys.stderr)
         return 2
+    # `timeout`, kill or a CI runner's SIGTERM: unwind, so running_box deletes namespaces, tc and processes.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     f = run(args.clients, args.size_mb, args.pages, args.runs, args.baseline_runs, args.rate_mbit,
             args.prefix, args.chunk_kb * 1024, args.full_get_first, args.nice)
     complete = (all(not r["n_failed"] for r in f["viewer"] + f["baseline"])
