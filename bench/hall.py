@@ -96,6 +96,7 @@ def linearize(data: bytes, work: Path) -> bytes:
 
 
 LIN_DICT = re.compile(rb"<<\s*/Linearized\s.*?>>", re.S)
+PREV = re.compile(rb"/Prev\s+(\d+)")
 
 
 def lin_params(head: bytes) -> dict[str, int]:
@@ -109,10 +110,11 @@ def lin_params(head: bytes) -> dict[str, int]:
     missing = {"L", "O", "E", "N"} - set(found)
     if missing:
         raise ValueError(f"Linearisierung ohne {sorted(missing)}")
-    trailer = re.search(rb"trailer\s*<<(.*?)>>\s*startxref", head, re.S)
-    prev = re.search(rb"/Prev\s+(\d+)", trailer.group(1)) if trailer else None
+    # The first-page xref follows: a table with `trailer << … /Prev n >>`, or (object streams) an xref stream
+    # whose dictionary carries /Prev.
+    prev = PREV.search(head, m.end())
     if prev is None:
-        raise ValueError("erster Trailer ohne /Prev im ersten Block")
+        raise ValueError("erste Querverweistabelle ohne /Prev im ersten Block")
     found["Prev"] = int(prev.group(1))
     return found
 
