@@ -5,6 +5,7 @@ over the shaped radio than whole downloads."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -26,6 +27,11 @@ def test_plan_reads_the_linearization_and_asks_for_the_first_page_and_the_main_x
     assert plan[1] == (hall.CHUNK, -(-lin["E"] // hall.CHUNK) * hall.CHUNK - 1)
     with pytest.raises(ValueError):
         hall.lin_params(hall.make_pdf(2, 10_000)[:hall.CHUNK])  # not linearized
+    # With object streams the first-page xref is an xref stream: /Prev sits in its dictionary.
+    subprocess.run(["qpdf", "--linearize", "--object-streams=generate", str(tmp_path / "plain.pdf"),
+                    str(tmp_path / "objstm.pdf")], check=True, timeout=60)
+    packed = (tmp_path / "objstm.pdf").read_bytes()
+    assert len(packed) - 20_000 < hall.lin_params(packed[:hall.CHUNK])["Prev"] < len(packed)
 
 
 @pytest.mark.net
