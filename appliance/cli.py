@@ -3,10 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import logging
+import os
+import re
+import sqlite3
+import stat
 import sys
 from pathlib import Path
 
 from appliance import config as config_mod
+
+MAX_LINE = 2000  # characters of the one error line
+SYSLOG = "/dev/log"  # where the traceback of an unexpected error goes (the journal reads it)
+
+
+def one_line(text: str) -> str:
+    """A message for stderr as one line: no line breaks or control characters (they come from files and
+    arguments), at most MAX_LINE characters."""
+    flat = " ".join("".join(" " if (ord(c) < 32 or 0x7f <= ord(c) < 0xa0 or c in "\u2028\u2029") else c
+                            for c in text).split())
+    return flat if len(flat) <= MAX_LINE else flat[:MAX_LINE] + "…"
+
+
+def fail(message: str) -> int:
+    """Every refusal of every command: one line "Fehler: …" on stderr, exit status 2 (nothing was done)."""
+    print(one_line(f"Fehler: {message}"), file=sys.stderr)
+    return 2
+
+
+_ERRNO = {
+    errno.ENOENT: "gibt es nicht", errno.EACCES: "keine Berechtigung", errno.EPERM: "nicht erlaubt",
+    errno.EISDIR: "ist ein Ordner, keine Datei", errno.ENOTDIR: "ist kein Ordner",
+    errno.ENOSPC: "kein Platz mehr auf dem Datenträger", errno.EROFS: "Datenträger ist schreibgeschützt",
+    errno.ENAMETOOLONG: "Name zu lang", errno.ELOOP: "zu viele symbolische Links",
+}
+
+
+def os_message(exc: OSError) -> str:
+    """An OSError in German: what (errno) and which file; Python's English text only for rare errors."""
+    what = _ERRNO.get(exc.errno or 0) or exc.strerror or type(exc).__name__
+    return f"{exc.filename}: {what}" if exc.filename else what
+
+
+class GermanParser(argparse.ArgumentParser):
+    """argparse's refusals (bad numbers, missing or unknown arguments) as one German line with exit status 2,
+    not its English usage block."""
+
+    _WORDS = (
+        (r"invalid int value: (.*)", r"keine ganze Zahl: \1"),
+        (r"invalid float value: (.*)", r"keine Zahl: \1"),
+        (r"invalid choice: (.*) \(choose from (.*)\)", r"ungültige Auswahl: \1 (möglich: \2)"),
+        (r"the following arguments are required: (.*)", r"es fehlt: \1"),
+        (r"unrecognized arguments: (.*)", r"unbekannte Angaben: \1"),
+        (r"expected one argument", r"erwartet einen Wert"),
+        (r"not allowed with argument (.*)", r"nicht zusammen mit \1"),
+        (r"argument (\S+): ", r"\1: "),
+    )
+
+    def error(self, message: str):  # type: ignore[override]
+        for pattern, german in self._WORDS:
+            message = re.sub(pattern, german, message)
+        print(one_line(f"Fehler: {self.prog}: {message} (Hilfe: {self.prog} --help)"), file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _german(key: str, **values: object) -> str:
@@ -59,8 +118,9 @@ def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
             for s in service.list_sessions(db):
                 print(f"{s.id}\t{'*' if s.active else ' '}\t{s.date}\t{s.body}\t{s.title}\t{s.ssid}")
         elif args.action == "import-members":
-            result = acts.import_members(cfg, db, client.for_config(cfg), args.session, Path(args.csv).read_bytes(),
-                                         actor="cli")
+            with open(args.csv, "rb") as fh:  # no more than the parser accepts: it names the limit
+                data = fh.read(roster.MAX_BYTES + 1)
+            result = acts.import_members(cfg, db, client.for_config(cfg), args.session, data, actor="cli")
         elif args.action == "activate":
             if not _confirmed(db, "activate", args.session, args.yes):
                 return 2
@@ -72,11 +132,11 @@ def _session_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
                 return 2
             result = acts.rotate_keys(cfg, db, client.for_config(cfg), args.session, actor="cli")
     except roster.RosterError as exc:
-        print("Fehler: " + "; ".join(exc.problems), file=sys.stderr)
-        return 2
-    except (service.SessionError, OSError) as exc:
-        print(f"Fehler: {exc}", file=sys.stderr)
-        return 2
+        return fail("; ".join(exc.problems))
+    except service.SessionError as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(os_message(exc))
     finally:
         db.conn.close()
     if result is None:
@@ -113,17 +173,19 @@ def _wipe_cmd(cfg: config_mod.Config, args: argparse.Namespace) -> int:
             result = documents.wipe_documents(cfg, db, args.session, actor="cli",
                                               nonpublic_only=args.what != "all")
             print(result.message())
-    except (service.SessionError, DocumentError, OSError) as exc:
-        print(f"Fehler: {exc}", file=sys.stderr)
-        return 2
+    except (service.SessionError, DocumentError) as exc:
+        return fail(str(exc))
+    except OSError as exc:
+        return fail(os_message(exc))
     finally:
         db.conn.close()
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sitzungsbox", description="Sitzungsbox – das Sitzungsnetz für Ratssitzungen")
+    p = GermanParser(prog="sitzungsbox", description="Sitzungsbox – das Sitzungsnetz für Ratssitzungen")
     p.add_argument("--config", type=Path, help="Konfigurationsdatei (Standard: /etc/sitzungsbox/sitzungsbox.toml)")
+    p.add_argument("--debug", action="store_true", help="bei einem unerwarteten Fehler den Python-Traceback zeigen")
     sub = p.add_subparsers(dest="command", required=True)
 
     sub.add_parser("demo", help="Demo: 62-köpfiger Rat, virtuelles Funkmodul, Web auf 127.0.0.1")
@@ -185,15 +247,77 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. Its refusals are one German line on stderr and exit status 2; so is an unexpected
+    exception (its kind named; the traceback in the system log, and on the terminal only with --debug)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except KeyboardInterrupt:
+        print("Abgebrochen.", file=sys.stderr)
+        return 130
+    except SystemExit as exc:  # a command that stops with a message (serve: privileges) refuses like the others
+        if isinstance(exc.code, str):
+            return fail(exc.code)
+        raise
+    except EOFError:
+        return fail("Die Eingabe endete, bevor eine Antwort kam (ohne Rückfrage: --ja).")
+    except config_mod.ConfigError as exc:
+        return fail(f"Konfiguration: {exc}")
+    except OSError as exc:
+        return fail(os_message(exc))
+    except sqlite3.DatabaseError as exc:
+        if args.debug:
+            raise
+        why = "gerade gesperrt (schreibt ein anderer Vorgang?)" if "locked" in str(exc) else \
+            "nicht lesbar (beschädigt oder keine SQLite-Datenbank?)"
+        return fail(f"Die Datenbank ist {why}")
+    except Exception as exc:
+        if args.debug:
+            raise
+        logged = _log_details(args.command)
+        return fail(f"unerwarteter Fehler ({type(exc).__name__}) in „{args.command}“ – Einzelheiten "
+                    + ("im Systemprotokoll (journalctl -t sitzungsbox) oder " if logged else "")
+                    + "mit sitzungsbox --debug …")
+
+
+def _log_details(command: str) -> bool:
+    """The traceback of the exception being handled, to the system log (the journal), not the terminal.
+    False when there is no system log (a container without /dev/log)."""
+    from logging.handlers import SysLogHandler
+
+    try:
+        if not stat.S_ISSOCK(os.stat(SYSLOG).st_mode):
+            return False
+        handler = SysLogHandler(address=SYSLOG)
+    except OSError:
+        return False
+    handler.handleError = lambda _record: None  # type: ignore[method-assign]  # never "Logging error" on stderr
+    handler.ident = "sitzungsbox: "
+    details = logging.getLogger("appliance.cli.unexpected")
+    details.propagate = False
+    details.addHandler(handler)
+    try:
+        details.error("unerwarteter Fehler in %s", command, exc_info=True)
+    finally:
+        details.removeHandler(handler)
+        handler.close()
+    return True
+
+
+MAX_ID = 2**63 - 1  # SQLite's INTEGER
+
+
+def _run(args: argparse.Namespace) -> int:
+    session = getattr(args, "session", None)
+    if isinstance(session, int) and not 0 < session <= MAX_ID:
+        return fail(f"Sitzung {str(session)[:30]} gibt es nicht")
     if args.command == "grow-data":  # runs before the data partition (and the config on it) is mounted
         from appliance import growdata
         return growdata.main([args.device])
     try:
         cfg = config_mod.load(args.config)
     except config_mod.ConfigError as exc:
-        print(f"Konfigurationsfehler: {exc}", file=sys.stderr)
-        return 2
+        return fail(f"Konfiguration: {exc}")
     cmd = args.command
     if cmd == "session":
         return _session_cmd(cfg, args)

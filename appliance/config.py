@@ -108,6 +108,13 @@ class Config:
     # OParl import (appliance/outside.py): servers in private networks (RFC 1918, fc00::/7, 100.64.0.0/10),
     # and a loopback address the clerk writes literally, may be fetched from. Off: only public addresses.
     oparl_private_sources: bool = False
+    # Documents on a shared radio (issue 16; bench/pacing). While a session runs, whole files and ZIPs are paced
+    # to this many KiB/s per web worker (viewer ranges never are), so the viewers' small requests keep their
+    # share of the radio's ~30 MB/s; 0: no pacing. A file above docs_hall_warn_mb gets the clerk's warning
+    # (file size only: a scan's size, not its page count, is what the radio pays) and Ghostscript's copy.
+    docs_bulk_pace_kib: int = 4096
+    docs_hall_warn_mb: int = 30
+    docs_optimise_timeout_s: int = 300
 
     @property
     def db_path(self) -> Path:
@@ -173,6 +180,10 @@ class Config:
             raise ConfigError("chat_rate_count (1..1000) oder chat_rate_window (0..3600 s) ungültig")
         if not isinstance(self.oparl_private_sources, bool):
             raise ConfigError("oparl_private_sources muss true oder false sein")
+        if not 0 <= self.docs_bulk_pace_kib <= 1_048_576:
+            raise ConfigError("docs_bulk_pace_kib muss zwischen 0 (aus) und 1048576 liegen")
+        if not 1 <= self.docs_hall_warn_mb <= 4096 or not 10 <= self.docs_optimise_timeout_s <= 3600:
+            raise ConfigError("docs_hall_warn_mb (1..4096) oder docs_optimise_timeout_s (10..3600) ungültig")
         if not re.fullmatch(r"[a-z0-9-]{1,63}", self.hostname):
             raise ConfigError(f"ungültiger Hostname: {self.hostname!r}")
         return self
@@ -225,7 +236,7 @@ def load(path: Path | None = None) -> Config:
         try:
             data = tomllib.load(fh)
         except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{target}: {exc}") from exc
+            raise ConfigError(f"{target}: kein gültiges TOML ({exc})") from exc
     return from_mapping(data)
 
 

@@ -71,8 +71,9 @@ def make_pdf(size: int) -> bytes:
     return bytes(out)
 
 
-def prepare(work: Path, data: bytes, port: int, web_user: str):
-    """A box state: active session, one admitted member on 127.0.0.1 (station + lease + admission), the PDF."""
+def prepare(work: Path, data: bytes, port: int, web_user: str, pace_kib: int = 0):
+    """A box state: active session, one admitted member on 127.0.0.1 (station + lease + admission), the PDF.
+    pace_kib: the bulk pacing (0 here: this bench measures serving speed; bench/pacing measures pacing)."""
     from appliance.config import Config
     from appliance.documents import service as docs
     from appliance.sessions import roster, service
@@ -81,7 +82,8 @@ def prepare(work: Path, data: bytes, port: int, web_user: str):
 
     cfg = Config(state_dir=work / "state", run_dir=work / "run", helper_socket=work / "run" / "helper.sock",
                  leases_file=work / "state" / "dnsmasq.leases", hostapd_ctrl_dir=work / "hostapd",
-                 web_bind="127.0.0.1", web_port=port, web_user=web_user, demo=True).validate()
+                 web_bind="127.0.0.1", web_port=port, web_user=web_user, demo=True,
+                 docs_bulk_pace_kib=pace_kib).validate()
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat", title="Bench", day="2026-12-01", ssid=cfg.ssid)
     service.insert_members(db, s.id, roster.parse_members("Name;Rolle\nAnna Bench;Mitglied\n"))

@@ -154,3 +154,12 @@ def logged_in_clerk(cfg: Config, db, page: str):
     tok = token.search(c.get("/clerk/login").get_data(as_text=True)).group(1)
     c.post("/clerk/login", data={"csrf_token": tok, "password": "pw-for-this-test-1"})
     return c, token.search(c.get(page).get_data(as_text=True)).group(1)
+
+
+def wait_js(page, expression: str, arg=None, timeout: float = 10.0):
+    """The first truthy value of a JavaScript expression or function in a Playwright page, polled with a deadline.
+
+    Through page.evaluate (the DevTools protocol, which the page's Content-Security-Policy does not govern), not
+    page.wait_for_function: its string predicates are evaluated inside the page, and the box's `script-src 'self'`
+    (rightly) refuses that eval — whether it does depends on timing, which made tests flaky."""
+    return poll(lambda: page.evaluate(expression, arg), timeout, f"page: {expression[:80]}")

@@ -42,6 +42,7 @@ UNKNOWN_IP = "10.77.0.99"  # a device the box does not know (no lease)
 # GET endpoints that are no page (nothing for axe to read), each with the reason.
 SKIPPED = {
     "static": "stylesheets, scripts and images: checked inside the pages that use them",
+    "documents.viewer_data": "the PDF bytes the viewer reads (Range requests); the viewer page is checked",
     "portal.captive_api": "JSON (RFC 8908 captive-portal API)",
     "portal.healthz": "text/plain health check",
     "presence.count": "JSON for the room screen",

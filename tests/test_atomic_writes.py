@@ -39,7 +39,7 @@ from appliance.captive.identify import Device
 from appliance.chat import store as chat
 from appliance.chat.rules import Settings
 from appliance.config import Config
-from appliance.documents import bulk, jobs
+from appliance.documents import bulk, jobs, traffic
 from appliance.documents import service as docs
 from appliance.helper.client import HelperError, NullHelper
 from appliance.monitor import timeseries
@@ -400,6 +400,11 @@ def _edit_setup(cfg, db):
     return s, item, secret, by_name
 
 
+def _optimise_setup(cfg, db):
+    """A 'scanned' PDF that Ghostscript makes much smaller (issue 16)."""
+    return store_file(cfg, db, council(db, members=0), "scan.pdf", data=pdf_samples.scan(600))
+
+
 CASES = [
     # sessions, members, keys
     Case("create_session", ("sessions/service.py:create_session#1",), lambda cfg, db: None,
@@ -559,6 +564,11 @@ CASES = [
     Case("log_download", ("documents/service.py:log_download#1",), _download_setup,
          lambda cfg, db, st: docs.log_download(db, st[0], st[1], "web"),
          ("doc_reads INSERT", "doc_downloads INSERT")),
+    Case("doc_traffic", ("documents/traffic.py:write#1",), lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: traffic.write(db, {(s.id, 1, "whole"): [10, 1, 1], (s.id, 0, "zip"): [5, 0, 0]}),
+         ("doc_traffic INSERT",)),
+    Case("optimise_file", ("usecases/documents.py:optimise_file#1",), _optimise_setup,
+         lambda cfg, db, fid: doc_acts.optimise_file(cfg, db, fid, "clerk"), ("doc_files UPDATE", "audit INSERT")),
     # correcting single items and files (issue 12)
     Case("edit_item", ("usecases/documents.py:edit_item#1",), _edit_setup,
          lambda cfg, db, st: doc_acts.edit_item(db, st[1], "clerk", title="Haushalt 2027", number="3a",

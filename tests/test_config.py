@@ -42,3 +42,12 @@ def test_state_dir_moves_derived_paths(tmp_path):
     cfg = config.from_mapping({"state_dir": str(tmp_path), "run_dir": str(tmp_path / "run")})
     assert cfg.leases_file == tmp_path / "dnsmasq.leases"
     assert cfg.helper_socket == tmp_path / "run" / "helper.sock"
+
+
+def test_document_radio_options():
+    cfg = config.from_mapping({"docs_bulk_pace_kib": 0, "docs_hall_warn_mb": 50})
+    assert (cfg.docs_bulk_pace_kib, cfg.docs_hall_warn_mb) == (0, 50)
+    assert Config().docs_bulk_pace_kib > 0  # pacing on by default
+    for key, value in (("docs_bulk_pace_kib", -1), ("docs_hall_warn_mb", 0), ("docs_optimise_timeout_s", 5)):
+        with pytest.raises(ConfigError, match=key):
+            config.from_mapping({key: value})

@@ -124,7 +124,7 @@ def test_demo_serves_portal_and_clerk_pages():
         token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
         data = urllib.parse.urlencode({"csrf_token": token, "password": tech_password}).encode()
         assert "Anmeldung Technik" not in tech.open(f"{base}/technik/login", data, timeout=5).read().decode()
-        rows = _poll(lambda: re.findall(r'<tr class="sig-\w+" data-mac=',
+        rows = _poll(lambda: re.findall(r'<tr class="sig-\w+"[^>]* data-mac=',
                                         tech.open(f"{base}/technik/", timeout=5).read().decode()),
                      30, "a client row on the technicians' dashboard", proc)
         assert len(rows) >= 1

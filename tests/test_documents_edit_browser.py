@@ -21,7 +21,7 @@ from appliance.sessions import service as sessions
 from appliance.store import open_db
 from appliance.web import auth
 from tests import pdf_samples
-from tests.conftest import need, need_binary
+from tests.conftest import need, need_binary, wait_js
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -37,7 +37,6 @@ PASSWORD = "browser-docedit-pass-1"
 def test_clerk_corrects_documents_and_the_members_phone_follows(cfg, tmp_path, artifacts):
     need_binary("chromium")
     need(Path(CHROMIUM).exists(), f"needs {CHROMIUM}")
-    from playwright.sync_api import TimeoutError as PwTimeout
     from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
@@ -80,16 +79,16 @@ def test_clerk_corrects_documents_and_the_members_phone_follows(cfg, tmp_path, a
             phone.click(f"#file-{fid} a.doc-title")  # she opens the first version
             assert phone.request.get(base + phone.get_attribute("#pdf-viewer", "data-pdf-url")).body() == PDF
             phone.goto(f"{base}/unterlagen")
-            phone.wait_for_function("document.body.getAttribute('data-live') === 'open'")
+            wait_js(phone, "document.body.getAttribute('data-live') === 'open'", timeout=15)
 
             def member_sees(predicate: str, arg=None) -> None:
                 """Wait for the phone's open page to show it live; else reload once and demand it."""
                 try:
-                    phone.wait_for_function(predicate, arg=arg, timeout=8_000)
+                    wait_js(phone, predicate, arg, timeout=8)
                     how.append("live")
-                except PwTimeout:
+                except AssertionError:
                     phone.reload()
-                    phone.wait_for_function(predicate, arg=arg, timeout=5_000)
+                    wait_js(phone, predicate, arg, timeout=5)
                     how.append("reload")
 
             desk = browser.new_context(viewport={"width": 1280, "height": 900}, locale="de-DE")

@@ -18,7 +18,7 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import Environment
 
-from appliance.documents import pdfcheck
+from appliance.documents import pdfcheck, traffic
 from appliance.monitor import alerts, view
 from appliance.rules import login as login_rules
 from appliance.sessions import roster
@@ -42,6 +42,7 @@ DYNAMIC = {
     "docs.state.": {"running", "done", "failed"},  # document_imports.state
     "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
     "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
+    "docs.traffic.": set(traffic.KINDS),  # doc_traffic.kind: the clerk's bytes on the radio
     # the error handler (app.py); other codes: Werkzeug's text
     "error.": {"csrf", "400", "403", "404", "405", "413", "429", "500", "503"},
 }

@@ -119,3 +119,7 @@ def test_real_meeting_through_a_local_http_server(cfg, db, server):
                                         oparl_import.HttpSource.for_url(local(cfg), url, limits=FAST), url)
     assert again.files == 0 and again.already == 15 and again.skipped == []
     assert sum(n for p, n in server.hits.items() if "/files/" in p) == before
+    # ... and says, by name, what it left as it was (command line and the job record the clerk's page shows).
+    named = [line for line in again.lines() if line.startswith("bereits vorhanden: ")]
+    assert len(named) == 15 and sorted(named) == sorted(f"bereits vorhanden: {n}" for n in again.present)
+    assert [n for n in again.summary()["notes"] if n.startswith("bereits vorhanden: ")] == named

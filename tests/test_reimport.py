@@ -198,7 +198,7 @@ def test_the_same_folder_and_zip_twice_on_the_command_line(cfg, db, session, tmp
     out = run(usb)
     assert "ersetzt: TOP 1 Haushalt/Vorlage.pdf" in out and out.count("bereits vorhanden:") == 2
     files, items, blobs = state(db, cfg, session.id)
-    assert len(files) == 3 and items == first[1] and len(blobs) == 6  # three originals, three viewer's copies
+    assert len(files) == 3 and items == first[1] and len(blobs) == 3  # one-page originals: their own viewer's copies
     assert service.blobs_for(cfg.state_dir).path(
         next(f for f in service.files(db, session.id) if f.name == "Vorlage.pdf").sha256).read_bytes() == VORLAGE_NEU
     # A Tischvorlage twice on the command line.

@@ -190,12 +190,16 @@ CLERK = r"""
 import http.cookiejar, re, sys, urllib.parse, urllib.request
 base, password, sid = sys.argv[1:4]
 opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-def token(url):
-    return re.search(r'name="csrf_token" value="([^"]+)"', opener.open(base + url).read().decode()).group(1)
+def field(html, name):
+    return re.search(r'name="' + name + r'" value="([^"]+)"', html).group(1)
 def post(url, **form):
     return opener.open(base + url, urllib.parse.urlencode(form).encode()).read().decode()
-post("/clerk/login", csrf_token=token("/clerk/login"), password=password, next="/clerk/")
-page = post(f"/clerk/sessions/{sid}/rotate", csrf_token=token(f"/clerk/sessions/{sid}/rotate"), confirm="yes")
+post("/clerk/login", csrf_token=field(opener.open(base + "/clerk/login").read().decode(), "csrf_token"),
+     password=password, next="/clerk/")
+# Key renewal is guarded: the confirmation page (GET) says what happens and carries the token for what it showed.
+shown = opener.open(base + f"/clerk/sessions/{sid}/rotate").read().decode()
+page = post(f"/clerk/sessions/{sid}/rotate", csrf_token=field(shown, "csrf_token"),
+            confirm_token=field(shown, "confirm_token"), confirm="yes")
 print(re.search(r"Alle Schlüssel erneuert[^<]*", page).group(0))
 """
 

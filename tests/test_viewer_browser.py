@@ -34,7 +34,7 @@ from appliance.documents import service as docs
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
 from appliance.store import open_db
-from tests.conftest import need, need_binary
+from tests.conftest import need, need_binary, wait_js
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -259,7 +259,7 @@ def test_a_browser_too_old_for_pdfjs_keeps_the_download(cfg):
             page.set_default_timeout(20_000)
             page.goto(f"{base}/portal")
             page.goto(f"{base}/unterlagen/ansehen/{fid}")
-            page.wait_for_function("document.getElementById('pdf-status').textContent.includes('nicht anzeigen')")
+            wait_js(page, "document.getElementById('pdf-status').textContent.includes('nicht anzeigen')")
             assert page.is_visible("#doc-download") and not page.is_visible("#pdf-canvas")
             assert not page.is_visible("#pdf-next")
             assert all(st == 206 for st, _, _ in app.sent), app.sent

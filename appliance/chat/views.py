@@ -23,7 +23,7 @@ from appliance.rules import roles
 from appliance.sessions import service
 from appliance.usecases import impact as count
 from appliance.usecases import presence as presence_acts
-from appliance.web import auth, csrf, guard, i18n, links
+from appliance.web import auth, csrf, forms, guard, i18n, links
 from appliance.web.viewer import current_viewer, member_viewer
 
 bp = Blueprint("chat", __name__)
@@ -159,7 +159,7 @@ def chat_read():
     csrf.check_device_token(viewer.ip)
     room = request.form.get("room", "")
     last = request.form.get("last_id", type=int) or 0
-    if last > 0 and chat.access(g.db, viewer, room).read:
+    if 0 < last <= forms.MAX_ID and chat.access(g.db, viewer, room).read:
         chat.mark_read(g.db, viewer, room, last)
     return Response(status=204)
 
@@ -202,10 +202,13 @@ def chat_clerk():
 @auth.login_required
 def chat_hide():
     s = _active()
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    msg_id = forms.row_id("msg")  # a tampered form: 400 naming the field
     try:
-        chat.hide(g.db, s.id, int(request.form.get("msg", "0")), _actor(), request.form.get("hidden") != "0")
-    except (ChatError, ValueError, AttributeError) as exc:
-        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
+        chat.hide(g.db, s.id, msg_id, _actor(), request.form.get("hidden") != "0")
+    except ChatError as exc:
+        return _clerk_back(str(exc), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 
@@ -213,13 +216,14 @@ def chat_hide():
 @auth.login_required
 def chat_mute():
     s = _active()
-    who = request.form.get("who", "")
-    if not who and request.form.get("msg"):
-        who = chat.author_participant(g.db, s.id, int(request.form["msg"])) or ""
+    if s is None:
+        return _clerk_back(i18n.t("att.no_session"), "error")
+    # Who: named by the form ("who"), or as the author of a message ("msg"); neither is a tampered form (400).
+    who = request.form.get("who", "") or chat.author_participant(g.db, s.id, forms.row_id("msg")) or ""
     try:
         chat.mute(g.db, s.id, who, _actor(), request.form.get("muted") != "0")
-    except (ChatError, AttributeError) as exc:
-        return _clerk_back(str(exc) or i18n.t("form.invalid"), "error")
+    except ChatError as exc:
+        return _clerk_back(str(exc), "error")
     return _clerk_back(i18n.t("chat.clerk.saved"))
 
 

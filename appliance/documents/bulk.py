@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,9 @@ def dir_entries(root: Path, skipped: list[str]) -> list[Entry]:
                 problems.append(str(exc))
                 continue
             entries.append(Entry(folder, base, st.st_size, lambda path=path: open(path, "rb")))
+            if len(entries) > rules.MAX_ZIP_ENTRIES:  # the same limit as a ZIP's; stop walking a huge stick
+                raise BulkError([f"Der Ordner enthält mehr als {rules.MAX_ZIP_ENTRIES} Dateien; höchstens "
+                                 f"{rules.MAX_ZIP_ENTRIES} sind erlaubt."])
     if problems:
         raise BulkError(problems)
     return entries
@@ -153,16 +157,27 @@ def store_entries(db: sqlite_utils.Database, blobs: Blobs, entries: list[Entry])
     lock). BulkError with every problem; then no new blob is left behind."""
     staged = Staged()
     problems: list[str] = []
-    for e in entries:
-        try:
-            with e.open() as fh:
-                name, kind, s = service.store_upload(blobs, e.name, fh, min(rules.MAX_FILE, e.size))
-        except (DocumentError, zipfile.BadZipFile, OSError) as exc:
-            problems.append(f"{e.name}: {exc}" if e.name not in str(exc) else str(exc))
-            continue
-        if s.new:
-            staged.new_blobs.append(s.sha256)
-        staged.stored.append((e, name, kind, s))
+    try:
+        for e in entries:
+            try:
+                with e.open() as fh:
+                    name, kind, s = service.store_upload(blobs, e.name, fh, min(rules.MAX_FILE, e.size))
+            except (zipfile.BadZipFile, zlib.error, EOFError):  # zipfile's words are English: ours name the entry
+                problems.append(f"„{e.name}“ ist im ZIP beschädigt (Daten oder Prüfsumme falsch).")
+                continue
+            except NotImplementedError:  # "That compression method is not supported" (e.g. Deflate64)
+                problems.append(f"„{e.name}“ ist mit einem Verfahren gepackt, das die Box nicht lesen kann – bitte "
+                                "als normales ZIP packen.")
+                continue
+            except (DocumentError, OSError) as exc:
+                problems.append(f"{e.name}: {exc}" if e.name not in str(exc) else str(exc))
+                continue
+            if s.new:
+                staged.new_blobs.append(s.sha256)
+            staged.stored.append((e, name, kind, s))
+    except BaseException:  # anything unforeseen: the bytes stored so far go again, then it goes on up
+        discard(db, blobs, staged)
+        raise
     # Every PDF checked in one child process (documents/pdfcheck.py): one a reader cannot open is refused.
     pdfs = {s.sha256: (shown(e, name), s.path) for e, name, kind, s in staged.stored
             if kind.mime == service.PDF and s.path is not None}
@@ -174,7 +189,7 @@ def store_entries(db: sqlite_utils.Database, blobs: Blobs, entries: list[Entry])
                 passed[sha] = res.active_content
             else:
                 problems.append(f"{what}: {res.problem}")
-        if not problems:  # the viewer's linearized copies, in one more child (documents/linearize.py)
+        if not problems:  # the viewer's linearized copies, in one more child (documents/viewcopy.py)
             originals = {s.sha256: s for _e, _n, _k, s in staged.stored}
             copies = service.view_copies(blobs, [originals[sha] for sha in passed])
             for (sha, active), view in zip(passed.items(), copies, strict=True):
@@ -266,8 +281,11 @@ def import_zip(db: sqlite_utils.Database, blobs: Blobs, session_id: int, fh: Bin
             if not entries:
                 raise BulkError(["Das ZIP enthält keine Dateien."])
             return import_entries(db, blobs, session_id, entries, skipped=skipped, **kw)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError) as exc:
-        raise BulkError([f"Die Datei ist kein lesbares ZIP ({exc})."]) from exc
+    except NotImplementedError as exc:  # zipfile: "That compression method is not supported" (e.g. Deflate64)
+        raise BulkError(["Das ZIP ist mit einem Verfahren gepackt, das die Box nicht lesen kann – bitte als "
+                         "normales ZIP packen."]) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as exc:
+        raise BulkError(["Die Datei ist kein lesbares ZIP (beschädigt, unvollständig oder gar kein ZIP)."]) from exc
 
 
 def import_dir(db: sqlite_utils.Database, blobs: Blobs, session_id: int, root: Path, **kw) -> Result:

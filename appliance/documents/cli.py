@@ -1,7 +1,7 @@
 """`sitzungsbox import | documents …`: the clerk's command line for session documents (`sitzungsbox wipe`
 is in appliance/cli.py: it wipes documents or the attendance record, through the use cases).
 
-`documents optimise [N]` makes the viewer's linearized copies of PDFs imported before copies were made at import
+`documents prepare [N]` makes the viewer's linearized copies of PDFs imported before copies were made at import
 (issue 16). `documents list | rename | move | delete` are the same acts as the clerk's documents page
 (usecases.documents): same rows, same audit entry, same live update of open member pages. Errors: one German line
 on stderr, exit 2."""
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, linearize, oparl, oparl_import, pdfcheck, service
+from appliance.documents import DocumentError, bulk, viewcopy, oparl, oparl_import, pdfcheck, service
 
 
 def add_parsers(sub) -> None:
@@ -33,7 +33,7 @@ def add_parsers(sub) -> None:
                                           "korrigieren")
     acts = dc.add_subparsers(dest="action", required=True, metavar="AKTION")
     acts.add_parser("check", help="gespeicherte Dateien prüfen (SHA-256)")
-    op = acts.add_parser("optimise", help="PDFs, die vor der schnellen Ansicht importiert wurden, für die schnelle "
+    op = acts.add_parser("prepare", help="PDFs, die vor der schnellen Ansicht importiert wurden, für die schnelle "
                                           "Ansicht aufbereiten (linearisieren; das Original bleibt)")
     op.add_argument("session", type=int, nargs="?", help="nur diese Sitzung (weglassen: alle)")
     im = acts.add_parser("imports", help="die Importe einer Sitzung")
@@ -71,8 +71,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
     try:
         if args.command == "documents" and args.action == "imports":
             return _imports(db, args.session)
-        if args.command == "documents" and args.action == "optimise":
-            return _optimise(db, blobs, args.session)
+        if args.command == "documents" and args.action == "prepare":
+            return _prepare(db, blobs, args.session)
         if args.command == "documents" and args.action != "check":
             return _correct(cfg, db, args)
         if args.command == "documents":
@@ -89,20 +89,19 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
             return _late(cfg, db, args)
         return _import(cfg, db, blobs, args)
     except (DocumentError, oparl.OParlError, oparl_import.FetchError) as exc:
+        from appliance.cli import fail
+
         if args.command == "import" and _is_oparl(args.source):  # one line: what arrived stays, a rerun resumes
-            print(f"Fehler: OParl-Import abgebrochen: {exc}", file=sys.stderr)
-            return 2
+            return fail(f"OParl-Import abgebrochen: {exc}")
         if args.command == "documents":  # one line
-            print(f"Fehler: {exc}", file=sys.stderr)
-            return 2
+            return fail(str(exc))
         problems = getattr(exc, "problems", None) or [str(exc)]
-        print("Fehler – nichts wurde importiert:" if args.command == "import" else "Fehler:", file=sys.stderr)
-        for p in problems:
-            print(f"  {p}", file=sys.stderr)
-        return 2
+        # One line (appliance.cli.fail): every problem, separated by "; ".
+        return fail(("nichts wurde importiert: " if args.command == "import" else "") + "; ".join(problems))
     except OSError as exc:
-        print(f"Fehler: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
+        from appliance.cli import fail, os_message
+
+        return fail(os_message(exc))
     finally:
         db.conn.close()
 
@@ -131,7 +130,7 @@ def _report(result: bulk.Result) -> None:
         print(f"  Achtung, aktive Inhalte ({', '.join(pdfcheck.LABELS.get(k, k) for k in kinds)}) – "
               f"gespeichert und markiert: {s}")
     for s, why in result.unprepared:
-        print(f"  {linearize.sentence(s, why)}")
+        print(f"  {viewcopy.sentence(s, why)}")
 
 
 def _import(cfg: Config, db, blobs, args) -> int:
@@ -170,14 +169,14 @@ def _oparl(cfg: Config, db, args) -> int:
     return 1
 
 
-def _optimise(db, blobs, session_id: int | None) -> int:
-    """The viewer's linearized copies of PDFs imported before issue 16 (service.optimise). Exit 1: some could
+def _prepare(db, blobs, session_id: int | None) -> int:
+    """The viewer's linearized copies of PDFs imported before issue 16 (service.prepare_views). Exit 1: some could
     not be prepared (named; they are served as they came)."""
     if session_id is not None and service.session_body(db, session_id) is None:
         raise DocumentError(f"Sitzung {session_id} gibt es nicht.")
-    done = service.optimise(db, blobs, session_id)
+    done = service.prepare_views(db, blobs, session_id)
     for name, why in done.problems:
-        print(f"  {linearize.sentence(name, why)}")
+        print(f"  {viewcopy.sentence(name, why)}")
     print(f"{done.made} PDF-Datei(en) für die schnelle Ansicht aufbereitet, {done.already} waren es schon, "
           f"{len(done.problems)} nicht aufbereitet.")
     return 1 if done.problems else 0

@@ -25,16 +25,21 @@ def _gevent_sendfile(self, file, offset: int = 0, count: int | None = None) -> i
     sockno = self.fileno()
     timeout = self.gettimeout()
     total = 0
-    while count is None or total < count:
-        want = (count - total) if count is not None else 1 << 30
-        try:
-            sent = os.sendfile(sockno, fileno, offset + total, min(want, 1 << 30))
-        except BlockingIOError:
-            wait_write(sockno, timeout=timeout)
-            continue
-        if sent == 0:
-            break
-        total += sent
+    try:
+        while count is None or total < count:
+            want = (count - total) if count is not None else 1 << 30
+            try:
+                sent = os.sendfile(sockno, fileno, offset + total, min(want, 1 << 30))
+            except BlockingIOError:
+                wait_write(sockno, timeout=timeout)
+                continue
+            if sent == 0:
+                break
+            total += sent
+    finally:
+        note = getattr(file, "note_sent", None)  # the download's byte count (documents.traffic), also when cut off
+        if note is not None:
+            note(total)
     return total
 
 

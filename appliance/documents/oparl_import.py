@@ -27,7 +27,7 @@ import sqlite_utils
 
 from appliance import outside
 from appliance.config import Config
-from appliance.documents import DocumentError, jobs, linearize, oparl, rules, service
+from appliance.documents import DocumentError, jobs, viewcopy, oparl, rules, service
 from appliance.documents.blobs import Blobs
 from appliance.outside import FetchError, LimitExceeded
 
@@ -185,6 +185,9 @@ class Report:
     notes: list[str] = field(default_factory=list)
     files: int = 0  # new files stored by this run
     already: int = 0  # files there from an earlier run (resumed)
+    present: list[str] = field(default_factory=list)  # their names: a re-import says what it left as it was
+
+    NAMED = 50  # names listed of the files already there; beyond that a count
 
     def arrive(self, kind: str) -> None:
         self.found[kind] += 1
@@ -210,7 +213,14 @@ class Report:
         counts = [{"kind": CODES[k], "found": self.found[k], "arrived": self.arrived[k],
                    "skipped": self.skipped_count(k)} for k in CODES if self.found[k]]
         return {"meeting": self.meeting, "counts": counts, "new_files": self.files, "already": self.already,
-                "notes": self.notes}
+                "notes": self.notes + self.present_lines()}
+
+    def present_lines(self) -> list[str]:
+        """„bereits vorhanden: <name>“ for each file an earlier run stored (the first NAMED, then a count)."""
+        out = [f"bereits vorhanden: {name}" for name in self.present[:self.NAMED]]
+        if len(self.present) > self.NAMED:
+            out.append(f"… und {len(self.present) - self.NAMED} weitere bereits vorhanden")
+        return out
 
     def lines(self) -> list[str]:
         """The report in German, one line each: per kind found / arrived / skipped, then notes."""
@@ -220,7 +230,7 @@ class Report:
                 out.append(f"{kind}: {self.found[kind]} in der Quelle, {self.arrived[kind]} übernommen, "
                            f"{self.skipped_count(kind)} übersprungen")
         out.append(f"{self.files} Datei(en) neu gespeichert, {self.already} schon vorhanden (fortgesetzt)")
-        return out + self.notes
+        return out + self.present_lines() + self.notes
 
 
 class _Import:
@@ -421,6 +431,7 @@ class _Import:
                                 [self.session_id, ext_id]).fetchone()
             if exists:
                 report.already += 1
+                report.present.append(" ".join(f.file_name.split())[:160])
                 report.arrive(FILE)
             else:
                 try:
@@ -432,7 +443,7 @@ class _Import:
                     put = service.put_file(db, self.session_id, name=name, stored=stored, mime=kind.mime,
                                            item_id=item_id, title=f.name, external_id=ext_id, actor=self.actor)
                     if put.view_problem:  # kept and served as it came; the clerk is told
-                        report.notes.append(linearize.sentence(name, put.view_problem))
+                        report.notes.append(viewcopy.sentence(name, put.view_problem))
                     report.files += 1
                     report.arrive(FILE)
                 except outside.TooManyRequests:  # the import's budget, not this file's

@@ -40,9 +40,11 @@ ALLOWED_LIST = "PDF, PNG, JPEG, TXT, CSV, ODT, ODS, DOCX, XLSX, PPTX"
 
 def check_name(name: str) -> str:
     """One file name (no folders). Returns it NFC-normalised or raises DocumentError."""
-    shown = repr(name[:60]) if any(unicodedata.category(c) == "Cc" for c in name) else f"„{name[:60]}“"
+    shown = repr(name[:60]) if any(unicodedata.category(c) in ("Cc", "Cs") for c in name) else f"„{name[:60]}“"
     if not name or not name.strip():
         raise DocumentError("Die Datei hat keinen Namen.")
+    if any(unicodedata.category(c) == "Cs" for c in name):  # bytes from disk that are not UTF-8 (surrogateescape)
+        raise DocumentError(f"Der Dateiname {shown} ist kein UTF-8-Text (alte Kodierung?) und wird abgelehnt.")
     if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
         raise DocumentError(f"Der Dateiname {shown} enthält Steuerzeichen und wird abgelehnt.")
     if "/" in name or "\\" in name or name in (".", "..") or ".." in name.split("."):

@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import sqlite_utils
 
-from appliance.documents import DocumentError, linearize, pdfcheck, policy, rules
+from appliance.documents import DocumentError, viewcopy, pdfcheck, policy, rules
 from appliance.documents.blobs import Blobs, Stored
 from appliance.rules.viewer import Viewer
 from appliance.store.db import audit, now
@@ -69,6 +69,7 @@ class File:
     pdf_active: tuple[str, ...] = ()  # what pdfcheck found (JavaScript, launch, …): kept, marked for the clerk
     position: int = 0  # order among the files of its item (then id)
     view_sha256: str | None = None  # the blob the viewer reads (linearized copy); None: the original (viewer_copy)
+    optimised_sha256: str | None = None  # the clerk's smaller copy for the hall (issue 16), beside the original
 
     @property
     def effective_public(self) -> bool:
@@ -103,18 +104,21 @@ def _file(r: dict) -> File:
     return File(r["id"], r["session_id"], r["item_id"], r["name"], r["title"], r["sha256"], r["size"], r["mime"],
                 bool(r["public"]), bool(r["late"]), r["added_at"], bool(r["item_public"]),
                 tuple(k for k in (r.get("pdf_active") or "").split(",") if k), r.get("position") or 0,
-                r.get("view_sha256") or None)
+                r.get("view_sha256") or None, r.get("optimised_sha256"))
 
 
 def viewer_copy(f: File) -> str:
-    """The blob the viewer reads: the linearized copy when there is one, else the original. Downloads and the
-    ZIP never ask this: they serve the original bytes (f.sha256), which OParl's checksums describe."""
-    return f.view_sha256 or f.sha256
+    """The blob (SHA-256) the in-page PDF viewer reads of this file, range by range: the clerk's optimised copy
+    when there is one (smaller, see optimised_copy), else the viewer's copy made at import (view_sha256: page
+    dictionaries packed together, see documents/linearize), else the original. Downloads and the ZIP never ask
+    this: they serve the original bytes (f.sha256), which OParl's checksums describe."""
+    return optimised_copy(f) or f.view_sha256 or f.sha256
 
 
 def hashes(f: File) -> list[str]:
-    """Every blob of a file: the original and its viewer's copy (both go when no row uses them)."""
-    return [f.sha256, *([f.view_sha256] if f.view_sha256 and f.view_sha256 != f.sha256 else [])]
+    """Every blob of a file: the original, its viewer's copy and the clerk's optimised copy (all go when no row
+    uses them)."""
+    return list(dict.fromkeys(filter(None, [f.sha256, f.view_sha256, f.optimised_sha256])))
 
 
 def session_body(db: sqlite_utils.Database, session_id: int) -> str | None:
@@ -180,14 +184,14 @@ def check_pdfs(paths: list[Path]) -> list[pdfcheck.PdfCheck]:
 
 
 def view_copies(blobs: Blobs, originals: list[Stored]) -> list[Checked]:
-    """The viewer's linearized copies of checked PDFs, in one child process (linearize.linearize_files: Debian's
+    """The viewer's linearized copies of checked PDFs, in one child process (viewcopy.prepare_files: Debian's
     qpdf, bounded in time and memory), each stored as a blob of its own. Only view_* fields are set; a PDF qpdf
     cannot prepare keeps its original for the viewer and a German view_problem for the clerk."""
     paths = [s.path for s in originals if s.path is not None]
     if len(paths) != len(originals):
         raise ValueError("view_copies: stored files only")
     out: list[Checked] = []
-    for s, res in zip(originals, linearize.linearize_files(paths, blobs.root / "tmp"), strict=True):
+    for s, res in zip(originals, viewcopy.prepare_files(paths, blobs.root / "tmp"), strict=True):
         if res.already:
             out.append(Checked(view_sha256=s.sha256))
         elif res.copy is not None:
@@ -537,15 +541,16 @@ def disk_use(db: sqlite_utils.Database) -> dict[int, int]:
 
 def referenced(db: sqlite_utils.Database) -> set[str]:
     """Every blob a row uses: originals and the viewer's copies."""
-    return {r[0] for r in db.execute("SELECT sha256 FROM doc_files UNION SELECT view_sha256 FROM doc_files"
-                                     " WHERE view_sha256 IS NOT NULL").fetchall()}
+    return {r[0] for r in db.execute(
+        "SELECT sha256 FROM doc_files UNION SELECT view_sha256 FROM doc_files WHERE view_sha256 IS NOT NULL"
+        " UNION SELECT optimised_sha256 FROM doc_files WHERE optimised_sha256 IS NOT NULL").fetchall()}
 
 
 # --- the viewer's copies of files imported before them (issue 16) -----------------------------------------
 
 
 @dataclass
-class Optimised:
+class Prepared:
     made: int = 0  # originals that got a linearized copy
     already: int = 0  # originals that are linearized themselves
     problems: list[tuple[str, str]] = field(default_factory=list)  # (file name, why): served as they are
@@ -558,12 +563,12 @@ def without_view(db: sqlite_utils.Database, session_id: int | None = None) -> li
         " session_id = ?) GROUP BY sha256 ORDER BY MIN(id)", [PDF, session_id, session_id])]
 
 
-def optimise(db: sqlite_utils.Database, blobs: Blobs, session_id: int | None = None, *,
-             batch: int = 20) -> Optimised:
+def prepare_views(db: sqlite_utils.Database, blobs: Blobs, session_id: int | None = None, *,
+             batch: int = 20) -> Prepared:
     """Linearized copies for PDFs imported before copies were made (`sitzungsbox documents optimise`), a batch per
     child process. Each original's rows get their copy in one statement; a file qpdf cannot prepare stays as it is
     (NULL: the viewer reads the original) and is named with the reason. Run again, it tries those again."""
-    done = Optimised()
+    done = Prepared()
     todo = [(sha, name) for sha, name in without_view(db, session_id) if blobs.has(sha)]
     for start in range(0, len(todo), batch):
         part = todo[start:start + batch]
@@ -583,6 +588,17 @@ def optimise(db: sqlite_utils.Database, blobs: Blobs, session_id: int | None = N
         remove_orphans(db, blobs, made)  # rows deleted meanwhile: their copy goes again
     return done
 
+def optimised_copy(f: File) -> str | None:
+    """The hash of the file's optimised copy (smaller, for the viewer in the hall), or None: read the original.
+    The original stays what downloads, ZIPs and checksums serve."""
+    return f.optimised_sha256
+
+
+def set_optimised(db: sqlite_utils.Database, f: File, sha256: str | None) -> bool:
+    """Row write: the file's optimised copy, if the file still holds the bytes the copy was made from."""
+    return db.execute("UPDATE doc_files SET optimised_sha256 = ? WHERE id = ? AND sha256 = ?",
+                      [sha256, f.id, f.sha256]).rowcount == 1
+
 
 # --- wiping and checking ------------------------------------------------------------------------
 
@@ -593,8 +609,9 @@ def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: b
     no other session uses after its commit."""
     where = _wipe_where(nonpublic_only)
     with transaction(db):
-        shas = {sha for r in db.execute(f"SELECT sha256, view_sha256 FROM doc_files WHERE {where}",  # noqa: S608
-                                        [session_id, session_id]) for sha in r if sha}
+        shas = {sha for r in db.execute(
+            f"SELECT sha256, view_sha256, optimised_sha256 FROM doc_files WHERE {where}",  # noqa: S608
+            [session_id, session_id]) for sha in r if sha}
         removed = db.execute(f"DELETE FROM doc_files WHERE {where}",  # noqa: S608 - fixed text
                              [session_id, session_id]).rowcount
         if nonpublic_only:

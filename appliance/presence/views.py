@@ -15,7 +15,7 @@ from flask import Blueprint, Response, current_app, flash, g, render_template, r
 from appliance import csvexport
 from appliance.presence import store
 from appliance.sessions import service
-from appliance.web import auth, i18n, links
+from appliance.web import auth, forms, i18n, links
 from appliance.web.viewer import current_viewer
 
 bp = Blueprint("presence", __name__)
@@ -92,8 +92,8 @@ def correct():
     s = _active_or_none()
     if s is None:
         return links.redirect_to("presence.attendance")
+    member_id = forms.row_id("member_id")  # a tampered form: 400 naming the field
     try:
-        member_id = int(request.form.get("member_id", ""))
         member = service.get_member(g.db, member_id)
         if member.session_id != s.id:
             raise ValueError(i18n.t("att.not_in_session"))

@@ -3,14 +3,17 @@ an OParl meeting, and correct single items and files (issue 12: edit, move, reor
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 import sqlite_utils
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, service
+from appliance.documents import DocumentError, bulk, optimise, service
 from appliance.store.db import audit
 from appliance.store.transaction import transaction
 
@@ -157,6 +160,42 @@ def reorder(db: sqlite_utils.Database, actor: str, *, item_id: int | None = None
         audit(db, actor, "documents.reorder", f"session={sid} {kind}={row_id} step={step:+d}")
         _changed(db, sid, kind, {f"{kind}_id": row_id})
     return True
+
+
+@dataclass(frozen=True)
+class Optimised:
+    before: int  # bytes of the original
+    after: int  # bytes of Ghostscript's copy
+    kept: bool  # False: not smaller, nothing kept
+
+
+def optimise_file(cfg: Config, db: sqlite_utils.Database, file_id: int, actor: str) -> Optimised:
+    """Store a smaller copy of a PDF beside its original (for the viewer in the hall; the original stays for
+    download and checksum). Ghostscript runs outside the transaction; a copy that is not smaller is dropped."""
+    f = service.get_file(db, file_id)
+    if f is None or f.mime != "application/pdf":
+        raise DocumentError("Nur von PDF-Dateien lässt sich eine optimierte Kopie speichern.")
+    blobs = service.blobs_for(cfg.state_dir)
+    (blobs.root / "tmp").mkdir(parents=True, exist_ok=True)
+    out = Path(tempfile.mkdtemp(dir=blobs.root / "tmp", prefix="gs-")) / "copy.pdf"
+    try:
+        size = optimise.ghostscript(blobs.path(f.sha256), out, timeout=cfg.docs_optimise_timeout_s)
+        if size >= f.size:
+            return Optimised(f.size, size, kept=False)
+        with open(out, "rb") as fh:
+            stored = blobs.put_file(fh)
+    finally:
+        shutil.rmtree(out.parent, ignore_errors=True)
+    try:
+        with transaction(db):
+            if not service.set_optimised(db, f, stored.sha256):
+                raise DocumentError("Die Datei wurde inzwischen ersetzt oder gelöscht.")
+            audit(db, actor, "documents.optimise_file", f"session={f.session_id} file={f.id} {f.size}->{size}")
+    except BaseException:
+        service.remove_orphans(db, blobs, [stored.sha256])  # nothing half-kept
+        raise
+    service.remove_orphans(db, blobs, [f.optimised_sha256] if f.optimised_sha256 else [])
+    return Optimised(f.size, size, kept=True)
 
 
 def delete_file(cfg: Config, db: sqlite_utils.Database, file_id: int, actor: str) -> service.File:

@@ -7,13 +7,15 @@ import secrets
 from typing import Any
 
 from flask import Flask, g, render_template, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequestKeyError, HTTPException
 
 from appliance.config import Config
 from appliance.store import open_db
-from appliance.web import csrf, i18n, links, nav
+from appliance.web import csrf, forms, i18n, links, nav
 
 MAX_UPLOAD = 64 * 1024 * 1024
+MAX_FORM_PARTS = 1000  # files and fields in one form: more is refused whole (413), before any file is stored
+MAX_FORM_FIELD = 500_000  # bytes of one text field (a chat message is 1000 characters, a title 500)
 POOL_MAX = 32  # idle SQLite connections kept per worker
 
 
@@ -42,6 +44,8 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
         SB_HELPER=helper,
         TESTING=testing,
         MAX_CONTENT_LENGTH=MAX_UPLOAD,
+        MAX_FORM_PARTS=MAX_FORM_PARTS,
+        MAX_FORM_MEMORY_SIZE=MAX_FORM_FIELD,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_NAME="sitzungsbox_clerk",
@@ -102,10 +106,22 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
 
     @app.errorhandler(HTTPException)
     def _error(exc: HTTPException):
-        key = "error.csrf" if exc.description == "csrf" else f"error.{exc.code}"
-        message = i18n.t(key) if i18n.has(key) else (exc.description or exc.name)
-        kind = "csrf" if exc.description == "csrf" else exc.code
-        return render_template("error.html", message=message, code=exc.code, kind=kind), exc.code
+        # Always German (or English) from the catalogs, never Werkzeug's English descriptions.
+        code = exc.code or 500
+        kind = "csrf" if exc.description == "csrf" else code
+        if exc.description == "csrf":
+            message = i18n.t("error.csrf")
+        elif isinstance(exc, forms.FieldError | BadRequestKeyError):
+            field = exc.field if isinstance(exc, forms.FieldError) else str(exc.args[0] if exc.args else "?")
+            message = i18n.t("error.field", field=field[:40])
+        elif code == 413:  # the request as a whole, a field, or the number of parts: the limits named
+            message = i18n.t("error.413") + " " + i18n.t("error.limits", mb=MAX_UPLOAD // 2**20, parts=MAX_FORM_PARTS,
+                                                         kb=MAX_FORM_FIELD // 1000)
+        elif i18n.has(f"error.{code}"):
+            message = i18n.t(f"error.{code}")
+        else:
+            message = i18n.t("error.other", code=code)
+        return render_template("error.html", message=message, code=code, kind=kind), code
 
     @app.after_request
     def _headers(resp):

@@ -29,7 +29,7 @@ from appliance.web import auth, csrf, guard, i18n, links
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 auth.register(bp)
 
-MAX_CSV = 2 * 1024 * 1024
+MAX_CSV = roster.MAX_BYTES
 
 
 @bp.app_context_processor

@@ -21,14 +21,14 @@ from werkzeug.wsgi import FileWrapper
 
 from appliance import outside
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service
+from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service, traffic
 from appliance.documents.blobs import Blobs
 from appliance.rules import guard as guard_rules
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
 from appliance.usecases import impact as count
-from appliance.web import auth, guard, i18n, links
+from appliance.web import auth, forms, guard, i18n, links
 from appliance.web.viewer import current_viewer, member_viewer
 
 log = logging.getLogger(__name__)
@@ -164,18 +164,23 @@ def view(file_id: int):
 
 class _Range:
     """A file limited to `length` bytes from its current position. gunicorn sends it with sendfile (it uses
-    fileno(), the current offset and Content-Length); other servers iterate read()."""
+    fileno(), the current offset and Content-Length; fastsend calls note_sent); other servers iterate read().
+    `done(sent)` once, when the server closes it (documents.traffic counts)."""
 
-    def __init__(self, fh, length: int) -> None:
-        self.fh, self.left = fh, length
+    def __init__(self, fh, length: int, done=None) -> None:
+        self.fh, self.left, self.done, self.sent = fh, length, done, 0
 
     def fileno(self) -> int:
         return self.fh.fileno()
+
+    def note_sent(self, n: int) -> None:
+        self.sent += n
 
     def read(self, n: int = -1) -> bytes:
         n = self.left if n < 0 else min(n, self.left)
         data = self.fh.read(n) if n else b""
         self.left -= len(data)
+        self.sent += len(data)
         return data
 
     def seek(self, pos: int, whence: int = 0) -> int:
@@ -186,6 +191,38 @@ class _Range:
 
     def close(self) -> None:
         self.fh.close()
+        done, self.done = self.done, None
+        if done is not None:
+            done(self.sent)
+
+
+def _meter() -> traffic.Meter:
+    """This worker's byte counts (documents.traffic), written to the database every few seconds."""
+    ext = current_app.extensions
+    if "sb_doc_traffic" not in ext:
+        ext["sb_doc_traffic"] = traffic.Meter(_cfg().db_path)
+    return ext["sb_doc_traffic"]
+
+
+def _pacer() -> traffic.Pacer:
+    """This worker's one bucket for all its paced responses."""
+    ext = current_app.extensions
+    if "sb_doc_pacer" not in ext:
+        ext["sb_doc_pacer"] = traffic.Pacer(_cfg().docs_bulk_pace_kib or 1)
+    return ext["sb_doc_pacer"]
+
+
+def _counted_body(f: service.File, fh, p: httpfile.Plan, kind: str, session_running: bool):
+    """The body of a file response, counted when it ends; whole files paced while a session runs."""
+    meter = _meter()
+
+    def done(sent: int) -> None:
+        meter.add(f.session_id, f.id, kind, sent, opened=p.start == 0)
+
+    if traffic.should_pace(kind, session_running, _cfg().docs_bulk_pace_kib):
+        return traffic.paced_file(fh, p.length, _pacer(), done)
+    wrapper = request.environ.get("wsgi.file_wrapper", FileWrapper)  # sendfile under gunicorn
+    return wrapper(_Range(fh, p.length, done), 1 << 20)
 
 
 @bp.route("/unterlagen/datei/<int:file_id>/<path:name>", methods=["GET", "HEAD"])
@@ -239,9 +276,12 @@ def _send(viewer: Viewer, f: service.File, sha: str, via: str, extra: dict[str, 
     if p.start == 0 and request.method == "GET":
         service.log_download(g.db, viewer, f, via)  # one entry per reading, not per range
     fh.seek(p.start)
-    wrapper = request.environ.get("wsgi.file_wrapper", FileWrapper)
-    resp = Response(wrapper(_Range(fh, p.length), 1 << 20), status=p.status, headers=headers, mimetype=f.mime,
-                    direct_passthrough=True)
+    if request.method == "HEAD":
+        body = FileWrapper(_Range(fh, 0))
+    else:
+        body = _counted_body(f, fh, p, traffic.kind_of("viewer" if via == "viewer" else "download", p.status),
+                             viewer.session_id is not None)
+    resp = Response(body, status=p.status, headers=headers, mimetype=f.mime, direct_passthrough=True)
     resp.content_length = p.length
     if p.content_range:
         resp.headers["Content-Range"] = p.content_range
@@ -282,8 +322,29 @@ def _arc_name(entry: service.AgendaEntry, f: service.File, used: set[str]) -> st
     return name
 
 
-def zip_stream(db_path, blobs: Blobs, viewer: Viewer, session_id: int) -> Iterator[bytes]:
-    """Everything the viewer may read as one ZIP, produced while it is sent (constant memory)."""
+def zip_stream(db_path, blobs: Blobs, viewer: Viewer, session_id: int, meter: traffic.Meter | None = None,
+               pacer: traffic.Pacer | None = None) -> Iterator[bytes]:
+    """Everything the viewer may read as one ZIP, produced while it is sent (constant memory). With a meter:
+    the bytes the server took counted per file (traffic "zip"; the central directory as file 0) when the
+    stream ends or is cut off; with a pacer: paced."""
+    tally: dict[int, int] = {}
+    parts = _zip_parts(db_path, blobs, viewer, session_id)
+    try:
+        for file_id, chunk in parts:
+            if not chunk:
+                continue
+            if pacer is not None:
+                pacer.pace(len(chunk))
+            yield chunk
+            tally[file_id] = tally.get(file_id, 0) + len(chunk)  # the server asked for more: it went out
+    finally:
+        parts.close()
+        if meter is not None:
+            for file_id, n in tally.items():
+                meter.add(session_id, file_id, "zip", n, requests=int(file_id != 0))
+
+
+def _zip_parts(db_path, blobs: Blobs, viewer: Viewer, session_id: int) -> Iterator[tuple[int, bytes]]:
     from appliance.store import open_db
     db = open_db(db_path, migrate=False)  # the request's connection is closed before the body streams
     try:
@@ -299,9 +360,9 @@ def zip_stream(db_path, blobs: Blobs, viewer: Viewer, session_id: int) -> Iterat
                     with open(blobs.path(f.sha256), "rb") as src, zf.open(info, "w", force_zip64=True) as dst:
                         for chunk in iter(lambda src=src: src.read(1 << 18), b""):
                             dst.write(chunk)
-                            yield sink.take()
-                    yield sink.take()
-        yield sink.take()
+                            yield f.id, sink.take()
+                    yield f.id, sink.take()
+        yield 0, sink.take()
     finally:
         db.conn.close()
 
@@ -311,8 +372,9 @@ def all_zip():
     viewer = _member_viewer()
     session = sessions.get_session(g.db, viewer.session_id)
     name = f"Unterlagen {session.body} {session.title}.zip"
-    resp = Response(zip_stream(_cfg().db_path, _blobs(), viewer, session.id), mimetype="application/zip",
-                    direct_passthrough=True)
+    paced = traffic.should_pace("zip", True, _cfg().docs_bulk_pace_kib)  # members' pages: a session runs
+    resp = Response(zip_stream(_cfg().db_path, _blobs(), viewer, session.id, _meter(), _pacer() if paced else None),
+                    mimetype="application/zip", direct_passthrough=True)
     resp.headers["Content-Disposition"] = httpfile.content_disposition(name, attachment=True)
     resp.headers["Cache-Control"] = "private, no-store"
     return resp
@@ -337,10 +399,38 @@ def _render_clerk(s: sessions.Session, problems: list[str] | None = None, status
     resp = Response(render_template(
         "documents/clerk.html", s=s, entries=service.agenda(g.db, s.id), items=service.items(g.db, s.id),
         disk=use.get(s.id, 0), disk_all=sum(use.values()), log=service.downloads(g.db, s.id), imports=imports,
-        running=running, problems=problems or [], max_mb=rules.MAX_FILE // 2**20,
+        running=running, problems=problems or [], max_mb=rules.MAX_FILE // 2**20, **_radio_view(s),
     ), status)
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+def _radio_view(s: sessions.Session) -> dict:
+    """Bytes on the radio (issue 16): this worker's counts written first (other workers' within seconds)."""
+    _meter().flush()
+    use = traffic.usage(g.db, s.id)
+    files = {f.id: f for f in service.files(g.db, s.id)}
+    saved = {fid: traffic.saving(files[fid].size, n, use.viewer_bytes.get(fid, 0))
+             for fid, n in use.opens.items() if fid in files}
+    copies = {f.id: _blobs().path(f.optimised_sha256).stat().st_size for f in files.values()
+              if service.optimised_copy(f) and _blobs().has(f.optimised_sha256)}
+    return {"usage": use, "saved": saved, "saved_total": sum(saved.values()), "copies": copies,
+            "hall_warn_bytes": _cfg().docs_hall_warn_mb * 2**20, "hall_warn_mb": _cfg().docs_hall_warn_mb,
+            "traffic_files": [files[fid] for fid in sorted(use.by_file) if fid in files]}
+
+
+@bp.post("/clerk/sessions/<int:session_id>/unterlagen/datei/<int:file_id>/optimieren")
+@auth_required
+def clerk_file_optimise(session_id: int, file_id: int):
+    s = _session_or_404(session_id)
+    f = _file_of(s, file_id)
+    try:
+        done = doc_acts.optimise_file(_cfg(), g.db, file_id, g.actor)
+    except DocumentError as exc:
+        return _render_clerk(s, [str(exc)], 422)
+    sizes = {"title": f.title, "before": doc_size(done.before), "after": doc_size(done.after)}
+    text = i18n.t("docs.clerk.optimised", **sizes) if done.kept else i18n.t("docs.clerk.optimise_useless", **sizes)
+    return _done(s, text, f"cfile-{file_id}")
 
 
 @bp.get("/clerk/sessions/<int:session_id>/unterlagen")
@@ -418,7 +508,7 @@ def _flash_result(result: bulk.Result) -> None:
         flash(i18n.t("docs.clerk.replaced", what=what), "ok")
     for what, kinds in result.flagged[:50]:
         flash(i18n.t("docs.clerk.flagged", what=what, kinds=_pdf_kinds(kinds)), "error")
-    for what, why in result.unprepared[:50]:  # served as delivered: no linearized copy (documents/linearize.py)
+    for what, why in result.unprepared[:50]:  # served as delivered: no linearized copy (documents/viewcopy.py)
         flash(i18n.t("docs.clerk.unprepared", what=what, why=why), "error")
     for what in result.skipped[:20]:
         flash(i18n.t("docs.clerk.skipped", what=what), "ok")
@@ -564,7 +654,7 @@ def clerk_reorder(session_id: int):
     s = _session_or_404(session_id)
     step = {"up": -1, "down": 1}.get(request.form.get("step", ""))
     kind, raw = request.form.get("kind", ""), request.form.get("id", "")
-    if step is None or kind not in ("item", "file") or not raw.isdigit():
+    if step is None or kind not in ("item", "file") or not forms.is_row_id(raw):
         return _render_clerk(s, [i18n.t("docs.clerk.bad_request")], 422)
     if kind == "item":
         _item_of(s, int(raw))
@@ -587,7 +677,7 @@ def clerk_file_replace(session_id: int, file_id: int):
         put = doc_acts.replace_file(_cfg(), g.db, file_id, upload.filename, upload.stream, g.actor)
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
-    if put.view_problem:  # served as delivered: no linearized copy (documents/linearize.py)
+    if put.view_problem:  # served as delivered: no linearized copy (documents/viewcopy.py)
         flash(i18n.t("docs.clerk.unprepared", what=upload.filename, why=put.view_problem), "error")
     return _done(s, i18n.t("docs.clerk.replaced_one", title=f.title), f"cfile-{put.id}")
 

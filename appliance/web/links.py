@@ -49,10 +49,10 @@ def state() -> dict[str, str]:
     """The sticky state of this request (empty outside a request)."""
     if not has_request_context():
         return {}
-    from appliance.web import i18n
+    from appliance.web import forms, i18n
 
     out: dict[str, str] = {}
-    chosen = request.args.get("lang") or request.form.get("lang")
+    chosen = request.args.get("lang") or forms.peek("lang")  # also on the error page about an unreadable body
     if chosen in i18n.LANGS:
         out["lang"] = chosen
     if current_app.config["SB"].demo:

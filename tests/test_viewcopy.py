@@ -1,4 +1,4 @@
-"""The viewer's linearized copy of a PDF (issue 16): made at import by Debian's qpdf through every entry path
+"""The viewer's copy of a PDF (issue 16): made at import by Debian's qpdf through every entry path
 (clerk upload, ZIP, folder on the command line, OParl), stored as a blob of its own; the original's bytes stay
 what downloads, the ZIP and OParl's checksums are about. A PDF qpdf cannot prepare is reported in German and
 served as it came; the copies live and die with their files."""
@@ -19,7 +19,7 @@ import pytest
 
 from appliance import cli
 from appliance.config import to_toml
-from appliance.documents import bulk, linearize, oparl_import, pdfcheck, service
+from appliance.documents import bulk, viewcopy, oparl_import, pdfcheck, service
 from appliance.rules.viewer import Viewer
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
@@ -29,11 +29,12 @@ from tests.conftest import logged_in_clerk, need_binary
 
 pytestmark = pytest.mark.usefixtures("qpdf")
 
-# What pypdf writes is not linearized (no /Linearized dictionary first): a real document a clerk might upload.
-HAUSHALT = pdf_samples.text("Haushalt 2027")
-VERMERK = pdf_samples.text("Vermerk zur Personalsache")
+# Several pages, each page's dictionary right before its ~60 kB of content (as many producers write): the page
+# dictionaries lie spread over the file, what PDF.js pays for (see documents/viewcopy.py).
+HAUSHALT = pdf_samples.pages(6, 400_000, links=1)
+VERMERK = pdf_samples.pages(5, 300_000, links=1)
 # The catalog's /Pages names a page, not a page tree. pypdf (and so pdfcheck, and readers) show the one page;
-# qpdf finds "no pages found while calculating linearization data" and exits 2.
+# qpdf cannot rewrite it and exits 2.
 NO_PAGE_TREE = pdf_samples.write([b"<< /Type /Catalog /Pages 3 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
                                   b"<< /Type /Page /MediaBox [0 0 595 842] /Contents 4 0 R >>",
                                   b"<< /Length 23 >>\nstream\nBT /F1 12 Tf (x) Tj ET\nendstream"])
@@ -53,19 +54,22 @@ def session(db):
     return s
 
 
-def is_linearized(path: Path) -> bool:
-    out = subprocess.run(["qpdf", "--check-linearization", str(path)], capture_output=True, text=True, check=False)
-    return out.returncode == 0 and "no linearization errors" in out.stdout
+def dicts_together(path: Path) -> bool:
+    """Measured with pypdf, not with the module's own qpdf reading: the page dictionaries lie in one 64 kB chunk,
+    or in a chunk per 50 pages (qpdf's object streams hold 100 objects; a page's annotations share them)."""
+    return _chunks_with_page_dicts(path) <= max(1, _page_count(path) // 50)
 
 
 def assert_copy(cfg, f: service.File, original: bytes) -> None:
-    """The row's original is the bytes that came, untouched; the viewer reads a linearized copy of them."""
+    """The row's original is the bytes that came, untouched; the viewer reads a copy of them whose page dictionaries
+    lie together, with the same pages."""
     blobs = service.blobs_for(cfg.state_dir)
     assert f.sha256 == hashlib.sha256(original).hexdigest() and blobs.path(f.sha256).read_bytes() == original
     assert blobs.verify(f.sha256) and f.size == len(original)
     assert f.view_sha256 and f.view_sha256 != f.sha256 and service.viewer_copy(f) == f.view_sha256
-    assert blobs.verify(f.view_sha256) and is_linearized(blobs.path(f.view_sha256))
-    assert not is_linearized(blobs.path(f.sha256))
+    assert blobs.verify(f.view_sha256) and dicts_together(blobs.path(f.view_sha256))
+    assert not dicts_together(blobs.path(f.sha256))
+    assert _page_count(blobs.path(f.view_sha256)) == _page_count(blobs.path(f.sha256))
     assert f.view_sha256 in service.referenced(db_of(cfg))
 
 
@@ -104,26 +108,39 @@ def member_client(cfg, db, session):
 def test_qpdf_reason_names_qpdf_s_words_without_our_paths():
     err = ("WARNING: /s/documents/tmp/up-1: file is damaged\n"
            "qpdf: /s/documents/ab/abcd (offset 115): no pages found while calculating linearization data\n")
-    assert linearize.qpdf_reason(err, "/s/documents/ab/abcd") == \
+    assert viewcopy.qpdf_reason(err, "/s/documents/ab/abcd") == \
         "qpdf meldet „(offset 115): no pages found while calculating linearization data“"
-    assert linearize.sentence("Vorlage.pdf", "nach 60 s abgebrochen (Zeitgrenze)") == (
+    assert viewcopy.sentence("Vorlage.pdf", "nach 60 s abgebrochen (Zeitgrenze)") == (
         "„Vorlage.pdf“ ließ sich nicht für die schnelle Ansicht aufbereiten: nach 60 s abgebrochen (Zeitgrenze) – "
         "die Ansicht zeigt die Datei wie geliefert (lädt langsamer).")
 
 
-def test_a_copy_an_already_linearized_file_and_a_damaged_one_in_one_child(tmp_path):
+def test_page_places_read_qpdf_s_words():
+    """Recorded `qpdf --show-pages` / `--show-xref` (qpdf 11.3): a page inside an object stream lies where its
+    stream lies."""
+    pages = "page 1: 5 0 R\n  content:\n    25 0 R\npage 2: 6 0 R\n  content:\n    26 0 R\n"
+    xref = ("1/0: uncompressed; offset = 15\n5/0: compressed; stream = 1, index = 3\n"
+            "6/0: uncompressed; offset = 900000\n")
+    assert viewcopy.page_places(pages, xref) == [15, 900000]
+    assert not viewcopy.together([15, 900000]) and viewcopy.together([15, 60000]) and not viewcopy.together([])
+    assert viewcopy.together([0, 150 * 1024] + [100] * 148)  # 150 pages: 150 kB of dictionaries is together
+
+
+def test_a_copy_an_already_compact_file_and_a_damaged_one_in_one_child(tmp_path):
     plain, broken = tmp_path / "plain.pdf", tmp_path / "broken.pdf"
     plain.write_bytes(HAUSHALT)
     broken.write_bytes(NO_PAGE_TREE)
     out = tmp_path / "out"
-    made, bad = linearize.linearize_files([plain, broken], out)
-    assert made.copy is not None and made.copy.parent == out and is_linearized(made.copy) and not made.already
+    made, bad = viewcopy.prepare_files([plain, broken], out)
+    assert made.copy is not None and made.copy.parent == out and dicts_together(made.copy) and not made.already
+    assert not dicts_together(plain) and _page_count(made.copy) == 6
     assert plain.read_bytes() == HAUSHALT  # the original is never touched
-    assert bad.copy is None and "no pages found" in bad.problem and list(out.iterdir()) == [made.copy]
+    assert bad.copy is None and bad.problem == "qpdf findet darin keine Seiten (Seitenbaum beschädigt)"
+    assert list(out.iterdir()) == [made.copy]
     # the same original gives the same copy, byte for byte (--deterministic-id): content-addressed copies dedupe
-    (again,) = linearize.linearize_files([plain], tmp_path / "out2")
+    (again,) = viewcopy.prepare_files([plain], tmp_path / "out2")
     assert again.copy.read_bytes() == made.copy.read_bytes()
-    (already,) = linearize.linearize_files([made.copy], tmp_path / "out3")
+    (already,) = viewcopy.prepare_files([made.copy], tmp_path / "out3")
     assert already.already and already.copy is None and not list((tmp_path / "out3").iterdir())
 
 
@@ -133,14 +150,14 @@ def test_a_qpdf_that_hangs_is_stopped_and_reported(tmp_path):
     slow.chmod(0o755)
     (tmp_path / "a.pdf").write_bytes(HAUSHALT)
     t0 = time.monotonic()
-    (res,) = linearize.linearize_files([tmp_path / "a.pdf"], tmp_path / "out", qpdf=str(slow), file_seconds=0.5)
+    (res,) = viewcopy.prepare_files([tmp_path / "a.pdf"], tmp_path / "out", qpdf=str(slow), file_seconds=0.5)
     assert time.monotonic() - t0 < 10
     assert res.copy is None and res.problem == "nach 0,5 s abgebrochen (Zeitgrenze)"
 
 
 def test_without_qpdf_the_original_is_served_and_the_reason_named(tmp_path):
     (tmp_path / "a.pdf").write_bytes(HAUSHALT)
-    (res,) = linearize.linearize_files([tmp_path / "a.pdf"], tmp_path / "out", qpdf=str(tmp_path / "kein-qpdf"))
+    (res,) = viewcopy.prepare_files([tmp_path / "a.pdf"], tmp_path / "out", qpdf=str(tmp_path / "kein-qpdf"))
     assert res.copy is None and res.problem == "qpdf fehlt auf der Box (apt install qpdf)"
 
 
@@ -159,7 +176,7 @@ def test_clerk_upload_makes_a_copy_and_downloads_and_the_zip_keep_the_original(c
                                              (io.BytesIO(NO_PAGE_TREE), "Kaputt.pdf")]},
         content_type="multipart/form-data", follow_redirects=True)
     page = html.unescape(r.get_data(as_text=True))
-    assert r.status_code == 200 and f"„Kaputt.pdf“ {SENTENCE}: qpdf meldet „" in page
+    assert r.status_code == 200 and f"„Kaputt.pdf“ {SENTENCE}: qpdf findet darin keine Seiten" in page
     assert f"„Haushalt.pdf“ {SENTENCE}" not in page
     good, bad = sorted(service.files(db, session.id), key=lambda f: f.name)
     assert good.name == "Haushalt.pdf" and bad.name == "Kaputt.pdf"
@@ -184,7 +201,7 @@ def test_zip_and_folder_on_the_command_line(cfg, db, session, tmp_path, capsys):
     (tmp_path / "z.zip").write_bytes(zip_bytes({"TOP 1 Haushalt/Haushalt.pdf": HAUSHALT, "Kaputt.pdf": NO_PAGE_TREE}))
     assert cli.main(["--config", str(conf), "import", str(session.id), str(tmp_path / "z.zip")]) == 0
     out = capsys.readouterr().out
-    assert f"„Kaputt.pdf“ {SENTENCE}: qpdf meldet „" in out and "Haushalt.pdf“" not in out
+    assert f"„Kaputt.pdf“ {SENTENCE}: qpdf findet darin keine Seiten" in out and "Haushalt.pdf“" not in out
     usb = tmp_path / "usb" / "NÖ 2 Personal"
     usb.mkdir(parents=True)
     (usb / "Vermerk.pdf").write_bytes(VERMERK)
@@ -221,13 +238,13 @@ def test_oparl_reports_a_pdf_qpdf_cannot_prepare(cfg, db, session, tmp_path):
     (tmp_path / "57739.pdf").write_bytes(NO_PAGE_TREE)
     src = oparl_import.DirSource(tmp_path)
     report = oparl_import.import_meeting(db, service.blobs_for(cfg.state_dir), session.id, src, meeting["id"])
-    assert report.files == 1 and any(SENTENCE in line and "qpdf meldet" in line for line in report.lines())
+    assert report.files == 1 and any(SENTENCE in line and "keine Seiten" in line for line in report.lines())
     (f,) = service.files(db, session.id)
     assert f.view_sha256 is None and service.viewer_copy(f) == f.sha256
 
 
-def test_an_already_linearized_original_is_its_own_copy(cfg, db, session, tmp_path):
-    (made,) = linearize.linearize_files([_write(tmp_path / "a.pdf", HAUSHALT)], tmp_path / "out")
+def test_an_original_with_its_page_dictionaries_together_is_its_own_copy(cfg, db, session, tmp_path):
+    (made,) = viewcopy.prepare_files([_write(tmp_path / "a.pdf", HAUSHALT)], tmp_path / "out")
     fast = made.copy.read_bytes()
     blobs = service.blobs_for(cfg.state_dir)
     bulk.import_entries(db, blobs, session.id, [bulk.Entry(None, "Schnell.pdf", len(fast), lambda: io.BytesIO(fast))])
@@ -295,7 +312,7 @@ def test_documents_check_verifies_the_copies(cfg, db, session):
 # --- files imported before copies were made ---------------------------------------------------------
 
 
-def test_optimise_makes_the_copies_of_older_files(cfg, db, session, tmp_path, capsys):
+def test_prepare_makes_the_copies_of_older_files(cfg, db, session, tmp_path, capsys):
     blobs = service.blobs_for(cfg.state_dir)
     for name, data in (("Haushalt.pdf", HAUSHALT), ("Kaputt.pdf", NO_PAGE_TREE), ("Notiz.txt", b"Notiz\n")):
         n, kind, stored = service.store_upload(blobs, name, io.BytesIO(data))
@@ -304,27 +321,28 @@ def test_optimise_makes_the_copies_of_older_files(cfg, db, session, tmp_path, ca
     assert len(list(blobs.all())) == 3
     conf = tmp_path / "box.toml"
     conf.write_text(to_toml(cfg))
-    assert cli.main(["--config", str(conf), "documents", "optimise", str(session.id)]) == 1
+    assert cli.main(["--config", str(conf), "documents", "prepare", str(session.id)]) == 1
     out = capsys.readouterr().out
-    assert f"„Kaputt.pdf“ {SENTENCE}: qpdf meldet" in out
+    assert f"„Kaputt.pdf“ {SENTENCE}: qpdf findet darin keine Seiten" in out
     assert "1 PDF-Datei(en) für die schnelle Ansicht aufbereitet, 0 waren es schon, 1 nicht aufbereitet." in out
     by_name = {f.name: f for f in service.files(db, session.id)}
     assert_copy(cfg, by_name["Haushalt.pdf"], HAUSHALT)
     assert by_name["Kaputt.pdf"].view_sha256 is None and by_name["Notiz.txt"].view_sha256 is None
-    assert cli.main(["--config", str(conf), "documents", "optimise"]) == 1  # again: only the one it cannot do
+    assert cli.main(["--config", str(conf), "documents", "prepare"]) == 1  # again: only the one it cannot do
     assert "0 PDF-Datei(en) für die schnelle Ansicht aufbereitet" in capsys.readouterr().out
-    assert cli.main(["--config", str(conf), "documents", "optimise", "999"]) == 2
+    assert cli.main(["--config", str(conf), "documents", "prepare", "999"]) == 2
 
 
-def test_a_big_pdf_is_linearized_quickly(tmp_path):
-    """20 MB, 500 pages, 5,000 link annotations (as in test_pdfcheck): the number in linearize's module text."""
+def test_a_big_pdf_is_prepared_quickly(tmp_path):
+    """20 MB, 500 pages, 5,000 link annotations (as in test_pdfcheck)."""
     p = tmp_path / "haushalt.pdf"
     p.write_bytes(pdf_samples.pages(500, 20 << 20))
     t0 = time.monotonic()
-    (result,) = linearize.linearize_files([p], tmp_path / "out")
+    (result,) = viewcopy.prepare_files([p], tmp_path / "out")
     took = time.monotonic() - t0
-    print(f"20 MB / 500 pages: {took:.2f} s with the child's start")
-    assert result.copy is not None and is_linearized(result.copy)
+    print(f"20 MB / 500 pages: {took:.2f} s with the child's start; page dictionaries in "
+          f"{_chunks_with_page_dicts(result.copy)} chunks (original: {_chunks_with_page_dicts(p)})")
+    assert result.copy is not None and dicts_together(result.copy)
     assert took < 15  # see the module text for the development machine; generous for a loaded CI box
 
 
@@ -340,8 +358,8 @@ def test_an_encrypted_pdf_gets_a_copy_without_a_deterministic_id(tmp_path):
     w.write(buf)
     p = _write(tmp_path / "enc.pdf", buf.getvalue())
     assert pdfcheck.check(p).ok
-    (result,) = linearize.linearize_files([p], tmp_path / "out")
-    assert result.copy is not None and is_linearized(result.copy)
+    (result,) = viewcopy.prepare_files([p], tmp_path / "out")
+    assert (result.copy is not None and _page_count(result.copy) == 1) or result.already
 
 
 def test_a_replacement_qpdf_cannot_prepare_is_reported_on_the_clerk_page(cfg, db, session):
@@ -352,9 +370,15 @@ def test_a_replacement_qpdf_cannot_prepare_is_reported_on_the_clerk_page(cfg, db
     r = c.post(f"/clerk/sessions/{session.id}/unterlagen/datei/{f.id}/ersetzen",
                data={"csrf_token": tok, "file": (io.BytesIO(NO_PAGE_TREE), "Neu.pdf")},
                content_type="multipart/form-data", follow_redirects=True)
-    assert r.status_code == 200 and f"„Neu.pdf“ {SENTENCE}: qpdf meldet „" in html.unescape(r.get_data(as_text=True))
+    assert r.status_code == 200 and f"„Neu.pdf“ {SENTENCE}: qpdf findet darin keine Seiten" in html.unescape(r.get_data(as_text=True))
     (new,) = service.files(db, session.id)
     assert new.view_sha256 is None and sorted(blobs.all()) == [new.sha256]  # the old original and copy are gone
+
+
+def _page_count(path: Path) -> int:
+    from pypdf import PdfReader
+
+    return len(PdfReader(str(path)).pages)
 
 
 def _chunks_with_page_dicts(path: Path, chunk: int = 65536) -> int:
@@ -371,13 +395,15 @@ def _chunks_with_page_dicts(path: Path, chunk: int = 65536) -> int:
 
 
 def test_what_linearization_does_to_the_page_dictionaries(tmp_path):
-    """The numbers in linearize's module text (a 60-page file here; 300 there): linearized, the page dictionaries
-    stay spread one per page part; packed into object streams without linearizing, they lie together."""
+    """Why the copy is not linearized (viewcopy's module text; a 60-page file here, 300 there): linearized (qpdf,
+    with object streams or without) the page dictionaries stay spread one per page part, and PDF.js fetches each
+    on opening; the box's copy has them in one chunk. An original that is linearized gets the copy too."""
     from tests.test_viewer_browser import many_pages
 
     src = _write(tmp_path / "flach.pdf", many_pages(60, dicts_first=False))
-    (lin,) = linearize.linearize_files([src], tmp_path / "out")
-    packed = tmp_path / "packed.pdf"
-    subprocess.run(["qpdf", "--object-streams=generate", str(src), str(packed)], check=True)
-    assert (_chunks_with_page_dicts(src), _chunks_with_page_dicts(lin.copy), _chunks_with_page_dicts(packed)) == \
-        (60, 60, 1)
+    lin, lin_os = tmp_path / "lin.pdf", tmp_path / "lin-os.pdf"
+    subprocess.run(["qpdf", "--linearize", str(src), str(lin)], check=True)
+    subprocess.run(["qpdf", "--linearize", "--object-streams=generate", str(src), str(lin_os)], check=True)
+    (copy,) = viewcopy.prepare_files([src], tmp_path / "out")
+    (of_lin,) = viewcopy.prepare_files([lin], tmp_path / "out2")
+    assert [_chunks_with_page_dicts(p) for p in (src, lin, lin_os, copy.copy, of_lin.copy)] == [60, 60, 60, 1, 1]
