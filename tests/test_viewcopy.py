@@ -19,7 +19,7 @@ import pytest
 
 from appliance import cli
 from appliance.config import to_toml
-from appliance.documents import bulk, viewcopy, oparl_import, pdfcheck, service
+from appliance.documents import bulk, oparl_import, pdfcheck, service, viewcopy
 from appliance.rules.viewer import Viewer
 from appliance.sessions import roster
 from appliance.sessions import service as sessions
@@ -370,7 +370,8 @@ def test_a_replacement_qpdf_cannot_prepare_is_reported_on_the_clerk_page(cfg, db
     r = c.post(f"/clerk/sessions/{session.id}/unterlagen/datei/{f.id}/ersetzen",
                data={"csrf_token": tok, "file": (io.BytesIO(NO_PAGE_TREE), "Neu.pdf")},
                content_type="multipart/form-data", follow_redirects=True)
-    assert r.status_code == 200 and f"„Neu.pdf“ {SENTENCE}: qpdf findet darin keine Seiten" in html.unescape(r.get_data(as_text=True))
+    page = html.unescape(r.get_data(as_text=True))
+    assert r.status_code == 200 and f"„Neu.pdf“ {SENTENCE}: qpdf findet darin keine Seiten" in page
     (new,) = service.files(db, session.id)
     assert new.view_sha256 is None and sorted(blobs.all()) == [new.sha256]  # the old original and copy are gone
 

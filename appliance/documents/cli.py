@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, viewcopy, oparl, oparl_import, pdfcheck, service
+from appliance.documents import DocumentError, bulk, oparl, oparl_import, pdfcheck, service, viewcopy
 
 
 def add_parsers(sub) -> None:

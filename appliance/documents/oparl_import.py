@@ -27,7 +27,7 @@ import sqlite_utils
 
 from appliance import outside
 from appliance.config import Config
-from appliance.documents import DocumentError, jobs, viewcopy, oparl, rules, service
+from appliance.documents import DocumentError, jobs, oparl, rules, service, viewcopy
 from appliance.documents.blobs import Blobs
 from appliance.outside import FetchError, LimitExceeded
 

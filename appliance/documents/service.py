@@ -10,7 +10,7 @@ from typing import BinaryIO
 
 import sqlite_utils
 
-from appliance.documents import DocumentError, viewcopy, pdfcheck, policy, rules
+from appliance.documents import DocumentError, pdfcheck, policy, rules, viewcopy
 from appliance.documents.blobs import Blobs, Stored
 from appliance.rules.viewer import Viewer
 from appliance.store.db import audit, now
