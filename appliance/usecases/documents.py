@@ -13,7 +13,7 @@ from typing import BinaryIO
 import sqlite_utils
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, optimise, service
+from appliance.documents import DocumentError, bulk, optimise, service, viewcopy
 from appliance.store.db import audit
 from appliance.store.transaction import transaction
 
@@ -182,6 +182,9 @@ def optimise_file(cfg: Config, db: sqlite_utils.Database, file_id: int, actor: s
         size = optimise.ghostscript(blobs.path(f.sha256), out, timeout=cfg.docs_optimise_timeout_s)
         if size >= f.size:
             return Optimised(f.size, size, kept=False)
+        (packed,) = viewcopy.prepare_files([out], out.parent)  # its page dictionaries together, as at import
+        if packed.copy is not None:
+            out, size = packed.copy, packed.copy.stat().st_size
         with open(out, "rb") as fh:
             stored = blobs.put_file(fh)
     finally:
