@@ -98,7 +98,7 @@ class Blobs:
         return self.put_chunks([data], max_size)
 
     def adopt(self, path: Path) -> Stored:
-        """A finished file under <root>/tmp (the viewer's linearized copy): hashed, synced and renamed into its
+        """A finished file under <root>/tmp (the viewer's copy): hashed, synced and renamed into its
         place – no second write. The same bytes already there: the file goes, the stored one stays."""
         h = hashlib.sha256()
         with open(path, "rb") as fh:

@@ -45,7 +45,7 @@ class Result:
     flagged: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # PDFs with active content (kept,
     #                                                        marked): (name, pdfcheck kinds)
     orphans: list[str] = field(default_factory=list)  # bytes of replaced rows: removed after the commit
-    unprepared: list[tuple[str, str]] = field(default_factory=list)  # PDFs without a linearized copy: (name, why)
+    unprepared: list[tuple[str, str]] = field(default_factory=list)  # PDFs without a viewer's copy: (name, why)
 
 
 class BulkError(DocumentError):

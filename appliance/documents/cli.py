@@ -1,7 +1,7 @@
 """`sitzungsbox import | documents …`: the clerk's command line for session documents (`sitzungsbox wipe`
 is in appliance/cli.py: it wipes documents or the attendance record, through the use cases).
 
-`documents prepare [N]` makes the viewer's linearized copies of PDFs imported before copies were made at import
+`documents prepare [N]` makes the viewer's copies of PDFs imported before copies were made at import
 (issue 16). `documents list | rename | move | delete` are the same acts as the clerk's documents page
 (usecases.documents): same rows, same audit entry, same live update of open member pages. Errors: one German line
 on stderr, exit 2."""
@@ -34,7 +34,7 @@ def add_parsers(sub) -> None:
     acts = dc.add_subparsers(dest="action", required=True, metavar="AKTION")
     acts.add_parser("check", help="gespeicherte Dateien prüfen (SHA-256)")
     op = acts.add_parser("prepare", help="PDFs, die vor der schnellen Ansicht importiert wurden, für die schnelle "
-                                          "Ansicht aufbereiten (linearisieren; das Original bleibt)")
+                                          "Ansicht aufbereiten (Seitenverzeichnis gebündelt; das Original bleibt)")
     op.add_argument("session", type=int, nargs="?", help="nur diese Sitzung (weglassen: alle)")
     im = acts.add_parser("imports", help="die Importe einer Sitzung")
     im.add_argument("session", type=int, nargs="?")
@@ -170,7 +170,7 @@ def _oparl(cfg: Config, db, args) -> int:
 
 
 def _prepare(db, blobs, session_id: int | None) -> int:
-    """The viewer's linearized copies of PDFs imported before issue 16 (service.prepare_views). Exit 1: some could
+    """The viewer's copies of PDFs imported before issue 16 (service.prepare_views). Exit 1: some could
     not be prepared (named; they are served as they came)."""
     if session_id is not None and service.session_body(db, session_id) is None:
         raise DocumentError(f"Sitzung {session_id} gibt es nicht.")

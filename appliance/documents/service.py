@@ -29,7 +29,7 @@ class Put:
     outcome: str  # ADDED | PRESENT | REPLACED
     replaced: tuple[int, ...] = ()  # REPLACED: the ids of the rows this one replaced (now gone)
     orphans: tuple[str, ...] = ()  # hashes of replaced rows no row uses any more: remove after the commit
-    view_problem: str | None = None  # German: why the viewer reads the original (no linearized copy)
+    view_problem: str | None = None  # German: why the viewer reads the original (no viewer's copy)
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Checked:
     """What the entry checks made of one stored PDF: pdfcheck's findings and the viewer's copy (issue 16)."""
 
     active: tuple[str, ...] = ()  # pdfcheck's names of active content
-    view_sha256: str | None = None  # the linearized copy (the original's hash if it is linearized); None: original
+    view_sha256: str | None = None  # the viewer's copy (the original's hash if it needs none); None: original
     view_new: bool = False  # the copy's bytes are new on disk: they go again if no row comes to use them
     view_problem: str | None = None  # German: why there is no copy (reported to the clerk; the original is served)
 
@@ -68,7 +68,7 @@ class File:
     item_public: bool = True
     pdf_active: tuple[str, ...] = ()  # what pdfcheck found (JavaScript, launch, …): kept, marked for the clerk
     position: int = 0  # order among the files of its item (then id)
-    view_sha256: str | None = None  # the blob the viewer reads (linearized copy); None: the original (viewer_copy)
+    view_sha256: str | None = None  # the blob the viewer reads (its copy); None: the original (viewer_copy)
     optimised_sha256: str | None = None  # the clerk's smaller copy for the hall (issue 16), beside the original
 
     @property
@@ -110,7 +110,7 @@ def _file(r: dict) -> File:
 def viewer_copy(f: File) -> str:
     """The blob (SHA-256) the in-page PDF viewer reads of this file, range by range: the clerk's optimised copy
     when there is one (smaller, see optimised_copy), else the viewer's copy made at import (view_sha256: page
-    dictionaries packed together, see documents/linearize), else the original. Downloads and the ZIP never ask
+    dictionaries packed together, see documents/viewcopy), else the original. Downloads and the ZIP never ask
     this: they serve the original bytes (f.sha256), which OParl's checksums describe."""
     return optimised_copy(f) or f.view_sha256 or f.sha256
 
@@ -184,7 +184,7 @@ def check_pdfs(paths: list[Path]) -> list[pdfcheck.PdfCheck]:
 
 
 def view_copies(blobs: Blobs, originals: list[Stored]) -> list[Checked]:
-    """The viewer's linearized copies of checked PDFs, in one child process (viewcopy.prepare_files: Debian's
+    """The viewer's copies of checked PDFs, in one child process (viewcopy.prepare_files: Debian's
     qpdf, bounded in time and memory), each stored as a blob of its own. Only view_* fields are set; a PDF qpdf
     cannot prepare keeps its original for the viewer and a German view_problem for the clerk."""
     paths = [s.path for s in originals if s.path is not None]
@@ -226,7 +226,7 @@ def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
     (REPLACED): members see one current version; the download log keeps the old row's id and title (who read
     the old version). OParl files (external_id) are found by that id only and never replaced by name.
     pdf_active / checked: the caller's pdfcheck result (checked: with the viewer's copy, service.view_copies);
-    neither: checked and linearized here (outside the transaction when not nested; a copy no row came to use goes
+    neither: checked and given the viewer's copy here (outside the transaction when not nested; a copy no row came to use goes
     again). A PDF row gets the viewer's copy as view_sha256 (PRESENT: a row without one gets it now).
     replaces: a row of this item the clerk replaces by this file whatever its name (usecases.documents.replace_file).
     A replacement takes the old row's place in the order, and members who had opened the old version see
@@ -551,8 +551,8 @@ def referenced(db: sqlite_utils.Database) -> set[str]:
 
 @dataclass
 class Prepared:
-    made: int = 0  # originals that got a linearized copy
-    already: int = 0  # originals that are linearized themselves
+    made: int = 0  # originals that got a viewer's copy
+    already: int = 0  # originals whose page dictionaries lie together already
     problems: list[tuple[str, str]] = field(default_factory=list)  # (file name, why): served as they are
 
 
@@ -565,7 +565,7 @@ def without_view(db: sqlite_utils.Database, session_id: int | None = None) -> li
 
 def prepare_views(db: sqlite_utils.Database, blobs: Blobs, session_id: int | None = None, *,
              batch: int = 20) -> Prepared:
-    """Linearized copies for PDFs imported before copies were made (`sitzungsbox documents optimise`), a batch per
+    """The viewer's copies of PDFs imported before copies were made (`sitzungsbox documents prepare`), a batch per
     child process. Each original's rows get their copy in one statement; a file qpdf cannot prepare stays as it is
     (NULL: the viewer reads the original) and is named with the reason. Run again, it tries those again."""
     done = Prepared()
