@@ -17,11 +17,12 @@ streams). Every phone is a member with its personal key: a DHCP lease from the b
 (FakeHostapd) reports the station with its keyid, and one portal page admits it, all before the measurement.
 Then, on the same shaped link:
 
-1. viewer (--runs times): what the box's viewer does. Its first range (0..chunk) is fetched by viewer.js
-   itself; then the ranges PDF.js asks for to draw page 1 - recorded once per run by running the box's vendored
-   PDF.js in Node on the viewer's copy (bench/pdfjs_plan.mjs, the viewer's options) - round by round: the
-   ranges of one round at once, the next round after they arrived. All phones start at once. Time to first
-   page = burst start -> all of page 1's bytes have arrived.
+1. viewer (--runs times): what the box's viewer does. Its first range (0..chunk) and the file's last chunk
+   are fetched by viewer.js itself, at once (the page tells the length); then the other ranges PDF.js asks for
+   to draw page 1 - recorded once per run by running the box's vendored PDF.js in Node on the viewer's copy
+   (bench/pdfjs_plan.mjs, the viewer's options) - round by round: the ranges of one round at once, the next
+   round after they arrived. All phones start at once. Time to first page = burst start -> all of page 1's
+   bytes have arrived.
 2. baseline (a phone without PDF.js, --baseline-runs times): all phones download the whole original at once;
    its first page needs the whole file.
 
@@ -180,11 +181,22 @@ async def viewer(ns: Netns, ip: str, path: str, data: bytes, plan: list[list[tup
     total, requests = 0, 0
     if full_get_first:
         total, requests = await full_get_aborted(ns, ip, path, timeout), 1
-    status, first, got = await request(ns, ip, path, (0, chunk - 1), True, timeout)
+    # viewer.js: the first chunk and (the page tells the length) the last one at once; PDF.js's ask for the
+    # last chunk is then answered from it
+    size = len(data)
+    tail = ((size - 1) // chunk * chunk, size - 1) if size > 2 * chunk else None
+    (status, first, got), *early = await asyncio.gather(
+        request(ns, ip, path, (0, chunk - 1), True, timeout),
+        *([request(ns, ip, path, tail, True, timeout)] if tail else []))
     if status != 206 or first != data[:chunk]:
         raise VenueError(f"erster Block: {status}, {len(first)} Bytes")
     total, requests = total + got, requests + 1
+    for st, body, n in early:
+        if st != 206 or body != data[tail[0]:]:
+            raise VenueError(f"letzter Block: {st}, {len(body)} Bytes")
+        total, requests = total + n, requests + 1
     steps = [time.monotonic() - t0]
+    plan = [r for r in ([x for x in rnd if x != tail] for rnd in plan) if r]
     for ranges in plan:  # one round at once, as PDF.js sends them
         answers = await asyncio.gather(*(request(ns, ip, path, (a, b), True, timeout) for a, b in ranges))
         for (a, b), (status, body, got) in zip(ranges, answers, strict=True):
@@ -332,7 +344,8 @@ def run(n: int, size_mb: float, pages: int, runs: int, baseline_runs: int, rate_
         "link": {"rate_mbit": rate_mbit, "device": "wlan0 (bridge) egress in the box",
                  "qdisc": f"tbf rate {rate_mbit}mbit burst 32kb latency 50ms"},
         "viewer_model": {"range_chunk_bytes": chunk, "full_get_first": full_get_first,
-                         "ranges": "0..chunk (viewer.js), then PDF.js's own rounds for page 1 (bench/pdfjs_plan.mjs)",
+                         "ranges": "0..chunk and the last chunk at once (viewer.js), then PDF.js's own rounds "
+                                   "for page 1 (bench/pdfjs_plan.mjs)",
                          "rounds": [[f"{a}-{b}" for a, b in r] for r in plan]},
         "url": "viewer: /unterlagen/<id>/pdf with Range; baseline: /unterlagen/datei/<id>/<name> (the original)",
         "admitted_in_firewall": admitted, "setup_s": round(t_ready - t_start, 1),

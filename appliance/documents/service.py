@@ -226,8 +226,8 @@ def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: S
     (REPLACED): members see one current version; the download log keeps the old row's id and title (who read
     the old version). OParl files (external_id) are found by that id only and never replaced by name.
     pdf_active / checked: the caller's pdfcheck result (checked: with the viewer's copy, service.view_copies);
-    neither: checked and given the viewer's copy here (outside the transaction when not nested; a copy no row came to use goes
-    again). A PDF row gets the viewer's copy as view_sha256 (PRESENT: a row without one gets it now).
+    neither: checked and given the viewer's copy here (outside the transaction when not nested; a copy no row came
+    to use goes again). A PDF row gets the viewer's copy as view_sha256 (PRESENT: a row without one gets it now).
     replaces: a row of this item the clerk replaces by this file whatever its name (usecases.documents.replace_file).
     A replacement takes the old row's place in the order, and members who had opened the old version see
     „neue Fassung“ (doc_reads.stale) until they open the new one."""
