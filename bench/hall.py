@@ -370,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chunk-kb", type=int, default=CHUNK // 1024, help="PDF.js rangeChunkSize (the viewer's)")
     p.add_argument("--full-get-first", action="store_true",
                    help="as PDF.js without a known length: a plain GET first, cancelled on its headers")
-    p.add_argument("--nice", type=int, default=10, help="the phones' priority below the box's (0: equal)")
+    p.add_argument("--nice", type=int, default=19,
+                   help="the phones' priority below the box's (0: equal): real phones bring their own CPUs")
     p.add_argument("--prefix", default="sbhall")
     p.add_argument("--out", type=Path, default=RESULTS / "hall.json")
     args = p.parse_args(argv)
@@ -381,8 +382,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     f = run(args.clients, args.size_mb, args.pages, args.runs, args.baseline_runs, args.rate_mbit,
             args.prefix, args.chunk_kb * 1024, args.full_get_first, args.nice)
-    complete = (all(not r["n_failed"] for r in f["viewer"] + f["baseline"])
-                and f["admitted_in_firewall"] == args.clients)
+    # Every viewer phone must have its page. Baseline phones that gave up (whole downloads into one full queue,
+    # see docs/benchmarks.md) are reported (n_failed) and left out of the baseline's air: the ratio gets smaller.
+    complete = all(not r["n_failed"] for r in f["viewer"]) and f["admitted_in_firewall"] == args.clients
     ratio = min(f["ratio_runs"]) if f["ratio_runs"] else 0.0
     p95 = max(f["viewer_p95_runs_s"]) if f["viewer_p95_runs_s"] else float("inf")
     f["ratio_median"] = round(statistics.median(f["ratio_runs"]), 1) if f["ratio_runs"] else 0.0
