@@ -37,7 +37,7 @@ def test_the_plan_is_what_pdfjs_asks_for_and_the_viewer_copy_makes_it_small(tmp_
 @pytest.mark.net
 def test_small_hall_runs_and_the_viewer_moves_fewer_bytes_than_whole_downloads(tmp_path):
     need_root()
-    need_binary("dnsmasq", "nft", "busybox", "setpriv", "tc", "qpdf")
+    need_binary("dnsmasq", "nft", "busybox", "setpriv", "tc", "qpdf", "node")
     from bench import hall
 
     out = tmp_path / "hall.json"
