@@ -52,6 +52,7 @@ from appliance.radio.fake import FakeHostapd
 from appliance.rules.login import CLERK, TECHNICIAN, Role
 from appliance.sessions import roster, service
 from appliance.store import open_db
+from appliance.usecases import displays as display_acts
 from appliance.usecases import documents as doc_acts
 from appliance.usecases import login as logins
 from appliance.usecases import portal as portal_acts
@@ -477,6 +478,14 @@ CASES = [
     Case("login_failed", ("usecases/login.py:attempt#1", "usecases/login.py:attempt#2"), _attempt_setup,
          lambda cfg, db, st: logins.attempt(db, CLERK, "10.77.0.2", "falsch", st[0], replaces=st[1]),
          ("login_throttle INSERT", "login_throttle DELETE", "audit INSERT #2")),
+    # the room screen's display links (issue 13)
+    Case("create_display", ("usecases/displays.py:create_display#1",), lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: display_acts.create_display(cfg, db, s.id, "clerk", "Beamer"),
+         ("displays INSERT", "audit INSERT")),
+    Case("revoke_display", ("usecases/displays.py:revoke_display#1",),
+         lambda cfg, db: display_acts.create_display(cfg, db, council(db, members=0).id, "clerk")[0],
+         lambda cfg, db, d: display_acts.revoke_display(cfg, db, d.id, "clerk"),
+         ("displays UPDATE", "audit INSERT", "push_events INSERT")),
     # presence
     Case("presence_record", ("presence/store.py:record#1",), _presence_setup,
          lambda cfg, db, st: presence.record(db, st[0].id, st[1].id,

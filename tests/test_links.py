@@ -217,8 +217,11 @@ NOT_LINKED = {
     "portal.captive_api": "RFC 8908 API: the phone's OS asks it (DHCP option 114), no page links it",
     "portal.healthz": "the service manager's health check",
     "presence.count": "the room screen's JSON, not a member page",
+    "saal.screen": "the room screen: opened on the projector with its display link, which no page carries",
+    "saal.events": "the room screen's push stream (its script opens it)",
 }
-STAFF_TEMPLATES = ("clerk/", "dashboard/", "auth/", "documents/clerk.html", "live/attendance.html",
+# Templates no member page renders (saal/: the room screen, opened with a display link; test_saal.py).
+STAFF_TEMPLATES = ("clerk/", "dashboard/", "auth/", "saal/", "documents/clerk.html", "live/attendance.html",
                    "live/attendance_print.html", "live/chat_clerk.html", "live/chat_print.html")
 
 

@@ -68,6 +68,10 @@ SCHEMA: dict[str, dict[str, str]] = {
     "monitor_alerts": {"id": "", "kind": "", "subject": "text", "severity": "", "message": "text", "value": "",
                        "started_at": "", "ended_at": ""},
     "login_throttle": {"role": "", "ip": "ip", "failures": "", "last_at": ""},  # failed staff logins by address
+    # the room screen's display links: a hashed token, the clerk's name for a projector, times; no person, device
+    # or address (the screen is seen by its link, never by its IP)
+    "displays": {"id": "", "session_id": "", "token_sha256": "", "label": "", "created_at": "", "last_seen": "",
+                 "revoked_at": ""},
 }
 KEPT = {"members"}  # rows stay (names for the minutes); their key material is checked separately
 BLANKED = {"audit"}  # rows stay, personal parts blanked

@@ -82,12 +82,15 @@ FIELDS: dict[str, dict[str, object]] = {
     "chat.chat_wipe": {"confirm": "yes", "confirm_token": "falsch"},
     "chat.presence_wipe": {"confirm": "yes", "confirm_token": "falsch"},
     "presence.correct": {"member_id": "1", "status": "present", "reason": "Test"},
+    "clerk.display_create": {"label": "Beamer Ratssaal"},
+    "clerk.display_revoke": {},  # no fields: the display is in the URL
     "dashboard.login": {"password": "falsch", "next": "/technik/"},
     "dashboard.logout": {},
 }
 # Fields read outside the view's own source (helpers it calls).
 INDIRECT = {"documents.clerk_upload": {"item"}, "documents.clerk_file_move": {"item"}}
-IDS = {"session_id": None, "item_id": "1", "file_id": "1", "member_id": "1"}  # None: the world's session
+# None: the world's session
+IDS = {"session_id": None, "item_id": "1", "file_id": "1", "member_id": "1", "display_id": "1"}
 WRONG: list[tuple[str, object]] = [
     ("Text statt Zahl", "abc"),
     ("leer", ""),

@@ -1,8 +1,9 @@
 """Who is asking, as plain data: the one answer every member-facing rule (documents, chat, push) is given.
 
 A member is known by the personal key of the device's Wi-Fi connection (captive.identify), never by a cookie or
-a MAC; a clerk by the login session. Working that out for a request is the web layer's job
-(appliance.web.viewer.current_viewer); the rules only read the result.
+a MAC; a clerk by the login session; a room screen (kind 'display') by the display link it was opened with
+(rules.display, web.saal): it is no person and sees only what the public gallery may see. Working that out for
+a request is the web layer's job (appliance.web.viewer.current_viewer); the rules only read the result.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ if TYPE_CHECKING:  # only the annotation: the rules never reach the store
 
 @dataclass(frozen=True)
 class Viewer:
-    kind: str  # 'member' | 'guest' | 'clerk' | 'anonymous'
+    kind: str  # 'member' | 'guest' | 'clerk' | 'display' | 'anonymous'
     session_id: int | None  # the active session the viewer belongs to (None: no active session)
     member: Member | None = None  # for kind 'member'
     admitted: bool = False  # the device is let through the firewall (members and guests)
     ip: str = ""
     mac: str | None = None
+    display_id: int | None = None  # for kind 'display': the display link (rules.display.Display.id)
 
     @property
     def is_member(self) -> bool:
@@ -30,3 +32,7 @@ class Viewer:
     @property
     def is_clerk(self) -> bool:
         return self.kind == "clerk"
+
+    @property
+    def is_display(self) -> bool:
+        return self.kind == "display" and self.display_id is not None
