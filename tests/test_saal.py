@@ -306,3 +306,31 @@ def test_the_clerk_creates_shows_once_and_revokes_a_display_link(cfg, db):
     assert "widerrufen" in page and "Beamer Ratssaal" in page
     assert call(c.application, f"/saal/{token}", PROJECTOR).status_code == 410
     hub_mod.stop_all()
+
+
+def test_the_access_log_never_shows_a_display_token(cfg):
+    """gunicorn logs paths; the web service's logger cuts the token out of /saal/<token> (and of the request line,
+    should a log format ever name it)."""
+    from datetime import timedelta
+
+    from gunicorn.config import Config as GunicornConfig
+
+    from appliance.web import accesslog, serve
+
+    token = "mFdTJcxWZrsC4OznCBg7on9xNbIqbSkkM-guWN-kd50"
+    options = serve.gunicorn_options(cfg)
+    gcfg = GunicornConfig()
+    for key in ("logger_class", "access_log_format"):
+        gcfg.set(key, options[key])
+    assert gcfg.logger_class is accesslog.RedactingLogger
+
+    class Resp:
+        status, headers, sent = "200 OK", [], 12
+
+    for path, shown in ((f"/saal/{token}", "/saal/…"), (f"/saal/{token}/events", "/saal/…/events"),
+                        ("/unterlagen", "/unterlagen"), ("/saal", "/saal")):
+        env = {"REQUEST_METHOD": "GET", "RAW_URI": f"{path}?last_id=3", "SERVER_PROTOCOL": "HTTP/1.1",
+               "PATH_INFO": path, "REMOTE_ADDR": "10.77.0.250"}
+        atoms = gcfg.logger_class(gcfg).atoms(Resp(), [], env, timedelta(milliseconds=5))
+        assert atoms["U"] == shown and token not in atoms["r"] and atoms["r"].endswith(" HTTP/1.1")
+        assert token not in options["access_log_format"] % atoms

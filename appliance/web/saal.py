@@ -42,6 +42,7 @@ REFRESH_S = 10  # without JavaScript: the page reloads itself this often
 SAFETY_S = 60  # with JavaScript: fetched again this often even without an event (a missed one, a new session)
 QUEUE_SHOWN = 8  # next speakers listed; more are counted ("und 3 weitere")
 WARN_S = 30  # the countdown turns amber this many seconds before the end
+LONG_NAME = 24  # characters: a longer speaker's name gets smaller type on three lines (saal.css .saal-long)
 
 
 def room_state(db, session_id: int) -> rules.Room:
@@ -85,7 +86,7 @@ def screen(token: str):
         "saal/screen.html", session=session, room=room, live=live, now=now, left=left,
         clock=rules.clock(left), queue=queue, more=len(room.queue) - len(queue), warn_s=WARN_S,
         present=presence_store.present_count(g.db, session.id) if live else None,
-        refresh_s=REFRESH_S, safety_s=SAFETY_S, token=token,
+        refresh_s=REFRESH_S, safety_s=SAFETY_S, token=token, long_name=LONG_NAME,
         push_last=push_events.last_id(g.db),
     )
     return _no_store(Response(html))
