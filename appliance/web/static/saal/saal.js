@@ -81,9 +81,13 @@
   var url = root.getAttribute("data-push-url");
   if (url && window.EventSource) {
     source = new EventSource(url);
+    var received = 0;
     source.onmessage = function (msg) {
       var data;
+      received += 1;
+      root.setAttribute("data-events", String(received));  // for the tests: what reached this screen
       try { data = JSON.parse(msg.data); } catch (e) { return; }
+      root.setAttribute("data-last-topic", String(data.topic));
       if (data.topic === "display.revoked") {
         source.close();
         window.location.reload();
