@@ -34,6 +34,8 @@ SPEAKERS = frozenset({MEMBER, DEPUTY})
 # May be put on the speakers list by the chair or clerk (a raised hand): also the administration staff, who
 # speak when the chair gives them the floor. Never listed guests.
 SPEAKERS_BY_HAND = frozenset({MEMBER, DEPUTY, ADMINISTRATION})
+# May be named chair of a session (Vorsitz: the mayor, a committee's chair or their deputy): a member of the body.
+CHAIR = frozenset({MEMBER, DEPUTY})
 # Listed people the technicians' dashboard shows as guests, not as members (monitor.view).
 SHOWN_AS_GUEST = frozenset({GUEST})
 
