@@ -25,6 +25,17 @@ RULE_OPTIONS = (("erste", "first_seconds", "Redezeit des ersten Beitrags (Sekund
                 ("hoechstens", "max_speeches", "Beiträge je Person und Punkt (0: beliebig viele)"))
 
 
+def _id(text: str) -> int:
+    """A number of a member, item or request as typed; refused in German when it can name nothing."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"keine ganze Zahl: {text!r}") from None
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"keine gültige Nummer: {text[:30]}")
+    return value
+
+
 def add_parsers(sub: Any) -> None:
     sp = sub.add_parser("speakers", help="Sitzungsleitung: aktueller Punkt, Rednerliste, Redezeit, Protokoll")
     acts = sp.add_subparsers(dest="action", required=True, metavar="AKTION")
@@ -34,29 +45,29 @@ def add_parsers(sub: Any) -> None:
     cha = ch.add_subparsers(dest="chair_action", required=True, metavar="AKTION")
     cs = cha.add_parser("set", help="ein Mitglied als Sitzungsleitung benennen")
     cs.add_argument("session", type=int)
-    cs.add_argument("member", type=int, metavar="MITGLIED-ID")
+    cs.add_argument("member", type=_id, metavar="MITGLIED-ID")
     cc = cha.add_parser("clear", help="keine Sitzungsleitung (der Sitzungsdienst leitet)")
     cc.add_argument("session", type=int)
     cu = acts.add_parser("current", help="den aktuellen Tagesordnungspunkt setzen (0: keiner)")
     cu.add_argument("session", type=int)
-    cu.add_argument("item", type=int, metavar="PUNKT-ID")
+    cu.add_argument("item", type=_id, metavar="PUNKT-ID")
     ls = acts.add_parser("list", help="die Rednerliste anzeigen (Standard: des aktuellen Punkts)")
     ls.add_argument("session", type=int)
-    ls.add_argument("item", type=int, nargs="?", metavar="PUNKT-ID")
+    ls.add_argument("item", type=_id, nargs="?", metavar="PUNKT-ID")
     ad = acts.add_parser("add", help="eine Person auf die Rednerliste setzen (Handzeichen)")
     ad.add_argument("session", type=int)
-    ad.add_argument("member", type=int, metavar="MITGLIED-ID")
+    ad.add_argument("member", type=_id, metavar="MITGLIED-ID")
     ad.add_argument("--art", choices=tuple(KINDS), default="wortmeldung", help="Art der Wortmeldung")
     rm = acts.add_parser("remove", help="eine Wortmeldung von der Liste nehmen")
     rm.add_argument("session", type=int)
-    rm.add_argument("request", type=int, metavar="WORTMELDUNG-ID")
+    rm.add_argument("request", type=_id, metavar="WORTMELDUNG-ID")
     mv = acts.add_parser("move", help="eine Wortmeldung an einen anderen Platz ihrer Gruppe setzen")
     mv.add_argument("session", type=int)
-    mv.add_argument("request", type=int, metavar="WORTMELDUNG-ID")
+    mv.add_argument("request", type=_id, metavar="WORTMELDUNG-ID")
     mv.add_argument("place", type=int, metavar="PLATZ", help="1: an den Anfang")
     nx = acts.add_parser("next", help="der nächsten Person das Wort erteilen (beendet den laufenden Beitrag)")
     nx.add_argument("session", type=int)
-    nx.add_argument("--wortmeldung", dest="request", type=int, metavar="ID", help="diese statt der nächsten")
+    nx.add_argument("--wortmeldung", dest="request", type=_id, metavar="ID", help="diese statt der nächsten")
     en = acts.add_parser("end", help="den laufenden Beitrag beenden")
     en.add_argument("session", type=int)
     ex = acts.add_parser("extend", help="die Redezeit des laufenden Beitrags verlängern")
@@ -65,19 +76,19 @@ def add_parsers(sub: Any) -> None:
     for name, text in (("admit", "eine Zwischenfrage zulassen"), ("refuse", "eine Zwischenfrage ablehnen")):
         p = acts.add_parser(name, help=text)
         p.add_argument("session", type=int)
-        p.add_argument("request", type=int, metavar="WORTMELDUNG-ID")
+        p.add_argument("request", type=_id, metavar="WORTMELDUNG-ID")
     for name, text in (("close", "die Rednerliste schließen (Schluss der Rednerliste)"),
                        ("reopen", "die Rednerliste wieder öffnen")):
         p = acts.add_parser(name, help=text)
         p.add_argument("session", type=int)
-        p.add_argument("item", type=int, nargs="?", metavar="PUNKT-ID")
+        p.add_argument("item", type=_id, nargs="?", metavar="PUNKT-ID")
     an = acts.add_parser("announce", help="Ansage auf der Saalanzeige („“: keine)")
     an.add_argument("session", type=int)
     an.add_argument("text")
     ru = acts.add_parser("rules", help="Geschäftsordnung: Redezeiten und Höchstzahl (Sitzung, Punkt oder Gremium)")
     ru.add_argument("session", type=int)
     where = ru.add_mutually_exclusive_group()
-    where.add_argument("--punkt", dest="item", type=int, metavar="ID", help="nur für diesen Tagesordnungspunkt")
+    where.add_argument("--punkt", dest="item", type=_id, metavar="ID", help="nur für diesen Tagesordnungspunkt")
     where.add_argument("--gremium", dest="body", action="store_true", help="für jede Sitzung dieses Gremiums")
     for option, _field, text in RULE_OPTIONS:
         ru.add_argument(f"--{option}", type=int, metavar="N", help=text)
@@ -153,6 +164,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
         if a == "list":
             st = acts.state(db, sid, args.item, now=now)
             assert st is not None
+            if args.item and st.item is None:
+                return fail("Diesen Tagesordnungspunkt gibt es in dieser Sitzung nicht.")
             print("\n".join(show(st)))
             return 0
         if a == "export":

@@ -133,6 +133,11 @@ def test_list_export_and_refusals(worlds, capsys):
     assert run("add", str(sid), str(m["Anna"])) == 2
     assert capsys.readouterr().err == "Fehler: Anna Schmidt steht mit dieser Wortmeldung bereits auf der Liste.\n"
     assert run("next", "999") == 2 and "Sitzung 999 gibt es nicht" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:  # argparse refuses it, in German, before anything runs
+        run("add", str(sid), str(2**70))
+    assert exc.value.code == 2 and "MITGLIED-ID: keine gültige Nummer" in capsys.readouterr().err
+    assert run("list", str(sid), "777") == 2
+    assert capsys.readouterr().err == "Fehler: Diesen Tagesordnungspunkt gibt es in dieser Sitzung nicht.\n"
     assert line.snapshot() == before
     clock["now"] = T0
     run("next", str(sid))

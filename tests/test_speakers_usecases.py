@@ -187,10 +187,17 @@ def test_refusals_write_nothing(db, room):
         (acts.set_procedure(db, v["Carla"], s.id, {"first_seconds": 60}), "not_clerk"),
         (acts.add_by_hand(db, v["Carla"], s.id, ms["Presse"].id, now=T0), "not_by_hand"),
         (acts.add_by_hand(db, v["Carla"], s.id, 999_999, now=T0), "no_member"),
+        # ids no SQLite integer can hold (a hostile form) name nothing, they do not crash
+        (acts.add_by_hand(db, v["Carla"], s.id, 2**70, now=T0), "no_member"),
+        (acts.remove(db, v["Carla"], s.id, -(2**70)), "no_request"),
+        (acts.request(db, v["Anna"], s.id, item_id=2**70, now=T0), "no_item"),
+        (acts.set_current_item(db, v["Carla"], s.id, 2**64), "no_item"),
+        (acts.call_next(db, v["Carla"], 2**64, now=T0), "no_session"),
     ]
     for out, code in refusals:
         assert not out.ok and out.code == code and out.text, (code, out)
     assert dump(db) == snapshot
+    assert acts.state(db, 2**64, now=T0) is None and acts.state(db, s.id, 2**64, now=T0).queue == []
 
 
 def test_two_members_asking_at_once_get_distinct_places(cfg, db, room):
@@ -386,3 +393,31 @@ def test_wipe_removes_the_sessions_speakers_data(db, room):
         assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = ?", [s.id]).fetchone()[0] == 0  # noqa: S608
     assert not [e for e in since(db, 0, s.id) if e.topic.startswith("speakers.")]
     assert last_audit(db)[1] == "speakers.wipe"
+
+
+def test_move_by_steps_and_refusing_an_intervention(db, room):
+    s, ms, v, top5, top6 = room
+    a = acts.request(db, v["Anna"], s.id, now=T0).request_id
+    b = acts.request(db, v["Bernd"], s.id, now=T0 + 1).request_id
+    d = acts.request(db, v["Dora"], s.id, now=T0 + 2).request_id
+    assert acts.move(db, v["Carla"], s.id, d, step=-1).ok
+    assert [x.request_id for x in acts.state(db, s.id, now=T0).queue] == [a, d, b]
+    assert acts.move(db, v["Carla"], s.id, a, step=5).ok  # past the end: the last place
+    assert [x.request_id for x in acts.state(db, s.id, now=T0).queue] == [d, b, a]
+    acts.call_next(db, v["Carla"], s.id, now=T0 + 10)  # Dora speaks
+    i = acts.request(db, v["Anna"], s.id, "intervention", now=T0 + 11).request_id
+    assert acts.move(db, v["Carla"], s.id, i, to=1).code == "not_movable"  # waits for the chair's decision
+    assert acts.decide_intervention(db, v["Carla"], s.id, i, False).text == "Zwischenfrage nicht zugelassen."
+    st = acts.state(db, s.id, now=T0 + 12)
+    assert st.pending == [] and [x.request_id for x in st.queue] == [b, a]
+    assert acts.decide_intervention(db, v["Carla"], s.id, i, True).code == "not_waiting"
+    # Anna may ask again after the refusal.
+    assert acts.request(db, v["Anna"], s.id, "intervention", now=T0 + 13).ok
+
+
+def test_viewer_is_chair_reads_the_named_chair(db, room):
+    s, ms, v, *_ = room
+    assert acts.viewer_is_chair(db, v["Carla"], s.id) and acts.viewer_is_chair(db, v["clerk"], s.id)
+    assert not acts.viewer_is_chair(db, v["Anna"], s.id) and not acts.viewer_is_chair(db, v["guest"], s.id)
+    assert not acts.viewer_is_chair(db, v["Carla"], 999_999)
+    assert acts.set_procedure(db, v["clerk"], s.id, {"first_seconds": 60}, item_id=1, for_body=True).code == "no_item"

@@ -48,6 +48,11 @@ PROCEDURE_LABELS = {"first_seconds": "Redezeit", "later_seconds": "Redezeit weit
                     "warn_seconds": "Vorwarnzeit", "max_speeches": "Höchstzahl der Beiträge",
                     "pro_contra": "Für- und Gegenrede"}
 NOT_CLERK = "Das darf nur der Sitzungsdienst."
+MAX_ID = 2**63 - 1  # SQLite's INTEGER: a larger id from a form or the command line names nothing
+
+
+def _fits(n: object) -> bool:
+    return isinstance(n, int) and 0 <= n <= MAX_ID
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,8 @@ class _Session:
 
 
 def _session(db: Any, session_id: int) -> _Session | None:
+    if not _fits(session_id):
+        return None
     row = db.execute("SELECT s.id, s.body, x.chair_member_id, x.current_item_id, COALESCE(x.announcement, '') "
                      "FROM sessions s LEFT JOIN speakers_session x ON x.session_id = s.id WHERE s.id = ?",
                      [session_id]).fetchone()
@@ -98,6 +105,8 @@ def _session(db: Any, session_id: int) -> _Session | None:
 def _item_ok(db: Any, session_id: int, item_id: int) -> bool:
     if item_id == NO_ITEM:
         return True
+    if not _fits(item_id):
+        return False
     return db.execute("SELECT 1 FROM doc_items WHERE id = ? AND session_id = ?", [item_id, session_id]).fetchone() \
         is not None
 
@@ -141,6 +150,8 @@ def _board(db: Any, s: _Session, item_id: int) -> tuple[sp.Board, sp.Request | N
 def _member(db: Any, member_id: int) -> Any:
     from appliance.sessions import service
 
+    if not _fits(member_id):
+        return None
     try:
         return service.get_member(db, member_id)
     except service.SessionError:
@@ -254,7 +265,7 @@ def set_procedure(db: Any, viewer: Viewer, session_id: int, values: Mapping[str,
             return _refuse("no_session")
         if not viewer.is_clerk:
             return _refuse("not_clerk")
-        if item_id is not None and (item_id == NO_ITEM or not _item_ok(db, session_id, item_id)):
+        if item_id is not None and (for_body or item_id == NO_ITEM or not _item_ok(db, session_id, item_id)):
             return _refuse("no_item")
         if for_body:
             where, key = "body = ?", [s.body]
@@ -347,6 +358,8 @@ def add_by_hand(db: Any, viewer: Viewer, session_id: int, member_id: int, kind: 
 
 
 def _one(db: Any, s: _Session, request_id: int) -> tuple[sp.Request, int] | None:
+    if not _fits(request_id):
+        return None
     row = db.execute(f"SELECT {REQUEST_COLS} FROM speakers_requests r WHERE r.id = ? AND r.session_id = ?",  # noqa: S608
                      [request_id, s.id]).fetchone()
     return (_request(row), row[12]) if row else None
@@ -584,6 +597,13 @@ def wipe(db: Any, session_id: int, actor: str) -> int:
 # --- the one read: what the console, the member page and the room screen show -----------------------------
 
 
+def viewer_is_chair(db: Any, viewer: Viewer, session_id: int) -> bool:
+    """Does this viewer get the chair's console for the session (rules.viewer.is_chair over the stored chair)?"""
+    s = _session(db, session_id)
+    return s is not None and _chair(viewer, s)
+
+
+
 @dataclass(frozen=True)
 class Item:
     id: int
@@ -667,6 +687,8 @@ def state(db: Any, session_id: int, item_id: int | None = None, *, now: float,
     if s is None:
         return None
     item = _list_item(s, item_id)
+    if not _fits(item):
+        item = -1  # names no list: an empty one
     rows = db.execute(
         f"SELECT {REQUEST_COLS}, m.name, m.faction FROM speakers_requests r "  # noqa: S608 - fixed columns
         "JOIN members m ON m.id = r.member_id "
