@@ -191,6 +191,10 @@ def test_running_point_of_order_and_what_lapses_when_the_floor_moves_on():
     assert sp.lapsed(board, contra) == []  # contra called: the motion goes on
     assert sp.lapsed(board, board.by_id(1)) == [contra]  # a contribution called: contra lapses
     assert sp.running_point_of_order((motion, req(5, 5, INTERVENTION, DONE, started=7.0))) == motion
+    # An intervention the chair has not admitted lapses when the floor moves on; an admitted one is called.
+    asked, admitted = req(6, 6, INTERVENTION, for_request=2), req(7, 7, INTERVENTION, ADMITTED, for_request=2)
+    board = Board((req(1, 1), motion, asked, admitted))
+    assert sp.lapsed(board, admitted) == [asked] and sp.lapsed(board, board.by_id(1)) == [asked]
     assert sp.running_point_of_order(()) is None
 
 

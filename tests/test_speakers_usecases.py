@@ -411,8 +411,11 @@ def test_move_by_steps_and_refusing_an_intervention(db, room):
     st = acts.state(db, s.id, now=T0 + 12)
     assert st.pending == [] and [x.request_id for x in st.queue] == [b, a]
     assert acts.decide_intervention(db, v["Carla"], s.id, i, True).code == "not_waiting"
-    # Anna may ask again after the refusal.
-    assert acts.request(db, v["Anna"], s.id, "intervention", now=T0 + 13).ok
+    # Anna may ask again after the refusal; undecided when the floor moves on, the request lapses.
+    again = acts.request(db, v["Anna"], s.id, "intervention", now=T0 + 13).request_id
+    acts.call_next(db, v["Carla"], s.id, now=T0 + 20)
+    assert dict((r[0], r[3]) for r in request_rows(db, s.id))[again] == "removed"
+    assert acts.state(db, s.id, now=T0 + 21).pending == []
 
 
 def test_viewer_is_chair_reads_the_named_chair(db, room):

@@ -7,7 +7,7 @@ Kinds of request:
     point_of_order   Antrag zur Geschäftsordnung: taken out of turn, ahead of every contribution
     pro / contra     one speaker for and one against the running point of order (if the rules provide it)
     intervention     Zwischenfrage / Kurzintervention to a speech: waits for the chair's admission, then comes
-                     right after the current speech
+                     right after the current speech; not admitted when the floor moves on, it lapses
 
 Who may ask (decided here, documented in docs/architecture.md): members and deputies on the session's list
 (roles.SPEAKERS), whatever their voting flag (a deputy sitting in, a co-opted citizen in a committee speaks too).
@@ -307,11 +307,13 @@ def next_speaker(board: Board) -> Request | None:
 
 
 def lapsed(board: Board, called: Request) -> list[Request]:
-    """Waiting pro/contra whose point of order stops running once `called` has the floor (they are removed)."""
+    """What lapses (is removed) once `called` has the floor: waiting pro/contra whose point of order stops
+    running, and interventions the chair has not admitted — they addressed a speech that is over now."""
     after = tuple(replace(r, started_at=float("inf")) if r.id == called.id else r for r in board.requests)
     motion = running_point_of_order(after)
-    return [r for r in board.requests if r.kind in (PRO, CONTRA) and r.state == WAITING
-            and (motion is None or r.for_request != motion.id)]
+    return [r for r in board.requests if r.state == WAITING and r.id != called.id and (
+        r.kind == INTERVENTION
+        or (r.kind in (PRO, CONTRA) and (motion is None or r.for_request != motion.id)))]
 
 
 def move(board: Board, request_id: int, to_index: int) -> dict[int, int] | Decision:

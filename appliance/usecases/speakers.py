@@ -469,8 +469,8 @@ def _end(db: Any, speech: sp.Request, now: float) -> None:
 def call_next(db: Any, viewer: Viewer, session_id: int, *, item_id: int | None = None,
               request_id: int | None = None, now: float, actor: str | None = None) -> Outcome:
     """The chair gives the floor: ends the current speech (recording how long it was), starts the next of the
-    queue (or `request_id`, out of turn) with its limit from the rules of procedure. Pro and contra of a point
-    of order that stops running lapse (removed)."""
+    queue (or `request_id`, out of turn) with its limit from the rules of procedure. What rules.speakers.lapsed
+    names is removed: pro and contra of a point of order that stops running, interventions not admitted."""
     with transaction(db):
         s = _session(db, session_id)
         if s is None:
