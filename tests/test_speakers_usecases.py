@@ -320,6 +320,7 @@ def test_state_for_the_room_screen_hides_names_on_a_non_public_item(db, room):
     assert public.item.title == "Haushalt 2027" and public.announcement == "Pause bis 11 Uhr"
     assert public.speaking.name == "Anna Schmidt" and public.queue[0].faction == "CDU"
     assert public.chair_name == "Carla Weber" and public.timer.remaining == 295.0
+    assert (public.session_title, public.session_body) == ("12. Sitzung des Rates", "Rat der Stadt")
     acts.set_current_item(db, v["Carla"], s.id, top6)
     acts.request(db, v["Bernd"], s.id, now=T0 + 20)
     acts.call_next(db, v["Carla"], s.id, now=T0 + 30)

@@ -91,13 +91,14 @@ class _Session:
     chair_member_id: int | None
     current_item_id: int | None
     announcement: str
+    title: str
 
 
 def _session(db: Any, session_id: int) -> _Session | None:
     if not _fits(session_id):
         return None
-    row = db.execute("SELECT s.id, s.body, x.chair_member_id, x.current_item_id, COALESCE(x.announcement, '') "
-                     "FROM sessions s LEFT JOIN speakers_session x ON x.session_id = s.id WHERE s.id = ?",
+    row = db.execute("SELECT s.id, s.body, x.chair_member_id, x.current_item_id, COALESCE(x.announcement, ''), "
+                     "s.title FROM sessions s LEFT JOIN speakers_session x ON x.session_id = s.id WHERE s.id = ?",
                      [session_id]).fetchone()
     return _Session(*row) if row else None
 
@@ -656,6 +657,8 @@ class State:
     public_only: bool  # names, factions and the title of non-public items are left out
     now: float
     counts: dict[int, int] = field(default_factory=dict)  # member id -> contributions held on the item
+    session_title: str = ""  # the session as the room screen heads it ("12. Sitzung des Rates")
+    session_body: str = ""  # the body that meets ("Rat der Stadt")
 
     def mine(self, member_id: int) -> list[Speaker]:
         """A member's own open requests (queue, pending interventions, the running speech)."""
@@ -743,7 +746,8 @@ def state(db: Any, session_id: int, item_id: int | None = None, *, now: float,
         timer=timer, queue=[speaker(by_id[r.id]) for r in order],
         pending=[speaker(by_id[r.id]) for r in sp.pending_interventions(board)],
         held=[speaker(r) for r in held], running_point_of_order=running.id if running else None,
-        public_only=public_only, now=now, counts={} if hidden(item) else counts)
+        public_only=public_only, now=now, counts={} if hidden(item) else counts, session_title=s.title,
+        session_body=s.body)
 
 
 # --- the minutes ------------------------------------------------------------------------------------------
