@@ -36,3 +36,18 @@ class Viewer:
     @property
     def is_display(self) -> bool:
         return self.kind == "display" and self.display_id is not None
+
+
+def is_chair(viewer: Viewer, session_id: int, chair_member_id: int | None) -> bool:
+    """THE answer to "may this viewer run the session" (the chair's console, calling speakers, reordering).
+
+    Clerks always may (their login). Otherwise the member the clerk named chair of this session, known like
+    every member by the device's personal key (rules.device): the chair has no password of their own and
+    no login — their own device is the console. A guest, another member, or the chair's device in another
+    session may not.
+    """
+    if viewer.is_clerk:
+        return True
+    return (viewer.is_member and chair_member_id is not None and viewer.session_id == session_id
+            and viewer.member is not None and viewer.member.id == chair_member_id
+            and viewer.member.session_id == session_id)
