@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import time
 
 import pytest
 
@@ -334,3 +335,47 @@ def test_the_access_log_never_shows_a_display_token(cfg):
         atoms = gcfg.logger_class(gcfg).atoms(Resp(), [], env, timedelta(milliseconds=5))
         assert atoms["U"] == shown and token not in atoms["r"] and atoms["r"].endswith(" HTTP/1.1")
         assert token not in options["access_log_format"] % atoms
+
+
+# --- with the speakers core (usecases.speakers: the chair's acts, state()) -----------------------------------------
+
+def _members(s, ms):
+    return {n: Viewer("member", s.id, m, True, f"10.77.0.{40 + i}") for i, (n, m) in enumerate(ms.items())}
+
+
+def test_the_screen_shows_what_the_chair_runs_and_nothing_of_a_nonpublic_item(box, cfg, db):
+    """The real acts, no adapter replaced: the chair moves to a public item, members ask, the chair gives the
+    floor and extends; the screen follows. Then a non-public item with its own requests: nothing of it shows."""
+    from appliance.usecases import speakers
+
+    app, s, ms = box
+    _display, token = displays.create_display(cfg, db, s.id, "clerk")
+    clerk, dev = Viewer("clerk", s.id), _members(s, ms)
+    public = documents_service.add_item(db, s.id, "Bebauungsplan Nord", number="5", actor="test")
+    secret = documents_service.add_item(db, s.id, "Grundstücksankauf Müllerstraße", number="12", public=False,
+                                        actor="test")
+    now = time.time()
+    assert speakers.set_current_item(db, clerk, s.id, public)
+    for name in ("Anna", "Bernd", "Carla"):
+        assert speakers.request(db, dev[name], s.id, now=now), name
+    assert speakers.request(db, dev["Dora"], s.id, speakers.sp.POINT_OF_ORDER, now=now)
+    assert speakers.call_next(db, clerk, s.id, now=now)  # the point of order goes first
+    assert speakers.extend(db, clerk, s.id, 60)
+    assert speakers.set_announcement(db, clerk, s.id, "Pause um 16 Uhr")
+    html = call(app, f"/saal/{token}", PROJECTOR).get_data(as_text=True)
+    assert re.search(r'id="saal-item"><span class="saal-number">5</span> Bebauungsplan Nord<', html)
+    assert re.search(r'id="saal-speaker">Dora Klein<', html) and "Zur Geschäftsordnung" in html
+    assert re.findall(r'class="saal-q-name">([^<]+)<', html) == ["Anna Schmidt", "Bernd Müller", "Carla Weber"]
+    st = speakers.state(db, s.id, now=now)
+    limit = st.timer.limit
+    assert limit == st.rules.order_seconds + 60
+    assert re.search(rf'id="saal-timer"[^>]*data-limit="{limit}"', html) and "Pause um 16 Uhr" in html
+    # The non-public part: its own requests and a running speech there; the screen names none of it.
+    assert speakers.set_current_item(db, clerk, s.id, secret)
+    assert speakers.request(db, dev["Bernd"], s.id, now=now)
+    assert speakers.call_next(db, clerk, s.id, now=now)
+    html = call(app, f"/saal/{token}", PROJECTOR).get_data(as_text=True)
+    for hidden in ("Grundstücksankauf", "Müllerstraße", "Bernd Müller", "Anna Schmidt", "Carla Weber", "Dora Klein",
+                   "saal-timer", "Bebauungsplan"):
+        assert hidden not in html, hidden
+    assert "Nichtöffentlicher Teil der Sitzung" in html and "Pause um 16 Uhr" in html

@@ -7,7 +7,8 @@
 - at 1920×1080 and 1280×720 a normal queue of eight with long names fits without scrolling, in large type with
   WCAG AA contrast, and axe-core finds no WCAG 2.1 A/AA violation;
 - screenshots: tests/artifacts/saal-1920x1080.png and saal-1280x720.png.
-The speakers state is set through web.saal.room_state (the one adapter to the speakers core).
+The speakers core's own acts drive one test; the others set the room through web.saal.room_state (the one
+adapter to that core), to show states the acts reach only slowly (a full queue, a speech about to run over).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from appliance.documents import service as documents_service
 from appliance.push import hub as hub_mod
 from appliance.push import publish
 from appliance.rules import display as rules
@@ -59,7 +61,7 @@ def full_room(started: float) -> rules.Room:
 
 
 @pytest.fixture
-def screen(cfg, monkeypatch):
+def screen(cfg):
     need_binary("chromium")
     need(Path(CHROMIUM).exists(), f"needs {CHROMIUM} (Debian package chromium)")
     from werkzeug.serving import make_server
@@ -72,19 +74,25 @@ def screen(cfg, monkeypatch):
     s, _ms = populate(cfg, db)
     display, token = displays.create_display(cfg, db, s.id, "test", "Beamer")
     state = {"room": rules.Room()}
-    monkeypatch.setattr(saal, "room_state", lambda _db, _sid: state["room"])
     app = serve.make_wsgi(cfg, helper=NullHelper())
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, name="sbx-saal-web", daemon=True)
     thread.start()
     try:
         yield {"url": f"http://127.0.0.1:{httpd.server_port}/saal/{token}", "db": db, "s": s, "cfg": cfg,
-               "display": display, "state": state}
+               "display": display, "state": state, "ms": _ms}
     finally:
         hub_mod.stop_all()
         httpd.shutdown()
         thread.join(timeout=10)
         db.conn.close()
+
+
+@pytest.fixture
+def fixed(screen, monkeypatch):
+    """The screen with a room the test sets (screen["state"]["room"]) instead of the speakers core's."""
+    monkeypatch.setattr(saal, "room_state", lambda _db, _sid: screen["state"]["room"])
+    return screen
 
 
 @pytest.fixture
@@ -125,7 +133,8 @@ def _text(page, selector: str) -> str:
                          selector)
 
 
-def test_a_pushed_change_appears_within_a_second_and_revoking_ends_the_screen(screen, browser):
+def test_a_pushed_change_appears_within_a_second_and_revoking_ends_the_screen(fixed, browser):
+    screen = fixed
     page = _page(browser)
     screen["state"]["room"] = rules.Room(rules.Item("3", "Haushalt 2027", True),
                                          rules.Speaker("Anna Schmidt", "SPD", "contribution", time.time(), 300))
@@ -158,7 +167,43 @@ def test_a_pushed_change_appears_within_a_second_and_revoking_ends_the_screen(sc
     page.context.close()
 
 
-def test_the_countdown_runs_in_the_browser_on_the_server_s_clock(screen, browser):
+def test_the_chair_s_acts_reach_the_screen_within_a_second(screen, browser, artifacts):
+    """The speakers core itself (no room set by the test): a member asks, the chair gives the floor, moves on."""
+    from appliance.rules.viewer import Viewer
+    from appliance.usecases import speakers
+
+    db, s, ms = screen["db"], screen["s"], screen["ms"]
+    clerk = Viewer("clerk", s.id)
+    anna, bernd = (Viewer("member", s.id, ms[n], True, f"10.77.0.{60 + i}") for i, n in enumerate(("Anna", "Bernd")))
+    item = documents_service.add_item(db, s.id, "Haushaltssatzung 2027", number="4", actor="test")
+    assert speakers.set_current_item(db, clerk, s.id, item)
+    page = _page(browser)
+    page.goto(screen["url"])
+    wait_js(page, "() => document.getElementById('saal').getAttribute('data-live') === 'open'")
+    assert "Haushaltssatzung 2027" in _text(page, "#saal-item")
+    steps = (
+        (lambda: speakers.request(db, anna, s.id, now=time.time()),
+         "() => { const q = document.querySelector('#saal-queue .saal-q-name'); "
+         "return q && q.textContent === 'Anna Schmidt'; }"),
+        (lambda: speakers.request(db, bernd, s.id, now=time.time()),
+         "() => document.querySelectorAll('#saal-queue li').length === 2"),
+        (lambda: speakers.call_next(db, clerk, s.id, now=time.time()),
+         "() => document.getElementById('saal-speaker').textContent.trim() === 'Anna Schmidt' && "
+         "!!document.getElementById('saal-timer')"),
+        (lambda: speakers.set_announcement(db, clerk, s.id, "Abstimmung nach der Aussprache"),
+         "() => !!document.getElementById('saal-announcement')"),
+    )
+    for act, shown in steps:
+        done = time.monotonic()
+        assert act()
+        _across_reload(page, shown, 1.0)
+        assert time.monotonic() - done < 1.0
+    page.screenshot(path=str(artifacts / "saal-speakers-core.png"))
+    page.context.close()
+
+
+def test_the_countdown_runs_in_the_browser_on_the_server_s_clock(fixed, browser):
+    screen = fixed
     page = _page(browser)
     started = time.time() - 10
     screen["state"]["room"] = rules.Room(rules.Item("3", "Haushalt", True),
@@ -188,7 +233,8 @@ def test_the_countdown_runs_in_the_browser_on_the_server_s_clock(screen, browser
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_a_full_screen_fits_reads_from_the_back_and_has_no_axe_violation(screen, browser, artifacts, size):
+def test_a_full_screen_fits_reads_from_the_back_and_has_no_axe_violation(fixed, browser, artifacts, size):
+    screen = fixed
     page = _page(browser, size)
     w, h = SIZES[size]
     screen["state"]["room"] = full_room(time.time() - 280)  # 20 s left: the countdown warns

@@ -71,6 +71,7 @@ class Room:
     closed: bool = False  # Schluss der Rednerliste
     announcement: str = ""
     nonpublic: bool = False  # set by public(): the session is in its non-public part
+    warn_s: int | None = None  # the countdown warns this long before the end (rules of procedure; None: default)
 
 
 def public(room: Room) -> Room:

@@ -14,8 +14,9 @@ in the page), so no event per second. Without JavaScript the page refreshes itse
 (a <noscript> meta refresh: a projector page nobody types into). A revoked link answers 410, an unknown one
 404, each with a German page; a revoked display's open stream is ended by its `display.revoked` event.
 
-What is running in the session comes from the speakers core: `room_state()` below is THE one place that reads
-it (until that core is merged: an empty room).
+What is running in the session comes from the speakers core (usecases.speakers.state): `room_state()` below is
+THE one place that reads it. Its push events (`speakers.changed`, `agenda.current`, audience 'all') name no one:
+the screen fetches itself again and this read decides what it shows.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from appliance.push import hub as push_hub
 from appliance.rules import display as rules
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service
-from appliance.usecases import displays
+from appliance.usecases import displays, speakers
 from appliance.web import i18n
 from appliance.web.live import parse_last_id
 
@@ -41,15 +42,32 @@ bp = Blueprint("saal", __name__)
 REFRESH_S = 10  # without JavaScript: the page reloads itself this often
 SAFETY_S = 60  # with JavaScript: fetched again this often even without an event (a missed one, a new session)
 QUEUE_SHOWN = 8  # next speakers listed; more are counted ("und 3 weitere")
-WARN_S = 30  # the countdown turns amber this many seconds before the end
+WARN_S = 30  # the countdown turns amber this many seconds before the end (unless the rules of procedure say)
 LONG_NAME = 24  # characters: a longer speaker's name gets smaller type on three lines (saal.css .saal-long)
 
 
 def room_state(db, session_id: int) -> rules.Room:
-    """ADAPTER to the speakers core (branch `speakers`, usecases.speakers.state): what is running in the session —
-    current item, current speaker with timer, queue, announcement — as rules.display.Room. Until that core is
-    merged: an empty room. The one place to change when it lands."""
-    return rules.Room()
+    """ADAPTER to the speakers core: what is running in the session — the item the room is on, the current
+    speech with its timer (limit including extensions), the queue in calling order, whether the list is closed,
+    the chair's announcement — as rules.display.Room. The one place that reads usecases.speakers.state, asked
+    with public_only=True (no title of a non-public item, no names on it); rules.display.public then blanks a
+    non-public item altogether. A speech or request whose name the core withheld (on a non-public item) is left
+    out rather than shown nameless."""
+    state = speakers.state(db, session_id, now=time.time(), public_only=True)
+    if state is None:
+        return rules.Room()
+    item = state.item
+    speaker = None
+    s = state.speaking
+    if s is not None and s.name:
+        limit = state.timer.limit if state.timer is not None and state.timer.limit else None
+        speaker = rules.Speaker(s.name, s.faction, s.kind, s.started_at, limit)
+    queue = tuple(rules.Speaker(q.name, q.faction, q.kind) for q in state.queue if q.name)
+    return rules.Room(
+        item=rules.Item(item.number, item.title, item.public) if item is not None else None,
+        speaker=speaker, queue=queue, closed=state.closed, announcement=state.announcement,
+        warn_s=state.rules.warn_seconds,
+    )
 
 
 def _no_store(resp: Response) -> Response:
@@ -84,7 +102,8 @@ def screen(token: str):
     queue = room.queue[:QUEUE_SHOWN]
     html = render_template(
         "saal/screen.html", session=session, room=room, live=live, now=now, left=left,
-        clock=rules.clock(left), queue=queue, more=len(room.queue) - len(queue), warn_s=WARN_S,
+        clock=rules.clock(left), queue=queue, more=len(room.queue) - len(queue),
+        warn_s=WARN_S if room.warn_s is None else room.warn_s,
         present=presence_store.present_count(g.db, session.id) if live else None,
         refresh_s=REFRESH_S, safety_s=SAFETY_S, token=token, long_name=LONG_NAME,
         push_last=push_events.last_id(g.db),
