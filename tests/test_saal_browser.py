@@ -303,3 +303,29 @@ def test_a_full_screen_fits_reads_from_the_back_and_has_no_axe_violation(fixed, 
         _across_reload(page, "() => !!document.getElementById('saal-gone')", 3)
         assert not page.evaluate(AXE_RUN, TAGS)
     page.context.close()
+
+
+def test_without_javascript_the_screen_reloads_itself(fixed, browser, monkeypatch):
+    """A projector browser without JavaScript: the <noscript> meta refresh (every 10 s; 1 s here) brings the
+    change; no stream is opened."""
+    screen = fixed
+    monkeypatch.setattr(saal, "REFRESH_S", 1)
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, java_script_enabled=False)
+    page = context.new_page()
+    streams: list[str] = []
+    page.on("request", lambda r: streams.append(r.url) if r.url.endswith("/events") or "/events?" in r.url else None)
+    screen["state"]["room"] = rules.Room(rules.Item("1", "Eröffnung", True), rules.Speaker("Anna Schmidt", "SPD"))
+    page.goto(screen["url"])
+    assert "Anna Schmidt" in page.inner_text("#saal-speaker")
+    screen["state"]["room"] = rules.Room(rules.Item("2", "Einwohnerfragestunde", True),
+                                         rules.Speaker("Bernd Müller", "CDU"))
+    from playwright.sync_api import Error
+
+    def shown() -> bool:  # the meta refresh reloads the page by itself (a read during the reload: try again)
+        try:
+            return "Bernd Müller" in page.inner_text("#saal-speaker", timeout=500)
+        except Error:
+            return False
+    poll(shown, 5, "the page reloaded itself without JavaScript")
+    assert not streams
+    context.close()
