@@ -60,6 +60,7 @@ SKIPPED = {
     "clerk.guest_poster_pdf": "PDF",
     "presence.attendance_csv": "CSV",
     "chat.chat_csv": "CSV",
+    "speakers.minutes_csv": "CSV",
 }
 
 # Templates that are no page of their own, each with the reason.
@@ -181,6 +182,8 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
     for ip in (ANNA_IP, GUEST_IP):
         for path in ("/", "/unterlagen", "/chat"):
             audit.visit(page, box, f"{path}?as={ip}", f"{label} {ip}")
+    for ip in (ANNA_IP, GUEST_IP):  # the chair's console: Anna chairs when there is data; the guest's 403 page
+        audit.visit(page, box, f"/vorsitz?as={ip}", f"{label} console {ip}")
     for query in ("", "&q=Bernd", "&q=niemand"):  # the people for a direct message: all, found, none
         audit.visit(page, box, f"/chat/personen?as={ANNA_IP}{query}", f"{label} picker")
     for room in rooms:
@@ -194,11 +197,11 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
 
 def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int], more: tuple[str, ...] = ()) -> None:
     for path in ("/clerk/", "/clerk/sessions", "/clerk/attendance", "/clerk/attendance/print", "/clerk/chat",
-                 "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe"):
+                 "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe", "/vorsitz"):
         audit.visit(page, box, path, label)
     for sid in sessions:
         for sub in ("", "/cards", "/guest-poster", "/rotate", "/activate", "/unterlagen", "/unterlagen/loeschen",
-                    "/unterlagen/loeschen?what=all"):
+                    "/unterlagen/loeschen?what=all", "/redner"):
             audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
     for path in more:
         audit.visit(page, box, path, label)
