@@ -98,8 +98,9 @@ FIELDS: dict[str, dict[str, object]] = {
     "speakers.add": {"member": "2", "kind": "contribution"},
     "speakers.close_or_reopen": {"closed": "1"},
     "speakers.announce": {"text": "Pause"},
-    "speakers.procedure": {"scope": "session", "first_seconds": "240", "later_seconds": "", "order_seconds": "",
-                           "intervention_seconds": "", "warn_seconds": "", "max_speeches": "", "pro_contra": "1"},
+    "speakers.procedure": {"scope": "item", "item": "1", "first_seconds": "240", "later_seconds": "",
+                           "order_seconds": "", "intervention_seconds": "", "warn_seconds": "", "max_speeches": "",
+                           "pro_contra": "1"},
     "speakers.name_chair": {"member": "1"},
 }
 # Fields read outside the view's own source (helpers it calls).

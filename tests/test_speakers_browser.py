@@ -1,6 +1,7 @@
 """The speakers list in Debian's Chromium (issue 13): three member phones and the chair's console open at once. A
 member's request appears on the console within a second (push channel + live-reload.js), the chair calls it and
-the member's open page says „Sie haben das Wort“; the console's timer counts down in the browser. Screenshots of
+the member's open page says „Sie haben das Wort“; the console's timer counts down in the browser; a refused act
+shows its German sentence and the page stays live. Screenshots of
 the console at 1920×1080 and of a member page at 360 px go to tests/artifacts/ (speakers-console.png,
 speakers-member.png); axe-core finds nothing on either.
 
@@ -103,6 +104,11 @@ def test_request_reaches_the_console_within_a_second_and_the_called_member_sees_
             assert console.locator("h1").inner_text().startswith("Sitzungsleitung")
             assert "TOP 5" in anna.locator("#speakers-now").inner_text()
 
+            # Calling with nobody waiting is refused on the console, in German; the page (now the answer to a
+            # POST) keeps updating live from its own GET URL.
+            console.click("#call-next")
+            assert console.locator("#console-error").inner_text() == "Es wartet niemand auf der Rednerliste."
+            wait_js(console, "() => document.body.getAttribute('data-live') === 'open'")
             # Bernd asks to speak: on the chair's console within a second, without reloading it.
             started = time.monotonic()
             bernd.click("#ask-contribution")

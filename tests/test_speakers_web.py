@@ -15,6 +15,9 @@ from appliance.documents import bulk
 from appliance.documents import service as docs
 from appliance.helper.client import NullHelper
 from appliance.rules.viewer import Viewer
+from appliance.sessions import service
+from appliance.sessions.roster import MemberRow
+from appliance.store.db import now as iso_now
 from appliance.usecases import speakers as acts
 from appliance.web.app import create_app
 from tests.conftest import logged_in_clerk
@@ -98,6 +101,27 @@ def test_a_member_cannot_withdraw_another_members_request(db, box):
     assert r.status_code == 403
     assert "Sie können nur Ihre eigene Wortmeldung zurückziehen." in r.get_data(as_text=True)
     assert rows(db, s.id) == [(ms["Anna"].id, "contribution", "waiting")]
+
+
+def test_administration_staff_device_reads_the_list_and_is_added_by_hand_only(cfg, db, box):
+    """A member of the administration on the list, with a device: no buttons (the rules refuse them), a word on
+    how they get the floor; their hand-made POST is refused and writes nothing."""
+    app, s, _ms, _top1 = box
+    service.insert_members(db, s.id, [MemberRow("Erik Amt", "", "administration", False, "Rat")])
+    erik = next(m for m in service.members(db, s.id) if m.name == "Erik Amt")
+    ip, mac = "10.77.0.20", "02:5c:00:00:00:20"
+    with open(cfg.leases_file, "a") as f:
+        f.write(f"0 {mac} {ip} * *\n")
+    db.execute("INSERT INTO stations(mac, interface, keyid, connected) VALUES (?, 'wlan0', ?, 1)", [mac, erik.keyid])
+    db.execute("INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at) VALUES (?, ?, ?, ?, "
+               "'member', ?)", [s.id, mac, ip, erik.id, iso_now()])
+    r, html = page(app, ip)
+    assert r.status_code == 200 and "Willkommen, Erik Amt" in html
+    assert 'id="speakers-ask"' not in html and "Die Sitzungsleitung setzt Sie bei Bedarf" in html
+    r = call(app, "/wort", ip, method="POST", data={"csrf_token": token_in(page(app, ip, "/chat")[1]),
+                                                      "kind": "contribution"})
+    assert r.status_code == 403 and "Nur Mitglieder und Stellvertretungen" in r.get_data(as_text=True)
+    assert rows(db, s.id) == []
 
 
 def test_closed_list_offers_no_contribution_and_refuses_it(db, box):
@@ -258,7 +282,7 @@ def test_timer_shows_warning_and_overrun_in_words_not_colour_alone(db, box):
 
 
 def test_clerk_names_the_chair_runs_the_console_and_sets_the_rules(cfg, db, box):
-    _app, s, ms, _top1 = box
+    _app, s, ms, top1 = box
     c, token = logged_in_clerk(cfg, db, f"/clerk/sessions/{s.id}")
     html = c.get(f"/clerk/sessions/{s.id}").get_data(as_text=True)
     assert 'id="chair-member"' in html and 'id="console-link"' in html and 'id="minutes-link"' in html
@@ -275,6 +299,15 @@ def test_clerk_names_the_chair_runs_the_console_and_sets_the_rules(cfg, db, box)
     assert r.status_code == 303
     rules = acts.state(db, s.id, now=time.time()).rules
     assert (rules.first_seconds, rules.max_speeches, rules.later_seconds) == (240, 2, 180)
+    # the rules for the item the room is on only
+    acts.set_current_item(db, Viewer("clerk", s.id), s.id, top1)
+    html = c.get("/vorsitz").get_data(as_text=True)
+    assert f'name="item" value="{top1}"' in html
+    r = c.post("/vorsitz/geschaeftsordnung", data={"csrf_token": token, "scope": "item", "item": str(top1),
+                                                    "first_seconds": "120"})
+    assert r.status_code == 303
+    assert acts.state(db, s.id, now=time.time()).rules.first_seconds == 120
+    assert acts.state(db, s.id, acts.NO_ITEM, now=time.time()).rules.first_seconds == 240  # the session's
     # clear the chair
     r = c.post(f"/clerk/sessions/{s.id}/vorsitz", data={"csrf_token": token, "member": ""})
     assert r.status_code == 303 and acts.state(db, s.id, now=time.time()).chair_member_id is None

@@ -138,7 +138,9 @@ def member_context() -> dict | None:
     if st is None:
         return None
     me = viewer.member.id if viewer.is_member else None
-    return {"st": st, "me": me, "mine": st.mine(me) if me else [], "kinds": offered(st, me) if me else [],
+    may_ask = me is not None and viewer.member.role in roles.SPEAKERS  # staff are added by hand, guests never
+    return {"st": st, "me": me, "mine": st.mine(me) if me else [], "kinds": offered(st, me) if may_ask else [],
+            "may_ask": may_ask,
             "files": _item_files(viewer, st.current_item.id if st.current_item else None),
             "token": _token(viewer), "error": g.get("speak_error", ""), "topics": LIVE_TOPICS,
             "chair": acts.viewer_is_chair(g.db, viewer, viewer.session_id)}
@@ -340,8 +342,8 @@ def announce():
 @bp.post("/vorsitz/geschaeftsordnung")
 @csrf.device_bound
 def procedure():
-    """The rules of procedure for the session or for the room's item (clerks; the use case refuses others). An
-    empty field inherits from the level above."""
+    """The rules of procedure for the session or for the item the form names (the room's item when it was drawn;
+    clerks — the use case refuses others). An empty field inherits from the level above."""
     viewer, sid = _act()
     scope = request.form.get("scope", "")
     if scope not in ("session", "item"):
@@ -352,10 +354,7 @@ def procedure():
         if raw and (not raw.isascii() or not raw.isdigit() or len(raw) > 6):
             raise forms.FieldError(name)
         values[name] = int(raw) if raw else None
-    item = None
-    if scope == "item":
-        st = acts.state(g.db, sid, now=_now())
-        item = st.current_item.id if st and st.current_item else acts.NO_ITEM
+    item = forms.row_id("item") if scope == "item" else None  # the item the form was drawn for
     return _done(viewer, acts.set_procedure(g.db, viewer, sid, values, item_id=item, actor=_actor()))
 
 

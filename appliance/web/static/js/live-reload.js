@@ -9,7 +9,8 @@
   document.querySelectorAll("[data-live-reload]").forEach(function (el) {
     var pending = null;
     function refresh() {
-      fetch(window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
+      // data-live-url: the page's own GET URL where the address bar may show a form's POST URL (a refused act)
+      fetch(el.getAttribute("data-live-url") || window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
         .then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
           var fresh = doc.getElementById(el.id);
