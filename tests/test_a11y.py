@@ -61,12 +61,15 @@ SKIPPED = {
     "presence.attendance_csv": "CSV",
     "chat.chat_csv": "CSV",
     "speakers.minutes_csv": "CSV",
+    "speakers.member_live": "the Wortmeldung block alone, swapped into / by live-reload.js (checked there)",
 }
 
 # Templates that are no page of their own, each with the reason.
 NOT_A_PAGE = {
     "dashboard/live.html": "the dashboard's live parts for its script (dashboard.live): the same macros of "
                            "dashboard/_parts.html that /technik/ renders",
+    "speakers/member_live.html": "the start page's Wortmeldung block for live-reload.js (speakers.member_live): "
+                                 "the same portal/_speakers.html that / renders",
 }
 
 AXE_RUN = """async (tags) => {

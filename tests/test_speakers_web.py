@@ -79,6 +79,11 @@ def test_member_asks_sees_place_and_withdraws_without_javascript(db, box):
     assert rows(db, s.id)[1] == (ms["Bernd"].id, "contribution", "withdrawn")
     _r, html = page(app, BERND_IP)
     assert 'id="ask-contribution"' in html and "Platz" not in html
+    # the block alone, what live-reload.js refetches on every phone when the list changes: no chat, no presence
+    r, live = page(app, ANNA_IP, "/wort")
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    assert 'id="speakers-live"' in live and "Sie stehen auf Platz 1." in live and 'id="chat-link"' not in live
+    assert 'data-live-url="/wort"' in html
 
 
 def test_guest_sees_the_list_read_only_and_is_refused_in_german(db, box):
@@ -335,3 +340,16 @@ def test_minutes_csv_and_print_page(cfg, db, box):
     # without a login: no minutes
     anon = create_app(cfg, helper=NullHelper(), testing=True).test_client()
     assert anon.get(f"/clerk/sessions/{s.id}/redner.csv").status_code in (302, 303)
+
+
+def test_guest_sees_no_names_and_no_title_of_a_non_public_item(db, box):
+    app, s, ms, _top1 = box
+    secret = docs.add_item(db, s.id, "Grundstücksangelegenheit", number="6", public=False, actor="test")
+    clerk = Viewer("clerk", s.id)
+    acts.set_current_item(db, clerk, s.id, secret)
+    acts.add_by_hand(db, clerk, s.id, ms["Bernd"].id, now=time.time())
+    _r, html = page(app, GUEST_IP)
+    assert "TOP 6" in html and "Grundstücksangelegenheit" not in html and "Bernd Müller" not in html
+    assert 'id="speakers-item-docs"' not in html
+    _r, html = page(app, ANNA_IP)  # members read the non-public item
+    assert "Grundstücksangelegenheit" in html and "Bernd Müller" in html and 'id="speakers-item-docs"' in html

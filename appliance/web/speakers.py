@@ -162,6 +162,14 @@ def _home_again(outcome: acts.Outcome) -> tuple[str, int]:
                            portal_url=links.link("portal.portal")), _status(outcome)
 
 
+@bp.get("/wort")
+def member_live():
+    """The start page's Wortmeldung block alone, for live-reload.js on every member's open start page: a light
+    refetch (no chat, presence or document counts) when the list changes — each event reaches every phone."""
+    member_viewer()
+    return _no_store(Response(render_template("speakers/member_live.html")))
+
+
 @bp.post("/wort")
 @csrf.device_bound
 def ask():

@@ -19,9 +19,11 @@
           if (q && mine) { mine.className = q.className; mine.innerHTML = q.innerHTML; }
         });
     }
+    // data-live-delay (ms): how long to gather events before one refetch (pages every phone has open use more)
+    var delay = parseInt(el.getAttribute("data-live-delay"), 10) || 200;
     function later() {
       if (pending) { return; }
-      pending = setTimeout(function () { pending = null; refresh(); }, 200);
+      pending = setTimeout(function () { pending = null; refresh(); }, delay);
     }
     // One topic or several, separated by spaces ("speakers.changed agenda.current").
     el.getAttribute("data-live-reload").split(/\s+/).forEach(function (topic) {
