@@ -2,8 +2,8 @@
 member's request appears on the console within a second (push channel + live-reload.js), the chair calls it and
 the member's open page says „Sie haben das Wort“; the console's timer counts down in the browser; a refused act
 shows its German sentence and the page stays live. Screenshots of
-the console at 1920×1080 and of a member page at 360 px go to tests/artifacts/ (speakers-console.png,
-speakers-member.png); axe-core finds nothing on either.
+the console at 1920×1080, of a member page and of the console at 360 px go to tests/artifacts/
+(speakers-console.png, speakers-member.png, speakers-console-phone.png); axe-core finds nothing on either.
 
 Every page comes from 127.0.0.1, so the box's demo mode (`?as=<ip>`) gives each the identity of a device: Anna,
 Bernd and Carla are members, Dora (a deputy) is the chair on her own phone — no login, no cookie.
@@ -139,7 +139,12 @@ def test_request_reaches_the_console_within_a_second_and_the_called_member_sees_
             assert anna.evaluate("document.documentElement.scrollWidth") <= 360
             console.screenshot(path=str(artifacts / "speakers-console.png"), full_page=False)
             anna.screenshot(path=str(artifacts / "speakers-member.png"), full_page=True)
-            for label, page in (("console", console), ("member", anna), ("speaker", carla)):
+            # The chair's own phone: the same console at 360 px, nothing wider than the screen.
+            phone = open_page(DORA_IP, "/vorsitz", small, True)
+            assert phone.locator("#console-queue .queue-name").all_inner_texts() == ["Bernd Müller"]
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+            phone.screenshot(path=str(artifacts / "speakers-console-phone.png"), full_page=True)
+            for label, page in (("console", console), ("member", anna), ("speaker", carla), ("console 360", phone)):
                 found = axe(page)
                 assert not found, f"{label}: {found}"
         finally:
