@@ -354,3 +354,25 @@ def test_guest_sees_no_names_and_no_title_of_a_non_public_item(db, box):
     assert 'id="speakers-item-docs"' not in html
     _r, html = page(app, ANNA_IP)  # members read the non-public item
     assert "Grundstücksangelegenheit" in html and "Bernd Müller" in html and 'id="speakers-item-docs"' in html
+
+
+def test_askable_is_what_request_would_answer(db, box):
+    """The member page's buttons come from usecases.speakers.askable: for each kind, the rules' answer that
+    request() would give — checked here against request() itself, kind by kind."""
+    _app, s, ms, _top1 = box
+    anna = Viewer("member", s.id, ms["Anna"], True, ANNA_IP)
+    bernd = Viewer("member", s.id, ms["Bernd"], True, BERND_IP)
+    guest = Viewer("guest", s.id, None, True, GUEST_IP)
+    assert {k: d.code for k, d in acts.askable(db, guest, s.id).items()} == dict.fromkeys(acts.sp.KINDS, "guest")
+    codes = {k: d.code for k, d in acts.askable(db, anna, s.id).items()}
+    assert codes == {"contribution": "", "point_of_order": "", "pro": "no_point_of_order",
+                     "contra": "no_point_of_order", "intervention": "no_speech"}
+    acts.request(db, bernd, s.id, "point_of_order", now=time.time())
+    acts.call_next(db, Viewer("clerk", s.id), s.id, now=time.time())  # Bernd's point of order runs
+    before = {k: bool(d) for k, d in acts.askable(db, anna, s.id).items()}
+    assert before == {"contribution": True, "point_of_order": True, "pro": True, "contra": True,
+                      "intervention": True}
+    assert not acts.askable(db, bernd, s.id)["pro"]  # the mover speaks neither for nor against
+    for kind, allowed in before.items():
+        assert bool(acts.request(db, anna, s.id, kind, now=time.time())) == allowed, kind
+    assert not any(acts.askable(db, anna, s.id).values())  # each kind once; pro and contra: one of them per motion

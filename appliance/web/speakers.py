@@ -36,7 +36,8 @@ bp = Blueprint("speakers", __name__)
 LIVE_TOPICS = f"{acts.CHANGED} {acts.CURRENT}"  # what the pages' live parts listen for (live-reload.js)
 FORBIDDEN = frozenset({"not_chair", "not_clerk", "guest", "not_listed", "not_own"})  # refusals answered with 403
 EXTEND_STEPS = (60, 30, -30)  # the console's buttons: seconds more (or back)
-MEMBER_KINDS = (sp.CONTRIBUTION, sp.POINT_OF_ORDER, sp.PRO, sp.CONTRA, sp.INTERVENTION)
+MEMBER_KINDS = (sp.CONTRIBUTION, sp.POINT_OF_ORDER, sp.PRO, sp.CONTRA, sp.INTERVENTION)  # the buttons' order
+NEVER_ASKS = frozenset({"guest", "not_listed"})  # refusals that mean: this device never asks (a read-only list)
 
 
 def _now() -> float:
@@ -96,30 +97,6 @@ def _no_store(resp: Response) -> Response:
 # --- the member's start page ------------------------------------------------------------------------------
 
 
-def offered(st: acts.State, member_id: int) -> list[str]:
-    """The kinds of request the page offers this member now: only what the rules will accept (the use case
-    decides again on the POST). Mirrors rules.speakers.may_request over what state() shows."""
-    mine = {x.kind for x in st.mine(member_id)}
-    out = []
-    if sp.CONTRIBUTION not in mine and not st.closed and not (
-            st.rules.max_speeches and st.counts.get(member_id, 0) >= st.rules.max_speeches):
-        out.append(sp.CONTRIBUTION)
-    if sp.POINT_OF_ORDER not in mine:
-        out.append(sp.POINT_OF_ORDER)
-    motion = st.running_point_of_order
-    if motion is not None and st.rules.pro_contra:
-        everyone = [*st.queue, *st.held] + ([st.speaking] if st.speaking else [])
-        mover = next((x.member_id for x in everyone if x.request_id == motion), None)
-        for side in (sp.PRO, sp.CONTRA):
-            taken = any(x.kind == side and x.for_request == motion and x.state in sp.OPEN | {sp.DONE}
-                        for x in everyone)
-            if mover != member_id and side not in mine and not taken:
-                out.append(side)
-    if st.speaking is not None and st.speaking.member_id != member_id and sp.INTERVENTION not in mine:
-        out.append(sp.INTERVENTION)
-    return out
-
-
 def _item_files(viewer: Viewer, item_id: int | None) -> list:
     if not item_id or viewer.session_id is None:
         return []
@@ -138,9 +115,10 @@ def member_context() -> dict | None:
     if st is None:
         return None
     me = viewer.member.id if viewer.is_member else None
-    may_ask = me is not None and viewer.member.role in roles.SPEAKERS  # staff are added by hand, guests never
-    return {"st": st, "me": me, "mine": st.mine(me) if me else [], "kinds": offered(st, me) if may_ask else [],
-            "may_ask": may_ask,
+    answers = acts.askable(g.db, viewer, viewer.session_id)  # the rules' answer per kind: offer only what they take
+    may_ask = not any(d.code in NEVER_ASKS for d in answers.values())  # guests; staff are added by hand
+    return {"st": st, "me": me, "mine": st.mine(me) if me else [], "may_ask": may_ask,
+            "kinds": [k for k in MEMBER_KINDS if answers[k]],
             "files": _item_files(viewer, st.current_item.id if st.current_item else None),
             "token": _token(viewer), "error": g.get("speak_error", ""), "topics": LIVE_TOPICS,
             "chair": acts.viewer_is_chair(g.db, viewer, viewer.session_id)}
