@@ -376,3 +376,30 @@ def test_askable_is_what_request_would_answer(db, box):
     for kind, allowed in before.items():
         assert bool(acts.request(db, anna, s.id, kind, now=time.time())) == allowed, kind
     assert not any(acts.askable(db, anna, s.id).values())  # each kind once; pro and contra: one of them per motion
+
+
+def test_refuse_an_intervention_move_down_and_take_back_an_extension(db, box):
+    app, s, ms, _top1 = box
+    chair(db, s, ms["Anna"])
+    clerk = Viewer("clerk", s.id)
+    for name in ("Bernd", "Carla", "Dora"):
+        acts.add_by_hand(db, clerk, s.id, ms[name].id, now=time.time())
+    assert post(app, ANNA_IP, "/vorsitz/weiter", {}, "/vorsitz").status_code == 303  # Bernd speaks
+    out = acts.request(db, Viewer("member", s.id, ms["Anna"], True, ANNA_IP), s.id, "intervention", now=time.time())
+    r = post(app, ANNA_IP, "/vorsitz/zwischenfrage", {"request": str(out.request_id), "admit": "0"}, "/vorsitz")
+    assert r.status_code == 303
+    st = acts.state(db, s.id, now=time.time())
+    assert st.pending == [] and [x.name for x in st.queue] == ["Carla Weber", "Dora Klein"]
+    # deciding again is refused in German; nothing changes
+    r = post(app, ANNA_IP, "/vorsitz/zwischenfrage", {"request": str(out.request_id), "admit": "1"}, "/vorsitz")
+    assert r.status_code == 409 and "Über diese Zwischenfrage ist bereits entschieden." in r.get_data(as_text=True)
+    assert acts.state(db, s.id, now=time.time()).queue[0].name == "Carla Weber"
+    carla = st.queue[0].request_id
+    assert post(app, ANNA_IP, "/vorsitz/verschieben", {"request": str(carla), "step": "down"}, "/vorsitz") \
+        .status_code == 303
+    assert [x.name for x in acts.state(db, s.id, now=time.time()).queue] == ["Dora Klein", "Carla Weber"]
+    assert post(app, ANNA_IP, "/vorsitz/verlaengern", {"seconds": "60"}, "/vorsitz").status_code == 303
+    assert post(app, ANNA_IP, "/vorsitz/verlaengern", {"seconds": "-30"}, "/vorsitz").status_code == 303
+    assert acts.state(db, s.id, now=time.time()).timer.limit == 300 + 30
+    r = post(app, ANNA_IP, "/vorsitz/verlaengern", {"seconds": "zehn"}, "/vorsitz")
+    assert r.status_code == 400 and "seconds" in r.get_data(as_text=True)
