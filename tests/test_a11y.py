@@ -62,12 +62,16 @@ SKIPPED = {
     "clerk.guest_poster_pdf": "PDF",
     "presence.attendance_csv": "CSV",
     "chat.chat_csv": "CSV",
+    "speakers.minutes_csv": "CSV",
+    "speakers.member_live": "the Wortmeldung block alone, swapped into / by live-reload.js (checked there)",
 }
 
 # Templates that are no page of their own, each with the reason.
 NOT_A_PAGE = {
     "dashboard/live.html": "the dashboard's live parts for its script (dashboard.live): the same macros of "
                            "dashboard/_parts.html that /technik/ renders",
+    "speakers/member_live.html": "the start page's Wortmeldung block for live-reload.js (speakers.member_live): "
+                                 "the same portal/_speakers.html that / renders",
 }
 
 AXE_RUN = """async (tags) => {
@@ -183,6 +187,8 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
     for ip in (ANNA_IP, GUEST_IP):
         for path in ("/", "/unterlagen", "/chat"):
             audit.visit(page, box, f"{path}?as={ip}", f"{label} {ip}")
+    for ip in (ANNA_IP, GUEST_IP):  # the chair's console: Anna chairs when there is data; the guest's 403 page
+        audit.visit(page, box, f"/vorsitz?as={ip}", f"{label} console {ip}")
     for query in ("", "&q=Bernd", "&q=niemand"):  # the people for a direct message: all, found, none
         audit.visit(page, box, f"/chat/personen?as={ANNA_IP}{query}", f"{label} picker")
     for room in rooms:
@@ -196,11 +202,11 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
 
 def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int], more: tuple[str, ...] = ()) -> None:
     for path in ("/clerk/", "/clerk/sessions", "/clerk/attendance", "/clerk/attendance/print", "/clerk/chat",
-                 "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe"):
+                 "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe", "/vorsitz"):
         audit.visit(page, box, path, label)
     for sid in sessions:
         for sub in ("", "/cards", "/guest-poster", "/rotate", "/activate", "/unterlagen", "/unterlagen/loeschen",
-                    "/unterlagen/loeschen?what=all"):
+                    "/unterlagen/loeschen?what=all", "/redner"):
             audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
     for path in more:
         audit.visit(page, box, path, label)

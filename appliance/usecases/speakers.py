@@ -799,3 +799,19 @@ def minutes_csv(rows: list[MinutesRow], tz: str) -> str:
         ["TOP", "Titel", "Nr.", "Name", "Fraktion", "Art", "Redebeginn", "Dauer (min:s)"],
         ([r.item_number, r.item_title, r.order, r.name, r.faction, r.kind_name, clock(r.started_at),
           span(r.duration)] for r in rows))
+
+
+def askable(db: Any, viewer: Viewer, session_id: int, *, item_id: int | None = None) -> dict[str, sp.Decision]:
+    """For each kind of request, what `request()` would answer this viewer's device now (rules.speakers.
+    may_request over the same rows): the member page offers only the kinds allowed. Reads only."""
+    s = _session(db, session_id)
+    if s is None:
+        return {k: sp.refuse("no_session") for k in sp.KINDS}
+    item = _list_item(s, item_id)
+    if not _item_ok(db, session_id, item):
+        return {k: sp.refuse("no_item") for k in sp.KINDS}
+    person = viewer.member if viewer.is_member and viewer.session_id == session_id else None
+    if person is None and (viewer.is_member or viewer.is_clerk):
+        return {k: sp.refuse("not_listed") for k in sp.KINDS}
+    board, speaking = _board(db, s, item)
+    return {k: sp.may_request(person, session_id, board, k, speaking_now=speaking) for k in sp.KINDS}

@@ -23,10 +23,12 @@ from markupsafe import Markup
 from appliance.captive import cards_pdf, codes, keys, qr
 from appliance.config import Config
 from appliance.rules import guard as rules_guard
+from appliance.rules import roles as rules_roles
 from appliance.sessions import roster, service
 from appliance.usecases import displays as display_acts
 from appliance.usecases import impact as count
 from appliance.usecases import sessions as acts
+from appliance.usecases import speakers as speakers_acts
 from appliance.web import auth, csrf, guard, i18n, links
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
@@ -139,7 +141,8 @@ def _render_session(s: service.Session, *, import_problems: list[str] | None = N
         "clerk/session.html", s=s, groups=group_by_faction(people), total=len(people),
         voting=sum(1 for m in people if m.voting), roles=roles, import_problems=import_problems or [],
         german_date=german_date, displays=display_acts.for_session(g.db, s.id), local_time=local_time,
-        display_problem=display_problem,
+        display_problem=display_problem, chair_candidates=[m for m in people if m.role in rules_roles.CHAIR],
+        chair_id=getattr(speakers_acts.state(g.db, s.id, now=time.time()), "chair_member_id", None),
     ), status
 
 
