@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     fh.add_argument("--replay", type=Path, help="aufgezeichnete Sitzung, die abgespielt wird")
     from appliance.documents import cli as documents_cli
     documents_cli.add_parsers(sub)
+    from appliance import speakers_cli
+    speakers_cli.add_parsers(sub)
     wp = sub.add_parser("wipe", help="nach der Sitzung löschen: nichtöffentliche Unterlagen (Standard), alle "
                                      "Unterlagen oder die Anwesenheitsdaten")
     wp.add_argument("session", type=int)
@@ -332,6 +334,9 @@ def _run(args: argparse.Namespace) -> int:
     if cmd in ("import", "documents"):
         from appliance.documents import cli as documents_cli
         return documents_cli.main(cfg, args)
+    if cmd == "speakers":
+        from appliance import speakers_cli
+        return speakers_cli.main(cfg, args)
     if cmd == "helper":
         from appliance.helper import server
         return server.main(cfg)

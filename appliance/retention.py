@@ -12,6 +12,9 @@ Per session — everything of a session held before `today - retention_days` (ne
 - push_events of the session (payloads with member ids, arrival and leave times, names; `member:<id>` audiences);
 - admissions (MAC, IP, member id), doc_downloads (member id, name or `guest <ip>`) and doc_reads (which member
   opened which file: the „neue Fassung“ badge).
+- speakers_requests (who asked to speak, when, for how long), speakers_lists and speakers_session (the chair's
+  member id, the room screen's announcement text); the session's rules of procedure (speakers_procedure) name
+  nobody and stay.
 - members: name, faction, role, voting and body stay (the minutes and the attendance list refer to them);
   their key material goes: keyid and passphrase are replaced by fresh random values nobody ever received,
   the personal code is removed (NULL marks a member whose key material is gone). Such a session can only
@@ -44,7 +47,7 @@ from appliance.store.transaction import transaction
 # Session-bound tables whose rows of an expired session are deleted outright.
 SESSION_TABLES = ("presence_devices", "presence_state", "presence_intervals", "presence_corrections",
                   "chat_messages", "chat_mutes", "chat_settings", "chat_reads", "push_events", "admissions",
-                  "doc_downloads", "doc_reads")
+                  "doc_downloads", "doc_reads", "speakers_requests", "speakers_lists", "speakers_session")
 
 MAC_RE = re.compile(r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b")
 IPV4_RE = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")

@@ -24,6 +24,7 @@ from appliance.presence.sources import PresenceDaemon
 from appliance.push import hub as hub_mod
 from appliance.sessions import service
 from appliance.store import open_db
+from appliance.usecases import displays
 from appliance.web import auth
 from tests.conftest import ROOT, need, need_binary
 from tests.live_support import ANNA_IP, GUEST_IP
@@ -47,6 +48,7 @@ SKIPPED = {
     "portal.healthz": "text/plain health check",
     "presence.count": "JSON for the room screen",
     "live.events": "the push stream (text/event-stream)",
+    "saal.events": "the room screen's push stream (text/event-stream)",
     "metrics": "Prometheus text",
     "dashboard.api": "JSON",
     "dashboard.live": "the dashboard's live parts, swapped into /technik/ (checked there)",
@@ -60,12 +62,16 @@ SKIPPED = {
     "clerk.guest_poster_pdf": "PDF",
     "presence.attendance_csv": "CSV",
     "chat.chat_csv": "CSV",
+    "speakers.minutes_csv": "CSV",
+    "speakers.member_live": "the Wortmeldung block alone, swapped into / by live-reload.js (checked there)",
 }
 
 # Templates that are no page of their own, each with the reason.
 NOT_A_PAGE = {
     "dashboard/live.html": "the dashboard's live parts for its script (dashboard.live): the same macros of "
                            "dashboard/_parts.html that /technik/ renders",
+    "speakers/member_live.html": "the start page's Wortmeldung block for live-reload.js (speakers.member_live): "
+                                 "the same portal/_speakers.html that / renders",
 }
 
 AXE_RUN = """async (tags) => {
@@ -181,6 +187,8 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
     for ip in (ANNA_IP, GUEST_IP):
         for path in ("/", "/unterlagen", "/chat"):
             audit.visit(page, box, f"{path}?as={ip}", f"{label} {ip}")
+    for ip in (ANNA_IP, GUEST_IP):  # the chair's console: Anna chairs when there is data; the guest's 403 page
+        audit.visit(page, box, f"/vorsitz?as={ip}", f"{label} console {ip}")
     for query in ("", "&q=Bernd", "&q=niemand"):  # the people for a direct message: all, found, none
         audit.visit(page, box, f"/chat/personen?as={ANNA_IP}{query}", f"{label} picker")
     for room in rooms:
@@ -194,11 +202,11 @@ def member_pages(audit: Audit, page, box: Box, label: str, files: list[int], roo
 
 def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int], more: tuple[str, ...] = ()) -> None:
     for path in ("/clerk/", "/clerk/sessions", "/clerk/attendance", "/clerk/attendance/print", "/clerk/chat",
-                 "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe"):
+                 "/clerk/chat/print", "/clerk/chat/wipe", "/clerk/presence/wipe", "/vorsitz"):
         audit.visit(page, box, path, label)
     for sid in sessions:
         for sub in ("", "/cards", "/guest-poster", "/rotate", "/activate", "/unterlagen", "/unterlagen/loeschen",
-                    "/unterlagen/loeschen?what=all"):
+                    "/unterlagen/loeschen?what=all", "/redner"):
             audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
     for path in more:
         audit.visit(page, box, path, label)
@@ -227,6 +235,12 @@ def clerk_answers(audit: Audit, page, box: Box, label: str) -> None:
             upload.evaluate("f => f.requestSubmit()")
         audit.check(page, f"{label} member list import")
     assert page.locator(".flash-ok").count() > 0, "the second list was not imported"
+    # A display link for the room screen: the page that shows it once.
+    page.fill("#display-label", "Beamer Ratssaal")
+    with page.expect_navigation():
+        page.locator("form:has(#display-label)").evaluate("f => f.requestSubmit()")
+    page.wait_for_selector("#display-once")
+    audit.check(page, f"{label} display link created")
 
 
 def tech_pages(audit: Audit, page, box: Box, label: str, macs: list[str]) -> None:
@@ -260,7 +274,13 @@ def with_data(root: Path, start) -> tuple[Box, dict]:
     item = box.db.execute("SELECT id FROM doc_items WHERE session_id = ? ORDER BY id", [sid]).fetchone()[0]
     asked = (f"/clerk/sessions/{sid}/unterlagen/datei/{files[0]}/loeschen",  # the questions before a deletion
              f"/clerk/sessions/{sid}/unterlagen/punkt/{item}/loeschen")
-    return box, {"files": files, "rooms": rooms, "sessions": sessions, "macs": macs[:1], "asked": asked}
+    # The room screen: the active session's, one waiting for its session, a revoked and an unknown link.
+    screens = [f"/saal/{displays.create_display(cfg, box.db, i, 'test', 'Beamer')[1]}" for i in sessions]
+    gone, token = displays.create_display(cfg, box.db, sid, "test")
+    displays.revoke_display(cfg, box.db, gone.id, "test")
+    screens += [f"/saal/{token}", "/saal/unbekannt"]
+    return box, {"files": files, "rooms": rooms, "sessions": sessions, "macs": macs[:1], "asked": asked,
+                 "screens": screens}
 
 
 def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_path):
@@ -320,6 +340,8 @@ def test_every_page_of_every_role_has_no_wcag21_aa_violations(serve_box, tmp_pat
                 clerk_pages(audit, clerk, full, label, data["sessions"], data["asked"])
                 clerk_answers(audit, clerk, full, label)
                 tech_pages(audit, tab(full, size, "technik", TECH_PW, label), full, label, data["macs"])
+                for path in data["screens"]:  # no login, as the projector opens it (at 1920×1080: test_saal_browser)
+                    audit.visit(page=tab(full, size), box=full, path=path, label=f"{label} room screen")
             while contexts:
                 contexts.pop().close()
             # Negative control: the same audit finds what a page gets wrong.

@@ -52,11 +52,13 @@ from appliance.radio.fake import FakeHostapd
 from appliance.rules.login import CLERK, TECHNICIAN, Role
 from appliance.sessions import roster, service
 from appliance.store import open_db
+from appliance.usecases import displays as display_acts
 from appliance.usecases import documents as doc_acts
 from appliance.usecases import login as logins
 from appliance.usecases import portal as portal_acts
 from appliance.usecases import presence as presence_acts
 from appliance.usecases import sessions as session_acts
+from appliance.usecases import speakers as speaker_acts
 from appliance.web.viewer import Viewer
 from tests import pdf_samples
 from tests.atomic_support import diff, dump, fail_on, recording
@@ -405,6 +407,34 @@ def _optimise_setup(cfg, db):
     return store_file(cfg, db, council(db, members=0), "scan.pdf", data=pdf_samples.scan(600))
 
 
+def _speakers_setup(cfg, db):
+    """Running the session: three members and an agenda item, the first member chairs; the third speaks, the
+    first and second wait, the first asked for an intervention to the speech; the list was closed and reopened."""
+    s = council(db, members=3)
+    item = docs.add_item(db, s.id, "Haushalt", number="5")
+    clerk = Viewer("clerk", s.id)
+    a, b, c = (Viewer("member", s.id, m, True) for m in service.members(db, s.id))
+    speaker_acts.set_chair(db, clerk, s.id, a.member.id)
+    speaker_acts.set_current_item(db, clerk, s.id, item)
+    speaker_acts.request(db, c, s.id, now=1000.0)
+    speaker_acts.call_next(db, clerk, s.id, now=1001.0)
+    ra = speaker_acts.request(db, a, s.id, now=1002.0).request_id
+    rb = speaker_acts.request(db, b, s.id, now=1003.0).request_id
+    ri = speaker_acts.request(db, a, s.id, "intervention", now=1004.0).request_id
+    speaker_acts.close_list(db, clerk, s.id)
+    speaker_acts.reopen_list(db, clerk, s.id)
+    return s, item, clerk, a, b, c, ra, rb, ri
+
+
+def _sp(fn):
+    """A speakers act on the setup above: fn(db, s, item, clerk, a, b, c, ra, rb, ri)."""
+    return lambda cfg, db, st: fn(db, *st)
+
+
+def _ok(out) -> None:
+    assert out.ok, out.text  # a refusal would write nothing and prove nothing
+
+
 CASES = [
     # sessions, members, keys
     Case("create_session", ("sessions/service.py:create_session#1",), lambda cfg, db: None,
@@ -477,6 +507,14 @@ CASES = [
     Case("login_failed", ("usecases/login.py:attempt#1", "usecases/login.py:attempt#2"), _attempt_setup,
          lambda cfg, db, st: logins.attempt(db, CLERK, "10.77.0.2", "falsch", st[0], replaces=st[1]),
          ("login_throttle INSERT", "login_throttle DELETE", "audit INSERT #2")),
+    # the room screen's display links (issue 13)
+    Case("create_display", ("usecases/displays.py:create_display#1",), lambda cfg, db: council(db, members=0),
+         lambda cfg, db, s: display_acts.create_display(cfg, db, s.id, "clerk", "Beamer"),
+         ("displays INSERT", "audit INSERT")),
+    Case("revoke_display", ("usecases/displays.py:revoke_display#1",),
+         lambda cfg, db: display_acts.create_display(cfg, db, council(db, members=0).id, "clerk")[0],
+         lambda cfg, db, d: display_acts.revoke_display(cfg, db, d.id, "clerk"),
+         ("displays UPDATE", "audit INSERT", "push_events INSERT")),
     # presence
     Case("presence_record", ("presence/store.py:record#1",), _presence_setup,
          lambda cfg, db, st: presence.record(db, st[0].id, st[1].id,
@@ -615,6 +653,58 @@ CASES = [
     Case("announce_late_document", ("usecases/documents.py:announce_late_document#1", "documents/bulk.py:write_rows#1"),
          _late_setup, lambda cfg, db, s: doc_acts.announce_late_document(cfg, db, s.id, _bulk_entries(), "clerk"),
          ("doc_files INSERT", "audit INSERT", "doc_items INSERT", "push_events INSERT")),
+    # running the session: the chair, the current item, the speakers list (issue 13)
+    Case("speakers_set_chair", ("usecases/speakers.py:set_chair#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, b, c, *r: _ok(speaker_acts.set_chair(db, clerk, s.id, b.member.id))),
+         ("speakers_session INSERT", "speakers_session UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_set_current_item", ("usecases/speakers.py:set_current_item#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, *r: _ok(speaker_acts.set_current_item(db, a, s.id, None))),
+         ("speakers_session INSERT", "speakers_session UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_set_announcement", ("usecases/speakers.py:set_announcement#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, *r: _ok(speaker_acts.set_announcement(db, a, s.id, "Pause"))),
+         ("speakers_session INSERT", "speakers_session UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_set_procedure", ("usecases/speakers.py:set_procedure#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, *r: _ok(speaker_acts.set_procedure(db, clerk, s.id, {"first_seconds": 240},
+                                                                           item_id=item))),
+         ("speakers_procedure INSERT", "audit INSERT", "push_events INSERT")),
+    Case("speakers_request", ("usecases/speakers.py:request#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, b, c, *r: _ok(speaker_acts.request(db, b, s.id, "point_of_order",
+                                                                              now=1010.0))),
+         ("speakers_requests INSERT", "audit INSERT", "push_events INSERT")),
+    Case("speakers_add_by_hand", ("usecases/speakers.py:add_by_hand#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, b, c, *r: _ok(speaker_acts.add_by_hand(db, a, s.id, c.member.id,
+                                                                                  "point_of_order", now=1010.0))),
+         ("speakers_requests INSERT", "audit INSERT", "push_events INSERT")),
+    Case("speakers_withdraw", ("usecases/speakers.py:withdraw#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, b, c, ra, rb, ri: _ok(speaker_acts.withdraw(db, b, s.id, rb))),
+         ("speakers_requests UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_remove", ("usecases/speakers.py:remove#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, b, c, ra, rb, ri: _ok(speaker_acts.remove(db, clerk, s.id, rb))),
+         ("speakers_requests UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_decide_intervention", ("usecases/speakers.py:decide_intervention#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, b, c, ra, rb, ri: _ok(speaker_acts.decide_intervention(db, a, s.id, ri,
+                                                                                                  True))),
+         ("speakers_requests UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_move", ("usecases/speakers.py:move#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, b, c, ra, rb, ri: _ok(speaker_acts.move(db, a, s.id, rb, to=1))),
+         ("speakers_requests UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_call_next", ("usecases/speakers.py:call_next#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, *r: _ok(speaker_acts.call_next(db, a, s.id, now=1100.0))),
+         ("speakers_requests UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_end_speech", ("usecases/speakers.py:end_speech#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, *r: _ok(speaker_acts.end_speech(db, a, s.id, now=1100.0))),
+         ("speakers_requests UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_extend", ("usecases/speakers.py:extend#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, *r: _ok(speaker_acts.extend(db, a, s.id, 60))),
+         ("speakers_requests UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_close_list", ("usecases/speakers.py:set_closed#1",), _speakers_setup,
+         _sp(lambda db, s, item, clerk, a, *r: _ok(speaker_acts.close_list(db, a, s.id))),
+         ("speakers_lists INSERT", "speakers_lists UPDATE", "audit INSERT", "push_events INSERT")),
+    Case("speakers_wipe", ("usecases/speakers.py:wipe#1",), _speakers_setup,
+         _sp(lambda db, s, *r: speaker_acts.wipe(db, s.id, "clerk")),
+         # deleting the requests sets the interventions' for_request to NULL first (ON DELETE SET NULL)
+         ("speakers_requests DELETE", "speakers_requests UPDATE", "speakers_lists DELETE", "speakers_session DELETE",
+          "push_events DELETE", "audit INSERT")),
 ]
 
 

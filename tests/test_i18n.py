@@ -20,7 +20,9 @@ from jinja2 import Environment
 
 from appliance.documents import pdfcheck, traffic
 from appliance.monitor import alerts, view
+from appliance.rules import display as display_rules
 from appliance.rules import login as login_rules
+from appliance.rules import speakers as speakers_rules
 from appliance.sessions import roster
 from appliance.web import i18n
 
@@ -43,6 +45,11 @@ DYNAMIC = {
     "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
     "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
     "docs.traffic.": set(traffic.KINDS),  # doc_traffic.kind: the clerk's bytes on the radio
+    "saal.": set(display_rules.REFUSED),  # web.saal: why a room screen shows nothing
+    "saal.kind.": set(display_rules.KINDS),  # the room screen: what a speaker asked for
+    "speakers.kind.": set(speakers_rules.KINDS),  # the speakers pages: a request's kind
+    "speakers.ask.": set(speakers_rules.KINDS),  # the member's buttons, one per kind
+    "speakers.rule.": set(speakers_rules.PROCEDURE_FIELDS),  # the console's rules-of-procedure form
     # the error handler (app.py); other codes: Werkzeug's text
     "error.": {"csrf", "400", "403", "404", "405", "413", "429", "500", "503"},
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import re
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit
@@ -25,6 +26,7 @@ from appliance.documents import service as documents
 from appliance.helper.client import NullHelper
 from appliance.push import hub as hub_mod
 from appliance.rules.viewer import Viewer
+from appliance.usecases import speakers
 from appliance.web import links
 from appliance.web.app import create_app
 from tests import pdf_samples
@@ -144,6 +146,15 @@ def _populate_all(cfg, db) -> dict:
     for name, data, item, public, late in files:
         n, kind, stored = documents.store_upload(blobs, name, io.BytesIO(data))
         documents.add_file(db, s.id, name=n, stored=stored, mime=kind.mime, item_id=item, public=public, late=late)
+    # The speakers list in play (issue 13): Anna chairs from her phone, the room is on TOP 1, Bernd speaks, Carla
+    # waits, Anna asks to intervene (the chair's console and the start page's Wortmeldung block in every state).
+    clerk = Viewer("clerk", s.id)
+    speakers.set_chair(db, clerk, s.id, ms["Anna"].id)
+    speakers.set_current_item(db, clerk, s.id, pub)
+    speakers.add_by_hand(db, clerk, s.id, ms["Bernd"].id, now=time.time())
+    speakers.add_by_hand(db, clerk, s.id, ms["Carla"].id, now=time.time())
+    speakers.call_next(db, clerk, s.id, now=time.time())
+    speakers.request(db, anna, s.id, "intervention", now=time.time())
     with open(cfg.leases_file, "a") as f:
         f.write(f"0 {NEW_GUEST_MAC} {NEW_GUEST_IP} * *\n0 {NO_KEY_MAC} {NO_KEY_IP} * *\n")
     db.execute("INSERT INTO stations(mac, interface, keyid, connected) VALUES (?, 'wlan0', 'guest', 1)",
@@ -217,9 +228,13 @@ NOT_LINKED = {
     "portal.captive_api": "RFC 8908 API: the phone's OS asks it (DHCP option 114), no page links it",
     "portal.healthz": "the service manager's health check",
     "presence.count": "the room screen's JSON, not a member page",
+    "saal.screen": "the room screen: opened on the projector with its display link, which no page carries",
+    "saal.events": "the room screen's push stream (its script opens it)",
 }
-STAFF_TEMPLATES = ("clerk/", "dashboard/", "auth/", "documents/clerk.html", "live/attendance.html",
-                   "live/attendance_print.html", "live/chat_clerk.html", "live/chat_print.html")
+# Templates no member page renders (saal/: the room screen, opened with a display link; test_saal.py).
+STAFF_TEMPLATES = ("clerk/", "dashboard/", "auth/", "saal/", "documents/clerk.html", "live/attendance.html",
+                   "live/attendance_print.html", "live/chat_clerk.html", "live/chat_print.html",
+                   "speakers/minutes.html")
 
 
 def member_endpoints(app) -> set[str]:

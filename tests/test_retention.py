@@ -68,6 +68,20 @@ SCHEMA: dict[str, dict[str, str]] = {
     "monitor_alerts": {"id": "", "kind": "", "subject": "text", "severity": "", "message": "text", "value": "",
                        "started_at": "", "ended_at": ""},
     "login_throttle": {"role": "", "ip": "ip", "failures": "", "last_at": ""},  # failed staff logins by address
+    # the room screen's display links: a hashed token, the clerk's name for a projector, times; no person, device
+    # or address (the screen is seen by its link, never by its IP)
+    "displays": {"id": "", "session_id": "", "token_sha256": "", "label": "", "created_at": "", "last_seen": "",
+                 "revoked_at": ""},
+    # Running the session (issue 13): requests name members; the chair and the announcement may.
+    "speakers_session": {"session_id": "", "chair_member_id": "member", "current_item_id": "",
+                         "announcement": "text", "updated_at": ""},
+    "speakers_procedure": {"id": "", "body": "", "session_id": "", "item_id": "", "first_seconds": "",
+                           "later_seconds": "", "order_seconds": "", "intervention_seconds": "", "warn_seconds": "",
+                           "max_speeches": "", "pro_contra": ""},  # rules of procedure: nobody named
+    "speakers_lists": {"session_id": "", "item_id": "", "closed": "", "changed_at": ""},  # with the requests
+    "speakers_requests": {"id": "", "session_id": "", "item_id": "", "member_id": "member", "kind": "", "state": "",
+                          "position": "", "for_request": "", "added_by": "", "requested_at": "", "started_at": "",
+                          "ended_at": "", "duration": "", "limit_seconds": "", "extra_seconds": ""},
 }
 KEPT = {"members"}  # rows stay (names for the minutes); their key material is checked separately
 BLANKED = {"audit"}  # rows stay, personal parts blanked
@@ -141,6 +155,12 @@ def fill(db) -> tuple[Fill, dict[str, int], dict[int, tuple]]:
         f.put(age, "chat_mutes", session_id=sid, participant=f"member:{m2}", at=at)
         f.put(age, "chat_settings", session_id=sid, direct_messages=1, guests_write=1)
         f.put(age, "chat_reads", session_id=sid, participant=f"device:{mac}", room=f"dm:{m}:{m2}", last_id=1, at=at)
+        f.put(age, "speakers_session", session_id=sid, chair_member_id=m2, announcement=f"{name} hat Geburtstag",
+              updated_at=at)
+        f.put(age, "speakers_lists", session_id=sid, item_id=0, closed=1, changed_at=at)
+        f.put(age, "speakers_requests", session_id=sid, item_id=0, member_id=m, kind="contribution", state="done",
+              position=1, added_by="member", requested_at=ts, started_at=ts + 5, ended_at=ts + 65, duration=60.0)
+        db.execute("INSERT INTO speakers_procedure(session_id, first_seconds) VALUES (?, 240)", [sid])  # stays
         # Not bound to a session: by age.
         f.put(age, "push_events", session_id=999, topic="presence.changed", audience="clerks", at=at,
               payload=json.dumps({"member_id": m}))
@@ -198,6 +218,8 @@ def test_nothing_that_names_a_member_or_device_survives_the_limit(db):
     for mid in NEW_IDS:
         assert after[mid] == keys_before[mid]
     assert {m.name for m in service.members(db, sids["old"])} == {OLD_NAME, f"{OLD_NAME} 1"}
+    # The rules of procedure name nobody: both sessions keep theirs.
+    assert db.execute("SELECT COUNT(*) FROM speakers_procedure WHERE first_seconds = 240").fetchone()[0] == 2
     # One audit entry for the run, naming what went; a second run finds nothing.
     entries = db.execute("SELECT detail FROM audit WHERE action = 'personal-data.purge'").fetchall()
     assert len(entries) == 1 and f"sessions={sids['old']}" in entries[0][0]

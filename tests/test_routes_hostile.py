@@ -22,6 +22,7 @@ from appliance.documents import bulk
 from appliance.documents import service as documents_service
 from appliance.helper.client import NullHelper
 from appliance.rules.viewer import Viewer
+from appliance.usecases import speakers
 from appliance.web import auth, csrf
 from appliance.web.app import create_app
 from tests.hostile.harness import Staff, alert_text
@@ -82,12 +83,32 @@ FIELDS: dict[str, dict[str, object]] = {
     "chat.chat_wipe": {"confirm": "yes", "confirm_token": "falsch"},
     "chat.presence_wipe": {"confirm": "yes", "confirm_token": "falsch"},
     "presence.correct": {"member_id": "1", "status": "present", "reason": "Test"},
+    "clerk.display_create": {"label": "Beamer Ratssaal"},
+    "clerk.display_revoke": {},  # no fields: the display is in the URL
     "dashboard.login": {"password": "falsch", "next": "/technik/"},
     "dashboard.logout": {},
+    # issue 13: the member's Wortmeldung, the chair's console (Anna chairs in `world`), the clerk naming the chair
+    "speakers.ask": {"kind": "contribution"},
+    "speakers.withdraw": {"request": "1"},
+    "speakers.set_item": {"item": "1"},
+    "speakers.call_next": {"request": ""},
+    "speakers.end_speech": {},
+    "speakers.extend": {"seconds": "60"},
+    "speakers.decide": {"request": "1", "admit": "1"},
+    "speakers.move": {"request": "1", "step": "up"},
+    "speakers.remove": {"request": "1"},
+    "speakers.add": {"member": "2", "kind": "contribution"},
+    "speakers.close_or_reopen": {"closed": "1"},
+    "speakers.announce": {"text": "Pause"},
+    "speakers.procedure": {"scope": "item", "item": "1", "first_seconds": "240", "later_seconds": "",
+                           "order_seconds": "", "intervention_seconds": "", "warn_seconds": "", "max_speeches": "",
+                           "pro_contra": "1"},
+    "speakers.name_chair": {"member": "1"},
 }
 # Fields read outside the view's own source (helpers it calls).
 INDIRECT = {"documents.clerk_upload": {"item"}, "documents.clerk_file_move": {"item"}}
-IDS = {"session_id": None, "item_id": "1", "file_id": "1", "member_id": "1"}  # None: the world's session
+# None: the world's session
+IDS = {"session_id": None, "item_id": "1", "file_id": "1", "member_id": "1", "display_id": "1"}
 WRONG: list[tuple[str, object]] = [
     ("Text statt Zahl", "abc"),
     ("leer", ""),
@@ -131,6 +152,7 @@ def world(cfg, db, request):
     item = documents_service.add_item(db, s.id, "Haushalt", number="1", actor="test")
     bulk.import_entries(db, blobs, s.id, [bulk.Entry(None, "vorlage.txt", 6, lambda: io.BytesIO(b"Text.\n"))],
                         item_id=item, actor="test")
+    assert speakers.set_chair(db, Viewer("clerk", s.id), s.id, ms["Anna"].id)  # the console's POSTs run as Anna
     if request.param == "keine aktive Sitzung":
         db.execute("UPDATE sessions SET active = 0")
     app = create_app(cfg, helper=NullHelper(), testing=True)
@@ -226,7 +248,8 @@ def test_no_post_route_answers_500_and_refusals_are_german(world):
 
     for rule in post_rules(app):
         fields = FIELDS[rule.endpoint]
-        whos = ["device", "clerk"] if rule.endpoint == "chat.chat_send" else [_who(rule)]
+        both = rule.endpoint == "chat.chat_send" or rule.rule.startswith("/vorsitz")  # devices and clerks post
+        whos = ["device", "clerk"] if both else [_who(rule)]
         for who in whos:
             token = device_token if who == "device" else staff[who].token()
             for label, form, kw in variants(fields):

@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 BUILTIN = ("all", "members", "clerks")
-PREFIXED = ("member",)  # a faction's events go to its chat room ("chat:faction:<name>"), decided by chat.rules
+# "member:<id>": one member; "display:<id>": one room screen (usecases.displays: its link was revoked).
+# A faction's events go to its chat room ("chat:faction:<name>"), decided by chat.rules.
+PREFIXED = ("member", "display")
 FEATURES = ("chat", "doc")  # "<prefix>:<value>" decided by a check registered in create_app
 EXT = "sitzungsbox.audiences"  # app.extensions key of the app's Audiences
 AUDIENCE_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}(:.{1,200})?$", re.S)
@@ -35,9 +37,9 @@ def check(audience: str) -> str:
     if not sep:
         if prefix not in BUILTIN:
             raise AudienceError(f"unbekannte Zielgruppe {audience!r}")
-    elif prefix == "member":
+    elif prefix in ("member", "display"):
         if not value.isdigit():
-            raise AudienceError(f"member:<id> erwartet eine Zahl: {audience!r}")
+            raise AudienceError(f"{prefix}:<id> erwartet eine Zahl: {audience!r}")
     elif prefix not in PREFIXED and prefix not in FEATURES:
         raise AudienceError(f"unbekannte Zielgruppe {audience!r} (fehlt in audience.FEATURES?)")
     return audience
@@ -48,10 +50,15 @@ def visible(viewer: Any, audience: str, db: Any = None, checks: dict[str, Check]
 
     Clerks get 'all', 'members' and 'clerks' but not a member's private events; a feature's
     prefix is decided by its check in `checks` (none registered: nobody). Anonymous devices get nothing.
+    A room screen (kind 'display') is no person: 'all' and its own 'display:<id>', nothing else — no
+    member's, no clerk's, no chat room's, no document's event (it would be shown to the whole hall).
     """
     kind = getattr(viewer, "kind", "anonymous")
     if kind == "anonymous":
         return False
+    if kind == "display":
+        own = getattr(viewer, "display_id", None)
+        return audience == "all" or (own is not None and audience == f"display:{own}")
     clerk = kind == "clerk"
     member = getattr(viewer, "member", None) if kind == "member" else None
     prefix, sep, value = audience.partition(":")

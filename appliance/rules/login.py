@@ -3,8 +3,9 @@
 A role is everything that differs between the clerks' login (Sitzungsdienst) and the technicians' (Technik): its
 password and sessions in `settings`, its entry in the signed cookie, its audit name, its pages. One set of
 functions (appliance.usecases.login) and one set of views (appliance.web.auth) serve every role; a further role
-(the chair, 'vorsitz') is one more Role here, a blueprint that calls auth.register(bp, role), and
-auth.required(role) on its pages. Roles never open each other's pages: separate hashes, sessions and cookie keys.
+is one more Role here, a blueprint that calls auth.register(bp, role), and auth.required(role) on its pages. The
+chair is not such a role: the chair has no password and does not log in, their own member device is the console
+(rules.viewer.is_chair). Roles never open each other's pages: separate hashes, sessions and cookie keys.
 """
 
 from __future__ import annotations

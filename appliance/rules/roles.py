@@ -28,6 +28,14 @@ NONPUBLIC_BY_LISTING = frozenset({ADMINISTRATION})
 DIRECT_MESSAGE_TARGETS = frozenset({MEMBER, DEPUTY})
 # Read and write their faction's room (chat.rules): "the faction's members and deputies".
 FACTION_ROOM = frozenset({MEMBER, DEPUTY})
+# Ask to speak from their own device (rules.speakers): "members and deputies"; the voting flag does not matter
+# (a deputy sitting in, a co-opted citizen in a committee speaks too).
+SPEAKERS = frozenset({MEMBER, DEPUTY})
+# May be put on the speakers list by the chair or clerk (a raised hand): also the administration staff, who
+# speak when the chair gives them the floor. Never listed guests.
+SPEAKERS_BY_HAND = frozenset({MEMBER, DEPUTY, ADMINISTRATION})
+# May be named chair of a session (Vorsitz: the mayor, a committee's chair or their deputy): a member of the body.
+CHAIR = frozenset({MEMBER, DEPUTY})
 # Listed people the technicians' dashboard shows as guests, not as members (monitor.view).
 SHOWN_AS_GUEST = frozenset({GUEST})
 

@@ -1,4 +1,5 @@
-"""The clerks' pages (Sitzungsdienst): sessions, member import, key cards, guest poster, key rotation.
+"""The clerks' pages (Sitzungsdienst): sessions, member import, key cards, guest poster, key rotation, the room
+screen's display links.
 
 Thin views: the acts (activate, import, rotate) are usecases.sessions, the same functions the command line
 calls; sessions.service reads, captive.qr/cards_pdf draw. Activation and key renewal affect the room: each
@@ -13,7 +14,8 @@ import re
 import time
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, render_template, request
 from markupsafe import Markup
@@ -21,9 +23,12 @@ from markupsafe import Markup
 from appliance.captive import cards_pdf, codes, keys, qr
 from appliance.config import Config
 from appliance.rules import guard as rules_guard
+from appliance.rules import roles as rules_roles
 from appliance.sessions import roster, service
+from appliance.usecases import displays as display_acts
 from appliance.usecases import impact as count
 from appliance.usecases import sessions as acts
+from appliance.usecases import speakers as speakers_acts
 from appliance.web import auth, csrf, guard, i18n, links
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
@@ -127,15 +132,29 @@ def group_by_faction(members: list[service.Member]) -> list[FactionGroup]:
     return [FactionGroup(name, list(group)) for name, group in itertools.groupby(ordered, key=lambda m: m.faction)]
 
 
-def _render_session(s: service.Session, *, import_problems: list[str] | None = None, status: int = 200):
+def _render_session(s: service.Session, *, import_problems: list[str] | None = None, status: int = 200,
+                    display_problem: str = ""):
     links.set_here("clerk.session_page", session_id=s.id)  # also the answer to a refused import
     people = service.members(g.db, s.id)
     roles = Counter(m.role for m in people)
     return render_template(
         "clerk/session.html", s=s, groups=group_by_faction(people), total=len(people),
         voting=sum(1 for m in people if m.voting), roles=roles, import_problems=import_problems or [],
-        german_date=german_date,
+        german_date=german_date, displays=display_acts.for_session(g.db, s.id), local_time=local_time,
+        display_problem=display_problem, chair_candidates=[m for m in people if m.role in rules_roles.CHAIR],
+        chair_id=getattr(speakers_acts.state(g.db, s.id, now=time.time()), "chair_member_id", None),
     ), status
+
+
+def local_time(stamp: str | None) -> str:
+    """A stored UTC time (store.db.now) as the council's local date and time, '' for none."""
+    if not stamp:
+        return ""
+    try:
+        at = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return stamp
+    return at.astimezone(ZoneInfo(_cfg().timezone)).strftime("%d.%m.%Y %H:%M")
 
 
 @bp.get("/sessions/<int:session_id>")
@@ -349,3 +368,37 @@ def rotate(session_id: int):
     result = acts.rotate_keys(_cfg(), g.db, current_app.config["SB_HELPER"], session_id, actor=g.actor)
     flash(result.message(), "ok" if result.ok else "error")
     return links.redirect_to("clerk.session_page", session_id=session_id)
+
+
+# --- display links for the room screen (issue 13) ----------------------------------------------------------------
+
+
+@bp.post("/sessions/<int:session_id>/displays")
+@auth.login_required
+def display_create(session_id: int):
+    """A new display link: shown once on the page this POST answers (only its hash is kept), never redirected
+    through the cookie session."""
+    s = _session_or_404(session_id)
+    try:
+        display, token = display_acts.create_display(_cfg(), g.db, s.id, g.actor, request.form.get("label", ""))
+    except display_acts.DisplayError as exc:
+        return _render_session(s, display_problem=str(exc), status=422)
+    links.set_here("clerk.session_page", session_id=s.id)
+    path = links.bare("saal.screen", token=token)
+    urls = [base + path for base in box_addresses(_cfg())]
+    svg = Markup(qr.svg(urls[1], i18n.t("clerk.display.qr_label")))  # noqa: S704 - qr.svg escapes its label
+    return no_store(Response(render_template("clerk/display_created.html", s=s, display=display, urls=urls,
+                                             path=path, svg=svg)))
+
+
+@bp.post("/sessions/<int:session_id>/displays/<int:display_id>/revoke")
+@auth.login_required
+def display_revoke(session_id: int, display_id: int):
+    s = _session_or_404(session_id)
+    display = display_acts.get(g.db, display_id)
+    if display is None or display.session_id != s.id:
+        abort(404)
+    display_acts.revoke_display(_cfg(), g.db, display_id, g.actor)
+    flash(i18n.t("clerk.display.revoked_done", name=display.label or i18n.t("clerk.display.unnamed", id=display.id)),
+          "ok")
+    return links.redirect_to("clerk.session_page", session_id=s.id, _anchor="displays")

@@ -21,7 +21,8 @@ from appliance.config import Config
 
 log = logging.getLogger(__name__)
 
-# Paths only: query strings may carry secrets (tokens) and never reach the access log.
+# Paths only: query strings may carry secrets (tokens) and never reach the access log; the one path that carries
+# a secret (/saal/<token>) is cut by accesslog.RedactingLogger.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s" %(s)s %(B)s %(M)sms'
 
 
@@ -110,6 +111,7 @@ def gunicorn_options(cfg: Config) -> dict[str, Any]:
         "keepalive": 5,
         "accesslog": "-",
         "access_log_format": ACCESS_LOG_FORMAT,
+        "logger_class": "appliance.web.accesslog.RedactingLogger",  # the room screen's token never logged
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "sitzungsbox-web",

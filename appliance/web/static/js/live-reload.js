@@ -1,13 +1,16 @@
 /* Pages that show server-rendered state (the clerk's attendance list, a member's own status) refresh that part when the push channel says
    it changed, and every data-live-every seconds (a quiet phone's "zuletzt gesehen vor N min" grows without an
    event): the same URL is fetched again, so the HTML stays the one truth and works without JS. The quorum
-   status (#quorum) is swapped with it. */
+   status (#quorum) is swapped with it. data-live-reload names one push topic or several (space-separated). */
 (function () {
   "use strict";
+  if (window.sitzungsboxLiveReload) { return; }  // included by several parts of one page: listen once
+  window.sitzungsboxLiveReload = true;
   document.querySelectorAll("[data-live-reload]").forEach(function (el) {
     var pending = null;
     function refresh() {
-      fetch(window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
+      // data-live-url: the page's own GET URL where the address bar may show a form's POST URL (a refused act)
+      fetch(el.getAttribute("data-live-url") || window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
         .then(function (html) {
           var doc = new DOMParser().parseFromString(html, "text/html");
           var fresh = doc.getElementById(el.id);
@@ -16,9 +19,15 @@
           if (q && mine) { mine.className = q.className; mine.innerHTML = q.innerHTML; }
         });
     }
-    document.addEventListener("sitzungsbox:" + el.getAttribute("data-live-reload"), function () {
+    // data-live-delay (ms): how long to gather events before one refetch (pages every phone has open use more)
+    var delay = parseInt(el.getAttribute("data-live-delay"), 10) || 200;
+    function later() {
       if (pending) { return; }
-      pending = setTimeout(function () { pending = null; refresh(); }, 200);
+      pending = setTimeout(function () { pending = null; refresh(); }, delay);
+    }
+    // One topic or several, separated by spaces ("speakers.changed agenda.current").
+    el.getAttribute("data-live-reload").split(/\s+/).forEach(function (topic) {
+      if (topic) { document.addEventListener("sitzungsbox:" + topic, later); }
     });
     var every = parseInt(el.getAttribute("data-live-every"), 10);
     if (every > 0) { setInterval(refresh, every * 1000); }
