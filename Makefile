@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= $(shell test -x /usr/bin/python3 && echo /usr/bin/python3 || command -v python3)
 BIN := $(VENV)/bin
 # Network daemons come from Debian, never from pip.
-DEB_RUN := python3-venv python3-dev gcc iproute2 fonts-dejavu-core ghostscript
+DEB_RUN := python3-venv python3-dev gcc iproute2 fonts-dejavu-core qpdf ghostscript
 DEB_TEST := $(DEB_RUN) dnsmasq-base nftables hostapd wpasupplicant iw busybox conntrack \
 	chromium zbar-tools poppler-utils systemd systemd-container curl nginx-light netbase \
 	debootstrap qemu-user-static binfmt-support fdisk mtools e2fsprogs nodejs

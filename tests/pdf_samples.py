@@ -86,14 +86,15 @@ def pages(n: int, size: int, links: int = 10) -> bytes:
     return write(objs)
 
 
-def scan(px: int = 1200) -> bytes:
-    """A 'scanned' page: a blocky noise image at ~250 dpi (what Ghostscript's /ebook brings down to 150 dpi)."""
+def scan(px: int = 1200, pages: int = 1) -> bytes:
+    """'Scanned' pages: a blocky noise image at ~250 dpi each (what Ghostscript's /ebook brings down to 150 dpi)."""
     from fpdf import FPDF
     from PIL import Image
     pdf = FPDF()
-    pdf.add_page()
-    img = Image.frombytes("L", (px // 4, px // 4), os.urandom(px * px // 16)).resize((px, px))
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    pdf.image(buf, x=10, y=10, w=120)
+    for _ in range(pages):
+        pdf.add_page()
+        img = Image.frombytes("L", (px // 4, px // 4), os.urandom(px * px // 16)).resize((px, px))
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        pdf.image(buf, x=10, y=10, w=120)
     return bytes(pdf.output())

@@ -5,39 +5,39 @@ over the shaped radio than whole downloads."""
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from tests.conftest import need_binary, need_root
 
 
-def test_plan_reads_the_linearization_and_asks_for_the_first_page_and_the_main_xref(tmp_path):
-    need_binary("qpdf")
+def test_the_plan_is_what_pdfjs_asks_for_and_the_viewer_copy_makes_it_small(tmp_path):
+    """The box's PDF.js (in Node) on the bench's document: on the original (page dictionaries spread) it reads
+    a chunk per page before page 1; on the copy the import makes (documents/viewcopy.py) a few chunks."""
+    need_binary("qpdf", "node")
+    from appliance.documents import viewcopy
     from bench import hall
 
-    data = hall.linearize(hall.make_pdf(40, 3 * 2**20), tmp_path)
-    lin = hall.lin_params(data[:hall.CHUNK])
-    assert lin["L"] == len(data) and lin["N"] == 40
-    assert hall.CHUNK < lin["E"] < 3 * hall.CHUNK  # page 1 (one ~78 kB image) right after the header
-    assert len(data) - 50_000 < lin["Prev"] < len(data)  # the main xref is at the end
-    plan = hall.viewer_plan(lin)
-    # main xref first (PDF.js reads every xref section first), then the chunks up to /E; chunk-aligned.
-    assert plan[0][0] == lin["Prev"] // hall.CHUNK * hall.CHUNK and plan[0][1] == len(data) - 1
-    assert plan[1] == (hall.CHUNK, -(-lin["E"] // hall.CHUNK) * hall.CHUNK - 1)
-    with pytest.raises(ValueError):
-        hall.lin_params(hall.make_pdf(2, 10_000)[:hall.CHUNK])  # not linearized
-    # With object streams the first-page xref is an xref stream: /Prev sits in its dictionary.
-    subprocess.run(["qpdf", "--linearize", "--object-streams=generate", str(tmp_path / "plain.pdf"),
-                    str(tmp_path / "objstm.pdf")], check=True, timeout=60)
-    packed = (tmp_path / "objstm.pdf").read_bytes()
-    assert len(packed) - 20_000 < hall.lin_params(packed[:hall.CHUNK])["Prev"] < len(packed)
+    src = tmp_path / "paket.pdf"
+    src.write_bytes(hall.make_pdf(60, 4 * 2**20))
+    (made,) = viewcopy.prepare_files([src], tmp_path / "out")
+    assert made.copy is not None
+    size = made.copy.stat().st_size
+    pages, plan = hall.pdfjs_plan(made.copy)
+    asked = [r for rnd in plan for r in rnd]
+    assert pages == 60 and 1 <= len(plan) <= 6
+    assert all(a % hall.CHUNK == 0 and (b + 1) % hall.CHUNK == 0 or b == size - 1 for a, b in asked)
+    first_page = hall.CHUNK + sum(b - a + 1 for a, b in asked)
+    assert first_page < size / 20, (first_page, size)
+    pages, spread = hall.pdfjs_plan(src)
+    # a chunk for every page dictionary (16 kB each of a 70 kB page here; 64 kB chunks read nearly everything)
+    assert sum(b - a + 1 for rnd in spread for a, b in rnd) > 10 * first_page
 
 
 @pytest.mark.net
 def test_small_hall_runs_and_the_viewer_moves_fewer_bytes_than_whole_downloads(tmp_path):
     need_root()
-    need_binary("dnsmasq", "nft", "busybox", "setpriv", "tc", "qpdf")
+    need_binary("dnsmasq", "nft", "busybox", "setpriv", "tc", "qpdf", "node")
     from bench import hall
 
     out = tmp_path / "hall.json"

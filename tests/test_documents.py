@@ -172,7 +172,10 @@ def test_zip_and_folder_import(cfg, db, tmp_path):
     assert [(e.item.title if e.item else None, [f.name for f in e.files]) for e in agenda] == [
         (None, ["Einladung.pdf"]), ("Haushalt", ["Vorlage.pdf"]), ("Personal", ["Vermerk.pdf"])]
     assert agenda[2].item.public is False
-    assert len(set(blobs.all())) == 2  # Einladung and Vermerk are the same bytes
+    # Einladung and Vermerk are the same bytes; one-page originals are their own viewer's copy (issue 16)
+    assert len({f.sha256 for f in service.files(db, s.id)}) == 2 and len(set(blobs.all())) == 2
+    assert all(f.view_sha256 == f.sha256 for f in service.files(db, s.id))
+    assert set(blobs.all()) == service.referenced(db)
     # a folder with a symlink is refused as a whole
     (tmp_path / "usb" / "TOP 3").mkdir(parents=True)
     (tmp_path / "usb" / "TOP 3" / "a.pdf").write_bytes(PDF)

@@ -121,7 +121,9 @@ def test_replace_marks_a_new_version_for_who_read_the_old(cfg, db, council):
     with pytest.raises(DocumentError, match="schon unter"):
         acts.replace_file(cfg, db, new.id, "x.pdf", io.BytesIO(PDF2), "clerk")
     # refused: the stored bytes went again, nothing else changed
-    assert docs.blobs_for(cfg.state_dir).has(new.sha256) and len(list(docs.blobs_for(cfg.state_dir).all())) == 2
+    stored = docs.blobs_for(cfg.state_dir)
+    assert stored.has(new.sha256) and set(stored.all()) == docs.referenced(db)  # originals and viewer's copies
+    assert len(docs.referenced(db)) == 2  # one-page PDFs: their own viewer's copy
 
 
 def test_no_push_while_the_session_is_not_active(cfg, db):

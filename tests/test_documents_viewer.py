@@ -12,10 +12,18 @@ from tests.test_documents import PDF, PDF2, app_as, member_viewer, setup  # noqa
 VIEWER_DATA = "/unterlagen/{}/pdf"
 
 
+def viewer_bytes(setup, db, name: str) -> bytes:  # noqa: F811 - setup is the fixture's value
+    """What the viewer reads: the copy named at import (documents/viewcopy.py; a one-page PDF is its own)."""
+    f = service.get_file(db, setup["ids"][name])
+    assert f.view_sha256
+    return setup["blobs"].path(service.viewer_copy(f)).read_bytes()
+
+
 def test_viewer_data_answers_ranges_head_and_bad_ranges(setup, app_as, db):  # noqa: F811
     sid, ids = setup["s"].id, setup["ids"]
     c = app_as(member_viewer(setup["people"]["Anna Schmidt"], sid))
     url = VIEWER_DATA.format(ids["vermerk.pdf"])
+    PDF2 = viewer_bytes(setup, db, "vermerk.pdf")  # noqa: N806 - the bytes the viewer reads, not the original
     head = c.head(url)
     assert head.status_code == 200 and head.headers["Accept-Ranges"] == "bytes"
     assert int(head.headers["Content-Length"]) == len(PDF2) and head.data == b""
@@ -36,14 +44,14 @@ def test_viewer_data_answers_ranges_head_and_bad_ranges(setup, app_as, db):  # n
     assert [(r["who"], r["via"]) for r in service.downloads(db, sid)] == [("Anna Schmidt", "viewer")] * 2
 
 
-def test_viewer_data_follows_the_read_policy(setup, app_as):  # noqa: F811
+def test_viewer_data_follows_the_read_policy(setup, app_as, db):  # noqa: F811
     sid, ids = setup["s"].id, setup["ids"]
     guest = app_as(Viewer("guest", sid, None, True, "10.77.0.30"))
     for name in ("vermerk.pdf", "anlage-np.pdf"):  # a non-public item, a non-public file
         for call in (guest.get, guest.head):
             r = call(VIEWER_DATA.format(ids[name]), headers={"Range": "bytes=0-99"})
             assert r.status_code == 404 and PDF2[:50] not in r.data
-    assert guest.get(VIEWER_DATA.format(ids["haushalt.pdf"])).data == PDF  # public: the guest reads it
+    assert guest.get(VIEWER_DATA.format(ids["haushalt.pdf"])).data == viewer_bytes(setup, db, "haushalt.pdf")
     assert guest.get(VIEWER_DATA.format(99999)).status_code == 404
     anon = app_as(Viewer("anonymous", sid, None, False, "10.77.0.40"))
     r = anon.get(VIEWER_DATA.format(ids["haushalt.pdf"]))

@@ -133,7 +133,8 @@ def test_replacing_removes_old_bytes_and_keeps_the_log(cfg, db, session):
     assert result.replaced == ["Vermerk.pdf"] and result.files == 1 and result.present == []
     (new,) = service.files(db, session.id)
     assert new.id != old.id and new.sha256 != old.sha256
-    assert not blobs.has(old.sha256) and list(blobs.all()) == [new.sha256]  # unreferenced: gone
+    assert not blobs.has(old.sha256) and not blobs.has(old.view_sha256)  # unreferenced: gone, with the copy
+    assert sorted(blobs.all()) == sorted(service.hashes(new))
     log = service.downloads(db, session.id)  # who read the OLD version stays on record, under its own id
     assert [(r["file_id"], r["file_title"], r["who"]) for r in log] == [(old.id, "Vermerk", "Anna Schmidt")]
     again = put(VORLAGE_NEU)
@@ -162,7 +163,7 @@ def test_a_late_document_again_and_updated(cfg, db, session):
     last = notices()[-1]
     assert last["file_id"] == f.id and last["updated"] is True and "aktualisiert" in last["text"]
     assert last["replaces"] == [notices()[0]["file_id"]] and notices()[0]["replaces"] == []
-    assert list(service.blobs_for(cfg.state_dir).all()) == [f.sha256]
+    assert sorted(service.blobs_for(cfg.state_dir).all()) == sorted(service.hashes(f))  # the original, its copy
 
 
 def test_the_same_folder_and_zip_twice_on_the_command_line(cfg, db, session, tmp_path, capsys):
@@ -197,7 +198,7 @@ def test_the_same_folder_and_zip_twice_on_the_command_line(cfg, db, session, tmp
     out = run(usb)
     assert "ersetzt: TOP 1 Haushalt/Vorlage.pdf" in out and out.count("bereits vorhanden:") == 2
     files, items, blobs = state(db, cfg, session.id)
-    assert len(files) == 3 and items == first[1] and len(blobs) == 3
+    assert len(files) == 3 and items == first[1] and len(blobs) == 3  # one-page originals: their own viewer's copies
     assert service.blobs_for(cfg.state_dir).path(
         next(f for f in service.files(db, session.id) if f.name == "Vorlage.pdf").sha256).read_bytes() == VORLAGE_NEU
     # A Tischvorlage twice on the command line.

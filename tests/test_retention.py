@@ -42,7 +42,7 @@ SCHEMA: dict[str, dict[str, str]] = {
                   "external_id": "", "created_at": ""},
     "doc_files": {"id": "", "session_id": "", "item_id": "", "name": "", "title": "", "sha256": "", "size": "",
                   "mime": "", "public": "", "late": "", "external_id": "", "added_at": "", "pdf_active": "",
-                  "position": "", "optimised_sha256": ""},
+                  "position": "", "view_sha256": "", "optimised_sha256": ""},
     "doc_traffic": {"session_id": "", "file_id": "", "kind": "", "bytes": "", "requests": "", "opens": ""},
     "doc_reads": {"session_id": "", "member_id": "member", "file_id": "", "stale": "", "at": ""},
     "doc_downloads": {"id": "", "session_id": "", "file_id": "", "file_title": "", "who": "text",

@@ -218,3 +218,17 @@ def test_optimised_copy_is_smaller_and_the_original_untouched(setup, app_as, db,
     assert setup["blobs"].has(copy) and not setup["blobs"].has(f.sha256)
     doc_acts.delete_file(cfg, db, small_id, "clerk")
     assert not setup["blobs"].has(copy) and service.check(db, setup["blobs"]) == []
+
+
+@pytest.mark.skipif(__import__("shutil").which("gs") is None, reason="ghostscript not installed")
+def test_optimised_copy_has_its_page_dictionaries_together(setup, db, cfg):  # noqa: F811
+    """What the hall's copy must give the viewer: page dictionaries together (Ghostscript writes them so; had it
+    not, the same qpdf step as at import packs them, documents/viewcopy.py)."""
+    from appliance.usecases import documents as doc_acts
+    from tests.test_viewcopy import _chunks_with_page_dicts
+    data = pdf_samples.scan(pages=6)
+    fid = service.add_file(db, setup["s"].id, name="bilder.pdf", stored=setup["blobs"].put_bytes(data),
+                           mime="application/pdf")
+    assert doc_acts.optimise_file(cfg, db, fid, "clerk").kept
+    copy = setup["blobs"].path(service.optimised_copy(service.get_file(db, fid)))
+    assert _chunks_with_page_dicts(copy) == 1 and copy.stat().st_size < len(data) / 3

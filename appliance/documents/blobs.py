@@ -97,6 +97,26 @@ class Blobs:
     def put_bytes(self, data: bytes, max_size: int | None = None) -> Stored:
         return self.put_chunks([data], max_size)
 
+    def adopt(self, path: Path) -> Stored:
+        """A finished file under <root>/tmp (the viewer's copy): hashed, synced and renamed into its
+        place – no second write. The same bytes already there: the file goes, the stored one stays."""
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(CHUNK), b""):
+                h.update(chunk)
+            os.fsync(fh.fileno())
+            size = fh.tell()
+        sha = h.hexdigest()
+        final = self.path(sha)
+        if final.exists():
+            Path(path).unlink(missing_ok=True)
+            return Stored(sha, size, new=False, path=final)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path, 0o640)
+        os.replace(path, final)
+        _fsync_dir(final.parent)
+        return Stored(sha, size, new=True, path=final)
+
     def remove(self, sha256: str) -> int:
         p = self.path(sha256)
         try:

@@ -45,6 +45,7 @@ class Result:
     flagged: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # PDFs with active content (kept,
     #                                                        marked): (name, pdfcheck kinds)
     orphans: list[str] = field(default_factory=list)  # bytes of replaced rows: removed after the commit
+    unprepared: list[tuple[str, str]] = field(default_factory=list)  # PDFs without a viewer's copy: (name, why)
 
 
 class BulkError(DocumentError):
@@ -148,7 +149,7 @@ class Staged:
 
     stored: list[tuple[Entry, str, rules.Kind, Stored]] = field(default_factory=list)
     new_blobs: list[str] = field(default_factory=list)
-    pdf: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sha256 → active content the check found
+    pdf: dict[str, service.Checked] = field(default_factory=dict)  # sha256 → what the check found, the viewer's copy
 
 
 def store_entries(db: sqlite_utils.Database, blobs: Blobs, entries: list[Entry]) -> Staged:
@@ -181,12 +182,20 @@ def store_entries(db: sqlite_utils.Database, blobs: Blobs, entries: list[Entry])
     pdfs = {s.sha256: (shown(e, name), s.path) for e, name, kind, s in staged.stored
             if kind.mime == service.PDF and s.path is not None}
     if pdfs and not problems:
+        passed: dict[str, tuple[str, ...]] = {}
         for (sha, (what, _path)), res in zip(pdfs.items(), service.check_pdfs([p for _w, p in pdfs.values()]),
                                              strict=True):
             if res.ok:
-                staged.pdf[sha] = res.active_content
+                passed[sha] = res.active_content
             else:
                 problems.append(f"{what}: {res.problem}")
+        if not problems:  # the viewer's linearized copies, in one more child (documents/viewcopy.py)
+            originals = {s.sha256: s for _e, _n, _k, s in staged.stored}
+            copies = service.view_copies(blobs, [originals[sha] for sha in passed])
+            for (sha, active), view in zip(passed.items(), copies, strict=True):
+                staged.pdf[sha] = service.Checked(active, view.view_sha256, view.view_new, view.view_problem)
+                if view.view_new and view.view_sha256:
+                    staged.new_blobs.append(view.view_sha256)
     if problems:
         discard(db, blobs, staged)
         raise BulkError(problems)
@@ -222,7 +231,7 @@ def write_rows(db: sqlite_utils.Database, session_id: int, staged: Staged, *, pu
                 target = folders[e.folder]
             put = service.put_file(db, session_id, name=name, stored=s, mime=kind.mime, item_id=target,
                                    public=public, late=late, actor=actor,
-                                   pdf_active=staged.pdf.get(s.sha256))
+                                   checked=staged.pdf.get(s.sha256, service.Checked()))
             what = shown(e, name)
             if put.outcome == service.PRESENT:
                 result.present.append(what)
@@ -233,8 +242,11 @@ def write_rows(db: sqlite_utils.Database, session_id: int, staged: Staged, *, pu
                 result.replaced.append(what)
                 result.replaces[put.id] = put.replaced
                 result.orphans += put.orphans
-            if staged.pdf.get(s.sha256):
-                result.flagged.append((what, staged.pdf[s.sha256]))
+            checked = staged.pdf.get(s.sha256)
+            if checked and checked.active:
+                result.flagged.append((what, checked.active))
+            if put.view_problem:
+                result.unprepared.append((what, put.view_problem))
     return result
 
 
@@ -257,7 +269,7 @@ def import_entries(db: sqlite_utils.Database, blobs: Blobs, session_id: int, ent
     except BaseException:
         discard(db, blobs, staged)
         raise
-    service.remove_orphans(db, blobs, result.orphans)
+    service.remove_orphans(db, blobs, [*result.orphans, *staged.new_blobs])  # and copies of files already there
     return result
 
 

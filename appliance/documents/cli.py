@@ -1,8 +1,10 @@
 """`sitzungsbox import | documents …`: the clerk's command line for session documents (`sitzungsbox wipe`
 is in appliance/cli.py: it wipes documents or the attendance record, through the use cases).
 
-`documents list | rename | move | delete` are the same acts as the clerk's documents page (usecases.documents):
-same rows, same audit entry, same live update of open member pages. Errors: one German line on stderr, exit 2."""
+`documents prepare [N]` makes the viewer's copies of PDFs imported before copies were made at import
+(issue 16). `documents list | rename | move | delete` are the same acts as the clerk's documents page
+(usecases.documents): same rows, same audit entry, same live update of open member pages. Errors: one German line
+on stderr, exit 2."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, oparl, oparl_import, pdfcheck, service
+from appliance.documents import DocumentError, bulk, oparl, oparl_import, pdfcheck, service, viewcopy
 
 
 def add_parsers(sub) -> None:
@@ -31,6 +33,9 @@ def add_parsers(sub) -> None:
                                           "korrigieren")
     acts = dc.add_subparsers(dest="action", required=True, metavar="AKTION")
     acts.add_parser("check", help="gespeicherte Dateien prüfen (SHA-256)")
+    op = acts.add_parser("prepare", help="PDFs, die vor der schnellen Ansicht importiert wurden, für die schnelle "
+                                          "Ansicht aufbereiten (Seitenverzeichnis gebündelt; das Original bleibt)")
+    op.add_argument("session", type=int, nargs="?", help="nur diese Sitzung (weglassen: alle)")
     im = acts.add_parser("imports", help="die Importe einer Sitzung")
     im.add_argument("session", type=int, nargs="?")
     ls = acts.add_parser("list", help="Tagesordnungspunkte und Dateien einer Sitzung mit ihren Nummern (IDs)")
@@ -66,6 +71,8 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
     try:
         if args.command == "documents" and args.action == "imports":
             return _imports(db, args.session)
+        if args.command == "documents" and args.action == "prepare":
+            return _prepare(db, blobs, args.session)
         if args.command == "documents" and args.action != "check":
             return _correct(cfg, db, args)
         if args.command == "documents":
@@ -122,6 +129,8 @@ def _report(result: bulk.Result) -> None:
     for s, kinds in result.flagged:
         print(f"  Achtung, aktive Inhalte ({', '.join(pdfcheck.LABELS.get(k, k) for k in kinds)}) – "
               f"gespeichert und markiert: {s}")
+    for s, why in result.unprepared:
+        print(f"  {viewcopy.sentence(s, why)}")
 
 
 def _import(cfg: Config, db, blobs, args) -> int:
@@ -158,6 +167,19 @@ def _oparl(cfg: Config, db, args) -> int:
     print("Nicht alles wurde übernommen (siehe „übersprungen“). Mit --uebersprungene-ok ist das kein Fehler.",
           file=sys.stderr)
     return 1
+
+
+def _prepare(db, blobs, session_id: int | None) -> int:
+    """The viewer's copies of PDFs imported before issue 16 (service.prepare_views). Exit 1: some could
+    not be prepared (named; they are served as they came)."""
+    if session_id is not None and service.session_body(db, session_id) is None:
+        raise DocumentError(f"Sitzung {session_id} gibt es nicht.")
+    done = service.prepare_views(db, blobs, session_id)
+    for name, why in done.problems:
+        print(f"  {viewcopy.sentence(name, why)}")
+    print(f"{done.made} PDF-Datei(en) für die schnelle Ansicht aufbereitet, {done.already} waren es schon, "
+          f"{len(done.problems)} nicht aufbereitet.")
+    return 1 if done.problems else 0
 
 
 def _imports(db, session_id: int | None) -> int:

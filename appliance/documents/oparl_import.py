@@ -27,7 +27,7 @@ import sqlite_utils
 
 from appliance import outside
 from appliance.config import Config
-from appliance.documents import DocumentError, jobs, oparl, rules, service
+from appliance.documents import DocumentError, jobs, oparl, rules, service, viewcopy
 from appliance.documents.blobs import Blobs
 from appliance.outside import FetchError, LimitExceeded
 
@@ -440,8 +440,10 @@ class _Import:
                     head = next(chunks, b"")
                     kind = rules.kind_of(name, head[:8192])
                     stored = self.blobs.put_chunks(_chain(head, chunks), rules.MAX_FILE, expect=f.checksums)
-                    service.add_file(db, self.session_id, name=name, stored=stored, mime=kind.mime, item_id=item_id,
-                                     title=f.name, external_id=ext_id, actor=self.actor)
+                    put = service.put_file(db, self.session_id, name=name, stored=stored, mime=kind.mime,
+                                           item_id=item_id, title=f.name, external_id=ext_id, actor=self.actor)
+                    if put.view_problem:  # kept and served as it came; the clerk is told
+                        report.notes.append(viewcopy.sentence(name, put.view_problem))
                     report.files += 1
                     report.arrive(FILE)
                 except outside.TooManyRequests:  # the import's budget, not this file's

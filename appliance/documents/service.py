@@ -4,13 +4,13 @@ go to blobs first, the row after, so a row never points at a missing file."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 import sqlite_utils
 
-from appliance.documents import DocumentError, pdfcheck, policy, rules
+from appliance.documents import DocumentError, pdfcheck, policy, rules, viewcopy
 from appliance.documents.blobs import Blobs, Stored
 from appliance.rules.viewer import Viewer
 from appliance.store.db import audit, now
@@ -29,6 +29,17 @@ class Put:
     outcome: str  # ADDED | PRESENT | REPLACED
     replaced: tuple[int, ...] = ()  # REPLACED: the ids of the rows this one replaced (now gone)
     orphans: tuple[str, ...] = ()  # hashes of replaced rows no row uses any more: remove after the commit
+    view_problem: str | None = None  # German: why the viewer reads the original (no viewer's copy)
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What the entry checks made of one stored PDF: pdfcheck's findings and the viewer's copy (issue 16)."""
+
+    active: tuple[str, ...] = ()  # pdfcheck's names of active content
+    view_sha256: str | None = None  # the viewer's copy (the original's hash if it needs none); None: original
+    view_new: bool = False  # the copy's bytes are new on disk: they go again if no row comes to use them
+    view_problem: str | None = None  # German: why there is no copy (reported to the clerk; the original is served)
 
 
 @dataclass(frozen=True)
@@ -57,6 +68,7 @@ class File:
     item_public: bool = True
     pdf_active: tuple[str, ...] = ()  # what pdfcheck found (JavaScript, launch, …): kept, marked for the clerk
     position: int = 0  # order among the files of its item (then id)
+    view_sha256: str | None = None  # the blob the viewer reads (its copy); None: the original (viewer_copy)
     optimised_sha256: str | None = None  # the clerk's smaller copy for the hall (issue 16), beside the original
 
     @property
@@ -92,7 +104,21 @@ def _file(r: dict) -> File:
     return File(r["id"], r["session_id"], r["item_id"], r["name"], r["title"], r["sha256"], r["size"], r["mime"],
                 bool(r["public"]), bool(r["late"]), r["added_at"], bool(r["item_public"]),
                 tuple(k for k in (r.get("pdf_active") or "").split(",") if k), r.get("position") or 0,
-                r.get("optimised_sha256"))
+                r.get("view_sha256") or None, r.get("optimised_sha256"))
+
+
+def viewer_copy(f: File) -> str:
+    """The blob (SHA-256) the in-page PDF viewer reads of this file, range by range: the clerk's optimised copy
+    when there is one (smaller, see optimised_copy), else the viewer's copy made at import (view_sha256: page
+    dictionaries packed together, see documents/viewcopy), else the original. Downloads and the ZIP never ask
+    this: they serve the original bytes (f.sha256), which OParl's checksums describe."""
+    return optimised_copy(f) or f.view_sha256 or f.sha256
+
+
+def hashes(f: File) -> list[str]:
+    """Every blob of a file: the original, its viewer's copy and the clerk's optimised copy (all go when no row
+    uses them)."""
+    return list(dict.fromkeys(filter(None, [f.sha256, f.view_sha256, f.optimised_sha256])))
 
 
 def session_body(db: sqlite_utils.Database, session_id: int) -> str | None:
@@ -157,76 +183,118 @@ def check_pdfs(paths: list[Path]) -> list[pdfcheck.PdfCheck]:
     return pdfcheck.check_files(paths)
 
 
-def _pdf_active(stored: Stored, mime: str, pdf_active: tuple[str, ...] | None) -> tuple[str, ...]:
+def view_copies(blobs: Blobs, originals: list[Stored]) -> list[Checked]:
+    """The viewer's copies of checked PDFs, in one child process (viewcopy.prepare_files: Debian's
+    qpdf, bounded in time and memory), each stored as a blob of its own. Only view_* fields are set; a PDF qpdf
+    cannot prepare keeps its original for the viewer and a German view_problem for the clerk."""
+    paths = [s.path for s in originals if s.path is not None]
+    if len(paths) != len(originals):
+        raise ValueError("view_copies: stored files only")
+    out: list[Checked] = []
+    for s, res in zip(originals, viewcopy.prepare_files(paths, blobs.root / "tmp"), strict=True):
+        if res.already:
+            out.append(Checked(view_sha256=s.sha256))
+        elif res.copy is not None:
+            copy = blobs.adopt(res.copy)
+            out.append(Checked(view_sha256=copy.sha256, view_new=copy.new))
+        else:
+            out.append(Checked(view_problem=res.problem))
+    return out
+
+
+def _checked(stored: Stored, mime: str, pdf_active: tuple[str, ...] | None) -> Checked | None:
     """Every PDF row is checked: by the caller for a whole batch (bulk), else here (OParl, single files).
-    A PDF a reader cannot open is refused, and its new bytes go again."""
+    A PDF a reader cannot open is refused, and its new bytes go again; one that passes gets its viewer's copy.
+    None: the caller checked (pdf_active), or nothing to check."""
     if pdf_active is not None or mime != PDF or stored.path is None:
-        return pdf_active or ()
+        return None
     result = check_pdfs([stored.path])[0]
     if not result.ok:
         if stored.new:
             stored.path.unlink(missing_ok=True)
         raise DocumentError(result.problem or pdfcheck.BROKEN)
-    return result.active_content
+    view = view_copies(Blobs(stored.path.parent.parent), [stored])[0]  # the store the bytes are in: <root>/xx/sha
+    return Checked(result.active_content, view.view_sha256, view.view_new, view.view_problem)
 
 
 def put_file(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
              item_id: int | None = None, title: str = "", public: bool = True, late: bool = False,
              external_id: str | None = None, pdf_active: tuple[str, ...] | None = None,
-             actor: str = "clerk", replaces: int | None = None) -> Put:
+             actor: str = "clerk", replaces: int | None = None, checked: Checked | None = None) -> Put:
     """One file under an item (None: the whole session). Idempotent: the same bytes under the same item are not
     stored again (PRESENT, with the row that has them). The same name with other bytes replaces the old row
     (REPLACED): members see one current version; the download log keeps the old row's id and title (who read
     the old version). OParl files (external_id) are found by that id only and never replaced by name.
-    pdf_active: the caller's pdfcheck result; None: checked here (outside the transaction when not nested).
+    pdf_active / checked: the caller's pdfcheck result (checked: with the viewer's copy, service.view_copies);
+    neither: checked and given the viewer's copy here (outside the transaction when not nested; a copy no row came
+    to use goes again). A PDF row gets the viewer's copy as view_sha256 (PRESENT: a row without one gets it now).
     replaces: a row of this item the clerk replaces by this file whatever its name (usecases.documents.replace_file).
     A replacement takes the old row's place in the order, and members who had opened the old version see
     „neue Fassung“ (doc_reads.stale) until they open the new one."""
-    active = _pdf_active(stored, mime, pdf_active)
-    with transaction(db):
-        if item_id is not None:
-            row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [item_id]).fetchone()
-            if row is None or row[0] != session_id:
-                raise DocumentError("Diesen Tagesordnungspunkt gibt es in der Sitzung nicht.")
-        if external_id:
-            row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND external_id = ?",
-                             [session_id, external_id]).fetchone()
-            if row:
-                return Put(row[0], PRESENT)
-            old: list[tuple[int, str]] = []
-        else:
-            row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND item_id IS ? AND sha256 = ?"
-                             " ORDER BY id LIMIT 1", [session_id, item_id, stored.sha256]).fetchone()
-            if row:
-                return Put(row[0], PRESENT)
-            old = [(r[0], r[1]) for r in db.execute(
-                "SELECT id, sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND (name = ?"
-                " AND external_id IS NULL OR id IS ?) ORDER BY id", [session_id, item_id, name, replaces])]
-        if replaces is not None and replaces not in {i for i, _ in old}:
-            raise DocumentError("Diese Datei gibt es unter diesem Tagesordnungspunkt nicht.")
-        (pos,) = db.execute(
-            f"SELECT {'MIN(position)' if old else 'COALESCE(MAX(position), 0) + 1'} FROM doc_files"  # noqa: S608
-            f" WHERE {'id IN (' + ','.join('?' * len(old)) + ')' if old else 'session_id = ? AND item_id IS ?'}",
-            [i for i, _ in old] if old else [session_id, item_id]).fetchone()
-        cur = db.execute(
-            "INSERT INTO doc_files(session_id, item_id, name, title, sha256, size, mime, public, late, external_id,"
-            " pdf_active, added_at, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [session_id, item_id, name, " ".join((title or rules.title_from_name(name)).split())[:500],
-             stored.sha256, stored.size, mime, int(public), int(late), external_id, ",".join(active), now(), pos])
-        new_id = cur.lastrowid
-        if not old:
-            audit(db, actor, "documents.file", f"session={session_id} file={new_id} late={int(late)}"
-                                               + (f" pdf_active={','.join(active)}" if active else ""))
-            return Put(new_id, ADDED)
-        db.execute(f"DELETE FROM doc_files WHERE id IN ({','.join('?' * len(old))})",  # noqa: S608 - placeholders
-                   [i for i, _ in old])
-        _reads_to_new_version(db, [i for i, _ in old], new_id)
-        audit(db, actor, "documents.replace", f"session={session_id} file={new_id} late={int(late)} replaced="
-                                              + ",".join(str(i) for i, _ in old)
-                                              + (f" pdf_active={','.join(active)}" if active else ""))
-        gone = {sha for _, sha in old
-                if not db.execute("SELECT 1 FROM doc_files WHERE sha256 = ? LIMIT 1", [sha]).fetchone()}
-        return Put(new_id, REPLACED, tuple(i for i, _ in old), tuple(sorted(gone)))
+    own = None if checked is not None else _checked(stored, mime, pdf_active)
+    checked = checked or own or Checked(pdf_active or ())
+    try:
+        with transaction(db):
+            return _put_rows(db, session_id, name=name, stored=stored, mime=mime, item_id=item_id, title=title,
+                             public=public, late=late, external_id=external_id, checked=checked, actor=actor,
+                             replaces=replaces)
+    finally:
+        if own is not None and own.view_new and own.view_sha256:
+            remove_orphans(db, Blobs(stored.path.parent.parent), [own.view_sha256])  # type: ignore[union-attr]
+
+
+def _put_rows(db: sqlite_utils.Database, session_id: int, *, name: str, stored: Stored, mime: str,
+              item_id: int | None, title: str, public: bool, late: bool, external_id: str | None, checked: Checked,
+              actor: str, replaces: int | None) -> Put:
+    """put_file's rows, inside its transaction."""
+    active, view, problem = checked.active, checked.view_sha256, checked.view_problem
+    if item_id is not None:
+        row = db.execute("SELECT session_id FROM doc_items WHERE id = ?", [item_id]).fetchone()
+        if row is None or row[0] != session_id:
+            raise DocumentError("Diesen Tagesordnungspunkt gibt es in der Sitzung nicht.")
+    if external_id:
+        row = db.execute("SELECT id FROM doc_files WHERE session_id = ? AND external_id = ?",
+                         [session_id, external_id]).fetchone()
+        if row:
+            return Put(row[0], PRESENT)
+        old: list[tuple[int, str, str | None]] = []
+    else:
+        row = db.execute("SELECT id, view_sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND"
+                         " sha256 = ? ORDER BY id LIMIT 1", [session_id, item_id, stored.sha256]).fetchone()
+        if row:
+            if view and row[1] is None:  # imported before copies were made: the same bytes' copy now
+                db.execute("UPDATE doc_files SET view_sha256 = ? WHERE sha256 = ? AND view_sha256 IS NULL",
+                           [view, stored.sha256])
+            return Put(row[0], PRESENT)
+        old = [(r[0], r[1], r[2]) for r in db.execute(
+            "SELECT id, sha256, view_sha256 FROM doc_files WHERE session_id = ? AND item_id IS ? AND (name = ?"
+            " AND external_id IS NULL OR id IS ?) ORDER BY id", [session_id, item_id, name, replaces])]
+    if replaces is not None and replaces not in {i for i, _, _ in old}:
+        raise DocumentError("Diese Datei gibt es unter diesem Tagesordnungspunkt nicht.")
+    (pos,) = db.execute(
+        f"SELECT {'MIN(position)' if old else 'COALESCE(MAX(position), 0) + 1'} FROM doc_files"  # noqa: S608
+        f" WHERE {'id IN (' + ','.join('?' * len(old)) + ')' if old else 'session_id = ? AND item_id IS ?'}",
+        [i for i, _, _ in old] if old else [session_id, item_id]).fetchone()
+    cur = db.execute(
+        "INSERT INTO doc_files(session_id, item_id, name, title, sha256, size, mime, public, late, external_id,"
+        " pdf_active, added_at, position, view_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [session_id, item_id, name, " ".join((title or rules.title_from_name(name)).split())[:500],
+         stored.sha256, stored.size, mime, int(public), int(late), external_id, ",".join(active), now(), pos,
+         view])
+    new_id = cur.lastrowid
+    if not old:
+        audit(db, actor, "documents.file", f"session={session_id} file={new_id} late={int(late)}"
+                                           + (f" pdf_active={','.join(active)}" if active else ""))
+        return Put(new_id, ADDED, view_problem=problem)
+    db.execute(f"DELETE FROM doc_files WHERE id IN ({','.join('?' * len(old))})",  # noqa: S608 - placeholders
+               [i for i, _, _ in old])
+    _reads_to_new_version(db, [i for i, _, _ in old], new_id)
+    audit(db, actor, "documents.replace", f"session={session_id} file={new_id} late={int(late)} replaced="
+                                          + ",".join(str(i) for i, _, _ in old)
+                                          + (f" pdf_active={','.join(active)}" if active else ""))
+    gone = {sha for _, orig, copy in old for sha in (orig, copy) if sha and not db.execute(
+        "SELECT 1 FROM doc_files WHERE sha256 = ? OR view_sha256 = ? LIMIT 1", [sha, sha]).fetchone()}
+    return Put(new_id, REPLACED, tuple(i for i, _, _ in old), tuple(sorted(gone)), problem)
 
 
 def _reads_to_new_version(db: sqlite_utils.Database, old_ids: list[int], new_id: int) -> None:
@@ -236,9 +304,10 @@ def _reads_to_new_version(db: sqlite_utils.Database, old_ids: list[int], new_id:
                [new_id, *old_ids])
 
 
-def pdf_check(stored: Stored, mime: str) -> tuple[str, ...]:
-    """put_file's PDF check, for a caller that stores outside its transaction (the check may take seconds)."""
-    return _pdf_active(stored, mime, None)
+def pdf_check(stored: Stored, mime: str) -> Checked:
+    """put_file's PDF check and viewer's copy, for a caller that stores outside its transaction (both may take
+    seconds); pass the result as put_file(checked=). The copy (view_new) is the caller's to remove on failure."""
+    return _checked(stored, mime, None) or Checked()
 
 
 def edit_item(db: sqlite_utils.Database, item_id: int, *, title: str, number: str, public: bool) -> Item:
@@ -413,12 +482,6 @@ def readable(db: sqlite_utils.Database, viewer: Viewer, file_id: int) -> File | 
     return f if ok else None
 
 
-def viewer_copy(f: File) -> str:
-    """The blob (SHA-256) the in-page PDF viewer reads of this file, range by range: the clerk's optimised copy
-    when there is one (smaller, see optimised_copy), else the file's own bytes."""
-    return optimised_copy(f) or f.sha256
-
-
 def visible_files(db: sqlite_utils.Database, viewer: Viewer, session_id: int) -> list[File]:
     return [f for e in visible_agenda(db, viewer, session_id) for f in e.files]
 
@@ -477,9 +540,53 @@ def disk_use(db: sqlite_utils.Database) -> dict[int, int]:
 
 
 def referenced(db: sqlite_utils.Database) -> set[str]:
-    return {r[0] for r in db.execute("SELECT sha256 FROM doc_files UNION SELECT optimised_sha256 FROM doc_files"
-                                     " WHERE optimised_sha256 IS NOT NULL").fetchall()}
+    """Every blob a row uses: originals and the viewer's copies."""
+    return {r[0] for r in db.execute(
+        "SELECT sha256 FROM doc_files UNION SELECT view_sha256 FROM doc_files WHERE view_sha256 IS NOT NULL"
+        " UNION SELECT optimised_sha256 FROM doc_files WHERE optimised_sha256 IS NOT NULL").fetchall()}
 
+
+# --- the viewer's copies of files imported before them (issue 16) -----------------------------------------
+
+
+@dataclass
+class Prepared:
+    made: int = 0  # originals that got a viewer's copy
+    already: int = 0  # originals whose page dictionaries lie together already
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (file name, why): served as they are
+
+
+def without_view(db: sqlite_utils.Database, session_id: int | None = None) -> list[tuple[str, str]]:
+    """(sha256, a name) of the PDFs whose rows have no viewer's copy yet, oldest first."""
+    return [(r[0], r[1]) for r in db.execute(
+        "SELECT sha256, MIN(name) FROM doc_files WHERE mime = ? AND view_sha256 IS NULL AND (? IS NULL OR"
+        " session_id = ?) GROUP BY sha256 ORDER BY MIN(id)", [PDF, session_id, session_id])]
+
+
+def prepare_views(db: sqlite_utils.Database, blobs: Blobs, session_id: int | None = None, *,
+             batch: int = 20) -> Prepared:
+    """The viewer's copies of PDFs imported before copies were made (`sitzungsbox documents prepare`), a batch per
+    child process. Each original's rows get their copy in one statement; a file qpdf cannot prepare stays as it is
+    (NULL: the viewer reads the original) and is named with the reason. Run again, it tries those again."""
+    done = Prepared()
+    todo = [(sha, name) for sha, name in without_view(db, session_id) if blobs.has(sha)]
+    for start in range(0, len(todo), batch):
+        part = todo[start:start + batch]
+        made: list[str] = []
+        for (sha, name), view in zip(part, view_copies(blobs, [Stored(sha, 0, False, blobs.path(sha))
+                                                               for sha, _ in part]), strict=True):
+            if view.view_sha256 is None:
+                done.problems.append((name, view.view_problem or "unbekannter Fehler"))
+                continue
+            db.execute("UPDATE doc_files SET view_sha256 = ? WHERE sha256 = ? AND view_sha256 IS NULL",
+                       [view.view_sha256, sha])
+            if view.view_sha256 == sha:
+                done.already += 1
+            else:
+                done.made += 1
+                made.append(view.view_sha256)
+        remove_orphans(db, blobs, made)  # rows deleted meanwhile: their copy goes again
+    return done
 
 def optimised_copy(f: File) -> str | None:
     """The hash of the file's optimised copy (smaller, for the viewer in the hall), or None: read the original.
@@ -502,9 +609,9 @@ def delete_rows(db: sqlite_utils.Database, session_id: int, *, nonpublic_only: b
     no other session uses after its commit."""
     where = _wipe_where(nonpublic_only)
     with transaction(db):
-        shas = {r[0] for r in db.execute(
-            f"SELECT sha256 FROM doc_files WHERE {where} UNION SELECT optimised_sha256 FROM doc_files"  # noqa: S608
-            f" WHERE {where} AND optimised_sha256 IS NOT NULL", [session_id] * 4)}
+        shas = {sha for r in db.execute(
+            f"SELECT sha256, view_sha256, optimised_sha256 FROM doc_files WHERE {where}",  # noqa: S608
+            [session_id, session_id]) for sha in r if sha}
         removed = db.execute(f"DELETE FROM doc_files WHERE {where}",  # noqa: S608 - fixed text
                              [session_id, session_id]).rowcount
         if nonpublic_only:

@@ -13,7 +13,7 @@ from typing import BinaryIO
 import sqlite_utils
 
 from appliance.config import Config
-from appliance.documents import DocumentError, bulk, optimise, service
+from appliance.documents import DocumentError, bulk, optimise, service, viewcopy
 from appliance.store.db import audit
 from appliance.store.transaction import transaction
 
@@ -80,7 +80,7 @@ def announce_late_document(cfg: Config, db: sqlite_utils.Database, session_id: i
     except BaseException:
         bulk.discard(db, blobs, staged)
         raise
-    service.remove_orphans(db, blobs, result.orphans)
+    service.remove_orphans(db, blobs, [*result.orphans, *staged.new_blobs])  # and copies of files already there
     return result
 
 
@@ -182,6 +182,9 @@ def optimise_file(cfg: Config, db: sqlite_utils.Database, file_id: int, actor: s
         size = optimise.ghostscript(blobs.path(f.sha256), out, timeout=cfg.docs_optimise_timeout_s)
         if size >= f.size:
             return Optimised(f.size, size, kept=False)
+        (packed,) = viewcopy.prepare_files([out], out.parent)  # its page dictionaries together, as at import
+        if packed.copy is not None:
+            out, size = packed.copy, packed.copy.stat().st_size
         with open(out, "rb") as fh:
             stored = blobs.put_file(fh)
     finally:
@@ -204,7 +207,7 @@ def delete_file(cfg: Config, db: sqlite_utils.Database, file_id: int, actor: str
         f = service.delete_file(db, file_id)
         audit(db, actor, "documents.delete_file", f"session={f.session_id} file={file_id}")
         _changed(db, f.session_id, "file", {"file_id": file_id})
-    service.remove_orphans(db, service.blobs_for(cfg.state_dir), [f.sha256, *filter(None, [f.optimised_sha256])])
+    service.remove_orphans(db, service.blobs_for(cfg.state_dir), service.hashes(f))
     return f
 
 
@@ -216,7 +219,7 @@ def delete_item(cfg: Config, db: sqlite_utils.Database, item_id: int, actor: str
         item, gone = service.delete_item(db, item_id, with_files=with_files)
         audit(db, actor, "documents.delete_item", f"session={item.session_id} item={item_id} files={len(gone)}")
         _changed(db, item.session_id, "item", {"item_id": item_id, "file_ids": [f.id for f in gone]})
-    service.remove_orphans(db, service.blobs_for(cfg.state_dir), [f.sha256 for f in gone])
+    service.remove_orphans(db, service.blobs_for(cfg.state_dir), [sha for f in gone for sha in service.hashes(f)])
     return item, gone
 
 
@@ -231,11 +234,12 @@ def replace_file(cfg: Config, db: sqlite_utils.Database, file_id: int, name: str
     if old is None:
         raise DocumentError("Diese Datei gibt es nicht (mehr).")
     name, kind, stored = service.store_upload(blobs, name, fh)
+    checked = None
     try:
-        active = service.pdf_check(stored, kind.mime)
+        checked = service.pdf_check(stored, kind.mime)  # and the viewer's copy (view_problem: put.view_problem)
         with transaction(db):
             put = service.put_file(db, old.session_id, name=name, stored=stored, mime=kind.mime, item_id=old.item_id,
-                                   title=old.title, public=old.public, late=old.late, pdf_active=active,
+                                   title=old.title, public=old.public, late=old.late, checked=checked,
                                    actor=actor, replaces=file_id)
             if put.outcome == service.PRESENT:
                 raise DocumentError("Diese Fassung ist schon da: die Datei ist unverändert." if put.id == file_id
@@ -244,6 +248,8 @@ def replace_file(cfg: Config, db: sqlite_utils.Database, file_id: int, name: str
     except BaseException:
         if stored.new and stored.sha256 not in service.referenced(db):
             blobs.remove(stored.sha256)
+        if checked is not None and checked.view_new and checked.view_sha256:
+            service.remove_orphans(db, blobs, [checked.view_sha256])
         raise
     service.remove_orphans(db, blobs, put.orphans)
     return put

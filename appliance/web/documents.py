@@ -153,7 +153,12 @@ def _readable_or_404(file_id: int) -> tuple[Viewer, service.File]:
 @bp.get("/unterlagen/ansehen/<int:file_id>")
 def view(file_id: int):
     viewer, f = _readable_or_404(file_id)
-    resp = Response(render_template("documents/view.html", f=f, pdf=f.mime == "application/pdf",
+    pdf = f.mime == "application/pdf"
+    try:  # the viewer's bytes: viewer.js asks for the first and the last chunk at once (one round trip less)
+        length = _blobs().path(service.viewer_copy(f)).stat().st_size if pdf else None
+    except OSError:
+        length = None
+    resp = Response(render_template("documents/view.html", f=f, pdf=pdf, pdf_length=length,
                                     fresh=service.new_versions(g.db, viewer, f.session_id),
                                     # for static/documents/viewer.js, which fills in the numbers
                                     page_of=i18n.t("docs.viewer.page_of", page="{page}", pages="{pages}"),
@@ -240,7 +245,7 @@ def download(file_id: int, name: str):
 @bp.route("/unterlagen/<int:file_id>/pdf", methods=["GET", "HEAD"])
 def viewer_data(file_id: int):
     """The bytes the page's PDF viewer (static/documents/viewer.js) fetches, range by range: the copy
-    service.viewer_copy names (a linearized one when there is one), never as an attachment, never in a frame."""
+    service.viewer_copy names (its copy made at import when there is one), never as an attachment, never in a frame."""
     viewer, f = _readable_or_404(file_id)
     if f.mime != "application/pdf":
         abort(404)
@@ -508,6 +513,8 @@ def _flash_result(result: bulk.Result) -> None:
         flash(i18n.t("docs.clerk.replaced", what=what), "ok")
     for what, kinds in result.flagged[:50]:
         flash(i18n.t("docs.clerk.flagged", what=what, kinds=_pdf_kinds(kinds)), "error")
+    for what, why in result.unprepared[:50]:  # served as delivered: no viewer's copy (documents/viewcopy.py)
+        flash(i18n.t("docs.clerk.unprepared", what=what, why=why), "error")
     for what in result.skipped[:20]:
         flash(i18n.t("docs.clerk.skipped", what=what), "ok")
 
@@ -675,6 +682,8 @@ def clerk_file_replace(session_id: int, file_id: int):
         put = doc_acts.replace_file(_cfg(), g.db, file_id, upload.filename, upload.stream, g.actor)
     except DocumentError as exc:
         return _render_clerk(s, [str(exc)], 422)
+    if put.view_problem:  # served as delivered: no viewer's copy (documents/viewcopy.py)
+        flash(i18n.t("docs.clerk.unprepared", what=upload.filename, why=put.view_problem), "error")
     return _done(s, i18n.t("docs.clerk.replaced_one", title=f.title), f"cfile-{put.id}")
 
 

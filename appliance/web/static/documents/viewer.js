@@ -11,7 +11,7 @@
 // PDF.js's plain-JS fallbacks, vendored beside it. Without this script (or when it fails) the page keeps
 // what it has without it: the download link.
 
-const CHUNK = 65536;
+const CHUNK = 16384; // rangeChunkSize: smaller chunks waste less of a page's last chunk (bench/hall: ~95 kB against ~140 kB at 64 kB)
 const root = document.getElementById("pdf-viewer");
 if (root) start(root).catch((err) => fail(err));
 
@@ -44,7 +44,13 @@ async function start(root) {
   const status = $("pdf-status");
   status.textContent = status.dataset.loading;
   root.hidden = false; // the canvas takes the width it has
+  // PDF.js's first question is the file's end (startxref, the xref stream): the page knows the length, so the
+  // last chunk goes out with the first one instead of a round trip later – the same bytes, one wait less.
+  const length = Number(root.dataset.pdfLength) || 0;
+  const tailAt = length > 2 * CHUNK ? Math.floor((length - 1) / CHUNK) * CHUNK : 0;
+  let tail = tailAt ? fetchRange(url, tailAt, length).catch(() => null) : null;
   const [pdfjs, first] = await Promise.all([import(base + "pdf.min.mjs"), fetchRange(url, 0, CHUNK)]);
+  if (first.total !== length) tail = null; // replaced since the page was made: ask PDF.js's way
   pdfjs.GlobalWorkerOptions.workerSrc = base + "pdf.worker.min.mjs";
   const options = {
     rangeChunkSize: CHUNK, disableAutoFetch: true, disableStream: false, isEvalSupported: false,
@@ -56,7 +62,10 @@ async function start(root) {
     const aborter = new AbortController();
     const transport = new pdfjs.PDFDataRangeTransport(first.total, first.bytes, true);
     transport.requestDataRange = (begin, end) => {
-      fetchRange(url, begin, end, aborter.signal).then(
+      const early = begin === tailAt && end === length ? tail : null;
+      if (early) tail = null;
+      (early || Promise.resolve(null)).then((r) => (r && r.status === 206 && r.bytes.length === end - begin
+        ? r : fetchRange(url, begin, end, aborter.signal))).then(
         (r) => transport.onDataRange(begin, r.bytes),
         (err) => { if (!aborter.signal.aborted) fail(err); });
     };
