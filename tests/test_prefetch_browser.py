@@ -181,3 +181,32 @@ def test_opt_in_fetches_ahead_the_viewer_opens_from_the_device_and_the_start_sto
         finally:
             browser.close()
 
+
+
+def test_what_does_not_fit_the_storage_budget_is_skipped(box):
+    """navigator.storage.estimate() leaves room for the first file only: the others are skipped, not fetched."""
+    from playwright.sync_api import sync_playwright
+
+    base, db, s, files, first_item, blobs = box
+    sizes = [blobs.path(docs.viewer_copy(docs.get_file(db, fid))).stat().st_size for fid in files]
+    room = sizes[0] + min(sizes[1:]) // 2
+    data_requests: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            ctx = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, locale="de-DE")
+            ctx.add_init_script(f"navigator.storage.estimate = async () => ({{quota: {room}, usage: 0}});")
+            page = ctx.new_page()
+            page.on("request", lambda r: data_requests.append(r.url) if "/pdf" in r.url else None)
+            page.goto(f"{base}/portal")
+            page.goto(f"{base}/unterlagen")
+            wait_js(page, "() => !document.getElementById('prefetch').hidden")
+            page.check("#prefetch-on")
+            wait_js(page, "() => document.getElementById('prefetch').dataset.state === 'done'", timeout=30)
+            assert list(page.evaluate(STORED)) == [str(files[0])]
+            assert len(data_requests) == 1, data_requests
+            status = page.inner_text("#prefetch-status")
+            assert "1 von 3 Dateien" in status and "2 Dateien passten nicht" in status, status
+            ctx.close()
+        finally:
+            browser.close()
