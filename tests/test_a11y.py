@@ -54,6 +54,7 @@ SKIPPED = {
     "dashboard.live": "the dashboard's live parts, swapped into /technik/ (checked there)",
     "dashboard.graph": "SVG image inside /technik/ (its text alternative is checked there)",
     "documents.since": "JSON, the agenda's fallback without the push channel",
+    "documents.prefetch_list": "JSON, what a device may fetch ahead before the session (the agenda page is checked)",
     "documents.download": "a file download",
     "documents.all_zip": "a ZIP download",
     "clerk.cards_sheet": "PDF",

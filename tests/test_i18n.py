@@ -22,6 +22,7 @@ from appliance.documents import pdfcheck, traffic
 from appliance.monitor import alerts, view
 from appliance.rules import display as display_rules
 from appliance.rules import login as login_rules
+from appliance.rules import prefetch as prefetch_rules
 from appliance.rules import speakers as speakers_rules
 from appliance.sessions import roster
 from appliance.web import i18n
@@ -45,6 +46,7 @@ DYNAMIC = {
     "docs.kind.": {"item", "consultation", "paper", "file", "json"},  # oparl_import.CODES: an import's counts
     "docs.pdf.kind.": set(pdfcheck.KINDS),  # doc_files.pdf_active: what the PDF check found
     "docs.traffic.": set(traffic.KINDS),  # doc_traffic.kind: the clerk's bytes on the radio
+    "docs.prefetch.reason.": set(prefetch_rules.REASONS),  # web.documents: why a device may not fetch ahead now
     "saal.": set(display_rules.REFUSED),  # web.saal: why a room screen shows nothing
     "saal.kind.": set(display_rules.KINDS),  # the room screen: what a speaker asked for
     "speakers.kind.": set(speakers_rules.KINDS),  # the speakers pages: a request's kind

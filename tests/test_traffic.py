@@ -168,7 +168,8 @@ def test_clerk_page_shows_bytes_saving_and_the_hall_warning(setup, app_as, db, c
     assert 'id="traffic-range"' in page and f'id="traffic-file-{fid}"' in page
     saved = 2 * size - 30_000
     assert "Ersparnis durch die Ansicht: " in page
-    assert traffic.usage(db, sid).by_kind == {"viewer": 0, "range": 30_000, "whole": size, "zip": 0}
+    assert traffic.usage(db, sid).by_kind == {"viewer": 0, "range": 30_000, "whole": size, "zip": 0,
+                                                 "prefetch": 0}
     assert traffic.saving(size, traffic.usage(db, sid).opens[fid], 30_000) == saved
     assert "Dateigröße × Öffnungen" in page
     assert 'id="hall-warn-' not in page  # 200 kB is fine under 1 MB

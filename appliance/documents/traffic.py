@@ -27,14 +27,17 @@ from pathlib import Path
 from appliance.store import open_db, transaction
 
 log = logging.getLogger(__name__)
-KINDS = ("viewer", "range", "whole", "zip")
-BULK = frozenset({"whole", "zip"})
+KINDS = ("viewer", "range", "whole", "zip", "prefetch")
+# Paced while a session runs. "prefetch": a device's background fetch of a whole viewer copy before the session
+# starts (rules.prefetch); answered only before the start, and paced like whole files all the same.
+BULK = frozenset({"whole", "zip", "prefetch"})
 
 
 def kind_of(route: str, status: int) -> str:
-    """route: "viewer" (the viewer's PDF route) or "download"; status 206: a range, 200: the whole file."""
-    if route == "viewer":
-        return "viewer"
+    """route: "viewer" (the viewer's PDF route), "prefetch" (that route asked by a device's background fetch) or
+    "download"; status 206: a range, 200: the whole file."""
+    if route in ("viewer", "prefetch"):
+        return route
     return "range" if status == 206 else "whole"
 
 

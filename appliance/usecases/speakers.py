@@ -598,6 +598,13 @@ def wipe(db: Any, session_id: int, actor: str) -> int:
 # --- the one read: what the console, the member page and the room screen show -----------------------------
 
 
+def current_item_id(db: Any, session_id: int) -> int | None:
+    """The agenda item the room is on (set by the chair: `set_current_item`), None before the session starts or
+    when no item is current. One query; what rules.prefetch asks (has the session started?)."""
+    s = _session(db, session_id)
+    return s.current_item_id if s is not None else None
+
+
 def viewer_is_chair(db: Any, viewer: Viewer, session_id: int) -> bool:
     """Does this viewer get the chair's console for the session (rules.viewer.is_chair over the stored chair)?"""
     s = _session(db, session_id)

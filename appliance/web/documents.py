@@ -24,10 +24,12 @@ from appliance.config import Config
 from appliance.documents import DocumentError, bulk, fastsend, httpfile, jobs, rules, service, traffic
 from appliance.documents.blobs import Blobs
 from appliance.rules import guard as guard_rules
+from appliance.rules import prefetch as prefetch_rules
 from appliance.rules.viewer import Viewer
 from appliance.sessions import service as sessions
 from appliance.usecases import documents as doc_acts
 from appliance.usecases import impact as count
+from appliance.usecases import speakers as speakers_acts
 from appliance.web import auth, forms, guard, i18n, links
 from appliance.web.viewer import current_viewer, member_viewer
 
@@ -115,7 +117,12 @@ def agenda():
     latest = max((f.id for e in entries for f in e.files), default=0)
     resp = Response(render_template("documents/agenda.html", session=session, entries=entries, q=q, hits=hits,
                                     latest=latest, viewer=viewer,
-                                    fresh=service.new_versions(g.db, viewer, session.id)))
+                                    fresh=service.new_versions(g.db, viewer, session.id),
+                                    # for static/documents/prefetch.js, which fills in the numbers
+                                    prefetch_words={
+                                        "progress": i18n.t("docs.prefetch.progress", done="{done}", total="{total}",
+                                                           size="{size}"),
+                                        "skipped": i18n.t("docs.prefetch.skipped", n="{n}")}))
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -158,7 +165,9 @@ def view(file_id: int):
         length = _blobs().path(service.viewer_copy(f)).stat().st_size if pdf else None
     except OSError:
         length = None
-    resp = Response(render_template("documents/view.html", f=f, pdf=pdf, pdf_length=length,
+    # With the ETag and the length viewer.js finds a copy fetched before the session (documents/prefetch.js).
+    etag = httpfile.etag(service.viewer_copy(f)) if length else ""
+    resp = Response(render_template("documents/view.html", f=f, pdf=pdf, pdf_length=length, pdf_etag=etag,
                                     fresh=service.new_versions(g.db, viewer, f.session_id),
                                     # for static/documents/viewer.js, which fills in the numbers
                                     page_of=i18n.t("docs.viewer.page_of", page="{page}", pages="{pages}"),
@@ -245,13 +254,64 @@ def download(file_id: int, name: str):
 @bp.route("/unterlagen/<int:file_id>/pdf", methods=["GET", "HEAD"])
 def viewer_data(file_id: int):
     """The bytes the page's PDF viewer (static/documents/viewer.js) fetches, range by range: the copy
-    service.viewer_copy names (its copy made at import when there is one), never as an attachment, never in a frame."""
+    service.viewer_copy names (its copy made at import when there is one), never as an attachment, never in a frame.
+    With `?vorab=1` a device's background fetch before the session (static/documents/prefetch.js): answered only
+    while rules.prefetch allows it (else 409 with the reason), counted as traffic kind "prefetch", paced."""
     viewer, f = _readable_or_404(file_id)
     if f.mime != "application/pdf":
         abort(404)
-    return _send(viewer, f, service.viewer_copy(f), "viewer", {
+    via = "viewer"
+    if request.args.get("vorab") == "1":
+        decision = _prefetch_decision(viewer)
+        if not decision:
+            return _prefetch_refused(decision)
+        via = "prefetch"
+    return _send(viewer, f, service.viewer_copy(f), via, {
         "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; sandbox",
     })
+
+
+def _prefetch_decision(viewer: Viewer) -> prefetch_rules.Decision:
+    session = sessions.get_session(g.db, viewer.session_id) if viewer.session_id is not None else None
+    return prefetch_rules.may_prefetch(
+        session_active=bool(session and session.active),
+        current_item_id=speakers_acts.current_item_id(g.db, session.id) if session else None)
+
+
+def _prefetch_refused(decision: prefetch_rules.Decision) -> Response:
+    body = {"allowed": False, "code": decision.code, "reason": i18n.t(f"docs.prefetch.reason.{decision.code}")}
+    resp = Response(json.dumps(body, ensure_ascii=False), status=409, mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@bp.get("/unterlagen/vorab")
+def prefetch_list():
+    """What a device that opted in may fetch before the session (JSON for static/documents/prefetch.js): the PDFs
+    this viewer may read (the read policy's agenda), the current item's first, each with its viewer-data URL,
+    the byte length and ETag of the viewer's copy; `allowed` and the reason from rules.prefetch."""
+    viewer = _member_viewer()
+    decision = _prefetch_decision(viewer)
+    session_id = viewer.session_id
+    entries = service.visible_agenda(g.db, viewer, session_id)
+    current = speakers_acts.current_item_id(g.db, session_id)
+    out = []
+    for f in prefetch_rules.order(((e.item.id if e.item else None, e.files) for e in entries), current):
+        if f.mime != "application/pdf":
+            continue
+        sha = service.viewer_copy(f)
+        try:
+            length = _blobs().path(sha).stat().st_size
+        except OSError:
+            continue
+        out.append({"id": f.id, "title": f.title, "url": links.link("documents.viewer_data", file_id=f.id, vorab=1),
+                    "length": length, "etag": httpfile.etag(sha)})
+    body = {"session_id": session_id, "allowed": decision.allowed, "code": decision.code,
+            "reason": "" if decision else i18n.t(f"docs.prefetch.reason.{decision.code}"), "files": out,
+            "bytes": sum(x["length"] for x in out)}
+    resp = Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 def _send(viewer: Viewer, f: service.File, sha: str, via: str, extra: dict[str, str]):
@@ -284,8 +344,8 @@ def _send(viewer: Viewer, f: service.File, sha: str, via: str, extra: dict[str, 
     if request.method == "HEAD":
         body = FileWrapper(_Range(fh, 0))
     else:
-        body = _counted_body(f, fh, p, traffic.kind_of("viewer" if via == "viewer" else "download", p.status),
-                             viewer.session_id is not None)
+        route = via if via in ("viewer", "prefetch") else "download"
+        body = _counted_body(f, fh, p, traffic.kind_of(route, p.status), viewer.session_id is not None)
     resp = Response(body, status=p.status, headers=headers, mimetype=f.mime, direct_passthrough=True)
     resp.content_length = p.length
     if p.content_range:
