@@ -1,9 +1,11 @@
-"""The speakers list in Debian's Chromium (issue 13): three member phones and the chair's console open at once. A
-member's request appears on the console within a second (push channel + live-reload.js), the chair calls it and
+"""The speakers list in Debian's Chromium (issue 13): three member phones, the chair's console and the room screen
+(/saal/<token>, a display link) open at once. A member's request appears on the console and on the room screen
+within a second (push channel + live-reload.js / saal.js), the chair calls it and
 the member's open page says „Sie haben das Wort“; the console's timer counts down in the browser; a refused act
 shows its German sentence and the page stays live. Screenshots of
 the console at 1920×1080, of a member page and of the console at 360 px go to tests/artifacts/
-(speakers-console.png, speakers-member.png, speakers-console-phone.png); axe-core finds nothing on either.
+(speakers-console.png, speakers-member.png, speakers-console-phone.png, speakers-saal.png at 1920×1080);
+axe-core finds nothing on any of them.
 
 Every page comes from 127.0.0.1, so the box's demo mode (`?as=<ip>`) gives each the identity of a device: Anna,
 Bernd and Carla are members, Dora (a deputy) is the chair on her own phone — no login, no cookie.
@@ -24,6 +26,7 @@ from appliance.push import hub as hub_mod
 from appliance.rules.viewer import Viewer
 from appliance.store import open_db
 from appliance.store.db import now as iso_now
+from appliance.usecases import displays
 from appliance.usecases import speakers as acts
 from tests.conftest import need, need_binary, wait_js
 from tests.live_support import ANNA_IP, BERND_IP, CARLA_IP, MACS, populate
@@ -59,13 +62,14 @@ def server(cfg):
     top = docs.add_item(db, s.id, "Haushalt 2027", number="5", actor="test")
     assert acts.set_chair(db, clerk, s.id, ms["Dora"].id)
     assert acts.set_current_item(db, clerk, s.id, top)
+    _display, token = displays.create_display(cfg, db, s.id, "test", "Beamer")
     PresenceDaemon(cfg).round(db)
     app = serve.make_wsgi(cfg, helper=NullHelper())
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, name="sbx-speakers-web", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{httpd.server_port}", db, s, ms
+        yield f"http://127.0.0.1:{httpd.server_port}", db, s, ms, token
     finally:
         hub_mod.stop_all()  # ends open streams so the server can shut down
         httpd.shutdown()
@@ -78,12 +82,13 @@ def axe(page) -> list:
 
 
 QUEUE_NAMES = "() => Array.from(document.querySelectorAll('#console-queue .queue-name')).map(e => e.textContent)"
+SCREEN_NAMES = "() => Array.from(document.querySelectorAll('#saal-queue .saal-q-name')).map(e => e.textContent)"
 
 
 def test_request_reaches_the_console_within_a_second_and_the_called_member_sees_it(server, artifacts):
     from playwright.sync_api import sync_playwright
 
-    base, db, s, ms = server
+    base, db, s, ms, token = server
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -99,8 +104,12 @@ def test_request_reaches_the_console_within_a_second_and_the_called_member_sees_
             bernd = open_page(BERND_IP, "/", small, True)
             carla = open_page(CARLA_IP, "/", small, True)
             console = open_page(DORA_IP, "/vorsitz", {"width": 1920, "height": 1080}, False)
+            screen = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="de-DE").new_page()
+            screen.add_init_script(path=str(AXE))
+            screen.goto(f"{base}/saal/{token}")  # the projector: no identity, no login, only the display link
             for page in (anna, bernd, carla, console):
                 wait_js(page, "() => document.body.getAttribute('data-live') === 'open'")
+            wait_js(screen, "() => document.getElementById('saal').getAttribute('data-live') === 'open'")
             assert console.locator("h1").inner_text().startswith("Sitzungsleitung")
             assert "TOP 5" in anna.locator("#speakers-now").inner_text()
 
@@ -114,18 +123,25 @@ def test_request_reaches_the_console_within_a_second_and_the_called_member_sees_
             bernd.click("#ask-contribution")
             wait_js(console, QUEUE_NAMES + ".length === 1", timeout=5)
             latency = time.monotonic() - started
-            print(f"request → chair's console: {latency * 1000:.0f} ms")
+            wait_js(screen, SCREEN_NAMES + ".length === 1", timeout=5)
+            on_screen = time.monotonic() - started
+            print(f"request → chair's console: {latency * 1000:.0f} ms, → room screen: {on_screen * 1000:.0f} ms")
             assert latency < 1.0, f"request → console took {latency:.3f} s"
+            assert on_screen < 1.0, f"request → room screen took {on_screen:.3f} s"
+            assert screen.evaluate(SCREEN_NAMES) == ["Bernd Müller"]
             assert console.evaluate(QUEUE_NAMES) == ["Bernd Müller"]
             assert "Sie stehen auf Platz 1." in bernd.locator("#speakers-live").inner_text()
             # Carla asks to the point of order: it lands first, also on Anna's open page.
             carla.click("#ask-point_of_order")
             wait_js(console, QUEUE_NAMES + ".join('|') === 'Carla Weber|Bernd Müller'", timeout=5)
+            wait_js(screen, SCREEN_NAMES + ".join('|') === 'Carla Weber|Bernd Müller'", timeout=5)
             wait_js(anna, "() => document.querySelectorAll('#speakers-queue li').length === 2", timeout=5)
 
             # The chair calls: Carla has the floor on her own open page; the console's timer counts down.
             console.click("#call-next")
             wait_js(carla, "() => document.getElementById('speakers-you') !== null", timeout=5)
+            wait_js(screen, "() => (document.getElementById('saal-speaker') || {}).textContent === 'Carla Weber'",
+                    timeout=5)
             assert "Sie haben das Wort." in carla.locator("#speakers-you").inner_text()
             assert bernd.locator("#speakers-you").count() == 0
             first = console.locator("#timer-clock").inner_text()
@@ -139,13 +155,15 @@ def test_request_reaches_the_console_within_a_second_and_the_called_member_sees_
             # Layout at 360 px: nothing wider than the phone.
             assert anna.evaluate("document.documentElement.scrollWidth") <= 360
             console.screenshot(path=str(artifacts / "speakers-console.png"), full_page=False)
+            screen.screenshot(path=str(artifacts / "speakers-saal.png"), full_page=False)
             anna.screenshot(path=str(artifacts / "speakers-member.png"), full_page=True)
             # The chair's own phone: the same console at 360 px, nothing wider than the screen.
             phone = open_page(DORA_IP, "/vorsitz", small, True)
             assert phone.locator("#console-queue .queue-name").all_inner_texts() == ["Bernd Müller"]
             assert phone.evaluate("document.documentElement.scrollWidth") <= 360
             phone.screenshot(path=str(artifacts / "speakers-console-phone.png"), full_page=True)
-            for label, page in (("console", console), ("member", anna), ("speaker", carla), ("console 360", phone)):
+            for label, page in (("console", console), ("member", anna), ("speaker", carla), ("console 360", phone),
+                                ("room screen", screen)):
                 found = axe(page)
                 assert not found, f"{label}: {found}"
         finally:
