@@ -25,6 +25,7 @@ from appliance.rules import login as login_rules
 from appliance.rules import prefetch as prefetch_rules
 from appliance.rules import speakers as speakers_rules
 from appliance.sessions import roster
+from appliance.usecases import speakers as speakers_acts
 from appliance.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,6 +51,7 @@ DYNAMIC = {
     "saal.": set(display_rules.REFUSED),  # web.saal: why a room screen shows nothing
     "saal.kind.": set(display_rules.KINDS),  # the room screen: what a speaker asked for
     "speakers.kind.": set(speakers_rules.KINDS),  # the speakers pages: a request's kind
+    "speakers.step.": set(speakers_acts.STEP_ACTIONS),  # the minutes' procedural steps (audit actions)
     "speakers.ask.": set(speakers_rules.KINDS),  # the member's buttons, one per kind
     "speakers.rule.": set(speakers_rules.PROCEDURE_FIELDS),  # the console's rules-of-procedure form
     # the error handler (app.py); other codes: Werkzeug's text

@@ -338,6 +338,16 @@ def test_minutes_csv_and_print_page(cfg, db, box):
     assert "1;Haushalt;1;Bernd Müller;CDU;Wortmeldung;" in text and ";2:05" in text
     html = c.get(f"/clerk/sessions/{s.id}/redner").get_data(as_text=True)
     assert "Bernd Müller" in html and "2:05" in html and "TOP 1" in html
+    # The procedural steps from the audit log, in order, each named: the clerk's record of how it was run.
+    steps = html[html.index('id="steps"'):]
+    found = [t for t in ("Tagesordnungspunkt aufgerufen", "auf die Rednerliste gesetzt", "Wort erteilt", "Rede beendet")
+             if t in steps]
+    assert found == ["Tagesordnungspunkt aufgerufen", "auf die Rednerliste gesetzt", "Wort erteilt", "Rede beendet"]
+    assert [steps.index(t) for t in found] == sorted(steps.index(t) for t in found)
+    assert [st.action for st in acts.steps(db, s.id)][-4:] == ["agenda.current", "speakers.add", "speakers.next",
+                                                               "speakers.end"]
+    assert all(st.detail and not st.detail.startswith("session=") for st in acts.steps(db, s.id))
+    assert acts.steps(db, s.id + 1) == []  # another session's steps are not this one's
     # without a login: no minutes
     anon = create_app(cfg, helper=NullHelper(), testing=True).test_client()
     assert anon.get(f"/clerk/sessions/{s.id}/redner.csv").status_code in (302, 303)

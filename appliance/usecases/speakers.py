@@ -822,3 +822,45 @@ def askable(db: Any, viewer: Viewer, session_id: int, *, item_id: int | None = N
         return {k: sp.refuse("not_listed") for k in sp.KINDS}
     board, speaking = _board(db, s, item)
     return {k: sp.may_request(person, session_id, board, k, speaking_now=speaking) for k in sp.KINDS}
+
+
+# --- the procedural steps for the minutes ----------------------------------------------------------------
+
+STEP_ACTIONS = ("agenda.current", "speakers.chair", "speakers.announce", "speakers.procedure", "speakers.request",
+                "speakers.add", "speakers.withdraw", "speakers.remove", "speakers.admit", "speakers.refuse",
+                "speakers.move", "speakers.next", "speakers.end", "speakers.extend", "speakers.close",
+                "speakers.reopen", "speakers.wipe")
+
+
+@dataclass(frozen=True)
+class Step:
+    at: float  # unix seconds
+    who: str  # the member's name for a device or the chair; else the staff actor as recorded (clerk@ip, cli)
+    chair: bool  # acted as the chair
+    action: str  # one of STEP_ACTIONS (the pages name it through the catalogs: speakers.step.<action>)
+    detail: str  # the audit entry's detail without the session
+
+
+def steps(db: Any, session_id: int) -> list[Step]:
+    """Every procedural step of the session from the audit log, oldest first: the clerk's record of how the
+    session was run (who moved the room to which item, called, ended, closed …). Read only; the audit entries
+    are written by the acts above."""
+    marks = ", ".join("?" for _ in STEP_ACTIONS)
+    rows = db.execute(
+        f"SELECT at, actor, action, detail FROM audit WHERE action IN ({marks}) "  # noqa: S608 - fixed placeholders
+        "AND (detail = ? OR detail LIKE ?) "
+        "ORDER BY id",
+        [*STEP_ACTIONS, f"session={session_id}", f"session={session_id} %"]).fetchall()
+    ids = {int(a.rsplit(":", 1)[1]) for _at, a, _ac, _d in rows
+           if a.rsplit(":", 1)[-1].isdigit() and a.split(":", 1)[0] in ("member", "chair member")}
+    names = {}
+    if ids:
+        names = dict(db.execute(f"SELECT id, name FROM members WHERE id IN ({', '.join('?' for _ in ids)})",  # noqa: S608
+                                sorted(ids)).fetchall())
+    out = []
+    for at, actor, action, detail in rows:
+        head, _, num = actor.rpartition(":")
+        who = names.get(int(num), actor) if num.isdigit() and head in ("member", "chair member") else actor
+        when = datetime.strptime(at, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=ZoneInfo("UTC")).timestamp()
+        out.append(Step(when, who, head == "chair member", action, detail.split(" ", 1)[1] if " " in detail else ""))
+    return out

@@ -381,4 +381,4 @@ def minutes_csv(session_id: int):
 def minutes_print(session_id: int):
     s = _session_or_404(session_id)
     rows = acts.minutes(g.db, s.id)
-    return _no_store(Response(render_template("speakers/minutes.html", s=s, rows=rows)))
+    return _no_store(Response(render_template("speakers/minutes.html", s=s, rows=rows, steps=acts.steps(g.db, s.id))))
