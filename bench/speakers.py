@@ -181,6 +181,8 @@ class LiveReload:
     def on_event(self, _ev) -> None:
         if self.pending is None:
             self.pending = asyncio.get_running_loop().create_task(self._later())
+            self.tasks.add(self.pending)  # until its fetch came back
+            self.pending.add_done_callback(self.tasks.discard)
 
     async def _later(self) -> None:
         await asyncio.sleep(self.delay)
@@ -211,12 +213,20 @@ def _members_main(port: int, ips: list[str], start: int, refetch: bool, ready, s
         ready.set()
         while not stop.is_set():
             await asyncio.sleep(0.05)
-        await asyncio.sleep(MEMBER_DELAY + 0.5)  # the last refetches come back
-        result.put({"streams": len(streams), "events": sum(len(s.events) for s, _t in streams),
-                    "refetches": sum(p.count for p in pages), "refetch_errors": sum(p.errors for p in pages)})
-        for s, t in streams:
+        for s, t in streams:  # the phones close their pages: no new refetch
             t.cancel()
             s.writer.close()
+        late = [t for p in pages for t in p.tasks]
+        if late:
+            await asyncio.wait(late, timeout=30)  # the last refetches come back (or are cut off)
+        cut = [t for t in late if not t.done()]
+        for t in cut:
+            t.cancel()
+        if cut:
+            await asyncio.wait(cut, timeout=5)
+        result.put({"streams": len(streams), "events": sum(len(s.events) for s, _t in streams),
+                    "refetches": sum(p.count for p in pages), "refetch_errors": sum(p.errors for p in pages),
+                    "refetches_cut_off": len(cut)})
     asyncio.run(main())
 
 
