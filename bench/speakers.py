@@ -5,7 +5,7 @@ Open at once: every member's start-page push stream (`/events` as that member's 
 the default, each one also does what the start page's live-reload.js does on every event: after 400 ms it
 fetches `/wort` again), the chair's console stream (the chair is a member the clerk named, on their own
 device) and a room screen's stream (`/saal/<token>/events`, a display link). The member streams run in their
-own process so the measuring loop is not slowed by them.
+own process at `nice 10` (real phones bring their own CPUs), so the measuring loop is not slowed by them.
 
 Then R members (R different devices) each POST /wort (a request to speak, device-bound CSRF token, no cookie)
 spread evenly over one second, while the chair POSTs /vorsitz/weiter (call the next speaker) every
@@ -204,6 +204,9 @@ class LiveReload:
 
 
 def _members_main(port: int, ips: list[str], start: int, refetch: bool, ready, stop, result) -> None:
+    # Real phones bring their own CPUs; these share the box's, so they yield to it (as bench.onboarding does).
+    os.nice(10)
+
     async def main() -> None:
         pages = [LiveReload(port, f"/wort?as={ip}", MEMBER_DELAY, keep=False) for ip in ips]
         streams = []
@@ -265,6 +268,7 @@ def visible(reload: LiveReload, arrived: float | None, shows) -> float | None:
 def run_once(n_members: int, n_requests: int, call_every: float, extra: int, refetch: bool) -> dict:
     from appliance.push import events as push_events
 
+    load = os.getloadavg()[0]  # the machine may be shared: how busy it was when the run began
     server, token = prepare(n_members)
     server.start()
     ctx = multiprocessing.get_context("fork")
@@ -371,6 +375,7 @@ def run_once(n_members: int, n_requests: int, call_every: float, extra: int, ref
         lat_both.append(max(c, s) - t_sent)
     rss0, rss1, rss2 = out["rss"]
     return {
+        "load_avg_1min": round(load, 2),
         "requests": len(out["sent"]), "accepted": sum(1 for v in out["statuses"].values() if v == 303),
         "stored": len(rows), "send_span_s": round(out["send_span"], 3),
         "seen_on_console": len(lat_c), "seen_on_screen": len(lat_s), "missing": missing[:10],
