@@ -361,6 +361,8 @@ def run_once(n_members: int, n_requests: int, call_every: float, extra: int, ref
             if topic == "speakers.changed" and payload.get("what") == "request":
                 first.setdefault((key, payload.get("request_id")), arrived)
     lat_c, lat_s, lat_both, missing = [], [], [], []
+    order: list[tuple[int, int]] = []  # (sent, ms after the first request; both-screens latency, ms)
+    t_first = min(out["sent"].values())
     for rid, name, _state, ended_at in rows:
         t_sent = out["sent"][by_name[name]]
         c = visible(out["console"], first.get(("c", rid)),
@@ -373,6 +375,7 @@ def run_once(n_members: int, n_requests: int, call_every: float, extra: int, ref
         lat_c.append(c - t_sent)
         lat_s.append(s - t_sent)
         lat_both.append(max(c, s) - t_sent)
+        order.append((round((t_sent - t_first) * 1000), round((max(c, s) - t_sent) * 1000)))
     rss0, rss1, rss2 = out["rss"]
     return {
         "load_avg_1min": round(load, 2),
@@ -380,6 +383,7 @@ def run_once(n_members: int, n_requests: int, call_every: float, extra: int, ref
         "stored": len(rows), "send_span_s": round(out["send_span"], 3),
         "seen_on_console": len(lat_c), "seen_on_screen": len(lat_s), "missing": missing[:10],
         "console": _stats(lat_c), "screen": _stats(lat_s), "both": _stats(lat_both),
+        "slowest_5": sorted(order, key=lambda x: -x[1])[:5],  # [sent at ms, latency ms]: a stall or a trend?
         "chair_calls": out["calls"]["done"], "chair_refused": out["calls"]["refused"],
         "console_fetches": out["console"].count, "screen_fetches": out["screen"].count,
         "member_phones": phones_result,
