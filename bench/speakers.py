@@ -45,6 +45,7 @@ from pathlib import Path
 
 from appliance import config as config_mod
 from appliance.config import Config
+from appliance.usecases.speakers import CHANGED, CURRENT
 from bench import chat
 from bench.common import RESULTS, percentile, write_result
 
@@ -52,6 +53,7 @@ GOAL_P99_S = 0.5
 CONSOLE_DELAY = 0.2  # live-reload.js: data-live-delay default (the console sets none)
 SCREEN_DELAY = 0.05  # saal.js: soon()
 MEMBER_DELAY = 0.4  # portal/_speakers.html: data-live-delay="400"
+LIVE_TOPICS = (CHANGED, CURRENT)  # the console's and the member block's data-live-reload (web/speakers.LIVE_TOPICS)
 FACTIONS = ("SPD", "CDU", "Grüne", "FDP", "Linke", "FW")
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -170,15 +172,17 @@ class LiveReload:
     """What a page's script does on its events: gather them for `delay`, then fetch the page once; an event that
     arrives while a fetch is on its way schedules the next one (live-reload.js / saal.js)."""
 
-    def __init__(self, port: int, path: str, delay: float, keep: bool = True):
-        self.port, self.path, self.delay, self.keep = port, path, delay, keep
+    def __init__(self, port: int, path: str, delay: float, keep: bool = True, topics: tuple[str, ...] | None = None):
+        self.port, self.path, self.delay, self.keep, self.topics = port, path, delay, keep, topics
         self.pending: asyncio.Task | None = None
         self.fetches: list[tuple[float, float, int, str]] = []  # (started, ended, status, html)
         self.count = 0
         self.errors = 0
         self.tasks: set[asyncio.Task] = set()
 
-    def on_event(self, _ev) -> None:
+    def on_event(self, ev) -> None:
+        if self.topics is not None and ev[2] not in self.topics:
+            return  # live-reload.js listens to the topics in data-live-reload only (saal.js: to every event)
         if self.pending is None:
             self.pending = asyncio.get_running_loop().create_task(self._later())
             self.tasks.add(self.pending)  # until its fetch came back
@@ -208,7 +212,7 @@ def _members_main(port: int, ips: list[str], start: int, refetch: bool, ready, s
     os.nice(10)
 
     async def main() -> None:
-        pages = [LiveReload(port, f"/wort?as={ip}", MEMBER_DELAY, keep=False) for ip in ips]
+        pages = [LiveReload(port, f"/wort?as={ip}", MEMBER_DELAY, keep=False, topics=LIVE_TOPICS) for ip in ips]
         streams = []
         for ip, page in zip(ips, pages, strict=True):
             streams.append(await open_stream(port, f"/events?as={ip}&last_id={start}",
@@ -293,7 +297,7 @@ def run_once(n_members: int, n_requests: int, call_every: float, extra: int, ref
             for i in [0, *askers]:
                 status, html = await fetch(port, f"/?as={member_ip(i)}")
                 tokens[i] = TOKEN.search(html).group(1)
-            console = LiveReload(port, f"/vorsitz?as={chair_ip}", CONSOLE_DELAY)
+            console = LiveReload(port, f"/vorsitz?as={chair_ip}", CONSOLE_DELAY, topics=LIVE_TOPICS)
             screen = LiveReload(port, f"/saal/{token}", SCREEN_DELAY)
             c_stream, c_task = await open_stream(port, f"/events?as={chair_ip}&last_id={start}", console.on_event)
             s_stream, s_task = await open_stream(port, f"/saal/{token}/events?last_id={start}", screen.on_event)
