@@ -2,8 +2,9 @@
 workers, demo mode's `?as=<ip>` picks the device) with a council of N members, each with an admitted device.
 
 Open at once: every member's start-page push stream (`/events` as that member's device; with --member-refetch,
-the default, each one also does what the start page's live-reload.js does on every event: after 400 ms it
-fetches `/wort` again), the chair's console stream (the chair is a member the clerk named, on their own
+the default, each one also does what the start page's live-reload.js does on every event: after 1 s and a
+random further wait of up to 1 s (data-live-delay, data-live-jitter) it fetches `/wort` again, one fetch at a
+time), the chair's console stream (the chair is a member the clerk named, on their own
 device) and a room screen's stream (`/saal/<token>/events`, a display link). The member streams run in their
 own process at `nice 10` (real phones bring their own CPUs), so the measuring loop is not slowed by them.
 
@@ -35,6 +36,7 @@ import asyncio
 import json
 import multiprocessing
 import os
+import random
 import re
 import statistics
 import tempfile
@@ -52,7 +54,8 @@ from bench.common import RESULTS, percentile, write_result
 GOAL_P99_S = 0.5
 CONSOLE_DELAY = 0.2  # live-reload.js: data-live-delay default (the console sets none)
 SCREEN_DELAY = 0.05  # saal.js: soon()
-MEMBER_DELAY = 0.4  # portal/_speakers.html: data-live-delay="400"
+MEMBER_DELAY = 1.0  # portal/_speakers.html: data-live-delay="1000"
+MEMBER_JITTER = 1.0  # and data-live-jitter="1000": a random extra wait up to 1 s
 LIVE_TOPICS = (CHANGED, CURRENT)  # the console's and the member block's data-live-reload (web/speakers.LIVE_TOPICS)
 FACTIONS = ("SPD", "CDU", "Grüne", "FDP", "Linke", "FW")
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -172,8 +175,11 @@ class LiveReload:
     """What a page's script does on its events: gather them for `delay`, then fetch the page once; an event that
     arrives while a fetch is on its way schedules the next one (live-reload.js / saal.js)."""
 
-    def __init__(self, port: int, path: str, delay: float, keep: bool = True, topics: tuple[str, ...] | None = None):
+    def __init__(self, port: int, path: str, delay: float, keep: bool = True, topics: tuple[str, ...] | None = None,
+                 jitter: float = 0.0):
         self.port, self.path, self.delay, self.keep, self.topics = port, path, delay, keep, topics
+        self.jitter = jitter
+        self.busy = self.again = False  # live-reload.js: one fetch at a time, one more after it if asked
         self.pending: asyncio.Task | None = None
         self.fetches: list[tuple[float, float, int, str]] = []  # (started, ended, status, html)
         self.count = 0
@@ -181,7 +187,7 @@ class LiveReload:
         self.tasks: set[asyncio.Task] = set()
 
     def on_event(self, ev) -> None:
-        if self.topics is not None and ev[2] not in self.topics:
+        if ev is not None and self.topics is not None and ev[2] not in self.topics:
             return  # live-reload.js listens to the topics in data-live-reload only (saal.js: to every event)
         if self.pending is None:
             self.pending = asyncio.get_running_loop().create_task(self._later())
@@ -189,14 +195,23 @@ class LiveReload:
             self.pending.add_done_callback(self.tasks.discard)
 
     async def _later(self) -> None:
-        await asyncio.sleep(self.delay)
+        await asyncio.sleep(self.delay + random.random() * self.jitter)
         self.pending = None  # as the scripts do: cleared when the timer fires, before the fetch
+        if self.busy:
+            self.again = True
+            return
+        self.busy = True
         started = time.time()
         try:
             status, html = await fetch(self.port, self.path)
         except OSError:
             self.errors += 1
             return
+        finally:
+            self.busy = False
+            if self.again:
+                self.again = False
+                self.on_event(None)
         self.count += 1
         if status != 200:
             self.errors += 1
@@ -212,7 +227,8 @@ def _members_main(port: int, ips: list[str], start: int, refetch: bool, ready, s
     os.nice(10)
 
     async def main() -> None:
-        pages = [LiveReload(port, f"/wort?as={ip}", MEMBER_DELAY, keep=False, topics=LIVE_TOPICS) for ip in ips]
+        pages = [LiveReload(port, f"/wort?as={ip}", MEMBER_DELAY, keep=False, topics=LIVE_TOPICS, jitter=MEMBER_JITTER)
+                 for ip in ips]
         streams = []
         for ip, page in zip(ips, pages, strict=True):
             streams.append(await open_stream(port, f"/events?as={ip}&last_id={start}",

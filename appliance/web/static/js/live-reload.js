@@ -7,8 +7,11 @@
   if (window.sitzungsboxLiveReload) { return; }  // included by several parts of one page: listen once
   window.sitzungsboxLiveReload = true;
   document.querySelectorAll("[data-live-reload]").forEach(function (el) {
-    var pending = null;
+    var pending = null, busy = false, again = false;
     function refresh() {
+      // One fetch at a time: events during it ask for one more after it (a loaded box is not asked twice).
+      if (busy) { again = true; return; }
+      busy = true;
       // data-live-url: the page's own GET URL where the address bar may show a form's POST URL (a refused act)
       fetch(el.getAttribute("data-live-url") || window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); })
         .then(function (html) {
@@ -17,13 +20,18 @@
           if (fresh) { el.innerHTML = fresh.innerHTML; }
           var q = doc.getElementById("quorum"), mine = document.getElementById("quorum");
           if (q && mine) { mine.className = q.className; mine.innerHTML = q.innerHTML; }
-        });
+        })
+        .catch(function () {})
+        .then(function () { busy = false; if (again) { again = false; later(); } });
     }
-    // data-live-delay (ms): how long to gather events before one refetch (pages every phone has open use more)
+    // data-live-delay (ms): how long to gather events before one refetch; data-live-jitter (ms): a random extra
+    // wait, so that 300 phones with the same page open do not all ask in the same instant (the chair's console
+    // and the room screen, which must be quick, use neither)
     var delay = parseInt(el.getAttribute("data-live-delay"), 10) || 200;
+    var jitter = parseInt(el.getAttribute("data-live-jitter"), 10) || 0;
     function later() {
       if (pending) { return; }
-      pending = setTimeout(function () { pending = null; refresh(); }, delay);
+      pending = setTimeout(function () { pending = null; refresh(); }, delay + Math.random() * jitter);
     }
     // One topic or several, separated by spaces ("speakers.changed agenda.current").
     el.getAttribute("data-live-reload").split(/\s+/).forEach(function (topic) {
