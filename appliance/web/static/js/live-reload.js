@@ -6,7 +6,9 @@
   "use strict";
   if (window.sitzungsboxLiveReload) { return; }  // included by several parts of one page: listen once
   window.sitzungsboxLiveReload = true;
-  document.querySelectorAll("[data-live-reload]").forEach(function (el) {
+  // The first part that includes this may stand before the others: wait for the whole page.
+  if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", start); } else { start(); }
+  function start() { document.querySelectorAll("[data-live-reload]").forEach(function (el) {
     var pending = null, busy = false, again = false;
     function refresh() {
       // One fetch at a time: events during it ask for one more after it (a loaded box is not asked twice).
@@ -39,5 +41,5 @@
     });
     var every = parseInt(el.getAttribute("data-live-every"), 10);
     if (every > 0) { setInterval(refresh, every * 1000); }
-  });
+  }); }
 })();
