@@ -366,6 +366,17 @@ def _one(db: Any, s: _Session, request_id: int) -> tuple[sp.Request, int] | None
     return (_request(row), row[12]) if row else None
 
 
+def _session_request(db: Any, session_id: int, request_id: int) -> tuple[_Session, sp.Request, int] | Outcome:
+    """(session, request, its item) for an act on one request, or the refusal when either is not there."""
+    s = _session(db, session_id)
+    if s is None:
+        return _refuse("no_session")
+    found = _one(db, s, request_id)
+    if found is None:
+        return _refuse("no_request")
+    return s, *found
+
+
 def _set_state(db: Any, request_id: int, state: str) -> None:
     db.execute("UPDATE speakers_requests SET state = ? WHERE id = ?", [state, request_id])
 
@@ -373,13 +384,10 @@ def _set_state(db: Any, request_id: int, state: str) -> None:
 def withdraw(db: Any, viewer: Viewer, session_id: int, request_id: int, *, actor: str | None = None) -> Outcome:
     """A member withdraws their own waiting request (never another's)."""
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        found = _one(db, s, request_id)
-        if found is None:
-            return _refuse("no_request")
-        r, item = found
+        found = _session_request(db, session_id, request_id)
+        if isinstance(found, Outcome):
+            return found
+        s, r, item = found
         me = viewer.member.id if viewer.is_member and viewer.member and viewer.session_id == session_id else None
         decision = sp.may_withdraw(me, r)
         if not decision:
@@ -393,13 +401,10 @@ def withdraw(db: Any, viewer: Viewer, session_id: int, request_id: int, *, actor
 def remove(db: Any, viewer: Viewer, session_id: int, request_id: int, *, actor: str | None = None) -> Outcome:
     """The chair takes a waiting request off the list."""
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        found = _one(db, s, request_id)
-        if found is None:
-            return _refuse("no_request")
-        r, item = found
+        found = _session_request(db, session_id, request_id)
+        if isinstance(found, Outcome):
+            return found
+        s, r, item = found
         decision = sp.may_remove(_chair(viewer, s), r)
         if not decision:
             return _refused(decision)
@@ -414,13 +419,10 @@ def decide_intervention(db: Any, viewer: Viewer, session_id: int, request_id: in
                         actor: str | None = None) -> Outcome:
     """The chair admits an intervention (it comes right after the current speech) or refuses it."""
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        found = _one(db, s, request_id)
-        if found is None:
-            return _refuse("no_request")
-        r, item = found
+        found = _session_request(db, session_id, request_id)
+        if isinstance(found, Outcome):
+            return found
+        s, r, item = found
         decision = sp.may_decide_intervention(_chair(viewer, s), r)
         if not decision:
             return _refused(decision)
