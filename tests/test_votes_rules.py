@@ -66,14 +66,17 @@ HERE = {1, 3, 4, 5, 6, 7, 8, 9, 10}  # as at the opening
     ("a deputy arriving for an absent member may vote", True, 12, HERE | {12}, (), ""),
     ("a deputy arriving whose member has a ballot", True, 13, HERE | {13}, (), "member_present"),
     ("deputy stood in, member already voted (came and went)", True, 4, HERE, {2}, "member_voted"),
+    ("member with a ballot leaves, their deputy tries to cast", True, 5, HERE - {1}, (), "member_has_ballot"),
+    ("a lower-id deputy arrives for a member already stood in for", True, 0, HERE | {0}, (), "stand_in_taken"),
 ])
 def test_may_cast(case, vote_open, person, present_now, voted, code):
     late_member = Person(11, "member", present=False, name="Ida")
     absent_member = Person(14, "member", present=False, name="Jan")
     late_deputy = Person(12, "deputy", present=False, name="Kai")  # for Jan (absent)
     late_deputy_for_anna = Person(13, "deputy", present=False, name="Lea")  # for Anna (has a ballot)
-    people = PEOPLE + (late_member, absent_member, late_deputy, late_deputy_for_anna)
-    deputies = {**DEPUTIES, 12: 14, 13: 1}
+    late_deputy_for_bernd = Person(0, "deputy", present=False, name="Max")  # Dora stands in since the opening
+    people = PEOPLE + (late_member, absent_member, late_deputy, late_deputy_for_anna, late_deputy_for_bernd)
+    deputies = {**DEPUTIES, 12: 14, 13: 1, 0: 2}
     got = v.may_cast(vote_open, person, OPEN_ELIGIBLE, present_now, people, deputies, CONFLICTED, voted)
     assert got.code == code, case
     assert bool(got) == (code == "")

@@ -50,6 +50,8 @@ REASONS: dict[str, str] = {
     "conflicted": "{name} ist bei diesem Punkt befangen und nimmt an der Abstimmung nicht teil.",
     "not_standing_in": "{name} ist als Stellvertretung für niemanden eingetragen.",
     "member_present": "Das vertretene Mitglied ist anwesend und stimmt selbst ab; die Stellvertretung stimmt nicht.",
+    "member_has_ballot": "Das vertretene Mitglied hat in dieser Abstimmung selbst eine Stimme; die "
+                         "Stellvertretung stimmt nicht.",
     "stand_in_taken": "Für dieses Mitglied stimmt bereits eine andere Stellvertretung ab.",
     "deputy_votes": "In dieser Abstimmung stimmt die bei der Eröffnung eingetragene Stellvertretung für {name}; "
                     "ab der nächsten Abstimmung stimmt {name} selbst.",
@@ -165,8 +167,12 @@ def may_cast(vote_open: bool, person_id: int | None, eligible_at_open: Collectio
         return decision
     if person.role == roles.MEMBER and my_deputies & (set(eligible_at_open) | set(voted)):
         return refuse("deputy_votes", name=name)
-    if stands_in_for is not None and (stands_in_for in eligible_at_open or stands_in_for in voted):
-        return refuse("member_present")
+    if stands_in_for is not None:
+        if stands_in_for in eligible_at_open or stands_in_for in voted:
+            return refuse("member_has_ballot")
+        seat = {d for d, m in deputies.items() if m == stands_in_for and d != person.id}
+        if seat & (set(eligible_at_open) | set(voted)):
+            return refuse("stand_in_taken")
     return ALLOWED
 
 
