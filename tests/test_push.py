@@ -162,6 +162,7 @@ def _b(chunk) -> bytes:
 
 def test_one_poller_per_process_serves_every_stream(live, db):
     app, s, _ms = live
+    hub_mod.stop_all()  # pollers other tests' apps left in this process (random order) are not this app's
     streams = [call(app, "/events?last_id=0", ip, buffered=False) for ip in (ANNA_IP, BERND_IP, GUEST_IP) * 4]
     for r in streams:
         next(iter(r.response))
