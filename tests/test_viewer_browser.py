@@ -210,7 +210,12 @@ def test_member_reads_a_300_page_pdf_by_ranges(cfg, tmp_path, artifacts, case):
             assert first["label"] == f"Seite 1 von {PAGES}"
             assert 600 <= first["w"] <= 720  # fits the 360 px screen at 2 device pixels per px
             page.screenshot(path=str(artifacts / f"viewer-page-1-{case}.png"))
-            time.sleep(0.5)  # nothing more arrives while the member reads
+            # every range the browser has seen answered is counted by the server, and the other way round
+            # (page.wait_for_timeout lets Playwright deliver the browser's response events meanwhile)
+            end = time.monotonic() + 10
+            while not (app.sent and len(seen) == len(app.sent)):
+                assert time.monotonic() < end, (app.sent, seen)
+                page.wait_for_timeout(50)
             sent_first = sum(n for _, _, n in app.sent)
             assert sent_first == sum(n for *_, n in seen), (app.sent, seen)
             assert sent_first < len(data) // 10, f"{sent_first} of {len(data)} bytes for page 1 ({app.sent})"
