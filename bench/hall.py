@@ -52,6 +52,7 @@ from pathlib import Path
 
 from bench.common import RESULTS, summarise, write_result
 from bench.onboarding import Netns
+from tests import pdf_samples
 from tests.venue import Box, VenueError, running_box
 
 CHUNK = 16384  # PDF.js rangeChunkSize in the box's viewer (static/documents/viewer.js)
@@ -80,17 +81,7 @@ def make_pdf(pages: int, size: int) -> bytes:
         objs.append(b"<< /Type /XObject /Subtype /Image /Width %d /Height %d /ColorSpace /DeviceGray"
                     b" /BitsPerComponent 8 /Length %d >>\nstream\n" % (side, side, len(pixels))
                     + pixels + b"\nendstream")
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for n, body in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
-
+    return pdf_samples.write(objs)  # objects 1…n, classic cross-reference table
 
 PLAN_SCRIPT = Path(__file__).with_name("pdfjs_plan.mjs")
 PDFJS_DIR = Path(__file__).resolve().parents[1] / "appliance/web/static/vendor/pdfjs"
