@@ -233,6 +233,95 @@ def statutory_majority(yes: int, no: int, abstain: int = 0, statutory: int = 0) 
 
 PRESETS: dict[str, Callable[..., Result]] = {
     "simple": simple, "two_thirds": two_thirds, "statutory": statutory_majority}
+RULES = (*PRESETS, "custom")
+CHOICES = ("yes", "no", "abstain")
+CHOICE_NAMES = {"yes": "Ja", "no": "Nein", "abstain": "Enthaltung"}
+BASES = {"cast": "der abgegebenen Stimmen (Ja und Nein)", "statutory": "der gesetzlichen Mitgliederzahl"}
+
+
+@dataclass(frozen=True)
+class Custom:
+    """A majority the rules of procedure set themselves: yes must reach num/den of the base (at least, or more
+    than when strict). base "cast": yes + no (abstentions not counted); "statutory": the statutory members."""
+
+    num: int
+    den: int
+    base: str = "cast"
+    strict: bool = False
+
+    def check(self) -> str:
+        """'' when usable, else a German sentence."""
+        if self.base not in BASES:
+            return "Unbekannte Bezugsgröße der Mehrheit."
+        if not (0 < self.num <= self.den <= 1000):
+            return "Die Mehrheit muss ein Bruch zwischen 0 und 1 sein (z. B. 3/4)."
+        return ""
+
+    def words(self) -> str:
+        return f"{'mehr als' if self.strict else 'mindestens'} {self.num}/{self.den} {BASES[self.base]}"
+
+
+def custom(yes: int, no: int, abstain: int = 0, statutory: int = 0, *, rule: Custom) -> Result:
+    """yes against num/den of the base (Custom)."""
+    base = yes + no if rule.base == "cast" else statutory
+    if base <= 0:
+        return Result(False, "custom", f"{_counts(yes, no, abstain)}: Bezugsgröße 0, der Antrag ist abgelehnt.")
+    need = Fraction(rule.num * base, rule.den)
+    ok = yes > need if rule.strict else yes >= need
+    return Result(ok, "custom", f"{_counts(yes, no, abstain)}. Verlangt: {rule.words()} ({_fmt(need)} von "
+                                f"{base}); {yes} Ja-Stimmen: {'angenommen' if ok else 'abgelehnt'}.")
+
+
+def decide(rule: str, yes: int, no: int, abstain: int, statutory: int, params: Custom | None = None) -> Result:
+    """The result of a vote under its rule (a preset, or custom with its params)."""
+    if rule == "custom":
+        if params is None or params.check():
+            raise ValueError("custom rule without usable params")
+        return custom(yes, no, abstain, statutory, rule=params)
+    return PRESETS[rule](yes, no, abstain, statutory)
+
+
+def tally(choices: Sequence[tuple[str, str | None]]) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """(faction, choice or None) per ballot -> totals {yes,no,abstain} and the same per faction ('' for none)."""
+    total = dict.fromkeys(CHOICES, 0)
+    per: dict[str, dict[str, int]] = {}
+    for faction, choice in choices:
+        row = per.setdefault(faction, dict.fromkeys(CHOICES, 0))
+        if choice in total:
+            total[choice] += 1
+            row[choice] += 1
+    return total, per
+
+
+def replay(entries: Sequence[tuple[str, Mapping]]) -> dict[int, dict]:
+    """The results the vote log describes, worked out again from the log alone: (action, detail) in log order ->
+    vote id -> {"state", "yes", "no", "abstain", "factions", "accepted"}. A cast counts with its ballot's last
+    choice; a closed vote's result is decided by its rule as logged at the opening."""
+    votes: dict[int, dict] = {}
+    ballots: dict[int, dict[str, tuple[str, str | None]]] = {}  # vote -> token -> (faction, choice)
+    for action, d in entries:
+        vid = d.get("vote_id")
+        if action == "open":
+            votes[vid] = {"state": "open", "rule": d["rule"], "statutory": d["statutory"],
+                          "params": d.get("params") or None, "accepted": None}
+            ballots[vid] = {b[0]: (b[1], None) for b in d.get("ballots", ())}  # [token, faction, ...]
+        elif action == "cast" and vid in votes:
+            ballots[vid][d["token"]] = (d.get("faction", ""), d["choice"])
+        elif action in ("close", "cancel") and vid in votes:
+            v = votes[vid]
+            if action == "cancel":
+                v["state"] = "cancelled"
+                continue
+            total, per = tally(list(ballots[vid].values()))
+            v.update(total, factions=per, state="closed")
+            params = Custom(**v["params"]) if v["params"] else None
+            v["accepted"] = decide(v["rule"], total["yes"], total["no"], total["abstain"], v["statutory"],
+                                   params).accepted
+    for v in votes.values():
+        v.pop("params", None)
+        v.pop("rule", None)
+        v.pop("statutory", None)
+    return votes
 
 
 # --- quorum -----------------------------------------------------------------------------------------------
