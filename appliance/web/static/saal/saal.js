@@ -29,7 +29,18 @@
     return (left < 0 ? "-" : "") + Math.floor(s / 60) + ":" + (sec < 10 ? "0" : "") + sec;
   }
 
+  var voteDue = {};
+  function voteDeadline() {
+    // A vote's countdown (issue 14): once it ran out the screen fetches itself; that read closes the vote.
+    var v = document.getElementById("saal-vote");
+    var deadline = parseFloat(v && v.getAttribute("data-vote-deadline"));
+    if (isNaN(deadline) || voteDue[deadline] || (Date.now() + offset) / 1000 < deadline) { return; }
+    voteDue[deadline] = true;
+    setTimeout(refresh, 200);
+  }
+
   function tick() {
+    voteDeadline();
     var t = document.getElementById("saal-timer");
     var live = document.getElementById("saal-live");
     if (!t || !live) { return; }
