@@ -286,7 +286,10 @@ def run_ours(n_members: int, refetch: bool) -> dict:
         "load_avg_1min": round(load, 2), "members": n_members, "casts": len(answers), "acknowledged": len(acked),
         "statuses": statuses, "first_sent_after_open_ms": round((min(sent) - out["t_open"]) * 1000, 1),
         "last_sent_after_open_ms": round((max(sent) - out["t_open"]) * 1000, 1), **out["counted"],
-        "cast_ack": _stats(lat), "close_to_screen_ms": None if screen_s is None else round(screen_s * 1000, 1),
+        "cast_ack": _stats(lat),
+        "slowest_5": sorted(([round((a["sent"] - out["t_open"]) * 1000), round((a["answered"] - a["sent"]) * 1000)]
+                             for a in acked), key=lambda x: -x[1])[:5],  # [sent ms after the open, latency ms]
+        "close_to_screen_ms": None if screen_s is None else round(screen_s * 1000, 1),
         "screen_fetches": out["screen_fetches"], "member_phones": phones_result,
     }
 
@@ -296,12 +299,13 @@ def _counted(db, vid: int, plan: list[tuple[str, dict]]) -> dict:
     one key per member."""
     ballots = dict(db.execute("SELECT member_id, choice FROM vote_ballots WHERE vote_id = ?", [vid]).fetchall())
     right = sum(1 for _p, f in plan if ballots.get(f["member_id"]) == f["choice"])
-    cast_count = db.execute("SELECT cast_count FROM votes WHERE id = ?", [vid]).fetchone()[0]
+    cast_count, eligible = db.execute("SELECT cast_count, eligible FROM votes WHERE id = ?", [vid]).fetchone()
     logged = db.execute("SELECT COUNT(*) FROM vote_log WHERE vote_id = ? AND action = 'cast'", [vid]).fetchone()[0]
     keys = db.execute("SELECT COUNT(*) FROM vote_cast_keys WHERE vote_id = ?", [vid]).fetchone()[0]
     n = len(plan)
-    return {"ballots_right": right, "cast_count": cast_count, "log_casts": logged, "cast_keys": keys,
-            "counted_once": right == cast_count == logged == keys == n}
+    return {"eligible": eligible, "ballots_right": right, "cast_count": cast_count, "log_casts": logged,
+            "cast_keys": keys,
+            "counted_once": eligible == right == cast_count == logged == keys == n}
 
 
 def run_baseline(n_members: int) -> dict:

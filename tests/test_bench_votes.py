@@ -24,7 +24,7 @@ def test_small_votes_bench_counts_every_cast_once_and_shows_the_result_on_the_sc
     assert (f["members"], f["runs"]) == (8, 1)
     (run,) = f["per_run"]
     assert run["casts"] == run["acknowledged"] == 8 and run["statuses"] == {"200": 8}
-    assert run["ballots_right"] == run["cast_count"] == run["log_casts"] == run["cast_keys"] == 8
+    assert run["eligible"] == run["ballots_right"] == run["cast_count"] == run["log_casts"] == run["cast_keys"] == 8
     assert run["counted_once"] and run["ok"]["counted_once"]
     assert run["last_sent_after_open_ms"] <= votes.SPAN_S * 1000 + 200  # all within the second after the open
     assert run["cast_ack"]["n"] == 8

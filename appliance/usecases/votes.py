@@ -444,24 +444,36 @@ def _is_open(v: _Vote, now: float) -> bool:
     return v.state == "open" and (v.closes_at is None or now < v.closes_at)
 
 
+BALLOT_ROW = "SELECT id, token, choice, eligible_at_open, stands_in_for FROM vote_ballots WHERE vote_id = ? AND " \
+             "member_id = ?"
+
+
+def _holder_decision(db: Any, v: _Vote, person_id: int, now: float, row: tuple | None) -> vr.Decision | None:
+    """The fast path (three small reads): the rules' answer for an eligible ballot holder (`row`: BALLOT_ROW of
+    the person); None for anyone else — an arrival, a deputy whose member came — who is judged on the whole
+    list. Shared by the cast and by each member's view of the vote (`_mine`: every phone's refetch)."""
+    if row is None or not row[3]:
+        return None
+    role_row = db.execute("SELECT role, voting, name FROM members WHERE id = ?", [person_id]).fetchone()
+    present = db.execute("SELECT 1 FROM presence_intervals WHERE session_id = ? AND member_id = ? AND end IS "
+                         "NULL", [v.session_id, person_id]).fetchone() is not None
+    me = vr.Person(person_id, role_row[0], bool(role_row[1]), present, role_row[2])
+    deputies = {person_id: row[4]} if row[4] is not None else {}
+    voted = set()
+    if row[4] is not None and db.execute("SELECT 1 FROM vote_ballots WHERE vote_id = ? AND member_id = ? AND "
+                                         "choice IS NOT NULL", [v.id, row[4]]).fetchone():
+        voted.add(row[4])
+    return vr.may_cast(_is_open(v, now), person_id, {person_id}, {person_id} if present else set(), [me],
+                       deputies, (), voted)
+
+
 def _ballot_for(db: Any, v: _Vote, person_id: int, now: float) -> tuple[int, str, str | None] | vr.Decision:
     """The person's ballot (id, token, choice) if the rules let them cast now; else the rules' refusal. An
-    eligible ballot holder still present is the fast path (three small reads); anyone else — an arrival, a
-    deputy whose member came — is judged on the whole list."""
-    row = db.execute("SELECT id, token, choice, eligible_at_open, stands_in_for FROM vote_ballots WHERE vote_id = ? "
-                     "AND member_id = ?", [v.id, person_id]).fetchone()
-    if row is not None and row[3]:
-        role_row = db.execute("SELECT role, voting, name FROM members WHERE id = ?", [person_id]).fetchone()
-        present = db.execute("SELECT 1 FROM presence_intervals WHERE session_id = ? AND member_id = ? AND end IS "
-                             "NULL", [v.session_id, person_id]).fetchone() is not None
-        me = vr.Person(person_id, role_row[0], bool(role_row[1]), present, role_row[2])
-        deputies = {person_id: row[4]} if row[4] is not None else {}
-        voted = set()
-        if row[4] is not None and db.execute("SELECT 1 FROM vote_ballots WHERE vote_id = ? AND member_id = ? AND "
-                                             "choice IS NOT NULL", [v.id, row[4]]).fetchone():
-            voted.add(row[4])
-        d = vr.may_cast(_is_open(v, now), person_id, {person_id}, {person_id} if present else set(), [me],
-                        deputies, (), voted)
+    eligible ballot holder still present is the fast path (`_holder_decision`); anyone else is judged on the
+    whole list."""
+    row = db.execute(BALLOT_ROW, [v.id, person_id]).fetchone()
+    d = _holder_decision(db, v, person_id, now, row)
+    if d is not None:
         return (row[0], row[1], row[2]) if d else d
     people = _people(db, v.session_id)
     ballots = db.execute("SELECT member_id, eligible_at_open, choice FROM vote_ballots WHERE vote_id = ? AND "
@@ -853,12 +865,14 @@ def _mine(db: Any, v: Vote, member_id: int, now: float) -> Mine:
         return Mine(False, TEXTS["not_open"], row[0] if row else None, bool(row[1]) if row else False)
     vote = _vote(db, _session_of(db, v.id), v.id)
     assert vote is not None
-    people = _people(db, vote.session_id)
-    ballots = db.execute("SELECT member_id, eligible_at_open, choice FROM vote_ballots WHERE vote_id = ? AND "
-                         "member_id IS NOT NULL", [v.id]).fetchall()
-    d = vr.may_cast(_is_open(vote, now), member_id, {m for m, e, _c in ballots if e},
-                    {p.id for p in people if p.present}, people, _deputies(db, vote.session_id),
-                    _conflicted(db, vote.session_id, vote.item_id), {m for m, _e, c in ballots if c})
+    d = _holder_decision(db, vote, member_id, now, db.execute(BALLOT_ROW, [v.id, member_id]).fetchone())
+    if d is None:  # not an eligible ballot holder: judged on the whole list, as a cast would be
+        people = _people(db, vote.session_id)
+        ballots = db.execute("SELECT member_id, eligible_at_open, choice FROM vote_ballots WHERE vote_id = ? AND "
+                             "member_id IS NOT NULL", [v.id]).fetchall()
+        d = vr.may_cast(_is_open(vote, now), member_id, {m for m, e, _c in ballots if e},
+                        {p.id for p in people if p.present}, people, _deputies(db, vote.session_id),
+                        _conflicted(db, vote.session_id, vote.item_id), {m for m, _e, c in ballots if c})
     choice = row[0] if row else None
     if d and choice is not None and not vote.may_change:
         return Mine(False, TEXTS["no_change"], choice, bool(row[1]))
