@@ -47,6 +47,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import psutil
+
 from appliance import config as config_mod
 from appliance.config import Config
 from bench import chat
@@ -227,6 +229,7 @@ def run_ours(n_members: int, refetch: bool) -> dict:
             db = _db(server)
             clerk = Viewer("clerk", sid)
             try:
+                cpu0 = _cpu(server.workers())
                 t_open = time.time()
                 opened = acts.open_vote(db, clerk, sid, question="Beschluss über den Haushalt 2027", now=t_open)
                 if not opened:
@@ -237,6 +240,7 @@ def run_ours(n_members: int, refetch: bool) -> dict:
                                                   "choice": CHOICES[k % 3], "key": secrets.token_hex(12)})
                         for k, (ip, mid) in enumerate(zip(ips, mids, strict=True))]
                 answers = await burst(port, plan, t_open)
+                cpu_burst = _cpu(server.workers()) - cpu0
                 # let the screen's refetches of the burst settle, then close
                 deadline = time.monotonic() + 10
                 while (screen.busy or screen.pending is not None) and time.monotonic() < deadline:
@@ -263,7 +267,7 @@ def run_ours(n_members: int, refetch: bool) -> dict:
             s_task.cancel()
             s_stream.writer.close()
             return {"t_open": t_open, "t_close": t_close, "screen_seen": seen, "answers": answers, "plan": plan,
-                    "counted": counted, "screen_fetches": screen.count}
+                    "counted": counted, "screen_fetches": screen.count, "cpu_burst": cpu_burst}
 
         out = asyncio.run(main())
         stop.set()
@@ -291,7 +295,22 @@ def run_ours(n_members: int, refetch: bool) -> dict:
                              for a in acked), key=lambda x: -x[1])[:5],  # [sent ms after the open, latency ms]
         "close_to_screen_ms": None if screen_s is None else round(screen_s * 1000, 1),
         "screen_fetches": out["screen_fetches"], "member_phones": phones_result,
+        # CPU the web workers spent from the open to the last answer (casts, the phones' refetches, the streams):
+        # a figure the machine's other load hardly moves, unlike the latencies
+        "worker_cpu_ms_per_cast": round(out["cpu_burst"] / len(answers) * 1000, 2),
     }
+
+
+def _cpu(procs) -> float:
+    """User + system CPU seconds of these processes so far."""
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+        except psutil.Error:
+            continue
+        total += t.user + t.system
+    return total
 
 
 def _counted(db, vid: int, plan: list[tuple[str, dict]]) -> dict:
@@ -325,7 +344,10 @@ def run_baseline(n_members: int) -> dict:
             raise RuntimeError(f"castfloor startet nicht: {line!r}")
         plan = [("/abstimmung", {"csrf_token": "-", "vote_id": 1, "member_id": i, "choice": CHOICES[i % 3],
                                  "key": secrets.token_hex(12)}) for i in range(n_members)]
+        floor = [psutil.Process(proc.pid)]
+        cpu0 = _cpu(floor)
         answers = asyncio.run(burst(port, plan, time.time() + 0.05))
+        cpu_burst = _cpu(floor) - cpu0
     finally:
         proc.terminate()
         proc.wait(10)
@@ -333,7 +355,8 @@ def run_baseline(n_members: int) -> dict:
     stored = conn.execute("SELECT COUNT(*) FROM casts").fetchone()[0]
     conn.close()
     lat = [a["answered"] - a["sent"] for a in answers if a["status"] == 200]
-    return {"casts": len(answers), "acknowledged": len(lat), "stored": stored, "cast_ack": _stats(lat)}
+    return {"casts": len(answers), "acknowledged": len(lat), "stored": stored, "cast_ack": _stats(lat),
+            "cpu_ms_per_cast": round(cpu_burst / len(answers) * 1000, 2)}
 
 
 def spread(values: list[float | None]) -> dict:
@@ -375,6 +398,9 @@ def main(argv: list[str] | None = None) -> int:
             "close_to_screen_ms": spread([r["close_to_screen_ms"] for r in runs]),
             "baseline_p99_ms": spread([r["baseline"]["cast_ack"]["p99_ms"] for r in runs]),
             "ratio": spread([r["ratio"] for r in runs]),
+            "worker_cpu_ms_per_cast": spread([r["worker_cpu_ms_per_cast"] for r in runs]),
+            "baseline_cpu_ms_per_cast": spread([r["baseline"]["cpu_ms_per_cast"] for r in runs]),
+            "load_avg_1min": spread([r["load_avg_1min"] for r in runs]),
         },
         "per_run": runs,
     }

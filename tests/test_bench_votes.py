@@ -34,4 +34,5 @@ def test_small_votes_bench_counts_every_cast_once_and_shows_the_result_on_the_sc
     assert run["member_phones"]["refetches"] >= 8
     base = run["baseline"]
     assert base["casts"] == base["acknowledged"] == base["stored"] == 8
+    assert run["worker_cpu_ms_per_cast"] > 0 and base["cpu_ms_per_cast"] >= 0
     assert set(f["spread"]["cast_ack_p99_ms"]) == {"min", "median", "max"}
