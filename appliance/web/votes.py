@@ -169,6 +169,9 @@ def _home_again(outcome: acts.Outcome) -> tuple[str, int]:
     """The start page with the refusal in its Abstimmung block."""
     from appliance.web import portal
 
+    if current_viewer().is_clerk:  # a clerk's login has no start page with a vote block: the sentence alone
+        code = _status(outcome)
+        return render_template("error.html", message=outcome.text, code=code), code
     links.set_here("portal.home")
     g.vote_error = outcome.text  # member_context() puts it into the block
     s = service.active_session(g.db)
