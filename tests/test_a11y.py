@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -23,10 +22,9 @@ from appliance.chat import rules as chat_rules
 from appliance.config import Config
 from appliance.presence.sources import PresenceDaemon
 from appliance.push import hub as hub_mod
-from appliance.rules.viewer import Viewer
 from appliance.sessions import service
 from appliance.store import open_db
-from appliance.usecases import displays, votes
+from appliance.usecases import displays
 from appliance.web import auth
 from tests.conftest import ROOT, need, need_binary
 from tests.live_support import ANNA_IP, GUEST_IP
@@ -256,19 +254,6 @@ def tech_pages(audit: Audit, page, box: Box, label: str, macs: list[str]) -> Non
         audit.visit(page, box, f"/technik/?mac={mac}&sort=signal&order=desc", label)
 
 
-def _closed_vote(db, data: dict) -> None:
-    """A named vote on the room's item (issue 14), closed: its result on the start page, the chair's console and
-    the room screen (the open vote's form and count: tests/test_votes_browser.py runs axe on them)."""
-    s, ms = data["s"], data["ms"]
-    clerk = Viewer("clerk", s.id)
-    vote = votes.open_vote(db, clerk, s.id, question="Dem Haushalt 2027 zustimmen?", now=time.time(), mode="named")
-    assert vote, vote.text
-    votes.cast(db, Viewer("member", s.id, ms["Anna"], True, ANNA_IP), s.id, vote.vote_id, ms["Anna"].id, "yes",
-               "a11y-key-0001", now=time.time())
-    votes.enter_by_hand(db, clerk, s.id, vote.vote_id, ms["Bernd"].id, "no", now=time.time())
-    assert votes.close_vote(db, clerk, s.id, now=time.time())
-
-
 def with_data(root: Path, start) -> tuple[Box, dict]:
     """A monitor with two minutes of history and alerts, then populate's session with members, items, files (a
     Tischvorlage among them), chat rooms and messages, and presence."""
@@ -283,7 +268,6 @@ def with_data(root: Path, start) -> tuple[Box, dict]:
     fake.close()
     data = _populate_all(cfg, db)
     PresenceDaemon(cfg).round(db)
-    _closed_vote(db, data)
     db.conn.close()
     box = start(dataclasses.replace(cfg, radios=mon.cfg.radios))
     ms = data["ms"]
