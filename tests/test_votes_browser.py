@@ -2,7 +2,9 @@
 on the console; three member phones at 360 px (Anna, Bernd, Carla) see it appear without a reload, vote with the
 plain form, and Bernd changes his vote; the room screen counts („3 von 3 Stimmen abgegeben“) and never shows a
 tally while the vote is open; after the close it shows the result within a second: the counts, per faction and
-per name. Screenshots go to tests/artifacts/ (votes-member.png, votes-console-open.png, votes-console-result.png,
+per name. Repeated with a 10 s countdown, the vote counts down on the console and the screen and closes by
+itself at the deadline (the pages' fetch at the deadline closes it). Screenshots go to tests/artifacts/
+(votes-member.png, votes-console-open.png, votes-console-result.png,
 votes-saal-open.png, votes-saal-result.png); axe-core finds nothing on the member page with the open vote, the
 console with the open vote and with the result, and the room screen during and after the vote.
 
@@ -185,7 +187,32 @@ def test_named_vote_three_phones_console_and_room_screen(server, artifacts):
             wait_js(anna, "() => document.getElementById('vote-outcome') !== null", timeout=5)
             assert anna.locator("#vote-form").count() == 0
             axe_clean(anna, "member page, result")
+
+            # Repeated with a countdown of 10 s: it counts down on the console and the screen, and closes by
+            # itself (the console's and the screen's fetch at the deadline closes it; the phones follow).
+            console.click("#vote-repeat")
+            console.wait_for_selector("#vote-countdown-10")
+            wait_js(console, LIVE)
+            wait_js(screen, "() => (document.getElementById('saal-vote-progress') || {}).textContent === "
+                            "'0 von 3 Stimmen abgegeben'", timeout=5)
+            wait_js(anna, "() => document.getElementById('vote-form') !== null", timeout=5)
+            console.click("#vote-countdown-10")
+            console.wait_for_selector("#vote-deadline")
+            wait_js(screen, "() => /schließt in [0-9]+ Sekunden/.test(("
+                            "document.getElementById('saal-vote-deadline') || {}).textContent || '')", timeout=5)
+            first = text(screen, "#saal-vote-deadline")
+            wait_js(screen, "(t) => (document.getElementById('saal-vote-deadline') || {}).textContent !== t",
+                    first, timeout=5)  # the screen counts down by itself
+            anna.wait_for_selector("#vote-yes")
+            anna.click("#vote-yes")
+            wait_js(screen, "() => document.getElementById('vote-outcome') !== null", timeout=15)
+            assert [text(screen, f"#vote-count-{c}") for c in ("yes", "no", "abstain")] == ["1", "0", "0"]
+            wait_js(console, "() => document.getElementById('vote-repeat') !== null", timeout=5)
+            wait_js(anna, "() => document.getElementById('vote-form') === null", timeout=5)
         finally:
             browser.close()
-    v = acts.state(db, s.id, now=time.time()).current
-    assert (v.state, v.mode, v.yes, v.no, v.abstain, v.accepted) == ("closed", "named", 2, 0, 1, True)
+    first, second = acts.votes(db, s.id)
+    assert (first.state, first.mode, first.yes, first.no, first.abstain, first.accepted) == \
+        ("closed", "named", 2, 0, 1, True)
+    assert (second.state, second.attempt, second.repeat_of, second.yes) == ("closed", 2, first.id, 1)
+    assert second.closed_at - second.opened_at >= 10  # closed by its countdown, not before

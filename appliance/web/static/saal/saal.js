@@ -34,7 +34,14 @@
     // A vote's countdown (issue 14): once it ran out the screen fetches itself; that read closes the vote.
     var v = document.getElementById("saal-vote");
     var deadline = parseFloat(v && v.getAttribute("data-vote-deadline"));
-    if (isNaN(deadline) || voteDue[deadline] || (Date.now() + offset) / 1000 < deadline) { return; }
+    if (isNaN(deadline)) { return; }
+    var shown = document.getElementById("saal-vote-deadline");
+    var left = Math.max(0, Math.ceil(deadline - (Date.now() + offset) / 1000));
+    if (shown) {
+      var text = shown.textContent.replace(/[0-9]+/, String(left));
+      if (shown.textContent !== text) { shown.textContent = text; }
+    }
+    if (voteDue[deadline] || left > 0) { return; }
     voteDue[deadline] = true;
     setTimeout(refresh, 200);
   }
