@@ -62,7 +62,11 @@
     t.classList.toggle("timer-warn", left >= 0 && left <= warn);
   }
 
+  // One fetch at a time: events during it (a burst of votes.progress, one per cast) ask for one more after it.
+  var busy = false, again = false;
   function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
     fetch(window.location.href, { credentials: "omit", cache: "no-store" }).then(function (r) {
       if (r.status !== 200) { window.location.reload(); return null; }
       return r.text();
@@ -84,7 +88,8 @@
       readClock(mine);
       tick();
       root.setAttribute("data-refreshed", String((parseInt(root.getAttribute("data-refreshed"), 10) || 0) + 1));
-    }).catch(function () { /* the box is briefly unreachable: the next event or the safety fetch tries again */ });
+    }).catch(function () { /* the box is briefly unreachable: the next event or the safety fetch tries again */ })
+      .then(function () { busy = false; if (again) { again = false; soon(); } });
   }
 
   function soon() {
