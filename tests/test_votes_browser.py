@@ -216,3 +216,75 @@ def test_named_vote_three_phones_console_and_room_screen(server, artifacts):
         ("closed", "named", 2, 0, 1, True)
     assert (second.state, second.attempt, second.repeat_of, second.yes) == ("closed", 2, first.id, 1)
     assert second.closed_at - second.opened_at >= 10  # closed by its countdown, not before
+
+
+def test_a_council_of_62_named_result_fits_the_room_screen(cfg, artifacts):
+    """The demo's size: 62 members in six factions, a named vote closed — counts, factions and every name on one
+    1920×1080 screen without scrolling or clipping, axe-core clean (votes-saal-62.png)."""
+    need_binary("chromium")
+    need(Path(CHROMIUM).exists(), f"needs {CHROMIUM} (Debian package chromium)")
+    need(AXE.exists(), "needs node_modules/axe-core (make test: npm ci --ignore-scripts)")
+    from playwright.sync_api import sync_playwright
+    from werkzeug.serving import make_server
+
+    from appliance.helper.client import NullHelper
+    from appliance.sessions import service
+    from appliance.sessions.roster import MemberRow
+    from appliance.web import serve
+
+    cfg = dataclasses.replace(cfg, push_poll=0.02)
+    db = open_db(cfg.db_path)
+    s = service.create_session(db, body="Rat der Stadt", title="12. Sitzung des Rates", day="2026-12-07",
+                               venue="Ratssaal")
+    factions = ("CDU", "SPD", "Bündnis 90/Die Grünen", "FDP", "Die Linke", "Freie Wähler")
+    service.insert_members(db, s.id, [MemberRow(f"Mitglied{i:02d} Schmidt-Weber", factions[i % 6],
+                                                "member", True, "Rat") for i in range(62)])
+    service.set_active(db, s.id)
+    members = service.members(db, s.id)
+    for m in members[:60]:
+        db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) "
+                   "VALUES (?, ?, ?, 'wifi')", [s.id, m.id, time.time() - 600])
+    clerk = Viewer("clerk", s.id)
+    top = docs.add_item(db, s.id, "Haushaltssatzung 2027", number="5", actor="test")
+    assert speakers.set_current_item(db, clerk, s.id, top)
+    vote = acts.open_vote(db, clerk, s.id, question="Der Haushaltssatzung 2027 zustimmen?", now=time.time(),
+                          mode="named")
+    for i, m in enumerate(members[:58]):
+        me = Viewer("member", s.id, m, True, f"10.77.1.{i + 1}")
+        assert acts.cast(db, me, s.id, vote.vote_id, m.id, ("yes", "no", "abstain")[i % 3], f"key-62-{i:04d}",
+                         now=time.time())
+    assert acts.close_vote(db, clerk, s.id, now=time.time())
+    _display, token = displays.create_display(cfg, db, s.id, "test", "Beamer")
+    httpd = make_server("127.0.0.1", 0, serve.make_wsgi(cfg, helper=NullHelper()), threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, name="sbx-votes-62", daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="de-DE").new_page()
+                page.add_init_script(path=str(AXE))
+                page.goto(f"http://127.0.0.1:{httpd.server_port}/saal/{token}")
+                page.wait_for_selector("#vote-named")
+                assert page.locator("#vote-named li").count() == 60
+                assert page.locator("#vote-factions tbody tr").count() == 6
+                bottom, shown = page.evaluate("() => [Math.max(...Array.from(document.querySelectorAll("
+                                              "'#vote-named li, #vote-factions, #vote-counts')).map(e => "
+                                              "e.getBoundingClientRect().bottom)), "
+                                              "document.getElementById('saal-vote').getBoundingClientRect().bottom]")
+                assert bottom <= min(shown, 1080), f"the result runs below its box ({bottom:.0f} > {shown:.0f} px)"
+                clipped = page.evaluate("() => Array.from(document.querySelectorAll('.vote-n-choice')).filter(e => "
+                                        "e.getBoundingClientRect().right > e.parentElement.getBoundingClientRect()"
+                                        ".right + 0.5 || e.getBoundingClientRect().right > 1920 || "
+                                        "e.scrollWidth > e.clientWidth + 1).length")
+                assert clipped == 0, f"{clipped} choices cut off"
+                page.screenshot(path=str(artifacts / "votes-saal-62.png"), full_page=False)
+                found = page.evaluate(AXE_RUN, TAGS)
+                assert not found, found
+            finally:
+                browser.close()
+    finally:
+        hub_mod.stop_all()
+        httpd.shutdown()
+        thread.join(timeout=10)
+        db.conn.close()
