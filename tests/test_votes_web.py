@@ -151,6 +151,17 @@ def test_json_answers(db, box):
     r = call(app, "/abstimmung", ANNA_IP, method="POST", data={**data, "choice": "vielleicht", "key": "k" * 16},
              headers={"Accept": "application/json"})
     assert r.status_code == 409 and r.get_json()["code"] == "bad_choice"
+    # a device the box has not let through: no redirect to the portal for a JSON client, a refusal
+    r = call(app, "/abstimmung", "10.77.0.99", method="POST",
+             data={**data, "csrf_token": device_token(app, "10.77.0.99"), "key": "u" * 16},
+             headers={"Accept": "application/json"})
+    assert r.status_code == 403 and r.get_json()["code"] == "not_member"
+    # a form field that is no number
+    r = call(app, "/abstimmung", ANNA_IP, method="POST", data={**data, "vote_id": "abc"},
+             headers={"Accept": "application/json"})
+    assert r.status_code == 400 and r.get_json()["code"] == "field"
+    assert db.execute("SELECT choice FROM vote_ballots WHERE member_id = ?", [ms["Anna"].id]).fetchone() == \
+        ("abstain",)
     acts.close_vote(db, w["clerk"], s.id, now=time.time())
     r = call(app, "/abstimmung", ANNA_IP, method="POST", data={**data, "key": "k" * 16},
              headers={"Accept": "application/json"})
@@ -212,6 +223,17 @@ def test_no_change_allowed_shows_the_vote_without_buttons(db, box):
                    "choice": "no", "key": "n" * 16})
     assert r.status_code == 409
     assert (ms["Anna"].id, "yes") in ballots(db, vid)
+
+
+def test_the_block_in_english(db, box):
+    app, s, ms, w = box
+    opened(db, s, w)
+    _r, html = page(app, ANNA_IP, "/?lang=en")
+    assert "Vote in progress" in html and ">Yes</button>" in html and ">Abstain</button>" in html
+    fields = form_of(html)
+    r = call(app, "/abstimmung?lang=en", ANNA_IP, method="POST", data={**fields, "choice": "no"})
+    assert r.status_code == 303 and "lang=en" in r.headers["Location"]
+    assert "Your vote: No" in page(app, ANNA_IP, "/?lang=en")[1]
 
 
 # -- the chair's console -------------------------------------------------------------------------------------
