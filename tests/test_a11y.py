@@ -65,6 +65,7 @@ SKIPPED = {
     "chat.chat_csv": "CSV",
     "speakers.minutes_csv": "CSV",
     "speakers.member_live": "the Wortmeldung block alone, swapped into / by live-reload.js (checked there)",
+    "votes.member_live": "the Abstimmung block alone, swapped into / by live-reload.js (checked there)",
 }
 
 # Templates that are no page of their own, each with the reason.
@@ -73,6 +74,8 @@ NOT_A_PAGE = {
                            "dashboard/_parts.html that /technik/ renders",
     "speakers/member_live.html": "the start page's Wortmeldung block for live-reload.js (speakers.member_live): "
                                  "the same portal/_speakers.html that / renders",
+    "votes/member_live.html": "the start page's Abstimmung block for live-reload.js (votes.member_live): the same "
+                              "portal/_votes.html that / renders",
 }
 
 AXE_RUN = """async (tags) => {

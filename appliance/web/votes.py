@@ -169,6 +169,9 @@ def _home_again(outcome: acts.Outcome) -> tuple[str, int]:
     """The start page with the refusal in its Abstimmung block."""
     from appliance.web import portal
 
+    if current_viewer().is_clerk:  # a clerk's login has no start page with a vote block: the sentence alone
+        code = _status(outcome)
+        return render_template("error.html", message=outcome.text, code=code), code
     links.set_here("portal.home")
     g.vote_error = outcome.text  # member_context() puts it into the block
     s = service.active_session(g.db)
@@ -197,8 +200,10 @@ def _id_field(name: str) -> int:
 @csrf.device_bound
 def cast():
     """A member casts (or changes) their vote from their own device (the contract: module docstring)."""
-    viewer = member_viewer()
     as_json = _wants_json()
+    # A page: a device not let through goes to the portal, as on every member page. JSON: no redirect, the use
+    # case's refusal (not a member / no session) in the answer.
+    viewer = current_viewer() if as_json else member_viewer()
     if not _token_ok(viewer):
         if as_json:
             return _json(acts.Outcome(False, i18n.t("error.csrf"), "csrf"), 400)
