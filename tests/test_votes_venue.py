@@ -302,10 +302,10 @@ def test_sigkill_in_a_burst_every_acknowledged_cast_counts_once_and_retries_coun
     voters = (*VOTERS, *BURSTERS)
     plan = {i: (ms[WHO[i]].id, CHOICES[n % 3], secrets.token_hex(12)) for n, i in enumerate(voters)}
     first, second = voters[: len(voters) // 2], voters[len(voters) // 2:]
-    # The first half taps at once; as soon as the box has stored some of them, the web process dies.
+    # The first half taps at once; as soon as the box has stored half of them, the web process dies.
     running = {i: start_cast(box, i, vid, *plan[i]) for i in first}
-    poll(lambda: q(box, "SELECT cast_count FROM votes WHERE id = ?", [vid])[0][0] >= 1, 20, "erste Stimme gespeichert",
-         every=0.002)
+    poll(lambda: q(box, "SELECT cast_count FROM votes WHERE id = ?", [vid])[0][0] >= len(first) // 2, 20,
+         "die Hälfte der ersten Stimmen gespeichert", every=0.002)
     _kill_web(box)
     running |= {i: start_cast(box, i, vid, *plan[i]) for i in second}  # the second half taps into the outage
     answers = {i: finish_cast(p) for i, p in running.items()}
