@@ -39,6 +39,7 @@ import multiprocessing
 import os
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -354,6 +355,7 @@ def run_baseline(n_members: int) -> dict:
     conn = sqlite3.connect(db_path)
     stored = conn.execute("SELECT COUNT(*) FROM casts").fetchone()[0]
     conn.close()
+    shutil.rmtree(root, ignore_errors=True)
     lat = [a["answered"] - a["sent"] for a in answers if a["status"] == 200]
     return {"casts": len(answers), "acknowledged": len(lat), "stored": stored, "cast_ack": _stats(lat),
             "cpu_ms_per_cast": round(cpu_burst / len(answers) * 1000, 2)}
