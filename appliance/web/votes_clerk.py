@@ -89,7 +89,7 @@ def _page(s: service.Session, *, error: str = "", where: str = "", status: int =
     now = _now()
     st = acts.state(g.db, s.id, now=now)
     rec = acts.records(g.db, s.id)
-    people = service.members(g.db, s.id)
+    people = sorted(service.members(g.db, s.id), key=lambda m: (m.name.casefold(), m.id))
     by_id = {m.id: m for m in people}
     current = st.current if st is not None else None
     running = current if current is not None and current.state == "open" else None
