@@ -1002,11 +1002,15 @@ def log(db: Any, session_id: int) -> list[tuple[str, dict]]:
 
 
 def wipe(db: Any, session_id: int, by: str) -> int:
-    """Delete the session's votes and their log (retention; a clerk's wipe): the purge names who did it."""
+    """Delete the session's votes and their log (retention; the clerk's wipe with usecases.speakers.wipe): the
+    purge row names who did it while the log's rows go, and goes with them, so the log of the session is
+    append-only again afterwards (and no clerk's address outlives the wipe); the caller's audit entry records
+    the wipe."""
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO vote_log_purge(session_id, by) VALUES (?, ?)", [session_id, by])
         n = db.execute("DELETE FROM vote_log WHERE session_id = ?", [session_id]).rowcount
         for table in ("vote_paper", "vote_conflicts", "vote_deputies", "votes"):  # ballots go with their vote
             n += db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id]).rowcount  # noqa: S608
+        db.execute("DELETE FROM vote_log_purge WHERE session_id = ?", [session_id])
     return n
 
