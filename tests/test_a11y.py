@@ -69,6 +69,7 @@ SKIPPED = {
     "votes_clerk.minutes_csv": "CSV",
     "votes_clerk.minutes_json": "JSON",
     "speakers.member_live": "the Wortmeldung block alone, swapped into / by live-reload.js (checked there)",
+    "votes.member_live": "the Abstimmung block alone, swapped into / by live-reload.js (checked there)",
 }
 
 # Templates that are no page of their own, each with the reason.
@@ -77,6 +78,8 @@ NOT_A_PAGE = {
                            "dashboard/_parts.html that /technik/ renders",
     "speakers/member_live.html": "the start page's Wortmeldung block for live-reload.js (speakers.member_live): "
                                  "the same portal/_speakers.html that / renders",
+    "votes/member_live.html": "the start page's Abstimmung block for live-reload.js (votes.member_live): the same "
+                              "portal/_votes.html that / renders",
 }
 
 AXE_RUN = """async (tags) => {

@@ -81,8 +81,8 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     app.before_request(csrf.protect)
     from appliance.chat import views as chat_views
     from appliance.presence import views as presence_views
-    from appliance.web import clerk, dashboard, documents, live, saal, speakers
-    for module in (clerk, documents, live, chat_views, presence_views, dashboard, saal, speakers):
+    from appliance.web import clerk, dashboard, documents, live, saal, speakers, votes
+    for module in (clerk, documents, live, chat_views, presence_views, dashboard, saal, speakers, votes):
         app.register_blueprint(module.bp)
     from appliance.web import votes_clerk
     app.register_blueprint(votes_clerk.bp)
