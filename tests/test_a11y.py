@@ -265,9 +265,9 @@ def _clerk_votes(db, data: dict) -> None:
     clerk, now = Viewer("clerk", s.id), time.time()
     assert votes.set_deputy(db, clerk, s.id, ms["Dora"].id, ms["Carla"].id, now=now)
     assert votes.set_conflicted(db, clerk, s.id, None, ms["Carla"].id, True, now=now)
-    for m in (ms["Anna"], ms["Bernd"]):
-        db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) VALUES (?, ?, ?, "
-                   "'wifi')", [s.id, m.id, now - 60])
+    for m in (ms["Anna"], ms["Bernd"]):  # present (tests.test_links' data may have them present already)
+        db.execute("INSERT OR IGNORE INTO presence_intervals(session_id, member_id, start, start_source) "
+                   "VALUES (?, ?, ?, 'wifi')", [s.id, m.id, now - 60])
     opened = votes.open_vote(db, clerk, s.id, question="Dem Haushalt zustimmen?", now=now, mode="named")
     if opened:  # (another feature's data may hold a vote open)
         votes.enter_by_hand(db, clerk, s.id, opened.vote_id, ms["Anna"].id, "yes", now=now)
