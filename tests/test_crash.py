@@ -326,11 +326,21 @@ def test_killed_act_is_wholly_done_or_not(name: str, driver: Driver, seed: int, 
     rng = random.Random(f"{seed}-{name}")
     seen: Counter[tuple[str, bool]] = Counter()
     started = time.monotonic()
+    slowest = end  # the act's longest run seen so far: a loaded machine runs it slower than the calibration
     for i in range(1, RUNS + 1):
-        # Half the kills anywhere in the act (and a little after), half inside its transaction.
-        delay = rng.uniform(0, end * 1.25) if i % 2 else rng.uniform(begin, commit)
+        # Half the kills anywhere in the act (and a little after), half inside its transaction; every tenth
+        # well after the slowest run seen, so that some run finishes however the machine's load varies.
+        if i % 10 == 0:
+            delay = slowest * 2
+        else:
+            delay = rng.uniform(0, end * 1.25) if i % 2 else rng.uniform(begin, commit)
         before = snapshot(cfg, act)
-        where = phase(run_once(driver, act, cfg, tmp_path, i, delay))
+        marks_i = run_once(driver, act, cfg, tmp_path, i, delay)
+        if "end" in marks_i:
+            slowest = max(slowest, marks_i["end"] - marks_i["ready"])
+        else:
+            slowest = max(slowest, delay * 1.5)  # killed unfinished: it takes longer than this
+        where = phase(marks_i)
         done = check(cfg, act, before)
         seen[where, done] += 1
         if where in ("before", "in transaction"):

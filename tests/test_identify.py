@@ -298,3 +298,21 @@ def test_records_answer_like_identify(cfg, db, no_arp):
         who = records.resolve(mac, ip)
         assert (who.kind, who.member, who.admitted, who.keyid) == (dev.kind, dev.member, dev.admitted, dev.keyid)
     assert [records.resolve(m, i).kind for m, i in pairs] == ["member", "guest", "member", "unknown"]
+
+
+def test_a_device_using_another_devices_leased_address_is_nobody(cfg, db, tmp_path):
+    """Gustav's phone takes Anna's leased address: the box's answers go to Gustav's MAC (its neighbour entry),
+    the lease names Anna's device. The request is nobody's, never Anna's; when the entry agrees, it is Anna."""
+    _, members = make_session(db)
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, members["Anna Schmidt"].keyid)
+    arp = tmp_path / "arp"
+    header = "IP address       HW type     Flags       HW address            Mask     Device\n"
+    arp.write_text(header + "10.77.0.10       0x1         0x2         02:5c:00:00:00:77     *        wlan0\n"
+                            "10.77.0.100      0x1         0x2         " + ANNA_MAC + "     *        wlan0\n")
+    dev = identify(db, cfg, "10.77.0.10", arp_path=arp)
+    assert dev.mac is None and dev.kind == "unknown" and dev.member is None
+    arp.write_text(header + f"10.77.0.10       0x1         0x2         {ANNA_MAC.upper()}     *        wlan0\n")
+    assert identify(db, cfg, "10.77.0.10", arp_path=arp).member.name == "Anna Schmidt"
+    arp.write_text(header + "10.77.0.10       0x1         0x0         00:00:00:00:00:00     *        wlan0\n")
+    assert identify(db, cfg, "10.77.0.10", arp_path=arp).member.name == "Anna Schmidt"  # not resolved yet

@@ -4,7 +4,7 @@ plain form, and Bernd changes his vote; the room screen counts („3 von 3 Stimm
 tally while the vote is open; after the close it shows the result within a second: the counts, per faction and
 per name. Repeated with a 10 s countdown, the vote counts down on the console and the screen and closes by
 itself at the deadline (the pages' fetch at the deadline closes it). Screenshots go to tests/artifacts/
-(votes-member.png, votes-console-open.png, votes-console-result.png,
+(votes-member.png, votes-member-result.png, votes-console-open.png, votes-console-phone.png, votes-console-result.png,
 votes-saal-open.png, votes-saal-result.png); axe-core finds nothing on the member page with the open vote, the
 console with the open vote and with the result, and the room screen during and after the vote.
 
@@ -144,6 +144,13 @@ def test_named_vote_three_phones_console_and_room_screen(server, artifacts):
             axe_clean(anna, "member page, open vote")
             console.screenshot(path=str(artifacts / "votes-console-open.png"), full_page=True)
             axe_clean(console, "console, open vote")
+            # The chair's own phone: the same panel at 360 px, nothing wider than the screen.
+            chair_phone = open_page(DORA_IP, "/vorsitz", small, True)
+            assert text(chair_phone, "#vote-progress") == "0 von 3 haben abgestimmt"
+            assert chair_phone.evaluate("document.documentElement.scrollWidth") <= 360
+            chair_phone.screenshot(path=str(artifacts / "votes-console-phone.png"), full_page=True)
+            axe_clean(chair_phone, "console at 360 px, open vote")
+            chair_phone.context.close()
 
             # Three phones vote with the plain form; Bernd changes his vote.
             for name, choice, label in (("Anna", "yes", "Ja"), ("Bernd", "no", "Nein"), ("Carla", "yes", "Ja"),
@@ -183,9 +190,18 @@ def test_named_vote_three_phones_console_and_room_screen(server, artifacts):
             assert text(console, "#vote-outcome").strip() == "Angenommen"
             console.screenshot(path=str(artifacts / "votes-console-result.png"), full_page=True)
             axe_clean(console, "console, result")
+            chair_phone = open_page(DORA_IP, "/vorsitz", small, True)
+            assert chair_phone.evaluate("document.documentElement.scrollWidth") <= 360  # the open form, the result
+            axe_clean(chair_phone, "console at 360 px, result and the form to open a vote")
+            chair_phone.context.close()
             # The phones show the result too (votes.changed), Anna her own vote no longer as a form.
             wait_js(anna, "() => document.getElementById('vote-outcome') !== null", timeout=5)
             assert anna.locator("#vote-form").count() == 0
+            assert anna.evaluate("document.documentElement.scrollWidth") <= 360  # the tables fit the phone
+            assert anna.evaluate("() => Math.max(...Array.from(document.querySelectorAll('#abstimmung table')).map("
+                                 "e => e.getBoundingClientRect().right)) <= "
+                                 "document.getElementById('abstimmung').getBoundingClientRect().right")
+            anna.screenshot(path=str(artifacts / "votes-member-result.png"), full_page=True)
             axe_clean(anna, "member page, result")
 
             # Repeated with a countdown of 10 s: it counts down on the console and the screen, and closes by

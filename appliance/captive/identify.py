@@ -1,11 +1,12 @@
 """Who is this client? The adapter that reads what the one device rule (appliance.rules.device) needs.
 
-IP → MAC (DHCP lease, else ARP) → the `stations` row of that MAC, the live admissions of that (MAC, IP), the
-active session's members → rules.device.resolve. The person comes from the keyid hostapd reported for the
-connected station (the member's personal Wi-Fi key); where no radio of ours reports one (external access
-points), from a live admission that the member's personal code created for exactly this (MAC, IP) in the
-active session (captive.codes). The MAC is merely the link between the IP the web app sees and those rows:
-phones randomise it, so it is never used as anybody's identity on its own.
+IP → MAC (DHCP lease, checked against the kernel's neighbour entry; else that entry) → the `stations` row of
+that MAC, the live admissions of that (MAC, IP), the active session's members → rules.device.resolve. The
+person comes from the keyid hostapd reported for the connected station (the member's personal Wi-Fi key);
+where no radio of ours reports one (external access points), from a live admission that the member's personal
+code created for exactly this (MAC, IP) in the active session (captive.codes). The MAC is merely the link
+between the IP the web app sees and those rows: phones randomise it, so it is never used as anybody's identity
+on its own.
 
 The presence daemon and the technicians' dashboard ask the same rule through `Records` (read once per round
 or page, then resolve many devices without further queries).
@@ -89,15 +90,24 @@ LEASES = LeaseCache()
 
 
 def mac_for_ip(cfg: Config, ip: str, arp_path: Path = PROC_ARP, cache: LeaseCache = LEASES) -> str | None:
-    lease = cache.lease_for_ip(cfg.leases_file, ip, now=time.time())
-    if lease is not None:
-        return lease.mac
-    # External access points, static addresses or a lease file not yet written: the kernel's ARP table.
+    """The device behind an address: the MAC of its DHCP lease — but only if the kernel's neighbour entry for
+    the address (where the box's answers go) names the same device. A phone that takes another member's address
+    keeps its own MAC: its TCP handshake made the box's neighbour entry point to it, while the lease names the
+    other member's device; such a request is nobody's (None), never the lease holder's (on Wi-Fi with a key
+    per station a MAC cannot be taken over, an IP address can). Without a lease (external access points,
+    static addresses, a lease file not yet written) the neighbour entry alone."""
     try:
-        text = Path(arp_path).read_text(errors="replace")
+        neighbour = leases_mod.arp_line_mac(Path(arp_path).read_text(errors="replace"), ip)
     except OSError:
+        neighbour = None
+    lease = cache.lease_for_ip(cfg.leases_file, ip, now=time.time())
+    if lease is None:
+        return neighbour
+    if neighbour is not None and neighbour != lease.mac.lower():
+        log.warning("Adresse %s wird von einem anderen Gerät benutzt als dem, das sie per DHCP erhielt: "
+                    "nicht erkannt", ip)
         return None
-    return leases_mod.arp_mac_for_ip(leases_mod.parse_proc_arp(text), ip)
+    return lease.mac
 
 
 def roster(db: sqlite_utils.Database) -> rule.Roster | None:
