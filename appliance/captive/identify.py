@@ -132,22 +132,35 @@ def admissions_of(db: sqlite_utils.Database, mac: str, ip: str) -> list[rule.Adm
     return [_admission(r) for r in rows]
 
 
+# Everything one device can be named by, in one statement (the portal's hot path: every member request asks it):
+# its station row, its live admissions for exactly (MAC, IP), the active session's id. Tagged rows: 's' station,
+# 'a' admission, 'x' the active session.
+_INPUTS = ("SELECT 's', keyid, connected, NULL, NULL FROM stations WHERE mac = ? "
+           "UNION ALL SELECT 'a', ip, session_id, member_id, revoked_at FROM admissions "
+           "WHERE mac = ? AND ip = ? AND revoked_at IS NULL "
+           "UNION ALL SELECT 'x', id, NULL, NULL, NULL FROM (SELECT id FROM sessions WHERE active = 1 LIMIT 1)")
+
+
 def resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> rule.Identity:
     """The rule's answer for one device, read from the database now (the portal's hot path: only the rows
-    this device can be named by, not the whole member list)."""
+    this device can be named by, not the whole member list; two statements)."""
     if mac is None:
         return rule.resolve(None, ip, None, (), None)
-    sta = station(db, mac)
-    found = admissions_of(db, mac, ip) if ip else []
-    active = service.active_session(db)
+    mac = mac.lower()
+    sta, found, active_id = None, [], None
+    for tag, a, b, c, d in db.execute(_INPUTS, [mac, mac, ip or ""]).fetchall():
+        if tag == "s":
+            sta = rule.Station(a or None, bool(b))
+        elif tag == "a":
+            if ip:
+                found.append(rule.Admission(mac, a, int(b), int(c) if c is not None else None, d is not None))
+        else:
+            active_id = int(a)
     people = None
-    if active is not None:
+    if active_id is not None:
         wanted = [a.member_id for a in found if a.member_id is not None]
         keyid = sta.keyid if sta is not None else None
-        marks = ",".join("?" for _ in wanted) or "NULL"
-        ids = db.execute(f"SELECT id FROM members WHERE session_id = ? AND (keyid = ? OR id IN ({marks}))",  # noqa: S608
-                         [active.id, keyid, *wanted]).fetchall()
-        people = rule.Roster.of(active.id, [service.get_member(db, int(r[0])) for r in ids])
+        people = rule.Roster.of(active_id, service.members_named(db, active_id, keyid, wanted))
     return rule.resolve(mac, ip, sta, found, people)
 
 
