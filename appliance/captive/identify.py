@@ -40,6 +40,10 @@ class Device:
     member: service.Member | None
     admitted: bool
     keyid: str | None = None  # the connected station's keyid; None: no radio of ours knows the device
+    # The active session's id as read with the device's rows (one snapshot); session_read False: not read here
+    # (a Device built by hand), ask sessions.service.active_session.
+    session_id: int | None = None
+    session_read: bool = False
 
 
 class LeaseCache:
@@ -144,8 +148,14 @@ _INPUTS = ("SELECT 's', keyid, connected, NULL, NULL FROM stations WHERE mac = ?
 def resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> rule.Identity:
     """The rule's answer for one device, read from the database now (the portal's hot path: only the rows
     this device can be named by, not the whole member list; two statements)."""
+    return _resolve(db, mac, ip)[0]
+
+
+def _resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> tuple[rule.Identity, int | None]:
+    """resolve, and the active session's id read in the same statement."""
     if mac is None:
-        return rule.resolve(None, ip, None, (), None)
+        active = service.active_session(db)
+        return rule.resolve(None, ip, None, (), None), active.id if active is not None else None
     mac = mac.lower()
     sta, found, active_id = None, [], None
     for tag, a, b, c, d in db.execute(_INPUTS, [mac, mac, ip or ""]).fetchall():
@@ -161,7 +171,7 @@ def resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> rule.
         wanted = [a.member_id for a in found if a.member_id is not None]
         keyid = sta.keyid if sta is not None else None
         people = rule.Roster.of(active_id, service.members_named(db, active_id, keyid, wanted))
-    return rule.resolve(mac, ip, sta, found, people)
+    return rule.resolve(mac, ip, sta, found, people), active_id
 
 
 class Records:
@@ -192,5 +202,5 @@ class Records:
 
 def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = PROC_ARP) -> Device:
     mac = mac_for_ip(cfg, ip, arp_path)
-    who = resolve(db, mac, ip)
-    return Device(ip, mac, who.kind, who.member, who.admitted, who.keyid)
+    who, active_id = _resolve(db, mac, ip)
+    return Device(ip, mac, who.kind, who.member, who.admitted, who.keyid, active_id, True)
