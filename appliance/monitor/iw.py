@@ -77,13 +77,17 @@ _STA_FIELD_RE = re.compile(
 _STA_HEAD_RE = re.compile(r"([0-9a-fA-F:]{17}) \(on ([^)\s]+)\)")
 
 
-def _n(value: str | None) -> int | None:
-    return int(value) if value is not None and value[-1:].isdigit() else None
+# iw's key -> IwStation field, for the counters (signal included: its leading integer is the dBm value)
+_STA_INTS = {"inactive time": "inactive_ms", "rx bytes": "rx_bytes", "tx bytes": "tx_bytes",
+             "rx packets": "rx_packets", "tx packets": "tx_packets", "tx retries": "tx_retries",
+             "tx failed": "tx_failed", "connected time": "connected_s", "signal": "signal", "signal avg": "signal_avg"}
 
 
-def _dbm(value: str | None) -> int | None:
-    n = _n(value)
-    return None if n == 0 else n  # 0 dBm: "no reading" (brcmfmac), never a real signal
+def _n(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None  # a word where iw prints a number: unknown, never a made-up 0
 
 
 def _mbps(value: str | None) -> float | None:
@@ -95,22 +99,31 @@ def parse_station_dump(text: str) -> list[IwStation]:
     all stations instead of one hostapd round trip per station), so it runs once a second over ~30 lines for
     each of up to 300 stations and is written for that (see _STA_FIELD_RE)."""
     out: list[IwStation] = []
+    ints = _STA_INTS
     for block in ("\n" + text).split("\nStation ")[1:]:  # `Station <mac> (on <if>)` starts a block at column 0
         head = _STA_HEAD_RE.match(block)
         if head is None:
             continue
-        f = dict(_STA_FIELD_RE.findall(block))
-        g = f.get
-        tx_rate = g("tx bitrate")
-        mcs = _MCS_RE.search(tx_rate) if tx_rate is not None and "MCS" in tx_rate else None
-        authorized = g("authorized")
-        out.append(IwStation(
-            mac=head.group(1).lower(), interface=head.group(2), inactive_ms=_n(g("inactive time")),
-            rx_bytes=_n(g("rx bytes")), tx_bytes=_n(g("tx bytes")), rx_packets=_n(g("rx packets")),
-            tx_packets=_n(g("tx packets")), tx_retries=_n(g("tx retries")), tx_failed=_n(g("tx failed")),
-            signal=_dbm(g("signal")), signal_avg=_dbm(g("signal avg")), tx_bitrate_mbps=_mbps(tx_rate),
-            rx_bitrate_mbps=_mbps(g("rx bitrate")), tx_mcs=mcs.group(1) if mcs else None,
-            connected_s=_n(g("connected time")), authorized=None if authorized is None else authorized == "yes"))
+        pairs = _STA_FIELD_RE.findall(block)
+        try:
+            kw = {ints[k]: int(v) for k, v in pairs if k in ints}
+        except ValueError:
+            kw = {ints[k]: _n(v) for k, v in pairs if k in ints}
+        if kw.get("signal") == 0:
+            kw["signal"] = None  # 0 dBm: "no reading" (brcmfmac), never a real signal
+        if kw.get("signal_avg") == 0:
+            kw["signal_avg"] = None
+        f = dict(pairs)
+        tx_rate = f.get("tx bitrate")
+        if tx_rate is not None:
+            kw["tx_bitrate_mbps"] = _mbps(tx_rate)
+            mcs = _MCS_RE.search(tx_rate) if "MCS" in tx_rate else None
+            kw["tx_mcs"] = mcs.group(1) if mcs else None
+        if "rx bitrate" in f:
+            kw["rx_bitrate_mbps"] = _mbps(f["rx bitrate"])
+        if "authorized" in f:
+            kw["authorized"] = f["authorized"] == "yes"
+        out.append(IwStation(mac=head.group(1).lower(), interface=head.group(2), **kw))
     return out
 
 
