@@ -22,7 +22,6 @@ def test_small_monitor_bench_runs_and_writes_the_result_file(tmp_path):
         assert s["first_tick_round_trips"]["ctrl"] == s["stations"] + 3
         # ...then every tick is STATUS and two `iw` calls, whatever the number of stations
         assert s["later_ticks_ctrl_commands"] == [1] and s["later_ticks_subprocesses"] == [2]
-    assert all(s["subprocess_cpu_s"] > 0 for s in f["samples"] if s["iw"] == "exec")
 
 
 def test_exec_iw_prints_the_dumps_written_beforehand(tmp_path):
