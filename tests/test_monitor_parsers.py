@@ -3,6 +3,7 @@ each comes from) and on constructed brcmfmac-like output and counter resets."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from appliance.monitor import counters, hostapd, iw, leases, system
@@ -130,6 +131,13 @@ def test_leases_pool_use_recorded():
     active = leases.active_leases(parsed, now=1560300000, start="192.168.0.1", end="192.168.0.254")
     assert sorted(lease.ip for lease in active) == [f"192.168.0.{i}" for i in range(1, 6)]
     assert leases.active_leases(parsed, now=1560300537) == []  # all expired
+    # the pool filter apart (the monitor applies it once per lease-file change): same answer
+    pooled = leases.in_pool(parsed, "192.168.0.1", "192.168.0.254")
+    assert leases.active_leases(pooled, now=1560300000) == active
+    assert leases.in_pool(parsed, None, None) == parsed
+    from_3 = leases.in_pool(parsed, "192.168.0.3", None)
+    assert from_3 and all(ipaddress.IPv4Address(lease.ip) >= ipaddress.IPv4Address("192.168.0.3") for lease in from_3)
+    assert len(from_3) < len(parsed)
     infinite = leases.parse_leases(read("dnsmasq.leases_google-dnsmasq_exporter"))
     assert [lease.ip for lease in leases.active_leases(infinite, now=2e9)] == ["10.10.10.11"]  # expiry 0
     assert leases.pool_size("10.77.0.10", "10.77.255.250") == 65521
