@@ -3,6 +3,7 @@ each comes from) and on constructed brcmfmac-like output and counter resets."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from appliance.monitor import counters, hostapd, iw, leases, system
@@ -36,6 +37,42 @@ def test_station_dump_brcmfmac_has_no_retries_no_mcs_and_signal_zero_is_no_readi
     assert a.signal is None  # `signal: 0 dBm`
     assert a.tx_mcs is None and a.tx_bitrate_mbps == 72.2
     assert b.signal == -79 and b.tx_retries is None
+
+
+def test_station_dump_flags_and_values_iw_could_not_read():
+    # constructed: iw's shapes for a station mid-handshake and for values the driver did not give
+    text = ("Station 02:00:00:00:00:aa (on wlan1)\n\tinactive time:\t4 ms\n\tsignal:  \t(unknown)\n"
+            "\ttx bitrate:\t(unknown)\n\trx bitrate:\t6.0 MBit/s\n\tauthorized:\tno\n"
+            "\tconnected time:\t0 seconds\n"
+            "Station 02:00:00:00:00:bb (on wlan1)\n\trx bytes:\t12\n\tsignal avg:\t0 dBm\n")
+    a, b = iw.parse_station_dump(text)
+    assert (a.mac, a.interface, a.inactive_ms, a.connected_s) == ("02:00:00:00:00:aa", "wlan1", 4, 0)
+    assert a.signal is None and a.tx_bitrate_mbps is None and a.rx_bitrate_mbps == 6.0 and a.tx_mcs is None
+    assert a.authorized is False
+    assert b.rx_bytes == 12 and b.signal_avg is None and b.authorized is None  # no flag line: not known
+    assert b.tx_retries is None and b.tx_packets is None
+    assert iw.parse_station_dump("") == [] and iw.parse_station_dump("garbage\n\trx bytes: 5\n") == []
+
+
+def test_replayed_station_dump_has_the_recorded_shape():
+    """IwReplay (tests, demo, bench) prints what the recorded dumps print: same lines, so the same parse."""
+    from appliance.monitor.replay import IwReplay
+
+    rec_mac80211 = iw.parse_station_dump(read("iw-station-dump_netdata_station_dump.txt"))[0]
+    rec_brcm = iw.parse_station_dump(read("iw-station-dump_brcmfmac.txt"))[0]
+    replay = IwReplay("wlan0")
+    replay.add("02:5b:00:00:00:01", -44)
+    replay.add("02:5b:00:00:00:02", 0, brcmfmac=True)
+    text = replay(["iw", "dev", "wlan0", "station", "dump"])
+    mac80211, brcm = iw.parse_station_dump(text)
+
+    def known(sta):
+        return {name for name in iw.IwStation.__slots__ if getattr(sta, name) is not None}
+
+    assert known(mac80211) == known(rec_mac80211)
+    assert known(brcm) == known(rec_brcm)
+    n_lines = len(read("iw-station-dump_netdata_station_dump.txt").split("Station fa:")[0].splitlines())
+    assert len(text.split("Station 02:5b:00:00:00:02")[0].splitlines()) == n_lines
 
 
 def test_survey_busy_percent_from_deltas_and_after_reset():
@@ -94,6 +131,13 @@ def test_leases_pool_use_recorded():
     active = leases.active_leases(parsed, now=1560300000, start="192.168.0.1", end="192.168.0.254")
     assert sorted(lease.ip for lease in active) == [f"192.168.0.{i}" for i in range(1, 6)]
     assert leases.active_leases(parsed, now=1560300537) == []  # all expired
+    # the pool filter apart (the monitor applies it once per lease-file change): same answer
+    pooled = leases.in_pool(parsed, "192.168.0.1", "192.168.0.254")
+    assert leases.active_leases(pooled, now=1560300000) == active
+    assert leases.in_pool(parsed, None, None) == parsed
+    from_3 = leases.in_pool(parsed, "192.168.0.3", None)
+    assert from_3 and all(ipaddress.IPv4Address(lease.ip) >= ipaddress.IPv4Address("192.168.0.3") for lease in from_3)
+    assert len(from_3) < len(parsed)
     infinite = leases.parse_leases(read("dnsmasq.leases_google-dnsmasq_exporter"))
     assert [lease.ip for lease in leases.active_leases(infinite, now=2e9)] == ["10.10.10.11"]  # expiry 0
     assert leases.pool_size("10.77.0.10", "10.77.255.250") == 65521

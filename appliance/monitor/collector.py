@@ -1,12 +1,26 @@
 """One sample of the whole box: radios, clients, network, health. Thin I/O around the pure parsers.
 
 Sources per tick (all read-only, none needs a capability):
-- each radio's hostapd control socket (group sitzungsbox): STATUS, the station table (STA-FIRST/NEXT),
-  and the events received since the last tick (ATTACHed: AP-REJECTED-MAX-STA is counted);
-- `iw dev <if> station dump` / `survey dump` (retries, busy %, noise) and, once a minute, `iw dev <if>
-  scan dump` - the cached results only, never a new scan;
+- `iw dev <if> station dump`: every station's counters in ONE call per radio (signal, rx/tx bytes and
+  packets, tx retries/failed, bitrates, inactive and connected time), whatever the number of stations;
+- each radio's hostapd control socket (group sitzungsbox): STATUS and the events received since the last
+  tick (ATTACHed: AP-STA-CONNECTED gives a joining station's keyid, AP-REJECTED-MAX-STA is counted);
+- `iw dev <if> survey dump` (busy %, noise) and, once a minute, `iw dev <if> scan dump` - the cached
+  results only, never a new scan;
 - the dnsmasq lease file, /proc, /sys, statvfs, and the helper and web sockets (are they up?).
 Missing tools or files leave their fields None ("n/a" on the dashboard), never a made-up value.
+
+What hostapd alone knows about a station - its keyid (which member) and whether it is AUTHORIZED - rarely
+changes, so it is NOT read every tick (STA-FIRST/STA-NEXT is one round trip per station: 300 stations were
+301 round trips a second). It is kept per radio as `facts` and refreshed
+- from the events at once (AP-STA-CONNECTED <mac> keyid=..., AP-STA-DISCONNECTED);
+- by `STA <mac>` for a station the dump shows that hostapd's facts do not know (events lost), or that the
+  kernel calls authorized while the facts do not (at most every RECHECK_S per station);
+- by a walk of the whole table (STA-FIRST/NEXT) on every (re)connect to the control socket, when more than
+  LOOKUPS_PER_TICK stations are unknown at once, and every TABLE_EVERY_S as a safety net (a monitor that
+  lost events, e.g. hostapd dropped them on a full socket buffer, is right again within that time).
+Without a station dump (`iw` missing, or the radio is no nl80211 device - the virtual venue's bridge) the
+table is walked every tick as before and hostapd's STA blocks are the counters.
 """
 
 from __future__ import annotations
@@ -25,6 +39,7 @@ from appliance.monitor.classify import Thresholds, busy_class, load_class, signa
 from appliance.monitor.hostapd import RadioStatus, parse_status, sta_counters
 from appliance.monitor.system import SystemReader, disk_usage, run_text
 from appliance.radio.ctrl import HostapdCtrl, RadioError
+from appliance.radio.events import Station
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +47,17 @@ Runner = Callable[[list[str]], "str | None"]
 SCAN_EVERY_S = 60.0
 SERVICES_EVERY_S = 5.0
 REJECT_WINDOW_S = 60.0
+TABLE_EVERY_S = 60.0  # hostapd's whole station table (keyid, flags) at least this often: the safety net
+RECHECK_S = 5.0  # a station the kernel calls authorized and hostapd's facts do not: asked again at most this often
+LOOKUPS_PER_TICK = 16  # more unknown stations in one tick than this: walk the table once instead of STA <mac> each
+
+
+@dataclass
+class _Fact:
+    """What hostapd said of one station, and when: the rarely changing part (not re-read every tick)."""
+    keyid: str | None
+    authorized: bool
+    at: float
 
 
 @dataclass
@@ -44,6 +70,8 @@ class _RadioState:
     neighbours: list[dict] = field(default_factory=list)
     scan_at: float | None = None
     scanned_at: float = -1e9
+    facts: dict[str, _Fact] = field(default_factory=dict)  # mac -> hostapd's keyid/authorized
+    table_at: float = -1e9  # last walk of hostapd's whole station table
 
 
 @dataclass
@@ -74,7 +102,8 @@ class Collector:
         self._services: dict[str, bool | None] = {}
         self._services_at = -1e9
         self._leases_stamp: tuple | None = None
-        self._leases: list[leases.Lease] = []
+        self._leases: list[leases.Lease] = []  # the pool's leases of the file as last read
+        self._active: tuple[float, list[leases.Lease]] | None = None  # (at, active leases) of this tick
 
     # -- hostapd --------------------------------------------------------------------------------------
     def _ctrl(self, radio: Radio, now: float) -> HostapdCtrl | None:
@@ -93,6 +122,7 @@ class Collector:
             log.debug("Funkmodul %s nicht erreichbar: %s", radio.interface, exc)
             return None
         st.ctrl = ctrl
+        st.table_at = -1e9  # events may have been missed while not attached: walk the table first
         return ctrl
 
     def _drop(self, radio: Radio, now: float) -> None:
@@ -101,26 +131,58 @@ class Collector:
             st.ctrl.close()
         st.ctrl, st.retry_at = None, now + 5.0
 
-    def _hostapd(self, radio: Radio, now: float) -> tuple[bool, RadioStatus, list]:
+    def _hostapd(self, radio: Radio, now: float) -> tuple[bool, RadioStatus]:
+        """Events since the last tick (they keep the station facts current) and STATUS: two cheap reads."""
         st = self.radios[radio.interface]
         ctrl = self._ctrl(radio, now)
         if ctrl is None:
-            return False, RadioStatus(), []
+            return False, RadioStatus()
         try:
             while (ev := ctrl.next_event(0)) is not None:
                 if ev.kind == "rejected_max_sta":
                     st.rejected_total += 1
                     st.rejected_times.append(now)
+                elif ev.kind == "connected" and ev.mac:
+                    # hostapd sends it when the station becomes AUTHORIZED, with its keyid (none: a plain line)
+                    st.facts[ev.mac] = _Fact(ev.keyid, True, now)
+                elif ev.kind == "disconnected" and ev.mac:
+                    st.facts.pop(ev.mac, None)
             reply = ctrl.command("STATUS")
-            # FakeHostapd (demo) and very old builds answer UNKNOWN COMMAND: fall back to the config.
-            status = parse_status(reply) if "=" in reply else RadioStatus()
-            stations = ctrl.stations()
         except RadioError as exc:
             log.warning("Funkmodul %s: %s", radio.interface, exc)
             self._drop(radio, now)
-            return False, RadioStatus(), []
+            return False, RadioStatus()
         st.rejected_times = [t for t in st.rejected_times if now - t < REJECT_WINDOW_S]
-        return True, status, stations
+        # FakeHostapd (demo) and very old builds answer UNKNOWN COMMAND: fall back to the config.
+        return True, parse_status(reply) if "=" in reply else RadioStatus()
+
+    def _facts(self, radio: Radio, now: float, dump: dict[str, iw.IwStation] | None) -> list[Station] | None:
+        """Bring the station facts up to date as the module docstring says. Returns hostapd's STA blocks when
+        the whole table was walked this tick (always without a dump), else None. Costs nothing per tick for
+        known stations: one round trip per unknown station, the walk only when due."""
+        st = self.radios[radio.interface]
+        ctrl = st.ctrl
+        table = None
+        if ctrl is not None:
+            try:
+                ask = [] if dump is None else [mac for mac, d in dump.items() if _ask(st.facts.get(mac), d, now)]
+                if dump is None or now - st.table_at >= TABLE_EVERY_S or len(ask) > LOOKUPS_PER_TICK:
+                    table = ctrl.stations()
+                    st.table_at = now
+                    st.facts = {sta.mac: _Fact(sta.keyid, sta.authorized, now) for sta in table}
+                else:
+                    for mac in ask:  # FAIL (hostapd does not know it): not a client of ours, asked again later
+                        sta = ctrl.station(mac)
+                        st.facts[mac] = _Fact(sta.keyid, sta.authorized, now) if sta else _Fact(None, False, now)
+            except RadioError as exc:
+                log.warning("Funkmodul %s: %s", radio.interface, exc)
+                self._drop(radio, now)
+                table = None
+        if dump is not None:
+            # gone from the kernel: forget (a fact from this tick's events may be newer than the dump: keep it)
+            for mac in [m for m, f in st.facts.items() if m not in dump and f.at < now]:
+                del st.facts[mac]
+        return table
 
     # -- one tick -------------------------------------------------------------------------------------
     def sample(self) -> dict:
@@ -143,9 +205,11 @@ class Collector:
 
     def _radio(self, radio: Radio, now: float, lease_by_mac: dict[str, leases.Lease]) -> tuple[dict, list[dict]]:
         st = self.radios[radio.interface]
-        reachable, status, stations = self._hostapd(radio, now)
-        dump = {s.mac: s for s in iw.parse_station_dump(self.runner([self.iw, "dev", radio.interface, "station",
-                                                                        "dump"]) or "")}
+        reachable, status = self._hostapd(radio, now)
+        text = self.runner([self.iw, "dev", radio.interface, "station", "dump"])
+        dump = {s.mac: s for s in iw.parse_station_dump(text)} if text is not None else None
+        table = self._facts(radio, now, dump)
+        reachable = reachable and st.ctrl is not None
         survey = iw.in_use(iw.parse_survey_dump(self.runner([self.iw, "dev", radio.interface, "survey", "dump"])
                                                 or ""))
         busy = iw.busy_percent(st.prev_survey, survey)
@@ -160,10 +224,19 @@ class Collector:
                                  for b in iw.neighbours_on_channel(iw.parse_scan_dump(text), channel, own)]
                 st.scan_at = now
         clients = []
-        for sta in stations:
-            if not sta.authorized:
-                continue  # mid-handshake or kicked (hostapd lists it with empty flags until REMOVE)
-            clients.append(self._client(radio.interface, sta, dump.get(sta.mac), now, lease_by_mac.get(sta.mac)))
+        if dump is not None:
+            for mac, dumped in dump.items():
+                fact = st.facts.get(mac)
+                # hostapd decides who is a client; without a fact (hostapd unreachable) the kernel's flag does
+                if not (fact.authorized if fact is not None else dumped.authorized is True):
+                    continue  # mid-handshake or kicked (hostapd lists it with empty flags until REMOVE)
+                clients.append(self._client(radio.interface, mac, fact.keyid if fact else None, None, dumped, now,
+                                            lease_by_mac.get(mac)))
+        else:
+            for sta in table or []:
+                if sta.authorized:
+                    clients.append(self._client(radio.interface, sta.mac, sta.keyid, sta, None, now,
+                                                lease_by_mac.get(sta.mac)))
         n = len(clients)
         return {
             "interface": radio.interface, "reachable": reachable, "state": status.state,
@@ -177,35 +250,38 @@ class Collector:
             "neighbours": st.neighbours, "scan_at": st.scan_at,
         }, clients
 
-    def _client(self, interface: str, sta, dumped: iw.IwStation | None, now: float,
-                lease: leases.Lease | None) -> dict:
-        c = sta_counters(sta)
-        signal = sta.signal if sta.signal is not None else (dumped.signal if dumped else None)
-        tx_packets = dumped.tx_packets if dumped and dumped.tx_packets is not None else c.tx_packets
-        retries = dumped.tx_retries if dumped else None  # hostapd has none; brcmfmac's dump neither
-        prev = self._sta_prev.get(sta.mac)
+    def _client(self, interface: str, mac: str, keyid: str | None, sta: Station | None, dumped: iw.IwStation | None,
+                now: float, lease: leases.Lease | None) -> dict:
+        if dumped is not None:  # the tick's one bulk read: every counter from the `iw` station dump
+            signal, tx_mbps, rx_mbps = dumped.signal, dumped.tx_bitrate_mbps or None, dumped.rx_bitrate_mbps or None
+            inactive, connected = dumped.inactive_ms, dumped.connected_s
+            rx_bytes, tx_bytes, tx_packets = dumped.rx_bytes, dumped.tx_bytes, dumped.tx_packets
+            retries = dumped.tx_retries  # None: the driver counts none (brcmfmac)
+        else:  # no dump: hostapd's STA block of this tick's walk (hostapd prints no retry counters at all)
+            assert sta is not None
+            c = sta_counters(sta)
+            signal, tx_mbps, rx_mbps = sta.signal, c.tx_bitrate_mbps, c.rx_bitrate_mbps
+            inactive, connected = sta.inactive_msec, sta.connected_time
+            rx_bytes, tx_bytes, tx_packets, retries = c.rx_bytes, c.tx_bytes, c.tx_packets, None
+        prev = self._sta_prev.get(mac)
         dt = now - prev.at if prev else 0.0
         retries_pct = None
         rx_bps = tx_bps = None
         if prev is not None and dt > 0:
             retries_pct = counters.ratio_percent(counters.delta(prev.tx_retries, retries),
                                                  counters.delta(prev.tx_packets, tx_packets))
-            rx_bps = counters.rate(prev.rx_bytes, c.rx_bytes, dt)
-            tx_bps = counters.rate(prev.tx_bytes, c.tx_bytes, dt)
-        self._sta_prev[sta.mac] = _StaPrev(now, c.rx_bytes, c.tx_bytes, tx_packets, retries)
-        tx_mbps = c.tx_bitrate_mbps or (dumped.tx_bitrate_mbps if dumped else None)
-        rx_mbps = c.rx_bitrate_mbps or (dumped.rx_bitrate_mbps if dumped else None)
-        inactive = sta.inactive_msec if sta.inactive_msec is not None else (dumped.inactive_ms if dumped else None)
-        connected = sta.connected_time if sta.connected_time is not None else (dumped.connected_s if dumped else None)
+            rx_bps = counters.rate(prev.rx_bytes, rx_bytes, dt)
+            tx_bps = counters.rate(prev.tx_bytes, tx_bytes, dt)
+        self._sta_prev[mac] = _StaPrev(now, rx_bytes, tx_bytes, tx_packets, retries)
         return {
-            "mac": sta.mac, "interface": interface, "keyid": sta.keyid, "ip": lease.ip if lease else None,
+            "mac": mac, "interface": interface, "keyid": keyid, "ip": lease.ip if lease else None,
             "device": lease.hostname if lease else None,  # the name the device gave DHCP, if any
             "signal": signal, "signal_class": signal_class(signal, self.t),
             "tx_mbps": tx_mbps, "rx_mbps": rx_mbps,
             # reported: the driver counts retries at all (else "n/a" on the dashboard, never 0)
             "retries_reported": retries is not None, "tx_retries": retries, "retries_pct": retries_pct,
             "inactive_ms": inactive, "connected_s": connected,
-            "rx_bytes": c.rx_bytes, "tx_bytes": c.tx_bytes,
+            "rx_bytes": rx_bytes, "tx_bytes": tx_bytes,
             "rx_bps": round(rx_bps) if rx_bps is not None else None,
             "tx_bps": round(tx_bps) if tx_bps is not None else None,
         }
@@ -217,11 +293,14 @@ class Collector:
             st = path.stat()
             stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
             if stamp != self._leases_stamp:
-                self._leases = leases.parse_leases(path.read_text(errors="replace"))
-                self._leases_stamp = stamp
+                self._leases = leases.in_pool(leases.parse_leases(path.read_text(errors="replace")),
+                                              self.cfg.dhcp_start, self.cfg.dhcp_end)
+                self._leases_stamp, self._active = stamp, None
         except OSError:
-            self._leases, self._leases_stamp = [], None
-        return leases.active_leases(self._leases, now, self.cfg.dhcp_start, self.cfg.dhcp_end)
+            self._leases, self._leases_stamp, self._active = [], None, None
+        if self._active is None or self._active[0] != now:  # read twice a tick (clients, network): filter once
+            self._active = (now, leases.active_leases(self._leases, now))
+        return self._active[1]
 
     def _admissions(self, active: set[tuple[str, str]]) -> tuple[int | None, int | None]:
         """(admitted, captured): live admissions of the active session; captured = leased (MAC, IP) pairs not
@@ -304,6 +383,14 @@ class Collector:
             if st.ctrl is not None:
                 st.ctrl.close()
                 st.ctrl = None
+
+
+def _ask(fact: _Fact | None, dumped: iw.IwStation, now: float) -> bool:
+    """Ask hostapd about a station of the dump? Yes when it is unknown, or when the kernel calls it authorized
+    and the facts did not (the AP-STA-CONNECTED was lost), then at most every RECHECK_S."""
+    if fact is None:
+        return True
+    return not fact.authorized and dumped.authorized is not False and now - fact.at >= RECHECK_S
 
 
 def _tcp_open(host: str, port: int, timeout: float = 0.5) -> bool:

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 
 _STATION_RE = re.compile(r"^Station ([0-9a-fA-F:]{17}) \(on (\S+)\)")
 _NUM_RE = re.compile(r"-?\d+(?:\.\d+)?")
+_BITRATE_RE = re.compile(r"\s*(\d+(?:\.\d+)?) MBit/s(.*)$")
+_MCS_RE = re.compile(r"\b((?:VHT-|HE-|EHT-)?MCS \d+)")
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~3x (300 a second)
 class IwStation:
     mac: str
     interface: str
@@ -56,58 +58,72 @@ def _first_int(value: str) -> int | None:
 
 def _bitrate(value: str) -> tuple[float | None, str | None]:
     """`65.0 MBit/s MCS 7` -> (65.0, "MCS 7"); `(unknown)` -> (None, None)."""
-    m = re.match(r"\s*(\d+(?:\.\d+)?) MBit/s(.*)$", value)
+    m = _BITRATE_RE.match(value)
     if not m:
         return None, None
     rest = m.group(2)
-    mcs = re.search(r"\b((?:VHT-|HE-|EHT-)?MCS \d+)", rest)
+    mcs = _MCS_RE.search(rest) if "MCS" in rest else None
     return float(m.group(1)), mcs.group(1) if mcs else None
 
 
-def _signal(value: str) -> int | None:
-    n = _first_int(value)
-    return None if n in (None, 0) else n  # 0 dBm: "no reading" (brcmfmac), never a real signal
+# Per station block, ONE findall of the C regex engine picks the lines we use as (key, value) pairs and dict()
+# makes them a mapping: no Python code runs for the ~15 other lines (rx drop misc, tx duration, preamble, DTIM
+# period, associated at, ...) and none per line. Values are taken as iw prints them: counters as their leading
+# integer (`58264 ms`, `796 seconds`, `-44 [-51, -44] dBm`), bitrates as `<n>.<n> MBit/s...` (iw's "%d.%d"),
+# flags as a word. A value of another shape (`tx bitrate: (unknown)`) matches nothing: the field stays None.
+_STA_FIELD_RE = re.compile(
+    r"\n[ \t]+(inactive time|rx bytes|rx packets|tx bytes|tx packets|tx retries|tx failed|signal|signal avg"
+    r"|tx bitrate|rx bitrate|authorized|connected time):[ \t]*(-?\d+(?:\.\d+ MBit/s[^\n]*)?|[a-z]+)")
+_STA_HEAD_RE = re.compile(r"([0-9a-fA-F:]{17}) \(on ([^)\s]+)\)")
+
+
+# iw's key -> IwStation field, for the counters (signal included: its leading integer is the dBm value)
+_STA_INTS = {"inactive time": "inactive_ms", "rx bytes": "rx_bytes", "tx bytes": "tx_bytes",
+             "rx packets": "rx_packets", "tx packets": "tx_packets", "tx retries": "tx_retries",
+             "tx failed": "tx_failed", "connected time": "connected_s", "signal": "signal", "signal avg": "signal_avg"}
+
+
+def _n(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None  # a word where iw prints a number: unknown, never a made-up 0
+
+
+def _mbps(value: str | None) -> float | None:
+    return float(value.split(" ", 1)[0]) if value is not None and "MBit/s" in value else None
 
 
 def parse_station_dump(text: str) -> list[IwStation]:
+    """Every station of one interface: the monitor's per-tick source of per-station counters (one `iw` call for
+    all stations instead of one hostapd round trip per station), so it runs once a second over ~30 lines for
+    each of up to 300 stations and is written for that (see _STA_FIELD_RE)."""
     out: list[IwStation] = []
-    cur: dict | None = None
-
-    def flush() -> None:
-        if cur is not None:
-            out.append(IwStation(**cur))
-
-    for raw in text.splitlines():
-        m = _STATION_RE.match(raw.strip())
-        if m:
-            flush()
-            cur = {"mac": m.group(1).lower(), "interface": m.group(2)}
+    ints = _STA_INTS
+    for block in ("\n" + text).split("\nStation ")[1:]:  # `Station <mac> (on <if>)` starts a block at column 0
+        head = _STA_HEAD_RE.match(block)
+        if head is None:
             continue
-        if cur is None or ":" not in raw:
-            continue
-        key, _, value = raw.strip().partition(":")
-        key = key.strip()
-        if key == "inactive time":
-            cur["inactive_ms"] = _first_int(value)
-        elif key in ("rx bytes", "tx bytes", "rx packets", "tx packets"):
-            cur[key.replace(" ", "_")] = _first_int(value)
-        elif key == "tx retries":
-            cur["tx_retries"] = _first_int(value)
-        elif key == "tx failed":
-            cur["tx_failed"] = _first_int(value)
-        elif key == "signal":
-            cur["signal"] = _signal(value)
-        elif key == "signal avg":
-            cur["signal_avg"] = _signal(value)
-        elif key == "tx bitrate":
-            cur["tx_bitrate_mbps"], cur["tx_mcs"] = _bitrate(value)
-        elif key == "rx bitrate":
-            cur["rx_bitrate_mbps"], _ = _bitrate(value)
-        elif key == "connected time":
-            cur["connected_s"] = _first_int(value)
-        elif key == "authorized":
-            cur["authorized"] = value.strip() == "yes"
-    flush()
+        pairs = _STA_FIELD_RE.findall(block)
+        try:
+            kw = {ints[k]: int(v) for k, v in pairs if k in ints}
+        except ValueError:
+            kw = {ints[k]: _n(v) for k, v in pairs if k in ints}
+        if kw.get("signal") == 0:
+            kw["signal"] = None  # 0 dBm: "no reading" (brcmfmac), never a real signal
+        if kw.get("signal_avg") == 0:
+            kw["signal_avg"] = None
+        f = dict(pairs)
+        tx_rate = f.get("tx bitrate")
+        if tx_rate is not None:
+            kw["tx_bitrate_mbps"] = _mbps(tx_rate)
+            mcs = _MCS_RE.search(tx_rate) if "MCS" in tx_rate else None
+            kw["tx_mcs"] = mcs.group(1) if mcs else None
+        if "rx bitrate" in f:
+            kw["rx_bitrate_mbps"] = _mbps(f["rx bitrate"])
+        if "authorized" in f:
+            kw["authorized"] = f["authorized"] == "yes"
+        out.append(IwStation(mac=head.group(1).lower(), interface=head.group(2), **kw))
     return out
 
 

@@ -116,6 +116,21 @@ def pool_size(start: str, end: str) -> int:
     return int(ipaddress.IPv4Address(end)) - int(ipaddress.IPv4Address(start)) + 1
 
 
+def in_pool(leases: list[Lease], start: str | None, end: str | None) -> list[Lease]:
+    """The leases inside the pool `start`..`end` (either open): static or out-of-range entries do not use it up.
+    Separate from `active_leases` so a reader can filter once per lease-file change, not once per second."""
+    lo = int(ipaddress.IPv4Address(start)) if start else None
+    hi = int(ipaddress.IPv4Address(end)) if end else None
+    if lo is None and hi is None:
+        return list(leases)
+    out = []
+    for lease in leases:
+        n = int(ipaddress.IPv4Address(lease.ip))
+        if (lo is None or n >= lo) and (hi is None or n <= hi):
+            out.append(lease)
+    return out
+
+
 def active_leases(leases: list[Lease], now: float, start: str | None = None, end: str | None = None) -> list[Lease]:
     """Unexpired leases, one per IP (dnsmasq keeps at most one line per address), optionally only those inside
     the pool: static or out-of-range entries do not use it up."""
@@ -125,8 +140,9 @@ def active_leases(leases: list[Lease], now: float, start: str | None = None, end
     for lease in leases:
         if lease.expired(now):
             continue
-        n = int(ipaddress.IPv4Address(lease.ip))
-        if (lo is not None and n < lo) or (hi is not None and n > hi):
-            continue
+        if lo is not None or hi is not None:
+            n = int(ipaddress.IPv4Address(lease.ip))
+            if (lo is not None and n < lo) or (hi is not None and n > hi):
+                continue
         by_ip[lease.ip] = lease
     return list(by_ip.values())

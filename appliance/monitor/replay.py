@@ -5,7 +5,11 @@
 - `IwReplay`: stands in for the `iw` binary. Each `station dump` advances every station's counters as a
   real driver's would between two calls (packets, retries at the station's retry rate), each
   `survey dump` the channel's active/busy times at `busy_pct`; `reset()` restarts the counters at 0 (a
-  driver reload). Stations marked brcmfmac print no retry lines and `signal: 0 dBm`, as that driver does.
+  driver reload). A station block has every line of the recorded mac80211 dump
+  (tests/fixtures/monitoring/iw-station-dump_netdata_station_dump.txt, 28 lines: the parse costs what a real
+  dump's does); stations marked brcmfmac print the lines of iw-station-dump_brcmfmac.txt: no retry lines, no
+  MCS and `signal: 0 dBm`, as that driver does. `calls` lists every argv it was run with (the subprocesses
+  the monitor started).
 """
 
 from __future__ import annotations
@@ -47,14 +51,35 @@ class StatusFakeHostapd(FakeHostapd):
         return super().handle(cmd, addr)
 
 
+# the recorded mac80211 block (netdata's station dump, first station) with our counters filled in
+_MAC80211 = ("Station {mac} (on {ifname})\n\tinactive time:\t120 ms\n\trx bytes:\t{rx_bytes}\n"
+             "\trx packets:\t{rx_packets}\n\ttx bytes:\t{tx_bytes}\n\ttx packets:\t{tx_packets}\n"
+             "\ttx retries:\t{tx_retries}\n\ttx failed:\t0\n\trx drop misc:\t0\n"
+             "\tsignal:  \t{signal} [{signal}, {signal}] dBm\n\tsignal avg:\t{signal} [{signal}, {signal}] dBm\n"
+             "\ttx bitrate:\t65.0 MBit/s MCS 7\n\ttx duration:\t0 us\n\trx bitrate:\t130.0 MBit/s MCS 15\n"
+             "\trx duration:\t0 us\n\tauthorized:\t{authorized}\n\tauthenticated:\tyes\n\tassociated:\tyes\n"
+             "\tpreamble:\tshort\n\tWMM/WME:\tyes\n\tMFP:\t\tno\n\tTDLS peer:\tno\n\tDTIM period:\t2\n"
+             "\tbeacon interval:100\n\tshort slot time:yes\n\tconnected time:\t60 seconds\n"
+             "\tassociated at [boottime]:\t12650.576s\n\tassociated at:\t1720705279930 ms\n"
+             "\tcurrent time:\t1720706075344 ms\n")
+# the constructed brcmfmac block (tests/fixtures/monitoring/iw-station-dump_brcmfmac.txt)
+_BRCMFMAC = ("Station {mac} (on {ifname})\n\tinactive time:\t120 ms\n\trx bytes:\t{rx_bytes}\n"
+             "\trx packets:\t{rx_packets}\n\ttx bytes:\t{tx_bytes}\n\ttx packets:\t{tx_packets}\n"
+             "\tsignal:  \t0 dBm\n\ttx bitrate:\t72.2 MBit/s\n\trx bitrate:\t65.0 MBit/s\n"
+             "\tauthorized:\t{authorized}\n\tauthenticated:\tyes\n\tassociated:\tyes\n\tWMM/WME:\tyes\n"
+             "\tMFP:\t\tno\n\tTDLS peer:\tno\n\tconnected time:\t60 seconds\n")
+
+
 @dataclass
 class _Sta:
     mac: str
     signal: int
     retry_pct: float
     brcmfmac: bool
+    authorized: bool = True
     tx_packets: int = 0
     tx_retries: int = 0
+    rx_packets: int = 0
     rx_bytes: int = 0
     tx_bytes: int = 0
 
@@ -69,15 +94,16 @@ class IwReplay:
         self.busy_ms = int(self.active_ms * busy_pct / 100)
         self.calls: list[list[str]] = []
 
-    def add(self, mac: str, signal: int, retry_pct: float = 2.0, brcmfmac: bool = False) -> None:
-        self.stations[mac] = _Sta(mac, signal, retry_pct, brcmfmac)
+    def add(self, mac: str, signal: int, retry_pct: float = 2.0, brcmfmac: bool = False,
+            authorized: bool = True) -> None:
+        self.stations[mac] = _Sta(mac, signal, retry_pct, brcmfmac, authorized)
 
     def remove(self, mac: str) -> None:
         self.stations.pop(mac, None)
 
     def reset(self) -> None:
         for s in self.stations.values():
-            s.tx_packets = s.tx_retries = s.rx_bytes = s.tx_bytes = 0
+            s.tx_packets = s.tx_retries = s.rx_packets = s.rx_bytes = s.tx_bytes = 0
         self.active_ms = self.busy_ms = 0
 
     def __call__(self, argv: list[str]) -> str | None:
@@ -99,18 +125,14 @@ class IwReplay:
         for s in self.stations.values():
             s.tx_packets += 100
             s.tx_retries += int(s.retry_pct)
+            s.rx_packets += 40
             s.rx_bytes += 5000
             s.tx_bytes += 20000
-            lines = [f"Station {s.mac} (on {self.interface})", "\tinactive time:\t120 ms",
-                     f"\trx bytes:\t{s.rx_bytes}", f"\ttx bytes:\t{s.tx_bytes}", f"\ttx packets:\t{s.tx_packets}"]
-            if s.brcmfmac:
-                lines += ["\tsignal:  \t0 dBm", "\ttx bitrate:\t72.2 MBit/s"]
-            else:
-                lines += [f"\ttx retries:\t{s.tx_retries}", "\ttx failed:\t0",
-                          f"\tsignal:  \t{s.signal} [{s.signal}] dBm", "\ttx bitrate:\t65.0 MBit/s MCS 7"]
-            lines += ["\tauthorized:\tyes", "\tconnected time:\t60 seconds"]
-            out.append("\n".join(lines))
-        return "\n".join(out) + ("\n" if out else "")
+            out.append((_BRCMFMAC if s.brcmfmac else _MAC80211).format(
+                mac=s.mac, ifname=self.interface, rx_bytes=s.rx_bytes, rx_packets=s.rx_packets, tx_bytes=s.tx_bytes,
+                tx_packets=s.tx_packets, tx_retries=s.tx_retries, signal=s.signal,
+                authorized="yes" if s.authorized else "no"))
+        return "".join(out)
 
 
 def mac_of(i: int) -> str:

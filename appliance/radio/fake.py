@@ -9,6 +9,8 @@ that caused them (DEAUTHENTICATE, RELOAD_WPA_PSK).
 API:
     fake = FakeHostapd(socket_path, psk_file=None)    # starts serving at once (a daemon thread)
     fake.connect(mac, keyid=None, **sta_fields)        # station joins: table + AP-STA-CONNECTED
+    fake.connect(mac, keyid, announce=False)           # ... but the event is lost (hostapd drops events to a
+                                                       #     monitor whose socket buffer is full)
     fake.disconnect(mac)                               # station leaves: AP-STA-DISCONNECTED
     fake.emit("<3>AP-REJECTED-MAX-STA 02:...")         # any raw event
     fake.replay(path_or_lines, speed=1.0)              # play a recording (blocking); speed=0: at once
@@ -111,7 +113,7 @@ class FakeHostapd:
         with self._lock:
             return {mac: dict(f) for mac, f in self._stations.items()}
 
-    def connect(self, mac: str, keyid: str | None = None, **sta_fields: object) -> None:
+    def connect(self, mac: str, keyid: str | None = None, *, announce: bool = True, **sta_fields: object) -> None:
         mac = mac.lower()
         with self._lock:
             fields = _default_fields(self._next_aid, keyid, self._rng)
@@ -119,7 +121,8 @@ class FakeHostapd:
             fields.update({k: str(v) for k, v in sta_fields.items()})
             self._stations[mac] = fields
             self._connected_at[mac] = time.monotonic()
-        self.emit(f"<3>AP-STA-CONNECTED {mac}" + (f" keyid={keyid}" if keyid else ""))
+        if announce:
+            self.emit(f"<3>AP-STA-CONNECTED {mac}" + (f" keyid={keyid}" if keyid else ""))
 
     def disconnect(self, mac: str) -> bool:
         mac = mac.lower()
