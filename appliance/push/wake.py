@@ -24,6 +24,7 @@ import logging
 import os
 import secrets
 import socket
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,22 @@ def directory_for(db_path: Path | str) -> Path:
 
 def directory_of(db: Any) -> Path | None:
     """The wake directory of an open database (sqlite_utils.Database); None for an in-memory one."""
+    try:
+        return _DIRS[db]
+    except (KeyError, TypeError):
+        pass
+    found = None
     for _seq, name, path in db.conn.execute("PRAGMA database_list").fetchall():
-        if name == "main":
-            return directory_for(path) if path else None
-    return None
+        if name == "main" and path:
+            found = directory_for(path)
+    try:
+        _DIRS[db] = found
+    except TypeError:  # not weakly referable: asked again next time
+        pass
+    return found
+
+
+_DIRS: weakref.WeakKeyDictionary[Any, Path | None] = weakref.WeakKeyDictionary()
 
 
 def _address(directory: Path, dir_fd: int, name: str) -> str:
@@ -55,24 +68,30 @@ def notify(directory: Path | None) -> int:
     if directory is None:
         return 0
     try:
-        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        names = [n for n in os.listdir(directory) if n.endswith(SUFFIX)]
     except OSError:  # no hub has ever listened here (or we may not look): the safety-net poll remains
         return 0
+    if not names:
+        return 0
     woken = 0
+    dir_fd = -1  # opened only for addresses too long for sockaddr_un
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
             sock.setblocking(False)  # also under gevent: EAGAIN raises instead of waiting
-            for entry in os.scandir(dir_fd):
-                if not entry.name.endswith(SUFFIX):
-                    continue
+            for name in names:
+                address = f"{directory}/{name}"
+                if len(os.fsencode(address)) > SUN_PATH_MAX:
+                    if dir_fd < 0:
+                        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                    address = f"/proc/self/fd/{dir_fd}/{name}"
                 try:
-                    sock.sendto(b"!", _address(directory, dir_fd, entry.name))
+                    sock.sendto(b"!", address)
                     woken += 1
                 except BlockingIOError:  # its queue is full: it has wakes enough
                     woken += 1
                 except ConnectionRefusedError:  # its hub died without removing it
                     try:
-                        os.unlink(entry.name, dir_fd=dir_fd)
+                        os.unlink(directory / name)
                     except OSError:
                         pass
                 except OSError:  # gone meanwhile, or not ours to write
@@ -80,7 +99,8 @@ def notify(directory: Path | None) -> int:
     except OSError as exc:
         log.debug("Push-Wecken: %s", exc)
     finally:
-        os.close(dir_fd)
+        if dir_fd >= 0:
+            os.close(dir_fd)
     return woken
 
 
