@@ -274,3 +274,33 @@ def test_a_hub_without_a_socket_still_hears_its_own_process(db, cfg, monkeypatch
         assert at - start < FAST
     finally:
         hub_mod.stop_all()
+
+
+HUB_PROCESS = r"""
+import sys
+from appliance.push import hub
+h = hub.get_hub(sys.argv[1], 5.0)
+print(h.listener.name, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_worker_that_exits_takes_its_socket_and_a_killed_ones_goes_with_the_next_publish(db, cfg):
+    directory = wake.directory_for(cfg.db_path)
+
+    def worker() -> tuple[subprocess.Popen, str]:
+        proc = subprocess.Popen([sys.executable, "-c", HUB_PROCESS, str(cfg.db_path)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        name = proc.stdout.readline().strip()
+        assert name and (directory / name).exists(), proc.poll()
+        return proc, name
+
+    graceful, name = worker()
+    graceful.communicate("\n", timeout=30)  # a normal exit (gunicorn's graceful stop ends in sys.exit)
+    assert graceful.returncode == 0 and not (directory / name).exists()
+    killed, name = worker()
+    killed.kill()
+    killed.wait(30)
+    assert (directory / name).exists()
+    publish(db, 1, "t.x", {})
+    assert not (directory / name).exists()

@@ -20,6 +20,7 @@ event was committed" and costs the publisher one sendto per hub (two workers: tw
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import secrets
@@ -109,7 +110,8 @@ class Listener:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.name = f"{os.getpid()}-{secrets.token_hex(4)}{SUFFIX}"
+        self.pid = os.getpid()
+        self.name = f"{self.pid}-{secrets.token_hex(4)}{SUFFIX}"
         self.sock: socket.socket | None = None
         self._dir_fd = -1
         self.address = ""
@@ -131,6 +133,7 @@ class Listener:
             self.close()
             return False
         self.sock = sock
+        _remove_at_exit(self)
         return True
 
     def wait(self, timeout: float) -> bool:
@@ -165,6 +168,7 @@ class Listener:
             pass
 
     def close(self) -> None:
+        _OPEN.discard(self)
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -175,3 +179,24 @@ class Listener:
                 pass
             os.close(self._dir_fd)
             self._dir_fd = -1
+
+
+_OPEN: set[Listener] = set()
+
+
+def _remove_at_exit(listener: Listener) -> None:
+    """A worker that exits normally (gunicorn's graceful stop) takes its socket files with it; a killed one
+    leaves them to the next publisher (ECONNREFUSED: deleted)."""
+    if not _OPEN:
+        atexit.unregister(_exit)
+        atexit.register(_exit)
+    _OPEN.add(listener)
+
+
+def _exit() -> None:
+    for listener in list(_OPEN):
+        if listener.pid == os.getpid():  # not a forked child's copy
+            try:
+                os.unlink(listener.directory / listener.name)
+            except OSError:
+                pass
