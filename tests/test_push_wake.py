@@ -285,7 +285,7 @@ sys.stdin.readline()
 """
 
 
-def test_a_worker_that_exits_takes_its_socket_and_a_killed_ones_goes_with_the_next_publish(db, cfg):
+def test_a_worker_that_exits_takes_its_socket_and_a_killed_ones_goes_with_the_next_publish_or_hub(db, cfg):
     directory = wake.directory_for(cfg.db_path)
 
     def worker() -> tuple[subprocess.Popen, str]:
@@ -304,3 +304,12 @@ def test_a_worker_that_exits_takes_its_socket_and_a_killed_ones_goes_with_the_ne
     assert (directory / name).exists()
     publish(db, 1, "t.x", {})
     assert not (directory / name).exists()
+    killed, name = worker()  # killed at a stop (its streams outlived the graceful timeout); the next hub to
+    killed.kill()  # start clears it
+    killed.wait(30)
+    hub_mod.stop_all()
+    try:
+        hub = hub_mod.get_hub(cfg.db_path, SAFETY)
+        assert [p.name for p in directory.iterdir()] == [hub.listener.name]
+    finally:
+        hub_mod.stop_all()

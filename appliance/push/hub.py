@@ -71,6 +71,9 @@ class Hub:
         if directory is not None:
             listener = wake_mod.Listener(directory)
             self.listener = listener if listener.open() else None
+            # Sockets of workers killed at the last stop (streams outlive gunicorn's graceful timeout) go now,
+            # not with the first publish; live hubs just read once more.
+            wake_mod.notify(directory)
         # After the socket is bound: an event committed from here on either is at or below `last` (it comes
         # from each stream's backlog) or wakes this hub.
         self.last = last_id(self._db)
