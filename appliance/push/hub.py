@@ -69,11 +69,11 @@ class Hub:
         self._db = open_db(self.db_path, migrate=False)
         directory = wake_mod.directory_of(self._db)
         if directory is not None:
-            listener = wake_mod.Listener(directory)
-            self.listener = listener if listener.open() else None
             # Sockets of workers killed at the last stop (streams outlive gunicorn's graceful timeout) go now,
             # not with the first publish; live hubs just read once more.
             wake_mod.notify(directory)
+            listener = wake_mod.Listener(directory)
+            self.listener = listener if listener.open() else None
         # After the socket is bound: an event committed from here on either is at or below `last` (it comes
         # from each stream's backlog) or wakes this hub.
         self.last = last_id(self._db)
