@@ -313,3 +313,40 @@ def test_a_worker_that_exits_takes_its_socket_and_a_killed_ones_goes_with_the_ne
         assert [p.name for p in directory.iterdir()] == [hub.listener.name]
     finally:
         hub_mod.stop_all()
+
+
+def test_a_socket_that_fails_is_given_up_not_spun_on(db, cfg, monkeypatch):
+    class Broken:
+        def settimeout(self, timeout: float) -> None:
+            pass
+
+        def recv(self, size: int) -> bytes:
+            raise OSError(9, "kaputt")
+
+        def close(self) -> None:
+            pass
+
+    opened = wake.Listener.open
+
+    def open_broken(self) -> bool:
+        ok = opened(self)
+        self.sock.close()
+        self.sock = Broken()
+        return ok
+
+    monkeypatch.setattr(wake.Listener, "open", open_broken)
+    hub_mod.stop_all()
+    hub = hub_mod.get_hub(cfg.db_path, SAFETY)
+    try:
+        deadline = time.monotonic() + FAST
+        while hub.listening:
+            assert time.monotonic() < deadline, "the failing socket is still in use"
+            hub.stopped.wait(0.01)
+        sub = hub.subscribe(None, 1, everyone)
+        start = time.monotonic()
+        publish(db, 1, "t.x", {})
+        (_ev,), at = received(sub, 1)
+        assert at - start < FAST and hub.polls <= 3  # woken in-process; no read per failed wait
+        assert not list(wake.directory_for(cfg.db_path).glob("*.sock"))
+    finally:
+        hub_mod.stop_all()

@@ -109,9 +109,14 @@ class Hub:
     def count(self) -> int:
         return len(self.subs)
 
+    @property
+    def listening(self) -> bool:
+        """Woken through its socket (else only by this process's publishes and the safety net)."""
+        return self.listener is not None and self.listener.sock is not None
+
     def _wait(self, timeout: float) -> bool:
         """Sleep until a wake or the timeout; True if woken."""
-        if self.listener is not None:
+        if self.listening:
             woken = self.listener.wait(timeout)
         else:
             woken = self.wake.wait(timeout)
@@ -175,7 +180,7 @@ def poke(socketless_only: bool = False) -> None:
     """Wake this process's hubs now. publish() wakes every process's hubs through their sockets after COMMIT
     and pokes here only those that could not bind one (socketless_only)."""
     for hub in list(_HUBS.values()):
-        if hub.listener is None:
+        if not hub.listening:
             hub.wake.set()
         elif not socketless_only:
             hub.listener.poke()

@@ -144,9 +144,11 @@ class Listener:
         try:
             sock.settimeout(timeout)
             sock.recv(64)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # BlockingIOError: timeout 0, nothing there
             return False
-        except OSError:  # closed by close(): the hub is stopping
+        except OSError as exc:  # never expected: give the socket up rather than spin on it
+            log.warning("Push: Wecksocket unbrauchbar (%s); neue Ereignisse erst beim nächsten Nachsehen", exc)
+            self.close()
             return False
         try:
             sock.settimeout(0.0)
