@@ -206,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     documents_cli.add_parsers(sub)
     from appliance import speakers_cli
     speakers_cli.add_parsers(sub)
+    from appliance import votes_cli
+    votes_cli.add_parsers(sub)
     wp = sub.add_parser("wipe", help="nach der Sitzung löschen: nichtöffentliche Unterlagen (Standard), alle "
                                      "Unterlagen oder die Anwesenheitsdaten")
     wp.add_argument("session", type=int)
@@ -337,6 +339,9 @@ def _run(args: argparse.Namespace) -> int:
     if cmd == "speakers":
         from appliance import speakers_cli
         return speakers_cli.main(cfg, args)
+    if cmd == "votes":
+        from appliance import votes_cli
+        return votes_cli.main(cfg, args)
     if cmd == "helper":
         from appliance.helper import server
         return server.main(cfg)

@@ -2,6 +2,10 @@
 
 It records what the radios report (which station connected with which personal key) and announces the
 box over mDNS. The web app never talks to sockets it does not need; it reads what this writes.
+
+Its main loop is the box's housekeeping tick (`Housekeeping.tick`, about once a second): it closes the votes
+whose countdown ran out (usecases.votes.close_due: the close's push event brings the result to the room screen
+and the phones even when no page asks), and runs retention at the start and then hourly.
 """
 
 from __future__ import annotations
@@ -9,10 +13,65 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 from appliance.config import Config
 
 log = logging.getLogger("sitzungsbox.daemon")
+
+TICK_SECONDS = 1.0  # a countdown's close reaches the room screen at most this late (plus the push's delay)
+RETENTION_SECONDS = 3600.0
+
+
+class Housekeeping:
+    """The periodic acts of the daemon on one database connection (opened on first use, reopened after an
+    error). `tick()` never raises: housekeeping must not take the radio and presence down."""
+
+    def __init__(self, cfg: Config, *, retention: bool = True, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.retention = retention
+        self.clock = clock
+        self.next_retention = 0.0  # at the first tick
+        self._db: Any = None
+
+    def _open(self) -> Any:
+        if self._db is None:
+            from appliance.store import open_db
+            self._db = open_db(self.cfg.db_path, migrate=False)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.conn.close()
+            self._db = None
+
+    def tick(self) -> list[int]:
+        """Close the votes due now; run retention when its hour came. Returns the ids of the votes closed."""
+        from appliance import retention
+        from appliance.usecases import votes
+
+        now = self.clock()
+        closed: list[int] = []
+        try:
+            closed = votes.close_due(self._open(), now)
+            if closed:
+                log.info("Countdown abgelaufen: Abstimmung(en) %s geschlossen", closed)
+        except Exception:
+            log.exception("Abstimmungen: Schließen nach Countdown fehlgeschlagen")
+            self.close()
+        if self.retention and now >= self.next_retention:
+            self.next_retention = now + RETENTION_SECONDS
+            try:
+                purged = retention.purge(self._open(), self.cfg.retention_days)
+                if purged:
+                    log.info("Personenbezogene Daten gelöscht (älter als %d Tage): Sitzungen %s, Zeilen %s",
+                             self.cfg.retention_days, purged.sessions, purged.rows)
+            except Exception:
+                log.exception("Löschfrist: Aufräumen fehlgeschlagen")
+                self.close()
+        return closed
 
 
 def main(cfg: Config, announce: bool = True) -> int:
@@ -44,21 +103,12 @@ def main(cfg: Config, announce: bool = True) -> int:
     sdnotify.notify("READY=1\nSTATUS=Funk-Ereignisse und Anwesenheit laufen")
     # Watchdog: ping only while the worker threads live; a dead thread gets the service restarted.
     watchdog = sdnotify.Watchdog(lambda: all(t.is_alive() for t in [*radio._threads, presence._thread] if t)).start()
-    # Retention of personal data: checked at start and then hourly.
-    from appliance import retention
+    # Housekeeping: votes whose countdown ran out every second; retention at start and then hourly.
+    house = Housekeeping(cfg)
     while not stop.is_set():
-        try:
-            db = open_db(cfg.db_path, migrate=False)
-            try:
-                purged = retention.purge(db, cfg.retention_days)
-            finally:
-                db.conn.close()
-            if purged:
-                log.info("Personenbezogene Daten gelöscht (älter als %d Tage): Sitzungen %s, Zeilen %s",
-                         cfg.retention_days, purged.sessions, purged.rows)
-        except Exception:  # never let housekeeping take the radio and presence down
-            log.exception("Löschfrist: Aufräumen fehlgeschlagen")
-        stop.wait(3600)
+        house.tick()
+        stop.wait(TICK_SECONDS)
+    house.close()
     sdnotify.notify("STOPPING=1")
     watchdog.stop()
     presence.stop()

@@ -212,8 +212,14 @@ def main(base: Config, root: Path | None = None) -> int:
         else:
             print("  Technik-Passwort setzen: sitzungsbox set-password --role techniker")
         print(f"  Daten: {root}\n  Beenden mit Strg+C.\n{bar}\n", flush=True)
+        # The daemon's housekeeping tick: a vote's countdown closes it even when no page asks (no retention:
+        # the demo's data is fresh each start).
+        from appliance.daemon import Housekeeping
+        house = Housekeeping(cfg, retention=False)
         while not stop.is_set() and web.poll() is None:
+            house.tick()
             stop.wait(0.5)
+        house.close()
     except KeyboardInterrupt:
         pass
     finally:

@@ -15,6 +15,16 @@ Per session — everything of a session held before `today - retention_days` (ne
 - speakers_requests (who asked to speak, when, for how long), speakers_lists and speakers_session (the chair's
   member id, the room screen's announcement text); the session's rules of procedure (speakers_procedure) name
   nobody and stay.
+- the votes (issue 14), all of them, through the votes' own purge (usecases.votes.wipe, inside this run's one
+  transaction; the append-only vote_log lets its rows go only while a vote_log_purge row names the purge, which
+  goes again with them): votes (question, item title, result, cancel reason — free text that may name someone),
+  vote_ballots (named votes: member id and name; every ballot: faction, choice, deputy's seat), vote_cast_keys,
+  vote_faction_counts, vote_deputies (who stood in for whom), vote_conflicts (who was befangen on which item),
+  vote_paper (election candidates' names, counts, steps) and vote_log (the whole history: named casts name the
+  member, the opening lists the eligible of a named vote, conflicts and deputies name members, actors may hold
+  a clerk's address). Nothing vote-related of an expired session stays: the minutes were exported from the box
+  (print, CSV, JSON) long before the limit, and what the law keeps is kept in the minutes, not on the box. Only
+  vote_settings stays: per body, "may a cast vote be changed" names nobody.
 - members: name, faction, role, voting and body stay (the minutes and the attendance list refer to them);
   their key material goes: keyid and passphrase are replaced by fresh random values nobody ever received,
   the personal code is removed (NULL marks a member whose key material is gone). Such a session can only
@@ -43,11 +53,15 @@ from typing import Any
 from appliance.captive import keys
 from appliance.store.db import audit
 from appliance.store.transaction import transaction
+from appliance.usecases import votes
 
 # Session-bound tables whose rows of an expired session are deleted outright.
 SESSION_TABLES = ("presence_devices", "presence_state", "presence_intervals", "presence_corrections",
                   "chat_messages", "chat_mutes", "chat_settings", "chat_reads", "push_events", "admissions",
                   "doc_downloads", "doc_reads", "speakers_requests", "speakers_lists", "speakers_session")
+# The votes' session-bound tables (ballots, cast keys and faction counts hang on `votes`): usecases.votes.wipe
+# deletes them, the append-only vote_log included.
+VOTE_TABLES = ("votes", "vote_deputies", "vote_conflicts", "vote_paper", "vote_log")
 
 MAC_RE = re.compile(r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b")
 IPV4_RE = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
@@ -92,7 +106,7 @@ def expired_sessions(db: Any, days: int, today: date) -> list[int]:
     """Sessions held before the limit that still hold personal data; never the active one."""
     day, _ts, _iso = cutoff(days, today)
     held = " OR ".join(f"EXISTS (SELECT 1 FROM {t} x WHERE x.session_id = sessions.id)"  # noqa: S608
-                       for t in SESSION_TABLES)
+                       for t in SESSION_TABLES + VOTE_TABLES)
     rows = db.execute(
         f"SELECT id FROM sessions WHERE active = 0 AND date < ? AND ({held}"  # noqa: S608 - fixed names
         " OR EXISTS (SELECT 1 FROM members m WHERE m.session_id = sessions.id AND m.code IS NOT NULL)) ORDER BY id",
@@ -113,6 +127,7 @@ def purge(db: Any, days: int, today: date | None = None) -> Purge:
         for sid in expired_sessions(db, days, today):
             for table in SESSION_TABLES:
                 _delete(db, report, table, "session_id = ?", [sid])
+            report.add("votes (all tables)", votes.wipe(db, sid, "retention"))
             retired = 0
             for (member_id,) in db.execute("SELECT id FROM members WHERE session_id = ? AND code IS NOT NULL",
                                            [sid]).fetchall():

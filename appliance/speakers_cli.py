@@ -97,7 +97,8 @@ def add_parsers(sub: Any) -> None:
     xp = acts.add_parser("export", help="die Redebeiträge für das Protokoll (je Punkt mit Beginn und Dauer)")
     xp.add_argument("session", type=int)
     xp.add_argument("--csv", action="store_true", help="als CSV für eine Tabellenkalkulation")
-    wp = acts.add_parser("wipe", help="Rednerlisten, Wortmeldungen, Leitung und Ansage der Sitzung löschen")
+    wp = acts.add_parser("wipe", help="Rednerlisten, Wortmeldungen, Leitung, Ansage und Abstimmungen (mit "
+                                      "namentlichen Listen und Abstimmungsprotokoll) der Sitzung löschen")
     wp.add_argument("session", type=int)
     wp.add_argument("--ja", dest="yes", action="store_true", help="ohne Rückfrage")
 
@@ -179,7 +180,7 @@ def main(cfg: Config, args: argparse.Namespace) -> int:
             return 0
         if a == "wipe":
             if not args.yes:
-                answer = input(f"Alle Wortmeldungen von Sitzung {sid} löschen? [ja/nein] ")
+                answer = input(f"Alle Wortmeldungen und Abstimmungen von Sitzung {sid} löschen? [ja/nein] ")
                 if answer.strip().lower() != "ja":
                     return fail("nicht bestätigt, nichts geändert (ohne Rückfrage: --ja).")
             print(f"{acts.wipe(db, sid, 'cli')} Wortmeldungen gelöscht.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -22,9 +23,10 @@ from appliance.chat import rules as chat_rules
 from appliance.config import Config
 from appliance.presence.sources import PresenceDaemon
 from appliance.push import hub as hub_mod
+from appliance.rules.viewer import Viewer
 from appliance.sessions import service
 from appliance.store import open_db
-from appliance.usecases import displays
+from appliance.usecases import displays, votes
 from appliance.web import auth
 from tests.conftest import ROOT, need, need_binary
 from tests.live_support import ANNA_IP, GUEST_IP
@@ -64,7 +66,10 @@ SKIPPED = {
     "presence.attendance_csv": "CSV",
     "chat.chat_csv": "CSV",
     "speakers.minutes_csv": "CSV",
+    "votes_clerk.minutes_csv": "CSV",
+    "votes_clerk.minutes_json": "JSON",
     "speakers.member_live": "the Wortmeldung block alone, swapped into / by live-reload.js (checked there)",
+    "votes.member_live": "the Abstimmung block alone, swapped into / by live-reload.js (checked there)",
 }
 
 # Templates that are no page of their own, each with the reason.
@@ -73,6 +78,8 @@ NOT_A_PAGE = {
                            "dashboard/_parts.html that /technik/ renders",
     "speakers/member_live.html": "the start page's Wortmeldung block for live-reload.js (speakers.member_live): "
                                  "the same portal/_speakers.html that / renders",
+    "votes/member_live.html": "the start page's Abstimmung block for live-reload.js (votes.member_live): the same "
+                              "portal/_votes.html that / renders",
 }
 
 AXE_RUN = """async (tags) => {
@@ -207,7 +214,7 @@ def clerk_pages(audit: Audit, page, box: Box, label: str, sessions: list[int], m
         audit.visit(page, box, path, label)
     for sid in sessions:
         for sub in ("", "/cards", "/guest-poster", "/rotate", "/activate", "/unterlagen", "/unterlagen/loeschen",
-                    "/unterlagen/loeschen?what=all", "/redner"):
+                    "/unterlagen/loeschen?what=all", "/redner", "/abstimmungen", "/abstimmungen/protokoll"):
             audit.visit(page, box, f"/clerk/sessions/{sid}{sub}", label)
     for path in more:
         audit.visit(page, box, path, label)
@@ -251,6 +258,25 @@ def tech_pages(audit: Audit, page, box: Box, label: str, macs: list[str]) -> Non
         audit.visit(page, box, f"/technik/?mac={mac}&sort=signal&order=desc", label)
 
 
+def _clerk_votes(db, data: dict) -> None:
+    """The clerk's votes page and minutes with data (issue 14): a deputy standing in, a conflict, a closed named
+    vote with a vote entered by hand, paper ballots with and without a lot."""
+    s, ms = data["s"], data["ms"]
+    clerk, now = Viewer("clerk", s.id), time.time()
+    assert votes.set_deputy(db, clerk, s.id, ms["Dora"].id, ms["Carla"].id, now=now)
+    assert votes.set_conflicted(db, clerk, s.id, None, ms["Carla"].id, True, now=now)
+    for m in (ms["Anna"], ms["Bernd"]):  # present (tests.test_links' data may have them present already)
+        db.execute("INSERT OR IGNORE INTO presence_intervals(session_id, member_id, start, start_source) "
+                   "VALUES (?, ?, ?, 'wifi')", [s.id, m.id, now - 60])
+    opened = votes.open_vote(db, clerk, s.id, question="Dem Haushalt zustimmen?", now=now, mode="named")
+    if opened:  # (another feature's data may hold a vote open)
+        votes.enter_by_hand(db, clerk, s.id, opened.vote_id, ms["Anna"].id, "yes", now=now)
+        votes.close_vote(db, clerk, s.id, now=now + 1)
+    votes.record_paper(db, clerk, s.id, "election", title="Vorsitz Ausschuss", now=now, counts={"A": 3, "B": 3})
+    votes.record_paper(db, clerk, s.id, "hare_niemeyer", title="Ausschuss", now=now, counts={"SPD": 2, "CDU": 1},
+                       seats=3)
+
+
 def with_data(root: Path, start) -> tuple[Box, dict]:
     """A monitor with two minutes of history and alerts, then populate's session with members, items, files (a
     Tischvorlage among them), chat rooms and messages, and presence."""
@@ -264,6 +290,7 @@ def with_data(root: Path, start) -> tuple[Box, dict]:
     mon.close()
     fake.close()
     data = _populate_all(cfg, db)
+    _clerk_votes(db, data)
     PresenceDaemon(cfg).round(db)
     db.conn.close()
     box = start(dataclasses.replace(cfg, radios=mon.cfg.radios))

@@ -59,6 +59,7 @@ from appliance.usecases import portal as portal_acts
 from appliance.usecases import presence as presence_acts
 from appliance.usecases import sessions as session_acts
 from appliance.usecases import speakers as speaker_acts
+from appliance.usecases import votes as vote_acts
 from appliance.web.viewer import Viewer
 from tests import pdf_samples
 from tests.atomic_support import diff, dump, fail_on, recording
@@ -297,6 +298,17 @@ def _retention_setup(cfg, db):
     chat.post(db, viewer, "all", "c1-0000000000", "alt")
     chat.mute(db, old.id, "device:02:00:00:00:00:33", "clerk")
     chat.set_settings(db, old.id, Settings(guests_chat=True), "clerk")
+    # its votes: a closed named vote (ballots with names, faction counts), a conflict, a paper election, the log
+    clerk = Viewer("clerk", old.id)
+    db.execute("UPDATE members SET voting = 1 WHERE session_id = ?", [old.id])  # the roster CSV gave none
+    m2 = service.members(db, old.id)[1]
+    db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) VALUES (?, ?, ?, 'wifi')",
+               [old.id, m2.id, time.time()])
+    _ok(vote_acts.set_conflicted(db, clerk, old.id, None, m.id, True, now=VT - 10))
+    vid = vote_acts.open_vote(db, clerk, old.id, question="Zustimmen?", mode="named", now=VT).vote_id
+    _ok(vote_acts.cast(db, Viewer("member", old.id, m2, True), old.id, vid, m2.id, "yes", _ballot_key(1), now=VT))
+    _ok(vote_acts.close_vote(db, clerk, old.id, now=VT + 5))
+    _ok(vote_acts.record_paper(db, clerk, old.id, "election", title="Wahl", now=VT + 9, counts={m2.name: 2}, no=0))
     council(db, members=1)  # the active one stays
     long_ago = "2020-01-02T10:00:00.000000Z"
     db.execute("INSERT INTO stations(mac, interface, keyid, connected, connected_at, disconnected_at) "
@@ -426,6 +438,25 @@ def _speakers_setup(cfg, db):
     return s, item, clerk, a, b, c, ra, rb, ri
 
 
+def _session_done_setup(cfg, db):
+    """_speakers_setup, and the session voted: two members present, a named vote closed (names kept), one member
+    conflicted, a paper election recorded — what the clerk wipes after the minutes."""
+    st = _speakers_setup(cfg, db)
+    s, item, clerk, a, b, c = st[:6]
+    db.execute("UPDATE members SET voting = 1 WHERE session_id = ?", [s.id])  # the roster CSV gave none
+    for v in (a, b):
+        db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) "
+                   "VALUES (?, ?, ?, 'wifi')", [s.id, v.member.id, VT - 60])
+    _ok(vote_acts.set_conflicted(db, clerk, s.id, item, c.member.id, True, now=VT - 10))
+    vid = vote_acts.open_vote(db, a, s.id, question="Zustimmen?", mode="named", now=VT).vote_id
+    for i, v in enumerate((a, b)):
+        _ok(vote_acts.cast(db, v, s.id, vid, v.member.id, "yes", _ballot_key(i), now=VT + 1))
+    _ok(vote_acts.close_vote(db, a, s.id, now=VT + 5))
+    _ok(vote_acts.record_paper(db, clerk, s.id, "dhondt", title="Sitze", now=VT + 9, counts={"A": 3, "B": 1},
+                               seats=2))
+    return st
+
+
 def _sp(fn):
     """A speakers act on the setup above: fn(db, s, item, clerk, a, b, c, ra, rb, ri)."""
     return lambda cfg, db, st: fn(db, *st)
@@ -433,6 +464,120 @@ def _sp(fn):
 
 def _ok(out) -> None:
     assert out.ok, out.text  # a refusal would write nothing and prove nothing
+
+
+# --- votes (issue 14) ---------------------------------------------------------------------------------------
+
+VT = 1_800_000_000.0  # the votes' clock
+
+
+@dataclass(frozen=True)
+class VoteRoom:
+    s: service.Session
+    item: int
+    clerk: Viewer
+    chair: Viewer
+    m: dict  # first name -> Viewer of that member's own device
+
+
+def _vote_room(cfg, db) -> VoteRoom:
+    """Rat: Anna, Bernd (SPD), Carla (CDU, chairs), Dirk (CDU), Fritz (Grüne, absent) vote; Dora (Grüne) is a
+    deputy. All but Fritz are in the room; the room is on TOP 5."""
+    s = service.create_session(db, body="Rat", title="Sitzung", day="2026-12-07")
+    service.insert_members(db, s.id, [
+        roster.MemberRow("Anna Schmidt", "SPD", "member", True, "Rat"),
+        roster.MemberRow("Bernd Müller", "SPD", "member", True, "Rat"),
+        roster.MemberRow("Carla Weber", "CDU", "member", True, "Rat"),
+        roster.MemberRow("Dirk Berg", "CDU", "member", True, "Rat"),
+        roster.MemberRow("Fritz Alt", "Grüne", "member", True, "Rat"),
+        roster.MemberRow("Dora Klein", "Grüne", "deputy", False, "Rat")])
+    service.set_active(db, s.id)
+    s = service.get_session(db, s.id)
+    ms = {m.name.split()[0]: m for m in service.members(db, s.id)}
+    item = docs.add_item(db, s.id, "Haushalt 2027", number="5")
+    clerk = Viewer("clerk", s.id)
+    _ok(speaker_acts.set_chair(db, clerk, s.id, ms["Carla"].id))
+    _ok(speaker_acts.set_current_item(db, clerk, s.id, item))
+    for name in ("Anna", "Bernd", "Carla", "Dirk", "Dora"):
+        db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) "
+                   "VALUES (?, ?, ?, 'wifi')", [s.id, ms[name].id, VT - 600])
+    m = {n: Viewer("member", s.id, mm, True, f"10.77.1.{60 + i}") for i, (n, mm) in enumerate(ms.items())}
+    return VoteRoom(s, item, clerk, m["Carla"], m)
+
+
+def _ballot_key(n: int) -> str:
+    return f"k{n:015d}"
+
+
+def _vote_ready(cfg, db) -> VoteRoom:
+    """The room before a vote: Dora stands in for the absent Fritz, Dirk is conflicted on TOP 5."""
+    r = _vote_room(cfg, db)
+    _ok(vote_acts.set_deputy(db, r.clerk, r.s.id, r.m["Dora"].member.id, r.m["Fritz"].member.id, now=VT - 60))
+    _ok(vote_acts.set_conflicted(db, r.clerk, r.s.id, r.item, r.m["Dirk"].member.id, True, now=VT - 50))
+    return r
+
+
+def _casting(cfg, db, mode: str = "open") -> tuple[VoteRoom, int]:
+    """A vote running on TOP 5 (_vote_ready): Anna and Bernd voted from their phones (with idempotency keys),
+    the clerk entered Carla's vote by hand; Dora has not voted yet."""
+    r = _vote_ready(cfg, db)
+    out = vote_acts.open_vote(db, r.chair, r.s.id, question="Dem Haushalt zustimmen?", mode=mode, now=VT)
+    _ok(out)
+    for i, (name, choice) in enumerate((("Anna", "yes"), ("Bernd", "no"))):
+        _ok(vote_acts.cast(db, r.m[name], r.s.id, out.vote_id, r.m[name].member.id, choice, _ballot_key(i),
+                           now=VT + 1 + i))
+    _ok(vote_acts.enter_by_hand(db, r.clerk, r.s.id, out.vote_id, r.m["Carla"].member.id, "abstain", now=VT + 4))
+    return r, out.vote_id
+
+
+def _closed(cfg, db) -> tuple[VoteRoom, int]:
+    r, vid = _casting(cfg, db)
+    _ok(vote_acts.close_vote(db, r.chair, r.s.id, now=VT + 10))
+    return r, vid
+
+
+def _due(cfg, db) -> tuple[VoteRoom, int]:
+    r, vid = _casting(cfg, db)
+    _ok(vote_acts.set_countdown(db, r.chair, r.s.id, 5, now=VT + 5))
+    return r, vid
+
+
+def _votes_wipe_setup(cfg, db) -> VoteRoom:
+    """A session after the votes: a closed named vote, a cancelled open one, a paper election; deputies,
+    conflicts and the log."""
+    r, _vid = _casting(cfg, db, mode="named")
+    _ok(vote_acts.close_vote(db, r.chair, r.s.id, now=VT + 10))
+    _ok(vote_acts.open_vote(db, r.chair, r.s.id, question="Vertagen?", now=VT + 20))
+    _ok(vote_acts.cast(db, r.m["Anna"], r.s.id, _open_id(db, r), r.m["Anna"].member.id, "yes",
+                       _ballot_key(9), now=VT + 21))
+    _ok(vote_acts.cancel_vote(db, r.chair, r.s.id, now=VT + 22, reason="Störung"))
+    _ok(vote_acts.record_paper(db, r.clerk, r.s.id, "election", title="Wahl der Schriftführung", now=VT + 30,
+                               counts={"Anna Schmidt": 3, "Bernd Müller": 1}, no=0))
+    return r
+
+
+def _arrived(cfg, db) -> tuple[VoteRoom, int]:
+    """An open vote with nobody standing in for the absent Fritz; Anna voted; then Fritz arrives: he may vote,
+    and his first cast creates his ballot."""
+    r = _vote_room(cfg, db)
+    vid = vote_acts.open_vote(db, r.chair, r.s.id, question="Dem Haushalt zustimmen?", now=VT).vote_id
+    _ok(vote_acts.cast(db, r.m["Anna"], r.s.id, vid, r.m["Anna"].member.id, "yes", _ballot_key(1), now=VT + 1))
+    db.execute("INSERT INTO presence_intervals(session_id, member_id, start, start_source) VALUES (?, ?, ?, 'wifi')",
+               [r.s.id, r.m["Fritz"].member.id, VT + 5])
+    return r, vid
+
+
+def _closed_by_countdown(db, st, closed: list[int]) -> None:
+    assert closed == [st[1]], closed  # the due vote closed, by the tick's act
+
+
+def _open_id(db, r: VoteRoom) -> int:
+    return int(db.execute("SELECT id FROM votes WHERE session_id = ? AND state = 'open'", [r.s.id]).fetchone()[0])
+
+
+def _v(fn):
+    """A votes act on a setup returning (VoteRoom, vote_id): fn(db, r, vote_id); a refusal fails the case."""
+    return lambda cfg, db, st: _ok(fn(db, *st))
 
 
 CASES = [
@@ -558,11 +703,13 @@ CASES = [
          lambda cfg, db, s: chat.wipe(db, s.id, "clerk"),
          ("chat_messages DELETE", "chat_mutes DELETE", "chat_settings DELETE", "push_events DELETE",
           "audit INSERT")),
-    Case("retention_purge", ("retention.py:purge#1",), _retention_setup,
+    Case("retention_purge", ("retention.py:purge#1", "usecases/votes.py:wipe#1"), _retention_setup,
          lambda cfg, db, st: retention_purge(db),
          ("presence_devices DELETE", "presence_state DELETE", "presence_intervals DELETE",
           "presence_corrections DELETE", "chat_messages DELETE", "chat_mutes DELETE", "chat_settings DELETE",
-          "push_events DELETE", "admissions DELETE", "members UPDATE", "stations DELETE", "monitor_points DELETE",
+          "push_events DELETE", "admissions DELETE", "vote_log_purge INSERT", "vote_log DELETE", "vote_paper DELETE",
+          "vote_conflicts DELETE", "votes DELETE", "vote_faction_counts DELETE", "vote_ballots DELETE",
+          "vote_log_purge DELETE", "members UPDATE", "stations DELETE", "monitor_points DELETE",
           "monitor_alerts DELETE", "audit UPDATE", "audit INSERT")),
     # radio and monitor daemons
     Case("sync_stations", ("radio/daemon.py:sync_stations#1",), _stations_setup,
@@ -700,11 +847,91 @@ CASES = [
     Case("speakers_close_list", ("usecases/speakers.py:set_closed#1",), _speakers_setup,
          _sp(lambda db, s, item, clerk, a, *r: _ok(speaker_acts.close_list(db, a, s.id))),
          ("speakers_lists INSERT", "speakers_lists UPDATE", "audit INSERT", "push_events INSERT")),
-    Case("speakers_wipe", ("usecases/speakers.py:wipe#1",), _speakers_setup,
+    Case("speakers_wipe", ("usecases/speakers.py:wipe#1", "usecases/votes.py:wipe#1"), _session_done_setup,
          _sp(lambda db, s, *r: speaker_acts.wipe(db, s.id, "clerk")),
-         # deleting the requests sets the interventions' for_request to NULL first (ON DELETE SET NULL)
+         # deleting the requests sets the interventions' for_request to NULL first (ON DELETE SET NULL); the
+         # session's votes go in the same transaction (usecases.votes.wipe, nested)
          ("speakers_requests DELETE", "speakers_requests UPDATE", "speakers_lists DELETE", "speakers_session DELETE",
-          "push_events DELETE", "audit INSERT")),
+          "vote_log_purge INSERT", "vote_log DELETE", "vote_paper DELETE", "vote_conflicts DELETE", "votes DELETE",
+          "vote_faction_counts DELETE", "vote_ballots DELETE", "vote_log_purge DELETE", "push_events DELETE",
+          "audit INSERT")),
+    # votes (issue 14): each act writes its rows, one vote_log entry and (most) a push event in one transaction
+    Case("votes_open", ("usecases/votes.py:open_vote#1",), _vote_ready,
+         lambda cfg, db, r: _ok(vote_acts.open_vote(db, r.chair, r.s.id, question="Dem Haushalt zustimmen?",
+                                                    mode="named", now=VT)),
+         ("votes INSERT", "vote_ballots INSERT", "vote_log INSERT", "push_events INSERT")),
+    Case("votes_countdown", ("usecases/votes.py:set_countdown#1",), _casting,
+         _v(lambda db, r, vid: vote_acts.set_countdown(db, r.chair, r.s.id, 30, now=VT + 5)),
+         ("votes UPDATE", "vote_log INSERT", "push_events INSERT")),
+    Case("votes_close", ("usecases/votes.py:close_vote#1",), _casting,
+         _v(lambda db, r, vid: vote_acts.close_vote(db, r.chair, r.s.id, now=VT + 10)),
+         # an open vote: the member-vote link goes with the count (vote_ballots UPDATE)
+         ("votes UPDATE", "vote_faction_counts INSERT", "vote_cast_keys DELETE", "vote_ballots UPDATE",
+          "vote_log INSERT", "push_events INSERT")),
+    Case("votes_close_named", ("usecases/votes.py:close_vote#1",), lambda cfg, db: _casting(cfg, db, "named"),
+         _v(lambda db, r, vid: vote_acts.close_vote(db, r.chair, r.s.id, now=VT + 10)),
+         # a named vote keeps the names: no vote_ballots UPDATE
+         ("votes UPDATE", "vote_faction_counts INSERT", "vote_cast_keys DELETE", "vote_log INSERT",
+          "push_events INSERT")),
+    Case("votes_close_due", ("usecases/votes.py:close_due#1",), _due,
+         lambda cfg, db, st: _closed_by_countdown(db, st, vote_acts.close_due(db, VT + 10)),
+         ("votes UPDATE", "vote_faction_counts INSERT", "vote_cast_keys DELETE", "vote_ballots UPDATE",
+          "vote_log INSERT", "push_events INSERT")),
+    Case("votes_cancel", ("usecases/votes.py:cancel_vote#1",), _casting,
+         _v(lambda db, r, vid: vote_acts.cancel_vote(db, r.chair, r.s.id, now=VT + 10, reason="Störung")),
+         ("votes UPDATE", "vote_cast_keys DELETE", "vote_ballots UPDATE", "vote_log INSERT", "push_events INSERT")),
+    Case("votes_repeat", ("usecases/votes.py:repeat_vote#1", "usecases/votes.py:open_vote#1"), _closed,
+         _v(lambda db, r, vid: vote_acts.repeat_vote(db, r.chair, r.s.id, vid, now=VT + 20)),
+         ("votes INSERT", "vote_ballots INSERT", "vote_log INSERT", "push_events INSERT")),
+    Case("votes_cast", ("usecases/votes.py:cast#1",), _casting,
+         _v(lambda db, r, vid: vote_acts.cast(db, r.m["Dora"], r.s.id, vid, r.m["Dora"].member.id, "yes",
+                                              _ballot_key(7), now=VT + 6)),
+         ("vote_ballots UPDATE", "vote_cast_keys INSERT", "vote_log INSERT", "votes UPDATE", "push_events INSERT")),
+    Case("votes_cast_arrival", ("usecases/votes.py:cast#1",), _arrived,
+         _v(lambda db, r, vid: vote_acts.cast(db, r.m["Fritz"], r.s.id, vid, r.m["Fritz"].member.id, "no",
+                                              _ballot_key(8), now=VT + 6)),
+         # an arrival's first cast creates the ballot and raises the eligible count
+         ("vote_ballots INSERT", "votes UPDATE", "vote_ballots UPDATE", "vote_cast_keys INSERT", "vote_log INSERT",
+          "push_events INSERT")),
+    Case("votes_change", ("usecases/votes.py:cast#1",), _casting,
+         _v(lambda db, r, vid: vote_acts.cast(db, r.m["Bernd"], r.s.id, vid, r.m["Bernd"].member.id, "yes",
+                                              _ballot_key(6), now=VT + 6)),
+         # a changed vote: no new count, no progress event
+         ("vote_ballots UPDATE", "vote_cast_keys INSERT", "vote_log INSERT")),
+    Case("votes_enter_by_hand", ("usecases/votes.py:enter_by_hand#1",), _casting,
+         _v(lambda db, r, vid: vote_acts.enter_by_hand(db, r.clerk, r.s.id, vid, r.m["Dora"].member.id, "no",
+                                                       now=VT + 6)),
+         ("vote_ballots UPDATE", "vote_log INSERT", "votes UPDATE", "push_events INSERT")),
+    Case("votes_set_deputy", ("usecases/votes.py:set_deputy#1",), _vote_ready,
+         lambda cfg, db, r: _ok(vote_acts.set_deputy(db, r.clerk, r.s.id, r.m["Dora"].member.id,
+                                                     r.m["Anna"].member.id, now=VT)),
+         # Dora moves from Fritz to Anna: the upsert's INSERT turns into an UPDATE
+         ("vote_deputies INSERT", "vote_deputies UPDATE", "vote_log INSERT")),
+    Case("votes_clear_deputy", ("usecases/votes.py:set_deputy#1",), _vote_ready,
+         lambda cfg, db, r: _ok(vote_acts.set_deputy(db, r.clerk, r.s.id, r.m["Dora"].member.id, None, now=VT)),
+         ("vote_deputies DELETE", "vote_log INSERT")),
+    Case("votes_set_conflicted", ("usecases/votes.py:set_conflicted#1",), _vote_ready,
+         lambda cfg, db, r: _ok(vote_acts.set_conflicted(db, r.chair, r.s.id, r.item, r.m["Anna"].member.id, True,
+                                                         now=VT)),
+         ("vote_conflicts INSERT", "vote_log INSERT")),
+    Case("votes_clear_conflicted", ("usecases/votes.py:set_conflicted#1",), _vote_ready,
+         lambda cfg, db, r: _ok(vote_acts.set_conflicted(db, r.clerk, r.s.id, r.item, r.m["Dirk"].member.id,
+                                                         False, now=VT)),
+         ("vote_conflicts DELETE", "vote_log INSERT")),
+    Case("votes_set_may_change", ("usecases/votes.py:set_may_change#1",), _vote_ready,
+         lambda cfg, db, r: _ok(vote_acts.set_may_change(db, r.clerk, "", False, session_id=r.s.id, now=VT)),
+         ("vote_settings INSERT", "vote_log INSERT")),
+    Case("votes_record_paper", ("usecases/votes.py:record_paper#1",), _vote_ready,
+         lambda cfg, db, r: _ok(vote_acts.record_paper(db, r.clerk, r.s.id, "hare_niemeyer", now=VT,
+                                                       title="Sitze im Hauptausschuss", seats=5,
+                                                       counts={"SPD": 2, "CDU": 2, "Grüne": 1})),
+         ("vote_paper INSERT", "vote_log INSERT")),
+    Case("votes_wipe", ("usecases/votes.py:wipe#1",), _votes_wipe_setup,
+         lambda cfg, db, r: vote_acts.wipe(db, r.s.id, "clerk"),
+         # ballots and faction counts go with their votes (ON DELETE CASCADE); the purge row only while the log goes
+         ("vote_log_purge INSERT", "vote_log DELETE", "vote_paper DELETE", "vote_conflicts DELETE",
+          "vote_deputies DELETE", "votes DELETE", "vote_faction_counts DELETE", "vote_ballots DELETE",
+          "vote_log_purge DELETE")),
 ]
 
 

@@ -24,8 +24,10 @@ from appliance.rules import display as display_rules
 from appliance.rules import login as login_rules
 from appliance.rules import prefetch as prefetch_rules
 from appliance.rules import speakers as speakers_rules
+from appliance.rules import votes as votes_rules
 from appliance.sessions import roster
 from appliance.usecases import speakers as speakers_acts
+from appliance.usecases import votes as votes_acts
 from appliance.web import i18n
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,10 @@ DYNAMIC = {
     "speakers.step.": set(speakers_acts.STEP_ACTIONS),  # the minutes' procedural steps (audit actions)
     "speakers.ask.": set(speakers_rules.KINDS),  # the member's buttons, one per kind
     "speakers.rule.": set(speakers_rules.PROCEDURE_FIELDS),  # the console's rules-of-procedure form
+    "votes.choice.": set(votes_rules.CHOICES),  # web.votes: the choices' names (the vote_choice filter)
+    "votes.mode.": set(votes_acts.MODES),  # the vote panel and the room screen: open / named
+    "votes.rule.": set(votes_rules.RULES),  # the vote panel: the majority rules
+    "votes.base.": set(votes_rules.BASES),  # the vote panel: a custom majority's base
     # the error handler (app.py); other codes: Werkzeug's text
     "error.": {"csrf", "400", "403", "404", "405", "413", "429", "500", "503"},
 }

@@ -23,7 +23,8 @@ PACKAGE = ROOT / "appliance"
 
 # The layers, top to bottom. A module belongs to the first layer with a matching entry (a module or package).
 INTERFACES = ("appliance.web", "appliance.cli", "appliance.chat.views", "appliance.presence.views",
-              "appliance.documents.cli", "appliance.firstboot", "appliance.demo", "appliance.speakers_cli")
+              "appliance.documents.cli", "appliance.firstboot", "appliance.demo", "appliance.speakers_cli",
+              "appliance.votes_cli")
 USECASES = ("appliance.usecases",)
 RULES = ("appliance.rules", "appliance.documents.policy", "appliance.chat.rules", "appliance.presence.engine")
 ADAPTERS_AND_STORE = ("appliance.store", "appliance.helper", "appliance.radio", "appliance.netconf",

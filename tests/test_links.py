@@ -24,9 +24,10 @@ from appliance.chat import rules as chat_rules
 from appliance.chat import store as chat
 from appliance.documents import service as documents
 from appliance.helper.client import NullHelper
+from appliance.presence.sources import PresenceDaemon
 from appliance.push import hub as hub_mod
 from appliance.rules.viewer import Viewer
-from appliance.usecases import speakers
+from appliance.usecases import speakers, votes
 from appliance.web import links
 from appliance.web.app import create_app
 from tests import pdf_samples
@@ -159,6 +160,14 @@ def _populate_all(cfg, db) -> dict:
         f.write(f"0 {NEW_GUEST_MAC} {NEW_GUEST_IP} * *\n0 {NO_KEY_MAC} {NO_KEY_IP} * *\n")
     db.execute("INSERT INTO stations(mac, interface, keyid, connected) VALUES (?, 'wlan0', 'guest', 1)",
                [NEW_GUEST_MAC])
+    # A named vote on the room's item, closed (issue 14): its result on the start page, the chair's console and
+    # the room screen (the open vote's form and count: tests/test_votes_browser.py). Anna and Bernd are present.
+    PresenceDaemon(cfg).round(db)
+    vote = votes.open_vote(db, clerk, s.id, question="Dem Haushalt zustimmen?", now=time.time(), mode="named")
+    assert vote, vote.text
+    assert votes.cast(db, anna, s.id, vote.vote_id, ms["Anna"].id, "yes", "links-vote-0001", now=time.time())
+    assert votes.enter_by_hand(db, clerk, s.id, vote.vote_id, ms["Bernd"].id, "no", now=time.time())
+    assert votes.close_vote(db, clerk, s.id, now=time.time())
     return {"s": s, "ms": ms}
 
 

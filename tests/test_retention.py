@@ -82,6 +82,25 @@ SCHEMA: dict[str, dict[str, str]] = {
     "speakers_requests": {"id": "", "session_id": "", "item_id": "", "member_id": "member", "kind": "", "state": "",
                           "position": "", "for_request": "", "added_by": "", "requested_at": "", "started_at": "",
                           "ended_at": "", "duration": "", "limit_seconds": "", "extra_seconds": ""},
+    # Votes (issue 14): everything of an expired session goes (usecases.votes.wipe inside the run).
+    "votes": {"id": "", "session_id": "", "item_id": "", "item_title": "text", "question": "text", "mode": "",
+              "rule": "", "rule_params": "", "state": "", "may_change": "", "attempt": "", "repeat_of": "",
+              "statutory": "", "eligible": "", "present": "", "conflicted": "", "quorum_needed": "", "quorate": "",
+              "opened_at": "", "closes_at": "", "closed_at": "", "yes": "", "no": "", "abstain": "", "by_hand": "",
+              "accepted": "", "result_text": "text", "cancel_reason": "text", "cast_count": ""},
+    "vote_ballots": {"id": "", "vote_id": "", "token": "", "member_id": "member", "name": "name", "faction": "",
+                     "stands_in_for": "member", "eligible_at_open": "", "choice": "", "by_clerk": "", "cast_at": ""},
+    # a device's idempotency key, tied to a ballot (and so, while the vote is open, to its member)
+    "vote_cast_keys": {"vote_id": "", "key": "text", "ballot_id": "", "choice": ""},
+    "vote_faction_counts": {"vote_id": "", "faction": "", "eligible": "", "yes": "", "no": "", "abstain": ""},
+    "vote_deputies": {"session_id": "", "deputy_id": "member", "member_id": "member"},
+    "vote_conflicts": {"session_id": "", "item_id": "", "member_id": "member", "marked_at": ""},
+    "vote_settings": {"body": "", "may_change": ""},  # per body: may a vote be changed; nobody named, stays
+    "vote_paper": {"id": "", "session_id": "", "item_id": "", "item_title": "text", "kind": "", "title": "text",
+                   "input": "text", "outcome": "text", "steps": "text", "recorded_at": ""},  # candidates' names
+    "vote_log": {"id": "", "session_id": "", "vote_id": "", "at": "", "actor": "text", "action": "",
+                 "detail": "text"},
+    "vote_log_purge": {"session_id": "", "by": "text"},  # who purges (a clerk's address): only during a wipe
 }
 KEPT = {"members"}  # rows stay (names for the minutes); their key material is checked separately
 BLANKED = {"audit"}  # rows stay, personal parts blanked
@@ -161,6 +180,37 @@ def fill(db) -> tuple[Fill, dict[str, int], dict[int, tuple]]:
         f.put(age, "speakers_requests", session_id=sid, item_id=0, member_id=m, kind="contribution", state="done",
               position=1, added_by="member", requested_at=ts, started_at=ts + 5, ended_at=ts + 65, duration=60.0)
         db.execute("INSERT INTO speakers_procedure(session_id, first_seconds) VALUES (?, 240)", [sid])  # stays
+        # Votes: a closed named vote (names kept for the minutes), its ballots, counts and log; a running open
+        # vote with a cast key; a deputy, a conflict, a paper election naming the candidates.
+        vid = 100 if age == "old" else 200
+        f.put(age, "votes", id=vid, session_id=sid, item_title=f"TOP 7 Abberufung {name}",
+              question=f"{name} abberufen?", mode="named", rule="simple", state="closed", may_change=1,
+              statutory=2, eligible=2, opened_at=ts, closed_at=ts + 30, yes=1, no=1, abstain=0,
+              accepted=0, result_text="1 Ja, 1 Nein: Stimmengleichheit, abgelehnt.", cancel_reason="")
+        f.put(age, "votes", id=vid + 1, session_id=sid, question="Vertagen?", mode="open", rule="simple",
+              state="cancelled", may_change=1, statutory=2, opened_at=ts + 60, closed_at=ts + 70,
+              cancel_reason=f"{name} meldet Störung", repeat_of=vid)
+        f.put(age, "vote_ballots", id=vid, vote_id=vid, token=f"t{vid}a", member_id=m, name=name, faction="SPD",
+              eligible_at_open=1, choice="yes", cast_at=ts + 5)
+        f.put(age, "vote_ballots", id=vid + 1, vote_id=vid, token=f"t{vid}b", member_id=m2, name=f"{name} 1",
+              faction="SPD", stands_in_for=m, eligible_at_open=1, choice="no", by_clerk=1, cast_at=ts + 6)
+        f.put(age, "vote_ballots", id=vid + 2, vote_id=vid + 1, token=f"t{vid}c", member_id=m, faction="SPD",
+              eligible_at_open=1, choice="abstain", cast_at=ts + 65)
+        f.put(age, "vote_cast_keys", vote_id=vid + 1, key=f"key-{mac}", ballot_id=vid + 2, choice="abstain")
+        f.put(age, "vote_faction_counts", vote_id=vid, faction="SPD", eligible=2, yes=1, no=1, abstain=0)
+        f.put(age, "vote_deputies", session_id=sid, deputy_id=m2, member_id=m)
+        f.put(age, "vote_conflicts", session_id=sid, item_id=0, member_id=m2, marked_at=ts)
+        f.put(age, "vote_paper", session_id=sid, kind="election", title=f"Wahl: {name}", item_title="TOP 8",
+              input=json.dumps({"counts": {name: 2}, "no": 0}), outcome=json.dumps({"elected": name}),
+              steps=f"{name}: 2 Stimmen\nGewählt: {name}", recorded_at=ts)
+        f.put(age, "vote_log", session_id=sid, vote_id=vid, at=ts, actor=f"clerk@{ip}", action="open",
+              detail=json.dumps({"ballots": [[f"t{vid}a", "SPD", m, name]], "conflicted": [m2]}))
+        f.put(age, "vote_log", session_id=sid, vote_id=vid, at=ts + 5, actor=f"member:{m}", action="cast",
+              detail=json.dumps({"member_id": m, "name": name, "choice": "yes"}))
+        f.put(age, "vote_log", session_id=sid, at=ts, actor="clerk", action="deputy",
+              detail=json.dumps({"deputy_id": m2, "member_id": m}))
+        # a purge row is gone when its wipe commits; a stray one (it may hold a clerk's address) goes too
+        f.put(age, "vote_log_purge", session_id=sid, by=f"clerk@{ip}")
         # Not bound to a session: by age.
         f.put(age, "push_events", session_id=999, topic="presence.changed", audience="clerks", at=at,
               payload=json.dumps({"member_id": m}))
@@ -218,6 +268,10 @@ def test_nothing_that_names_a_member_or_device_survives_the_limit(db):
     for mid in NEW_IDS:
         assert after[mid] == keys_before[mid]
     assert {m.name for m in service.members(db, sids["old"])} == {OLD_NAME, f"{OLD_NAME} 1"}
+    # The votes of the old session are gone entirely (the append-only log too); the recent session keeps all.
+    for table in ("votes", "vote_deputies", "vote_conflicts", "vote_paper", "vote_log", "vote_log_purge"):
+        counts = dict(db.execute(f"SELECT session_id, COUNT(*) FROM {table} GROUP BY session_id").fetchall())  # noqa: S608
+        assert sids["old"] not in counts and counts.get(sids["new"]), (table, counts)
     # The rules of procedure name nobody: both sessions keep theirs.
     assert db.execute("SELECT COUNT(*) FROM speakers_procedure WHERE first_seconds = 240").fetchone()[0] == 2
     # One audit entry for the run, naming what went; a second run finds nothing.

@@ -104,6 +104,23 @@ FIELDS: dict[str, dict[str, object]] = {
                            "order_seconds": "", "intervention_seconds": "", "warn_seconds": "", "max_speeches": "",
                            "pro_contra": "1"},
     "speakers.name_chair": {"member": "1"},
+    # issue 14: the clerk's votes page (web.votes_clerk)
+    "votes_clerk.deputy": {"deputy": "4", "member": "3"},
+    "votes_clerk.conflict": {"item": "1", "member": "2", "conflicted": "1"},
+    "votes_clerk.may_change": {"allowed": "0"},
+    "votes_clerk.hand": {"vote": "1", "member": "1", "choice": "yes"},
+    "votes_clerk.paper": {"kind": "dhondt", "title": "Ausschuss", "item": "1", "name": ["SPD", "CDU"],
+                          "count": ["10", "7"], "seats": "3", "yes": "", "no": "", "abstain": "", "rule": "custom",
+                          "num": "3", "den": "4", "base": "cast", "strict": "1"},
+    # issue 14: the member's cast (the contract of web.votes), the chair's vote panel on the console
+    "votes.cast": {"vote_id": "1", "member_id": "1", "choice": "yes", "key": "fuzz00000000001"},
+    "votes.open_vote": {"question": "Zustimmen?", "mode": "named", "rule": "custom", "num": "2", "den": "3",
+                        "base": "cast", "strict": "1"},
+    "votes.countdown": {"seconds": "30"},
+    "votes.close": {"vote": "1"},
+    "votes.cancel": {"vote": "1", "reason": "Unruhe"},
+    "votes.repeat": {"vote": "1"},
+    "votes.conflicted": {"member": "2", "item": "1", "conflicted": "1"},
 }
 # Fields read outside the view's own source (helpers it calls).
 INDIRECT = {"documents.clerk_upload": {"item"}, "documents.clerk_file_move": {"item"}}
@@ -248,7 +265,7 @@ def test_no_post_route_answers_500_and_refusals_are_german(world):
 
     for rule in post_rules(app):
         fields = FIELDS[rule.endpoint]
-        both = rule.endpoint == "chat.chat_send" or rule.rule.startswith("/vorsitz")  # devices and clerks post
+        both = rule.endpoint in ("chat.chat_send", "votes.cast") or rule.rule.startswith("/vorsitz")  # devices, clerks
         whos = ["device", "clerk"] if both else [_who(rule)]
         for who in whos:
             token = device_token if who == "device" else staff[who].token()

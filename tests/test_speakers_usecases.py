@@ -387,13 +387,22 @@ def test_minutes_rows_and_csv(db, room):
 
 def test_wipe_removes_the_sessions_speakers_data(db, room):
     s, ms, v, *_ = room
+    from appliance.usecases import votes
+
     acts.request(db, v["Anna"], s.id, now=T0)
     acts.close_list(db, v["Carla"], s.id)
+    # the session also voted: a named vote (cancelled), a conflict, a paper election — all in the vote log
+    assert votes.set_conflicted(db, v["clerk"], s.id, None, ms["Bernd"].id, True, now=T0).ok
+    assert votes.open_vote(db, v["clerk"], s.id, question="Zustimmen?", mode="named", now=T0).ok
+    assert votes.cancel_vote(db, v["clerk"], s.id, now=T0 + 1).ok
+    assert votes.record_paper(db, v["clerk"], s.id, "election", title="Wahl", now=T0 + 2,
+                              counts={"Anna Schmidt": 3}).ok
     assert acts.wipe(db, s.id, "clerk") == 1
-    for table in ("speakers_requests", "speakers_lists", "speakers_session"):
+    for table in ("speakers_requests", "speakers_lists", "speakers_session", "votes", "vote_conflicts",
+                  "vote_paper", "vote_log", "vote_log_purge"):
         assert db.execute(f"SELECT COUNT(*) FROM {table} WHERE session_id = ?", [s.id]).fetchone()[0] == 0  # noqa: S608
-    assert not [e for e in since(db, 0, s.id) if e.topic.startswith("speakers.")]
-    assert last_audit(db)[1] == "speakers.wipe"
+    assert not [e for e in since(db, 0, s.id) if e.topic.startswith(("speakers.", "votes."))]
+    assert last_audit(db)[1] == "speakers.wipe" and " votes=1 " in last_audit(db)[2]
 
 
 def test_move_by_steps_and_refusing_an_intervention(db, room):

@@ -267,6 +267,11 @@ def test_vote_log_is_append_only(db, council):
         db.execute("DELETE FROM vote_log")
     assert acts.wipe(db, s.id, "retention") > 0
     assert db.execute("SELECT COUNT(*) FROM vote_log").fetchone() == (0,)
+    # The purge row went with the log: the session's log is append-only again.
+    assert db.execute("SELECT COUNT(*) FROM vote_log_purge").fetchone() == (0,)
+    opened(db, s, v, now=T0 + 100)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        db.execute("DELETE FROM vote_log")
 
 
 def test_paper_ballots(db, council):

@@ -583,17 +583,24 @@ def reopen_list(db: Any, viewer: Viewer, session_id: int, **kw: Any) -> Outcome:
 
 
 def wipe(db: Any, session_id: int, actor: str) -> int:
-    """Delete the session's speakers lists, requests, chair and announcement and its speakers push events (the
-    clerk after the minutes are written; retention does the same after `retention_days`). The rules of procedure
-    stay. Returns how many requests were deleted."""
+    """Delete what running the session left (the clerk after the minutes are written; retention does the same
+    after `retention_days`): the speakers lists, requests, chair and announcement, the session's votes with their
+    ballots, named lists, deputies, conflicts, paper ballots and vote log (usecases.votes.wipe), and their push
+    events — one transaction, one audit entry. The rules of procedure stay. Returns how many requests were
+    deleted."""
     from appliance.push import events as push_events
+    from appliance.usecases import votes
 
     with transaction(db):
         (n,) = db.execute("SELECT COUNT(*) FROM speakers_requests WHERE session_id = ?", [session_id]).fetchone()
         for table in ("speakers_requests", "speakers_lists", "speakers_session"):
             db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id])  # noqa: S608 - fixed names
+        (n_votes,) = db.execute("SELECT COUNT(*) FROM votes WHERE session_id = ?", [session_id]).fetchone()
+        vote_rows = votes.wipe(db, session_id, actor)
         events = push_events.delete_session(db, session_id, "speakers.")
-        audit(db, actor, "speakers.wipe", f"session={session_id} requests={n} events={events}")
+        events += push_events.delete_session(db, session_id, "votes.")
+        audit(db, actor, "speakers.wipe", f"session={session_id} requests={n} votes={n_votes} "
+                                          f"vote_rows={vote_rows} events={events}")
     return int(n)
 
 

@@ -653,6 +653,28 @@ def set_may_change(db: Any, viewer: Viewer, body: str, allowed: bool, *, session
                    else "Abgegebene Stimmen können nicht mehr geändert werden.")
 
 
+@dataclass(frozen=True)
+class Records:
+    """What the clerk recorded for the session's votes, as their page shows it."""
+
+    deputies: dict[int, int]  # deputy id -> the member they stand in for
+    conflicts: dict[int, list[int]]  # item id (0: votes without item) -> members marked conflicted
+    may_change: bool  # the body's setting (rules of procedure)
+    current_item_id: int | None  # the item the room is on (default of the forms)
+
+
+def records(db: Any, session_id: int) -> Records | None:
+    """The clerk's records of the session: deputies, conflicts per item, the body's may-change setting."""
+    s = _session(db, session_id)
+    if s is None:
+        return None
+    conflicts: dict[int, list[int]] = {}
+    for item_id, member_id in db.execute("SELECT item_id, member_id FROM vote_conflicts WHERE session_id = ? "
+                                         "ORDER BY item_id, member_id", [s.id]):
+        conflicts.setdefault(item_id, []).append(member_id)
+    return Records(_deputies(db, s.id), conflicts, _may_change(db, s.body), s.current_item_id)
+
+
 # --- paper ballots ---------------------------------------------------------------------------------------
 
 
@@ -980,11 +1002,15 @@ def log(db: Any, session_id: int) -> list[tuple[str, dict]]:
 
 
 def wipe(db: Any, session_id: int, by: str) -> int:
-    """Delete the session's votes and their log (retention; a clerk's wipe): the purge names who did it."""
+    """Delete the session's votes and their log (retention; the clerk's wipe with usecases.speakers.wipe): the
+    purge row names who did it while the log's rows go, and goes with them, so the log of the session is
+    append-only again afterwards (and no clerk's address outlives the wipe); the caller's audit entry records
+    the wipe."""
     with transaction(db):
         db.execute("INSERT OR REPLACE INTO vote_log_purge(session_id, by) VALUES (?, ?)", [session_id, by])
         n = db.execute("DELETE FROM vote_log WHERE session_id = ?", [session_id]).rowcount
         for table in ("vote_paper", "vote_conflicts", "vote_deputies", "votes"):  # ballots go with their vote
             n += db.execute(f"DELETE FROM {table} WHERE session_id = ?", [session_id]).rowcount  # noqa: S608
+        db.execute("DELETE FROM vote_log_purge WHERE session_id = ?", [session_id])
     return n
 

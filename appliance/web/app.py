@@ -81,9 +81,11 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
     app.before_request(csrf.protect)
     from appliance.chat import views as chat_views
     from appliance.presence import views as presence_views
-    from appliance.web import clerk, dashboard, documents, live, saal, speakers
-    for module in (clerk, documents, live, chat_views, presence_views, dashboard, saal, speakers):
+    from appliance.web import clerk, dashboard, documents, live, saal, speakers, votes
+    for module in (clerk, documents, live, chat_views, presence_views, dashboard, saal, speakers, votes):
         app.register_blueprint(module.bp)
+    from appliance.web import votes_clerk
+    app.register_blueprint(votes_clerk.bp)
 
     # Push audiences beyond the built-in ones, each decided by the feature that owns it; this app's own.
     from appliance.chat import store as chat_store

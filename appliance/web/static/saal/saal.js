@@ -29,7 +29,25 @@
     return (left < 0 ? "-" : "") + Math.floor(s / 60) + ":" + (sec < 10 ? "0" : "") + sec;
   }
 
+  var voteDue = {};
+  function voteDeadline() {
+    // A vote's countdown (issue 14): once it ran out the screen fetches itself; that read closes the vote.
+    var v = document.getElementById("saal-vote");
+    var deadline = parseFloat(v && v.getAttribute("data-vote-deadline"));
+    if (isNaN(deadline)) { return; }
+    var shown = document.getElementById("saal-vote-deadline");
+    var left = Math.max(0, Math.ceil(deadline - (Date.now() + offset) / 1000));
+    if (shown) {
+      var text = shown.textContent.replace(/[0-9]+/, String(left));
+      if (shown.textContent !== text) { shown.textContent = text; }
+    }
+    if (voteDue[deadline] || left > 0) { return; }
+    voteDue[deadline] = true;
+    setTimeout(refresh, 200);
+  }
+
   function tick() {
+    voteDeadline();
     var t = document.getElementById("saal-timer");
     var live = document.getElementById("saal-live");
     if (!t || !live) { return; }
@@ -44,7 +62,11 @@
     t.classList.toggle("timer-warn", left >= 0 && left <= warn);
   }
 
+  // One fetch at a time: events during it (a burst of votes.progress, one per cast) ask for one more after it.
+  var busy = false, again = false;
   function refresh() {
+    if (busy) { again = true; return; }
+    busy = true;
     fetch(window.location.href, { credentials: "omit", cache: "no-store" }).then(function (r) {
       if (r.status !== 200) { window.location.reload(); return null; }
       return r.text();
@@ -66,7 +88,8 @@
       readClock(mine);
       tick();
       root.setAttribute("data-refreshed", String((parseInt(root.getAttribute("data-refreshed"), 10) || 0) + 1));
-    }).catch(function () { /* the box is briefly unreachable: the next event or the safety fetch tries again */ });
+    }).catch(function () { /* the box is briefly unreachable: the next event or the safety fetch tries again */ })
+      .then(function () { busy = false; if (again) { again = false; soon(); } });
   }
 
   function soon() {
