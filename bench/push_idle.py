@@ -44,8 +44,8 @@ def _window(procs: list[psutil.Process], seconds: float) -> float:
     return round(100 * (_cpu(procs) - start_cpu) / (time.monotonic() - start), 3)
 
 
-def measure(poll: float, clients: int, window: float, warmup: float = 3.0) -> dict:
-    web = WebServer.prepare(clients, push_poll=poll).start()
+def measure(poll: float, clients: int, window: float, heartbeat: float, warmup: float = 3.0) -> dict:
+    web = WebServer.prepare(clients, push_poll=poll, push_heartbeat=heartbeat).start()
     streams: list[SSEClient] = []
     try:
         workers = web.workers()
@@ -72,18 +72,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=300)
     ap.add_argument("--window", type=float, default=20.0, help="seconds of quiet measured per phase")
     ap.add_argument("--rounds", type=int, default=2, help="baseline and shipped server, alternating")
+    ap.add_argument("--heartbeat", type=float, default=Config().push_heartbeat, help="push_heartbeat of both")
     ap.add_argument("--out", type=Path, default=RESULTS / "push_idle.json")
     args = ap.parse_args(argv)
     shipped_poll = Config().push_poll
     runs: dict[str, list[dict]] = {"baseline": [], "shipped": []}
     for _ in range(args.rounds):
-        runs["baseline"].append(measure(BASELINE_POLL, args.clients, args.window))
-        runs["shipped"].append(measure(shipped_poll, args.clients, args.window))
+        runs["baseline"].append(measure(BASELINE_POLL, args.clients, args.window, args.heartbeat))
+        runs["shipped"].append(measure(shipped_poll, args.clients, args.window, args.heartbeat))
 
     def median(name: str, key: str) -> float:
         return round(statistics.median(r[key] for r in runs[name]), 3)
 
-    figures = {"clients": args.clients, "window_s": args.window, "rounds": args.rounds,
+    figures = {"clients": args.clients, "window_s": args.window, "rounds": args.rounds, "heartbeat_s": args.heartbeat,
                "shipped_pct_streams": median("shipped", "idle_pct_streams"),
                "baseline_pct_streams": median("baseline", "idle_pct_streams"),
                "shipped_pct_no_streams": median("shipped", "idle_pct_no_streams"),
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"the same run's {int(BASELINE_POLL * 1000)} ms poll",
                  ok=ok, figures=figures,
                  command=f"python -m bench.push_idle --clients {args.clients} --window {args.window:g} "
-                         f"--rounds {args.rounds}")
+                         f"--rounds {args.rounds} --heartbeat {args.heartbeat:g}")
     return 0
 
 
