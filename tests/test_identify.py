@@ -298,3 +298,57 @@ def test_records_answer_like_identify(cfg, db, no_arp):
         who = records.resolve(mac, ip)
         assert (who.kind, who.member, who.admitted, who.keyid) == (dev.kind, dev.member, dev.admitted, dev.keyid)
     assert [records.resolve(m, i).kind for m, i in pairs] == ["member", "guest", "member", "unknown"]
+
+
+def test_a_device_using_another_devices_leased_address_is_nobody(cfg, db, tmp_path):
+    """Gustav's phone takes Anna's leased address: the box's answers go to Gustav's MAC (its neighbour entry),
+    the lease names Anna's device. The request is nobody's, never Anna's; when the entry agrees, it is Anna."""
+    _, members = make_session(db)
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, members["Anna Schmidt"].keyid)
+    arp = tmp_path / "arp"
+    header = "IP address       HW type     Flags       HW address            Mask     Device\n"
+    arp.write_text(header + "10.77.0.10       0x1         0x2         02:5c:00:00:00:77     *        wlan0\n"
+                            "10.77.0.100      0x1         0x2         " + ANNA_MAC + "     *        wlan0\n")
+    dev = identify(db, cfg, "10.77.0.10", arp_path=arp)
+    assert dev.mac is None and dev.kind == "unknown" and dev.member is None
+    arp.write_text(header + f"10.77.0.10       0x1         0x2         {ANNA_MAC.upper()}     *        wlan0\n")
+    assert identify(db, cfg, "10.77.0.10", arp_path=arp).member.name == "Anna Schmidt"
+    arp.write_text(header + "10.77.0.10       0x1         0x0         00:00:00:00:00:00     *        wlan0\n")
+    assert identify(db, cfg, "10.77.0.10", arp_path=arp).member.name == "Anna Schmidt"  # not resolved yet
+
+
+def test_the_active_session_is_read_with_the_device(cfg, db, no_arp):
+    """identify reads the active session's id in the same statement as the device's rows (the viewer takes it from
+    there, one snapshot); a Device built by hand says it did not read one."""
+    s, members = make_session(db)
+    anna = members["Anna Schmidt"]
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, anna.keyid)
+    dev = identify(db, cfg, "10.77.0.10", arp_path=no_arp)
+    assert dev.session_read and dev.session_id == s.id
+    unknown = identify(db, cfg, "10.77.0.99", arp_path=no_arp)  # no lease, no neighbour entry: no MAC
+    assert unknown.mac is None and unknown.session_read and unknown.session_id == s.id
+    db.execute("UPDATE sessions SET active = 0")
+    assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).session_id is None
+    assert identify_mod.Device("10.77.0.10", ANNA_MAC, "member", anna, True).session_read is False
+
+
+def test_admissions_of_another_ip_or_session_or_revoked_do_not_count(cfg, db, no_arp):
+    """The one statement of resolve keeps the rule's inputs exact: only a live admission of exactly (MAC, IP)."""
+    s, members = make_session(db)
+    anna = members["Anna Schmidt"]
+    write_leases(cfg, (ANNA_MAC, "10.77.0.10"))
+    station(db, ANNA_MAC, anna.keyid)
+    with db.conn:
+        db.execute("INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at) "
+                   "VALUES (?, ?, '10.77.0.11', ?, 'member', '2026-11-24T18:00:00Z')", [s.id, ANNA_MAC, anna.id])
+        db.execute("INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at, revoked_at) "
+                   "VALUES (?, ?, '10.77.0.10', ?, 'member', '2026-11-24T18:00:00Z', '2026-11-24T18:01:00Z')",
+                   [s.id, ANNA_MAC, anna.id])
+    dev = identify(db, cfg, "10.77.0.10", arp_path=no_arp)
+    assert dev.kind == "member" and dev.member == anna and dev.admitted is False
+    with db.conn:
+        db.execute("INSERT INTO admissions(session_id, mac, ip, member_id, kind, admitted_at) "
+                   "VALUES (?, ?, '10.77.0.10', ?, 'member', '2026-11-24T18:02:00Z')", [s.id, ANNA_MAC, anna.id])
+    assert identify(db, cfg, "10.77.0.10", arp_path=no_arp).admitted is True

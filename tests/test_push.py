@@ -182,3 +182,27 @@ def test_pages_of_admitted_devices_load_live_js_with_a_start_id(live, db):
     assert 'src="/static/js/live.js"' in html and f'data-push-last="{eid}"' in html
     portal = call(app, "/portal", "10.77.0.99").get_data(as_text=True)
     assert "live.js" not in portal
+
+
+def test_a_stream_remembers_only_audiences_its_viewer_alone_decides():
+    """hub.Subscriber.may_see: built-in and per-id audiences are decided by the stream's fixed viewer (asked once);
+    a feature's audience (a chat room, a document) may change with the database and is asked on every event."""
+    from appliance.push.audience import is_pure
+
+    asked: list[str] = []
+    allowed = {"chat:all": True}
+
+    def check(viewer, audience, db):
+        asked.append(audience)
+        return visible(viewer, audience, db) if is_pure(audience) else allowed.get(audience, False)
+
+    clerk = hub_mod.Subscriber(Viewer("clerk", 1), 1, check)
+    for _ in range(3):
+        assert clerk.may_see("clerks", None) and clerk.may_see("all", None)
+        assert not clerk.may_see("member:7", None) and not clerk.may_see("display:2", None)
+        assert clerk.may_see("chat:all", None)
+    assert asked.count("clerks") == 1 and asked.count("member:7") == 1 and asked.count("chat:all") == 3
+    allowed["chat:all"] = False  # e.g. the room was closed: the next event is asked again and denied
+    assert not clerk.may_see("chat:all", None)
+    assert [is_pure(a) for a in ("all", "members", "clerks", "member:3", "display:1", "chat:all", "doc:5")] == \
+        [True, True, True, True, True, False, False]

@@ -351,3 +351,40 @@ def test_the_log_of_a_whole_session_replays_to_the_stored_results(db, council):
                 "SELECT faction, yes, no, abstain FROM vote_faction_counts WHERE vote_id = ?", [vid])}
             assert got["factions"] == factions
     assert [stored[k]["accepted"] for k in sorted(stored)] == [True, True, None, True, False]
+
+
+def _mine_on_the_whole_list(db, sid: int, vid: int, member_id: int, now: float) -> tuple[bool, str]:
+    """What each member's view of the open vote said before it shared the cast's fast path: the rules asked on
+    the whole list of people, ballots, deputies and conflicts."""
+    vote = acts._vote(db, sid, vid)
+    people = acts._people(db, sid)
+    ballots = db.execute("SELECT member_id, eligible_at_open, choice FROM vote_ballots WHERE vote_id = ? AND "
+                         "member_id IS NOT NULL", [vid]).fetchall()
+    d = vr.may_cast(acts._is_open(vote, now), member_id, {m for m, e, _c in ballots if e},
+                    {p.id for p in people if p.present}, people, acts._deputies(db, sid),
+                    acts._conflicted(db, sid, vote.item_id), {m for m, _e, c in ballots if c})
+    return d.ok, d.text
+
+
+def test_each_members_view_of_the_open_vote_agrees_with_the_rules_on_the_whole_list(db, council):
+    """`state(member_id=…).mine` — every phone's refetch of its vote block — takes the cast's fast path for an
+    eligible ballot holder; for everyone, at every step, it says what the rules say on the whole list."""
+    s, ms, v, top5, _ = council
+    assert acts.set_deputy(db, v["clerk"], s.id, ms["Dora"].id, ms["Fritz"].id, now=T0).ok
+    assert acts.set_conflicted(db, v["clerk"], s.id, top5, ms["Emil"].id, True, now=T0).ok
+    vid = opened(db, s, v)
+
+    def agree(now: float) -> None:
+        for name, m in ms.items():
+            mine = acts.state(db, s.id, now=now, member_id=m.id).mine
+            assert (mine.may, mine.reason) == _mine_on_the_whole_list(db, s.id, vid, m.id, now), (name, now)
+
+    agree(T0 + 1)  # eligible holders, the deputy for absent Fritz, conflicted Emil, staff, a guest
+    assert acts.cast(db, v["Dora"], s.id, vid, ms["Dora"].id, "no", key(1), now=T0 + 2).ok
+    assert acts.cast(db, v["Anna"], s.id, vid, ms["Anna"].id, "yes", key(2), now=T0 + 2).ok
+    arrive(db, s.id, ms["Fritz"].id, at=T0 + 3)  # his deputy has voted: he may not
+    leave(db, s.id, ms["Bernd"].id, T0 + 3)  # a holder who left: absent_now
+    agree(T0 + 4)
+    assert acts.state(db, s.id, now=T0 + 4, member_id=ms["Bernd"].id).mine.may is False
+    assert acts.close_vote(db, v["Carla"], s.id, now=T0 + 5).ok
+    assert acts.state(db, s.id, now=T0 + 6, member_id=ms["Anna"].id).mine.may is False

@@ -1,11 +1,12 @@
 """Who is this client? The adapter that reads what the one device rule (appliance.rules.device) needs.
 
-IP → MAC (DHCP lease, else ARP) → the `stations` row of that MAC, the live admissions of that (MAC, IP), the
-active session's members → rules.device.resolve. The person comes from the keyid hostapd reported for the
-connected station (the member's personal Wi-Fi key); where no radio of ours reports one (external access
-points), from a live admission that the member's personal code created for exactly this (MAC, IP) in the
-active session (captive.codes). The MAC is merely the link between the IP the web app sees and those rows:
-phones randomise it, so it is never used as anybody's identity on its own.
+IP → MAC (DHCP lease, checked against the kernel's neighbour entry; else that entry) → the `stations` row of
+that MAC, the live admissions of that (MAC, IP), the active session's members → rules.device.resolve. The
+person comes from the keyid hostapd reported for the connected station (the member's personal Wi-Fi key);
+where no radio of ours reports one (external access points), from a live admission that the member's personal
+code created for exactly this (MAC, IP) in the active session (captive.codes). The MAC is merely the link
+between the IP the web app sees and those rows: phones randomise it, so it is never used as anybody's identity
+on its own.
 
 The presence daemon and the technicians' dashboard ask the same rule through `Records` (read once per round
 or page, then resolve many devices without further queries).
@@ -39,6 +40,10 @@ class Device:
     member: service.Member | None
     admitted: bool
     keyid: str | None = None  # the connected station's keyid; None: no radio of ours knows the device
+    # The active session's id as read with the device's rows (one snapshot); session_read False: not read here
+    # (a Device built by hand), ask sessions.service.active_session.
+    session_id: int | None = None
+    session_read: bool = False
 
 
 class LeaseCache:
@@ -89,15 +94,24 @@ LEASES = LeaseCache()
 
 
 def mac_for_ip(cfg: Config, ip: str, arp_path: Path = PROC_ARP, cache: LeaseCache = LEASES) -> str | None:
-    lease = cache.lease_for_ip(cfg.leases_file, ip, now=time.time())
-    if lease is not None:
-        return lease.mac
-    # External access points, static addresses or a lease file not yet written: the kernel's ARP table.
+    """The device behind an address: the MAC of its DHCP lease — but only if the kernel's neighbour entry for
+    the address (where the box's answers go) names the same device. A phone that takes another member's address
+    keeps its own MAC: its TCP handshake made the box's neighbour entry point to it, while the lease names the
+    other member's device; such a request is nobody's (None), never the lease holder's (on Wi-Fi with a key
+    per station a MAC cannot be taken over, an IP address can). Without a lease (external access points,
+    static addresses, a lease file not yet written) the neighbour entry alone."""
     try:
-        text = Path(arp_path).read_text(errors="replace")
+        neighbour = leases_mod.arp_line_mac(Path(arp_path).read_text(errors="replace"), ip)
     except OSError:
+        neighbour = None
+    lease = cache.lease_for_ip(cfg.leases_file, ip, now=time.time())
+    if lease is None:
+        return neighbour
+    if neighbour is not None and neighbour != lease.mac.lower():
+        log.warning("Adresse %s wird von einem anderen Gerät benutzt als dem, das sie per DHCP erhielt: "
+                    "nicht erkannt", ip)
         return None
-    return leases_mod.arp_mac_for_ip(leases_mod.parse_proc_arp(text), ip)
+    return lease.mac
 
 
 def roster(db: sqlite_utils.Database) -> rule.Roster | None:
@@ -122,23 +136,42 @@ def admissions_of(db: sqlite_utils.Database, mac: str, ip: str) -> list[rule.Adm
     return [_admission(r) for r in rows]
 
 
+# Everything one device can be named by, in one statement (the portal's hot path: every member request asks it):
+# its station row, its live admissions for exactly (MAC, IP), the active session's id. Tagged rows: 's' station,
+# 'a' admission, 'x' the active session.
+_INPUTS = ("SELECT 's', keyid, connected, NULL, NULL FROM stations WHERE mac = ? "
+           "UNION ALL SELECT 'a', ip, session_id, member_id, revoked_at FROM admissions "
+           "WHERE mac = ? AND ip = ? AND revoked_at IS NULL "
+           "UNION ALL SELECT 'x', id, NULL, NULL, NULL FROM (SELECT id FROM sessions WHERE active = 1 LIMIT 1)")
+
+
 def resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> rule.Identity:
     """The rule's answer for one device, read from the database now (the portal's hot path: only the rows
-    this device can be named by, not the whole member list)."""
+    this device can be named by, not the whole member list; two statements)."""
+    return _resolve(db, mac, ip)[0]
+
+
+def _resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> tuple[rule.Identity, int | None]:
+    """resolve, and the active session's id read in the same statement."""
     if mac is None:
-        return rule.resolve(None, ip, None, (), None)
-    sta = station(db, mac)
-    found = admissions_of(db, mac, ip) if ip else []
-    active = service.active_session(db)
+        active = service.active_session(db)
+        return rule.resolve(None, ip, None, (), None), active.id if active is not None else None
+    mac = mac.lower()
+    sta, found, active_id = None, [], None
+    for tag, a, b, c, d in db.execute(_INPUTS, [mac, mac, ip or ""]).fetchall():
+        if tag == "s":
+            sta = rule.Station(a or None, bool(b))
+        elif tag == "a":
+            if ip:
+                found.append(rule.Admission(mac, a, int(b), int(c) if c is not None else None, d is not None))
+        else:
+            active_id = int(a)
     people = None
-    if active is not None:
+    if active_id is not None:
         wanted = [a.member_id for a in found if a.member_id is not None]
         keyid = sta.keyid if sta is not None else None
-        marks = ",".join("?" for _ in wanted) or "NULL"
-        ids = db.execute(f"SELECT id FROM members WHERE session_id = ? AND (keyid = ? OR id IN ({marks}))",  # noqa: S608
-                         [active.id, keyid, *wanted]).fetchall()
-        people = rule.Roster.of(active.id, [service.get_member(db, int(r[0])) for r in ids])
-    return rule.resolve(mac, ip, sta, found, people)
+        people = rule.Roster.of(active_id, service.members_named(db, active_id, keyid, wanted))
+    return rule.resolve(mac, ip, sta, found, people), active_id
 
 
 class Records:
@@ -169,5 +202,5 @@ class Records:
 
 def identify(db: sqlite_utils.Database, cfg: Config, ip: str, arp_path: Path = PROC_ARP) -> Device:
     mac = mac_for_ip(cfg, ip, arp_path)
-    who = resolve(db, mac, ip)
-    return Device(ip, mac, who.kind, who.member, who.admitted, who.keyid)
+    who, active_id = _resolve(db, mac, ip)
+    return Device(ip, mac, who.kind, who.member, who.admitted, who.keyid, active_id, True)

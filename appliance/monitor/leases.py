@@ -93,6 +93,17 @@ def parse_proc_arp(text: str) -> list[ArpEntry]:
     return entries
 
 
+def arp_line_mac(text: str, ip: str) -> str | None:
+    """The completed entry for one address in /proc/net/arp's text (None: none), without parsing the other
+    lines: a request's hot path reads the table for its own address only."""
+    start = text.find(f"\n{ip} ")
+    if start == -1:
+        return None
+    end = text.find("\n", start + 1)
+    line = text[start + 1:end if end != -1 else len(text)]
+    return arp_mac_for_ip(parse_proc_arp("header\n" + line), ip)
+
+
 def arp_mac_for_ip(entries: list[ArpEntry], ip: str) -> str | None:
     for entry in entries:
         if entry.ip == ip:

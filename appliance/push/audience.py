@@ -45,6 +45,13 @@ def check(audience: str) -> str:
     return audience
 
 
+def is_pure(audience: str) -> bool:
+    """Whether `visible` decides this audience from the viewer alone (built-in and per-id audiences: no check a
+    feature registered, no database): the hub may remember its answer for a stream's fixed viewer."""
+    prefix, sep, _value = audience.partition(":")
+    return prefix in BUILTIN if not sep else prefix in PREFIXED
+
+
 def visible(viewer: Any, audience: str, db: Any = None, checks: dict[str, Check] | None = None) -> bool:
     """May this viewer (appliance.rules.viewer.Viewer) receive an event for `audience`?
 

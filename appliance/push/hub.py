@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from appliance.push import wake as wake_mod
-from appliance.push.audience import visible
+from appliance.push.audience import is_pure, visible
 from appliance.push.events import Event, last_id, since
 
 log = logging.getLogger(__name__)
+SEEN_MAX = 256  # audiences remembered per stream (a per-id audience per member or screen at most)
 QUEUE_MAX = 2000  # a client this far behind is cut off; it resumes from its Last-Event-ID without a gap
 READ_MAX = 500  # rows per read; a full read is followed by the next at once
 # After a wake that found no new row, look again after these pauses (s): the wake may have come before the
@@ -33,7 +34,7 @@ Visible = Callable[[Any, str, Any], bool]  # (viewer, audience, db) -> bool: the
 
 
 class Subscriber:
-    __slots__ = ("viewer", "session_id", "visible", "queue", "closed")
+    __slots__ = ("viewer", "session_id", "visible", "queue", "closed", "_seen")
 
     def __init__(self, viewer: Any, session_id: int, visible: Visible = visible) -> None:
         self.viewer = viewer
@@ -41,6 +42,19 @@ class Subscriber:
         self.visible = visible  # the audience checks of the app this stream belongs to
         self.queue: queue.Queue[Event | None] = queue.Queue(QUEUE_MAX)
         self.closed = False
+        self._seen: dict[str, bool] = {}  # answers for audiences that depend on the viewer alone (see may_see)
+
+    def may_see(self, audience: str, db: Any) -> bool:
+        """The audience check for this stream. A stream's viewer is fixed when it opens, and the built-in and
+        per-id audiences ("all", "clerks", "member:<id>", "display:<id>": audience.PURE) are decided by the
+        viewer alone: their answer is kept (a burst of casts publishes the same few audiences hundreds of
+        times). A feature's audience (a chat room, a document) may change with the database: asked every time."""
+        got = self._seen.get(audience)
+        if got is None:
+            got = bool(self.visible(self.viewer, audience, db))
+            if is_pure(audience) and len(self._seen) < SEEN_MAX:
+                self._seen[audience] = got
+        return got
 
     def put(self, ev: Event | None) -> None:
         try:
@@ -160,7 +174,7 @@ class Hub:
             for sub in subs:
                 if sub.session_id != ev.session_id or sub.closed:
                     continue
-                if sub.visible(sub.viewer, ev.audience, self._db):
+                if sub.may_see(ev.audience, self._db):
                     sub.put(ev)
             self.last = ev.id
         return len(rows)

@@ -161,6 +161,13 @@ def get_member(db: sqlite_utils.Database, member_id: int) -> Member:
     return _member(rows[0])
 
 
+def members_named(db: sqlite_utils.Database, session_id: int, keyid: str | None, ids: list[int]) -> list[Member]:
+    """The members of `session_id` with this keyid or one of these ids (a device's candidates, one statement)."""
+    marks = ",".join("?" for _ in ids) or "NULL"
+    return [_member(r) for r in _rows(db, f"SELECT * FROM members WHERE session_id = ? AND "  # noqa: S608
+                                          f"(keyid = ? OR id IN ({marks}))", [session_id, keyid, *ids])]
+
+
 def _taken_codes(db: sqlite_utils.Database) -> set[str]:
     return {r[0] for r in db.execute("SELECT code FROM members WHERE code IS NOT NULL")}
 

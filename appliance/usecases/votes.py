@@ -444,24 +444,41 @@ def _is_open(v: _Vote, now: float) -> bool:
     return v.state == "open" and (v.closes_at is None or now < v.closes_at)
 
 
+BALLOT_ROW = "SELECT id, token, choice, eligible_at_open, stands_in_for FROM vote_ballots WHERE vote_id = ? AND " \
+             "member_id = ?"
+
+
+# A member's view of their ballot (every phone's refetch): by_clerk, then BALLOT_ROW's columns, in one read.
+MINE_ROW = BALLOT_ROW.replace("SELECT ", "SELECT by_clerk, ", 1)
+
+
+def _holder_decision(db: Any, v: _Vote, person_id: int, now: float, row: tuple | None) -> vr.Decision | None:
+    """The fast path (two small reads): the rules' answer for an eligible ballot holder (`row`: BALLOT_ROW of
+    the person); None for anyone else — an arrival, a deputy whose member came — who is judged on the whole
+    list. Shared by the cast and by each member's view of the vote (`_mine`: every phone's refetch)."""
+    if row is None or not row[3]:
+        return None
+    role_row = db.execute("SELECT role, voting, name, EXISTS (SELECT 1 FROM presence_intervals WHERE session_id = ? "
+                          "AND member_id = ? AND end IS NULL) FROM members WHERE id = ?",
+                          [v.session_id, person_id, person_id]).fetchone()
+    present = bool(role_row[3])
+    me = vr.Person(person_id, role_row[0], bool(role_row[1]), present, role_row[2])
+    deputies = {person_id: row[4]} if row[4] is not None else {}
+    voted = set()
+    if row[4] is not None and db.execute("SELECT 1 FROM vote_ballots WHERE vote_id = ? AND member_id = ? AND "
+                                         "choice IS NOT NULL", [v.id, row[4]]).fetchone():
+        voted.add(row[4])
+    return vr.may_cast(_is_open(v, now), person_id, {person_id}, {person_id} if present else set(), [me],
+                       deputies, (), voted)
+
+
 def _ballot_for(db: Any, v: _Vote, person_id: int, now: float) -> tuple[int, str, str | None] | vr.Decision:
     """The person's ballot (id, token, choice) if the rules let them cast now; else the rules' refusal. An
-    eligible ballot holder still present is the fast path (three small reads); anyone else — an arrival, a
-    deputy whose member came — is judged on the whole list."""
-    row = db.execute("SELECT id, token, choice, eligible_at_open, stands_in_for FROM vote_ballots WHERE vote_id = ? "
-                     "AND member_id = ?", [v.id, person_id]).fetchone()
-    if row is not None and row[3]:
-        role_row = db.execute("SELECT role, voting, name FROM members WHERE id = ?", [person_id]).fetchone()
-        present = db.execute("SELECT 1 FROM presence_intervals WHERE session_id = ? AND member_id = ? AND end IS "
-                             "NULL", [v.session_id, person_id]).fetchone() is not None
-        me = vr.Person(person_id, role_row[0], bool(role_row[1]), present, role_row[2])
-        deputies = {person_id: row[4]} if row[4] is not None else {}
-        voted = set()
-        if row[4] is not None and db.execute("SELECT 1 FROM vote_ballots WHERE vote_id = ? AND member_id = ? AND "
-                                             "choice IS NOT NULL", [v.id, row[4]]).fetchone():
-            voted.add(row[4])
-        d = vr.may_cast(_is_open(v, now), person_id, {person_id}, {person_id} if present else set(), [me],
-                        deputies, (), voted)
+    eligible ballot holder still present is the fast path (`_holder_decision`); anyone else is judged on the
+    whole list."""
+    row = db.execute(BALLOT_ROW, [v.id, person_id]).fetchone()
+    d = _holder_decision(db, v, person_id, now, row)
+    if d is not None:
         return (row[0], row[1], row[2]) if d else d
     people = _people(db, v.session_id)
     ballots = db.execute("SELECT member_id, eligible_at_open, choice FROM vote_ballots WHERE vote_id = ? AND "
@@ -498,20 +515,18 @@ def _record(db: Any, s: _Session, v: _Vote, person_id: int, choice: str, key: st
     ballot_id, token, before = got
     if before is not None and before != choice and not v.may_change and not by_clerk:
         return _refuse("no_change")
-    db.execute("UPDATE vote_ballots SET choice = ?, by_clerk = ?, cast_at = ? WHERE id = ?",
-               [choice, int(by_clerk), now, ballot_id])
+    faction = db.execute("UPDATE vote_ballots SET choice = ?, by_clerk = ?, cast_at = ? WHERE id = ? RETURNING faction",
+                         [choice, int(by_clerk), now, ballot_id]).fetchone()[0]
     if key:
         db.execute("INSERT INTO vote_cast_keys(vote_id, key, ballot_id, choice) VALUES (?, ?, ?, ?)",
                    [v.id, key, ballot_id, choice])
-    faction = db.execute("SELECT faction FROM vote_ballots WHERE id = ?", [ballot_id]).fetchone()[0]
     named = {"member_id": person_id, "name": db.execute("SELECT name FROM members WHERE id = ?",
                                                         [person_id]).fetchone()[0]} if v.mode == "named" else {}
     _log(db, s.id, v.id, now, actor, "cast", token=token, choice=choice, faction=faction, by_clerk=by_clerk,
          change=before is not None, **named)
     if before is None:
-        cast = int(db.execute("UPDATE votes SET cast_count = cast_count + 1 WHERE id = ? RETURNING cast_count",
-                              [v.id]).fetchone()[0])
-        eligible = int(db.execute("SELECT eligible FROM votes WHERE id = ?", [v.id]).fetchone()[0])
+        cast, eligible = (int(x) for x in db.execute("UPDATE votes SET cast_count = cast_count + 1 WHERE id = ? "
+                                                       "RETURNING cast_count, eligible", [v.id]).fetchone())
         _publish_progress(db, s, v.id, cast, eligible)
     return Outcome(True, f"Ihre Stimme: {vr.CHOICE_NAMES[choice]}", vote_id=v.id, choice=choice)
 
@@ -855,8 +870,11 @@ def _read_vote(db: Any, row: tuple, public_only: bool) -> Vote:
                 "SELECT member_id, name, faction, choice, by_clerk FROM vote_ballots WHERE vote_id = ? "
                 "ORDER BY name COLLATE NOCASE, id", [vid])]
     if not hidden:
-        opened = db.execute("SELECT detail FROM vote_log WHERE vote_id = ? AND action = 'open'", [vid]).fetchone()
-        ids = json.loads(opened[0]).get("conflicted", []) if opened else []
+        # Only the opening's conflicted list: its detail also lists everyone eligible, which every refetch of every
+        # phone would otherwise decode whole.
+        opened = db.execute("SELECT json_extract(detail, '$.conflicted') FROM vote_log WHERE vote_id = ? AND "
+                            "action = 'open'", [vid]).fetchone()
+        ids = json.loads(opened[0]) if opened and opened[0] is not None else []
         if ids:
             marks = ", ".join("?" for _ in ids)
             conflicted_names = [n for (n,) in db.execute(
@@ -868,27 +886,26 @@ def _read_vote(db: Any, row: tuple, public_only: bool) -> Vote:
                 conflicted_names, hidden)
 
 
-def _mine(db: Any, v: Vote, member_id: int, now: float) -> Mine:
-    row = db.execute("SELECT choice, by_clerk FROM vote_ballots WHERE vote_id = ? AND member_id = ?",
-                     [v.id, member_id]).fetchone()
+def _mine(db: Any, v: Vote, session_id: int, member_id: int, now: float) -> Mine:
+    """v: a vote of session_id (as state read it)."""
+    ballot = db.execute(MINE_ROW, [v.id, member_id]).fetchone()
+    row = (ballot[3], ballot[0]) if ballot else None  # (choice, by_clerk)
     if v.state != "open":
         return Mine(False, TEXTS["not_open"], row[0] if row else None, bool(row[1]) if row else False)
-    vote = _vote(db, _session_of(db, v.id), v.id)
+    vote = _vote(db, session_id, v.id)
     assert vote is not None
-    people = _people(db, vote.session_id)
-    ballots = db.execute("SELECT member_id, eligible_at_open, choice FROM vote_ballots WHERE vote_id = ? AND "
-                         "member_id IS NOT NULL", [v.id]).fetchall()
-    d = vr.may_cast(_is_open(vote, now), member_id, {m for m, e, _c in ballots if e},
-                    {p.id for p in people if p.present}, people, _deputies(db, vote.session_id),
-                    _conflicted(db, vote.session_id, vote.item_id), {m for m, _e, c in ballots if c})
+    d = _holder_decision(db, vote, member_id, now, ballot[1:] if ballot else None)
+    if d is None:  # not an eligible ballot holder: judged on the whole list, as a cast would be
+        people = _people(db, vote.session_id)
+        ballots = db.execute("SELECT member_id, eligible_at_open, choice FROM vote_ballots WHERE vote_id = ? AND "
+                             "member_id IS NOT NULL", [v.id]).fetchall()
+        d = vr.may_cast(_is_open(vote, now), member_id, {m for m, e, _c in ballots if e},
+                        {p.id for p in people if p.present}, people, _deputies(db, vote.session_id),
+                        _conflicted(db, vote.session_id, vote.item_id), {m for m, _e, c in ballots if c})
     choice = row[0] if row else None
     if d and choice is not None and not vote.may_change:
         return Mine(False, TEXTS["no_change"], choice, bool(row[1]))
     return Mine(d.ok, d.text, choice, bool(row[1]) if row else False)
-
-
-def _session_of(db: Any, vote_id: int) -> int:
-    return int(db.execute("SELECT session_id FROM votes WHERE id = ?", [vote_id]).fetchone()[0])
 
 
 def state(db: Any, session_id: int, *, now: float, member_id: int | None = None,
@@ -906,7 +923,7 @@ def state(db: Any, session_id: int, *, now: float, member_id: int | None = None,
     row = db.execute(f"SELECT {VOTE_READ} FROM votes WHERE session_id = ? ORDER BY state = 'open' DESC, id DESC "  # noqa: S608
                      "LIMIT 1", [session_id]).fetchone()
     current = _read_vote(db, row, public_only) if row else None
-    mine = _mine(db, current, member_id, now) if current is not None and member_id is not None else None
+    mine = _mine(db, current, session_id, member_id, now) if current is not None and member_id is not None else None
     return State(session_id, current, mine, now)
 
 

@@ -7,6 +7,7 @@ import secrets
 from typing import Any
 
 from flask import Flask, g, render_template, request
+from flask.sessions import SecureCookieSessionInterface
 from werkzeug.exceptions import BadRequestKeyError, HTTPException
 
 from appliance.config import Config
@@ -29,9 +30,28 @@ def secret_key(db) -> str:
     return db.execute("SELECT value FROM settings WHERE key = 'secret_key'").fetchone()[0]
 
 
+class ClerkSessions(SecureCookieSessionInterface):
+    """Flask's signed cookie session (the clerks' login), with its signing serializer built once per key instead of
+    on every request: building it was a tenth of a member's cast, most of whose requests carry no cookie at all.
+    Same keys, salt, derivation and digest; a changed secret key or fallback list builds a new one."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[tuple, Any] | None = None
+
+    def get_signing_serializer(self, app: Flask):
+        stamp = (app.secret_key, tuple(app.config["SECRET_KEY_FALLBACKS"] or ()))
+        cached = self._cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        serializer = super().get_signing_serializer(app)
+        self._cached = (stamp, serializer)
+        return serializer
+
+
 def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Flask:
     """helper: the firewall helper client (HelperClient, or NullHelper in demo mode and unit tests)."""
     app = Flask(__name__)
+    app.session_interface = ClerkSessions()
     i18n.load()  # the UI text, read once per process; a broken catalog stops the start, not a request
     db = open_db(cfg.db_path)  # migrates once, here
     app.secret_key = secret_key(db)

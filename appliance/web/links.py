@@ -49,6 +49,9 @@ def state() -> dict[str, str]:
     """The sticky state of this request (empty outside a request)."""
     if not has_request_context():
         return {}
+    cached = g.get("_link_state")  # read once per request: a page builds dozens of links from the same request
+    if cached is not None:
+        return dict(cached)
     from appliance.web import forms, i18n
 
     out: dict[str, str] = {}
@@ -59,6 +62,7 @@ def state() -> dict[str, str]:
         device = _ipv4(request.args.get("as"))
         if device:
             out["as"] = device
+    g._link_state = dict(out)
     return out
 
 

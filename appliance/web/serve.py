@@ -9,6 +9,7 @@ briefly, which is fine with short transactions and WAL (readers never wait for t
 
 from __future__ import annotations
 
+import gc
 import grp
 import logging
 import os
@@ -83,6 +84,15 @@ def make_wsgi(cfg: Config, helper: Any = None):
     return create_app(cfg, helper=helper if helper is not None else make_helper(cfg))
 
 
+def settle_heap() -> None:
+    """After the worker loaded the app: what exists now (modules, the app, catalogs, templates' code) lives as long
+    as the worker, so the cyclic garbage collector stops scanning it (gc.freeze). Without this every full
+    collection walks the whole loaded app again — measured ~0.1–0.2 ms of CPU per request amortised, a fifth of a
+    trivial request (bench/castprofile). Objects made by requests are collected exactly as before."""
+    gc.collect()
+    gc.freeze()
+
+
 def startup_resync(cfg: Config, helper: Any) -> int | None:
     """Re-admit the live admissions: a restarted helper or box starts with an empty nft set."""
     from appliance.captive import admission
@@ -148,7 +158,9 @@ def main(cfg: Config) -> int:
 
         def load(self):
             # Runs in the worker after gevent patched it; the app and its database open here.
-            return make_wsgi(cfg)
+            app = make_wsgi(cfg)
+            settle_heap()
+            return app
 
     WebApplication().run()
     return 0

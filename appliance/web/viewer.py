@@ -19,12 +19,16 @@ def current_viewer() -> Viewer:
     from appliance.sessions import service
     from appliance.web import auth, portal
 
-    active = service.active_session(g.db)
-    session_id = active.id if active else None
+    def active_id() -> int | None:
+        active = service.active_session(g.db)
+        return active.id if active else None
+
     if auth.is_logged_in():
-        viewer = Viewer("clerk", session_id)
+        viewer = Viewer("clerk", active_id())
     else:
         device = portal._device()
+        # the session as identify read it with the device's rows (one statement, one snapshot)
+        session_id = device.session_id if device.session_read else active_id()
         if not device.admitted or session_id is None:
             viewer = Viewer("anonymous", session_id, ip=device.ip, mac=device.mac)
         elif device.kind == "member" and device.member is not None:

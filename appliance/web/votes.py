@@ -29,11 +29,12 @@ its item.
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import secrets
 import time
 
-from flask import Blueprint, Response, abort, g, jsonify, render_template, request, session
+from flask import Blueprint, Response, abort, g, render_template, request, session
 
 from appliance.rules import roles
 from appliance.rules import votes as vr
@@ -162,7 +163,8 @@ def _json(outcome: acts.Outcome, status: int = 200) -> Response:
         body = {"ok": True, "choice": outcome.choice, "text": outcome.text, "vote_id": outcome.vote_id}
     else:
         body = {"ok": False, "code": outcome.code, "text": outcome.text}
-    return _no_store(Response(jsonify(body).get_data(), status=status, mimetype="application/json"))
+    return _no_store(Response(json.dumps(body, separators=(",", ":"), sort_keys=True) + "\n",
+                              status=status, mimetype="application/json"))
 
 
 def _home_again(outcome: acts.Outcome) -> tuple[str, int]:
