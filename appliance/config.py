@@ -98,10 +98,11 @@ class Config:
     # Times shown to people and written into the minutes (attendance page, print, CSV): the council's local
     # time, whatever the system clock's zone is (images often run in UTC). An IANA name (tzdata).
     timezone: str = "Europe/Berlin"
-    # Push channel: a heartbeat comment keeps idle streams alive through proxies and detects gone clients;
-    # each web worker polls the database for new events this often.
+    # Push channel: a heartbeat comment keeps idle streams alive through proxies and detects gone clients.
+    # Publishers wake each web worker's hub at once (appliance.push.wake); push_poll is only its safety net:
+    # with no wake it reads the database this often (the longest an event waits if a wake is lost).
     push_heartbeat: float = 15.0
-    push_poll: float = 0.05
+    push_poll: float = 1.0
     # Room chat: at most chat_rate_count messages per participant within chat_rate_window seconds.
     chat_rate_count: int = 5
     chat_rate_window: float = 10.0

@@ -53,7 +53,7 @@ def box(cfg):
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    cfg = dataclasses.replace(cfg, demo=True, push_poll=0.02, presence_grace=GRACE)
+    cfg = dataclasses.replace(cfg, demo=True, presence_grace=GRACE)
     db = open_db(cfg.db_path)
     s, ms = populate(cfg, db)
     auth.set_password(db, PASSWORD, actor="test")

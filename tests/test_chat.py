@@ -209,7 +209,7 @@ def app(cfg, db):
 
     s, ms = populate(cfg, db)
     auth.set_password(db, PASSWORD, actor="test")
-    a = create_app(dataclasses.replace(cfg, push_poll=0.02), helper=NullHelper(), testing=True)
+    a = create_app(cfg, helper=NullHelper(), testing=True)
     a.sb = (s, ms)
     yield a
     hub_mod.stop_all()

@@ -186,8 +186,8 @@ def _record_templates(app):
 @pytest.fixture
 def apps(cfg, db):
     data = _populate_all(cfg, db)
-    plain = create_app(dataclasses.replace(cfg, push_poll=0.02), helper=NullHelper(), testing=True)
-    demo = create_app(dataclasses.replace(cfg, push_poll=0.02, demo=True), helper=NullHelper(), testing=True)
+    plain = create_app(cfg, helper=NullHelper(), testing=True)
+    demo = create_app(dataclasses.replace(cfg, demo=True), helper=NullHelper(), testing=True)
     yield _record_templates(plain), _record_templates(demo), data
     hub_mod.stop_all()
 

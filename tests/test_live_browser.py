@@ -33,7 +33,7 @@ def server(cfg):
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    cfg = dataclasses.replace(cfg, demo=True, push_poll=0.02, presence_grace=60)
+    cfg = dataclasses.replace(cfg, demo=True, presence_grace=60)
     db = open_db(cfg.db_path)
     populate(cfg, db)
     auth.set_password(db, PASSWORD, actor="test")

@@ -113,7 +113,7 @@ def server(cfg):
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    cfg = dataclasses.replace(cfg, demo=True, push_poll=0.02)
+    cfg = dataclasses.replace(cfg, demo=True)
     db = open_db(cfg.db_path)
     data = fill(cfg, db)
     app = serve.make_wsgi(cfg, helper=NullHelper())

@@ -8,7 +8,6 @@ tests/test_member_layout_browser.py.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import re
 from html.parser import HTMLParser
@@ -86,7 +85,7 @@ def box(cfg, db):
         f.write(f"0 {NEW_GUEST_MAC} {NEW_GUEST_IP} * *\n")
     db.execute("INSERT INTO stations(mac, interface, keyid, connected) VALUES (?, 'wlan0', 'guest', 1)",
                [NEW_GUEST_MAC])
-    app = create_app(dataclasses.replace(cfg, push_poll=0.02), helper=NullHelper(), testing=True)
+    app = create_app(cfg, helper=NullHelper(), testing=True)
     yield {"app": app, "s": s, "ms": ms, "file": fid, "db": db}
     hub_mod.stop_all()
 

@@ -11,7 +11,6 @@ The served app and the member's phone as in tests/test_viewer_browser.py (statio
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import threading
 import time
@@ -60,7 +59,6 @@ def box(cfg):
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    cfg = dataclasses.replace(cfg, push_poll=0.02)
     db = open_db(cfg.db_path)
     s = sessions.create_session(db, body="Rat", title="Sitzung", day="2026-12-01", ssid=cfg.ssid)
     sessions.insert_members(db, s.id, roster.parse_members("Name;Rolle;Gremium\nAnna Schmidt;Mitglied;Rat\n"))

@@ -21,7 +21,7 @@ def live(cfg, db, monkeypatch):
     from appliance.web.app import create_app
 
     s, ms = populate(cfg, db)
-    app = create_app(dataclasses.replace(cfg, push_heartbeat=0.3, push_poll=0.02), helper=NullHelper(), testing=True)
+    app = create_app(dataclasses.replace(cfg, push_heartbeat=0.3), helper=NullHelper(), testing=True)
     yield app, s, ms
     hub_mod.stop_all()
 

@@ -13,7 +13,6 @@ adapter to that core), to show states the acts reach only slowly (a full queue, 
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from datetime import UTC, datetime
@@ -69,7 +68,6 @@ def screen(cfg):
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    cfg = dataclasses.replace(cfg, push_poll=0.02)
     db = open_db(cfg.db_path)
     s, _ms = populate(cfg, db)
     display, token = displays.create_display(cfg, db, s.id, "test", "Beamer")

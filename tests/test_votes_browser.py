@@ -48,7 +48,7 @@ def server(cfg):
     from appliance.helper.client import NullHelper
     from appliance.web import serve
 
-    cfg = dataclasses.replace(cfg, demo=True, push_poll=0.02, presence_grace=60)
+    cfg = dataclasses.replace(cfg, demo=True, presence_grace=60)
     db = open_db(cfg.db_path)
     s, ms = populate(cfg, db)
     # Carla's and Dora's phones are let through too (populate admits Anna, Bernd and a guest).
@@ -248,7 +248,6 @@ def test_a_council_of_62_named_result_fits_the_room_screen(cfg, artifacts):
     from appliance.sessions.roster import MemberRow
     from appliance.web import serve
 
-    cfg = dataclasses.replace(cfg, push_poll=0.02)
     db = open_db(cfg.db_path)
     s = service.create_session(db, body="Rat der Stadt", title="12. Sitzung des Rates", day="2026-12-07",
                                venue="Ratssaal")

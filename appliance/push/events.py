@@ -1,5 +1,6 @@
 """Storing and reading push events. SQLite is the hub's source of truth: every process (web workers, the
-daemon, the CLI) publishes by inserting a row; each web worker's poller streams new rows out."""
+daemon, the CLI) publishes by inserting a row and, once it is committed, waking every web worker's hub
+(appliance.push.wake), which streams the new rows out."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from appliance.push import audience as audience_mod
+from appliance.push import wake
 from appliance.store.db import now
+from appliance.store.transaction import after_commit
 
 TOPIC_MAX = 64
 PAYLOAD_MAX = 64 * 1024
@@ -44,9 +47,17 @@ def publish(db: Any, session_id: int, topic: str, payload: dict, audience: str =
         [session_id, topic, audience, text, now()],
     )
     event_id = int(cur.lastrowid)
-    from appliance.push import hub
-    hub.poke()  # a stream in this very process need not wait for the next poll
+    # Inside transaction(db) the hubs are woken after its COMMIT (once, however many events it published):
+    # woken earlier they would read nothing and wait for the next wake or their slow safety-net poll.
+    after_commit(db, "push.wake", lambda: _wake(db))
     return event_id
+
+
+def _wake(db: Any) -> None:
+    from appliance.push import hub  # the hub reads events through this module
+
+    wake.notify(wake.directory_of(db))
+    hub.poke(socketless_only=True)
 
 
 def _event(row: tuple) -> Event:

@@ -1,9 +1,11 @@
-"""One poller per process feeds every open stream of that process.
+"""One hub per process feeds every open stream of that process.
 
-Each web worker (gevent: the thread below is a greenlet) reads new push_events rows once per poll interval
-and hands each to the queues of the streams that may see it. Events published by another worker or by the
-daemon arrive the same way, so no process needs to know about the others. A stream costs one queue; the
-database is read once per interval per process, not once per connection.
+Each web worker's hub (gevent: the thread below is a greenlet) sleeps on its wake socket (appliance.push.wake)
+until a publisher in any process — this worker, the other one, the daemon, the command line — has committed a
+push event, then reads the new push_events rows once and hands each to the queues of the streams that may see
+it. A stream costs one queue; the database is read once per wake per process, not once per connection. With
+nothing happening it reads only every `poll` seconds (Config.push_poll, a safety net for a wake that could not
+be sent); the rows themselves stay the only truth, so a lost wake delays an event but never loses it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from appliance.push import wake as wake_mod
 from appliance.push.audience import is_pure, visible
 from appliance.push.events import Event, last_id, since
 
 log = logging.getLogger(__name__)
 SEEN_MAX = 256  # audiences remembered per stream (a per-id audience per member or screen at most)
 QUEUE_MAX = 2000  # a client this far behind is cut off; it resumes from its Last-Event-ID without a gap
+READ_MAX = 500  # rows per read; a full read is followed by the next at once
+# After a wake that found no new row, look again after these pauses (s): the wake may have come before the
+# COMMIT it announces (a publisher inside a transaction that appliance.store.transaction did not open).
+RECHECK = (0.01, 0.03, 0.1, 0.3)
 _HUBS: dict[str, Hub] = {}
 _HUBS_LOCK = threading.Lock()
 Visible = Callable[[Any, str, Any], bool]  # (viewer, audience, db) -> bool: the app's Audiences.visible
@@ -57,22 +64,33 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, db_path: Path | str, poll: float = 0.05) -> None:
+    def __init__(self, db_path: Path | str, poll: float = 1.0) -> None:
         self.db_path = str(db_path)
-        self.poll = poll
+        self.poll = poll  # the safety net: read at least this often even without a wake
         self.subs: set[Subscriber] = set()
         self.lock = threading.Lock()
-        self.wake = threading.Event()
+        self.wake = threading.Event()  # in-process wake, for a hub without a socket
         self.stopped = threading.Event()
         self.last = 0
-        self.polls = 0
+        self.polls = 0  # reads of push_events
+        self.wakes = 0  # wakes received (datagrams, or the in-process event)
+        self.listener: wake_mod.Listener | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Hub:
         from appliance.store import open_db
 
         self._db = open_db(self.db_path, migrate=False)
-        self.last = last_id(self._db)  # before any subscriber: older events come from each stream's backlog
+        directory = wake_mod.directory_of(self._db)
+        if directory is not None:
+            # Sockets of workers killed at the last stop (streams outlive gunicorn's graceful timeout) go now,
+            # not with the first publish; live hubs just read once more.
+            wake_mod.notify(directory)
+            listener = wake_mod.Listener(directory)
+            self.listener = listener if listener.open() else None
+        # After the socket is bound: an event committed from here on either is at or below `last` (it comes
+        # from each stream's backlog) or wakes this hub.
+        self.last = last_id(self._db)
         self._thread = threading.Thread(target=self._run, name="push-hub", daemon=True)
         self._thread.start()
         return self
@@ -80,8 +98,12 @@ class Hub:
     def stop(self) -> None:
         self.stopped.set()
         self.wake.set()
+        if self.listener is not None:
+            self.listener.poke()
         if self._thread is not None:
             self._thread.join(5)
+        if self.listener is not None:
+            self.listener.close()
         with self.lock:
             subs, self.subs = list(self.subs), set()
         for s in subs:
@@ -101,20 +123,49 @@ class Hub:
     def count(self) -> int:
         return len(self.subs)
 
-    def _run(self) -> None:
-        while not self.stopped.is_set():
-            self.wake.wait(self.poll)
+    @property
+    def listening(self) -> bool:
+        """Woken through its socket (else only by this process's publishes and the safety net)."""
+        return self.listener is not None and self.listener.sock is not None
+
+    def _wait(self, timeout: float) -> bool:
+        """Sleep until a wake or the timeout; True if woken."""
+        if self.listening:
+            woken = self.listener.wait(timeout)
+        else:
+            woken = self.wake.wait(timeout)
+        if self.wake.is_set():  # poke() from this process, or stop()
             self.wake.clear()
+            woken = True
+        if woken:
+            self.wakes += 1
+        return woken
+
+    def _run(self) -> None:
+        rechecks: tuple[float, ...] = ()
+        while not self.stopped.is_set():
+            woken = self._wait(rechecks[0] if rechecks else self.poll)
+            if self.stopped.is_set():
+                break
             try:
-                self.dispatch_new()
+                read = self.dispatch_new()
+                while read == READ_MAX:  # a burst larger than one read: the rest now, not at the next wake
+                    read = self.dispatch_new()
             except Exception:  # a locked or briefly missing database must not end every stream
                 log.exception("Push-Verteiler: Lesen fehlgeschlagen")
                 self.stopped.wait(1)
+                continue
+            if read or not (woken or rechecks):
+                rechecks = ()
+            elif woken:
+                rechecks = RECHECK
+            else:
+                rechecks = rechecks[1:]
 
     def dispatch_new(self) -> int:
         """Read rows after self.last once and hand them to the matching streams; returns rows read."""
         self.polls += 1
-        rows = since(self._db, self.last, limit=500)
+        rows = since(self._db, self.last, limit=READ_MAX)
         if not rows:
             return 0
         with self.lock:
@@ -129,7 +180,7 @@ class Hub:
         return len(rows)
 
 
-def get_hub(db_path: Path | str, poll: float = 0.05) -> Hub:
+def get_hub(db_path: Path | str, poll: float = 1.0) -> Hub:
     """The process's hub for this database, started on first use (in the worker, after gevent patched it)."""
     key = str(db_path)
     with _HUBS_LOCK:
@@ -139,10 +190,14 @@ def get_hub(db_path: Path | str, poll: float = 0.05) -> Hub:
         return hub
 
 
-def poke() -> None:
-    """Wake this process's hubs now (called by publish)."""
+def poke(socketless_only: bool = False) -> None:
+    """Wake this process's hubs now. publish() wakes every process's hubs through their sockets after COMMIT
+    and pokes here only those that could not bind one (socketless_only)."""
     for hub in list(_HUBS.values()):
-        hub.wake.set()
+        if not hub.listening:
+            hub.wake.set()
+        elif not socketless_only:
+            hub.listener.poke()
 
 
 def stop_all() -> None:

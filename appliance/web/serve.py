@@ -37,9 +37,11 @@ def _target_user(cfg: Config) -> pwd.struct_passwd:
 
 
 def _prepare_state_dir(cfg: Config, uid: int, gid: int) -> None:
-    """The web process writes the database (and its WAL files); everything else there stays as it is."""
+    """The web process writes the database (and its WAL files) and binds its hubs' wake sockets in the database's
+    wake directory (appliance.push.wake); everything else there stays as it is."""
     cfg.state_dir.mkdir(parents=True, exist_ok=True)
-    paths = [cfg.state_dir, cfg.db_path, Path(f"{cfg.db_path}-wal"), Path(f"{cfg.db_path}-shm")]
+    paths = [cfg.state_dir, cfg.db_path, Path(f"{cfg.db_path}-wal"), Path(f"{cfg.db_path}-shm"),
+             Path(f"{cfg.db_path}-wake")]
     for path in paths:
         if path.exists():
             os.chown(path, uid, gid, follow_symlinks=False)
