@@ -251,11 +251,9 @@ def open_vote(db: Any, viewer: Viewer, session_id: int, *, question: str, now: f
     ballot per eligible seat. The quorum status is recorded and shown; it never blocks."""
     question = " ".join((question or "").split())
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        if not is_chair(viewer, s.id, s.chair_member_id):
-            return _refuse("not_chair")
+        s = _clerk_session(db, viewer, session_id, chair_too=True)
+        if isinstance(s, Outcome):
+            return s
         if not question:
             return _refuse("no_question")
         if len(question) > QUESTION_MAX:
@@ -312,11 +310,9 @@ def set_countdown(db: Any, viewer: Viewer, session_id: int, seconds: int, *, now
                   actor: str | None = None) -> Outcome:
     """Close the open vote in `seconds`: casts end at the deadline, `close_due` closes it then."""
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        if not is_chair(viewer, s.id, s.chair_member_id):
-            return _refuse("not_chair")
+        s = _clerk_session(db, viewer, session_id, chair_too=True)
+        if isinstance(s, Outcome):
+            return s
         if not isinstance(seconds, int) or not 1 <= seconds <= COUNTDOWN_MAX:
             return _refuse("bad_countdown")
         v = _vote(db, s.id, None)
@@ -343,14 +339,33 @@ def _finish(db: Any, s: _Session, v: _Vote, now: float, actor: str) -> vr.Result
         db.execute("INSERT INTO vote_faction_counts(vote_id, faction, eligible, yes, no, abstain) "
                    "VALUES (?, ?, ?, ?, ?, ?)", [v.id, faction, eligible_per[faction], c["yes"], c["no"],
                                                  c["abstain"]])
-    db.execute("DELETE FROM vote_cast_keys WHERE vote_id = ?", [v.id])
-    if v.mode == "open":  # the link between member and vote goes; faction and choice stay
-        db.execute("UPDATE vote_ballots SET member_id = NULL, name = NULL, stands_in_for = NULL WHERE vote_id = ?",
-                   [v.id])
+    _forget_members(db, v)
     _log(db, s.id, v.id, now, actor, "close", **total, accepted=result.accepted, by_hand=by_hand,
          factions={f: per[f] for f in sorted(per)})
     _changed(db, s.id, "close", v.id)
     return result
+
+
+def _running(db: Any, viewer: Viewer, session_id: int, vote_id: int | None) -> tuple[_Session, _Vote] | Outcome:
+    """The session and its open vote (by id, or the open one) for the chair's acts on it; else the refusal."""
+    s = _clerk_session(db, viewer, session_id, chair_too=True)
+    if isinstance(s, Outcome):
+        return s
+    v = _vote(db, s.id, vote_id)
+    if v is None:
+        return _refuse("no_vote" if vote_id is not None else "not_open")
+    if v.state != "open":
+        return _refuse("not_open")
+    return s, v
+
+
+def _forget_members(db: Any, v: _Vote) -> None:
+    """An open vote that ends (closed or cancelled): its cast keys go, and its ballots lose member and name —
+    faction and choice stay. A named vote keeps the names (the minutes record each member's vote)."""
+    db.execute("DELETE FROM vote_cast_keys WHERE vote_id = ?", [v.id])
+    if v.mode == "open":
+        db.execute("UPDATE vote_ballots SET member_id = NULL, name = NULL, stands_in_for = NULL WHERE vote_id = ?",
+                   [v.id])
 
 
 def close_vote(db: Any, viewer: Viewer, session_id: int, *, now: float, vote_id: int | None = None,
@@ -358,16 +373,10 @@ def close_vote(db: Any, viewer: Viewer, session_id: int, *, now: float, vote_id:
     """Close the open vote now: count, apply the rule, keep the per-faction counts (and, for named votes, the
     names); drop the member-vote link of an open vote."""
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        if not is_chair(viewer, s.id, s.chair_member_id):
-            return _refuse("not_chair")
-        v = _vote(db, s.id, vote_id)
-        if v is None:
-            return _refuse("no_vote" if vote_id is not None else "not_open")
-        if v.state != "open":
-            return _refuse("not_open")
+        found = _running(db, viewer, session_id, vote_id)
+        if isinstance(found, Outcome):
+            return found
+        s, v = found
         result = _finish(db, s, v, now, _actor(viewer, actor))
     return Outcome(True, result.text, vote_id=v.id)
 
@@ -394,22 +403,13 @@ def cancel_vote(db: Any, viewer: Viewer, session_id: int, *, now: float, reason:
     vote's member-vote link goes as at a close."""
     reason = " ".join((reason or "").split())[:QUESTION_MAX]
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        if not is_chair(viewer, s.id, s.chair_member_id):
-            return _refuse("not_chair")
-        v = _vote(db, s.id, vote_id)
-        if v is None:
-            return _refuse("no_vote" if vote_id is not None else "not_open")
-        if v.state != "open":
-            return _refuse("not_open")
+        found = _running(db, viewer, session_id, vote_id)
+        if isinstance(found, Outcome):
+            return found
+        s, v = found
         db.execute("UPDATE votes SET state = 'cancelled', closed_at = ?, cancel_reason = ? WHERE id = ?",
                    [now, reason, v.id])
-        db.execute("DELETE FROM vote_cast_keys WHERE vote_id = ?", [v.id])
-        if v.mode == "open":
-            db.execute("UPDATE vote_ballots SET member_id = NULL, name = NULL, stands_in_for = NULL "
-                       "WHERE vote_id = ?", [v.id])
+        _forget_members(db, v)
         _log(db, s.id, v.id, now, _actor(viewer, actor), "cancel", reason=reason)
         _changed(db, s.id, "cancel", v.id)
     return Outcome(True, "Die Abstimmung wurde abgebrochen.", vote_id=v.id)
@@ -420,11 +420,9 @@ def repeat_vote(db: Any, viewer: Viewer, session_id: int, vote_id: int, *, now: 
     """Open the vote again with the same question, mode and rule (both attempts stay in the log and minutes);
     eligibility is decided anew at this opening."""
     with transaction(db):
-        s = _session(db, session_id)
-        if s is None:
-            return _refuse("no_session")
-        if not is_chair(viewer, s.id, s.chair_member_id):
-            return _refuse("not_chair")
+        s = _clerk_session(db, viewer, session_id, chair_too=True)
+        if isinstance(s, Outcome):
+            return s
         v = _vote(db, s.id, vote_id)
         if v is None or v.mode == "paper":
             return _refuse("no_vote")
