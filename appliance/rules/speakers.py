@@ -33,6 +33,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from appliance.rules import roles
+from appliance.rules.refusal import ALLOWED, Decision
 
 CONTRIBUTION, POINT_OF_ORDER, PRO, CONTRA, INTERVENTION = (
     "contribution", "point_of_order", "pro", "contra", "intervention")
@@ -84,21 +85,6 @@ REASONS: dict[str, str] = {
 }
 
 ANNOUNCEMENT_MAX = 500
-
-
-@dataclass(frozen=True)
-class Decision:
-    """ok, or refused with a stable code and its German sentence."""
-
-    ok: bool
-    code: str = ""
-    text: str = ""
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-ALLOWED = Decision(True)
 
 
 def refuse(code: str, **values: object) -> Decision:

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from appliance.rules import roles
+from appliance.rules.refusal import ALLOWED, Decision
 
 REASONS: dict[str, str] = {
     "guest": "Gäste stimmen nicht ab.",
@@ -59,21 +60,6 @@ REASONS: dict[str, str] = {
     "closed": "Diese Abstimmung ist nicht geöffnet.",
     "unknown": "Diese Person steht nicht auf der Liste dieser Sitzung.",
 }
-
-
-@dataclass(frozen=True)
-class Decision:
-    """ok, or refused with a stable code and its German sentence."""
-
-    ok: bool
-    code: str = ""
-    text: str = ""
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-
-ALLOWED = Decision(True)
 
 
 def refuse(code: str, **values: object) -> Decision:
