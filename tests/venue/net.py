@@ -21,6 +21,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -79,6 +80,16 @@ EOF
 esac
 exit 0
 """
+
+
+def _accepts(path: Path) -> bool:
+    """Does a Unix stream socket at path take a connection now?"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        try:
+            s.connect(str(path))
+        except OSError:
+            return False
+        return True
 
 
 class VenueError(RuntimeError):
@@ -468,7 +479,7 @@ class Venue:
         proc = self.run_in_box([sys.executable, "-m", "appliance.cli", "--config", str(self.write_config()), "helper"],
                                name="helper", env={"PYTHONPATH": str(REPO)})
         deadline = time.monotonic() + timeout
-        while not sock.exists():
+        while not _accepts(sock):  # the file exists from bind(); connections only from listen()
             if proc.poll() is not None or time.monotonic() > deadline:
                 self.stop(proc)
                 raise VenueError(f"Helfer startet nicht: {self._log_tail('helper')}")
