@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from appliance.captive import neighbours
 from appliance.config import Config
 from appliance.monitor import leases as leases_mod
 from appliance.rules import device as rule
@@ -93,6 +94,20 @@ class LeaseCache:
 LEASES = LeaseCache()
 
 
+def _neighbour(cfg: Config, ip: str, arp_path: Path) -> str | None:
+    """The kernel's neighbour entry for `ip`: one netlink answer for the clients' interface; /proc/net/arp (the whole
+    table as text) where netlink cannot be asked, and always when a test names another file."""
+    if arp_path == PROC_ARP:
+        try:
+            return neighbours.lookup(cfg.interface, ip)
+        except neighbours.Unsupported:
+            pass
+    try:
+        return leases_mod.arp_line_mac(Path(arp_path).read_text(errors="replace"), ip)
+    except OSError:
+        return None
+
+
 def mac_for_ip(cfg: Config, ip: str, arp_path: Path = PROC_ARP, cache: LeaseCache = LEASES) -> str | None:
     """The device behind an address: the MAC of its DHCP lease — but only if the kernel's neighbour entry for
     the address (where the box's answers go) names the same device. A phone that takes another member's address
@@ -100,10 +115,7 @@ def mac_for_ip(cfg: Config, ip: str, arp_path: Path = PROC_ARP, cache: LeaseCach
     other member's device; such a request is nobody's (None), never the lease holder's (on Wi-Fi with a key
     per station a MAC cannot be taken over, an IP address can). Without a lease (external access points,
     static addresses, a lease file not yet written) the neighbour entry alone."""
-    try:
-        neighbour = leases_mod.arp_line_mac(Path(arp_path).read_text(errors="replace"), ip)
-    except OSError:
-        neighbour = None
+    neighbour = _neighbour(cfg, ip, arp_path)
     lease = cache.lease_for_ip(cfg.leases_file, ip, now=time.time())
     if lease is None:
         return neighbour
