@@ -17,12 +17,16 @@ def test_small_burst_runs_every_step_and_writes_the_result_file(tmp_path):
     from bench import onboarding
 
     out = tmp_path / "onboarding.json"
-    onboarding.main(["--clients", "10", "--prefix", "sbxq", "--out", str(out)])
+    onboarding.main(["--clients", "10", "--runs", "1", "--prefix", "sbxq", "--out", str(out)])
     result = json.loads(out.read_text())
     assert set(result) == {"name", "ratio", "goal", "ok", "figures", "command"}
-    f = result["figures"]
+    assert result["figures"]["runs"] == 1 and result["figures"]["calibration"]["unit_cpu_ms"] > 0
+    assert result["ratio"] == result["figures"]["spread"]["ratio"]["median"]
+    f = result["figures"]["per_run"][0]
     assert f["baseline_failed"] == [] and f["onboarding_failed"] == []
     assert f["admitted_in_firewall"] == 10  # every phone ended up admitted by the real helper
     for step in ("lease", "probe", "portal", "admission", "total"):
         assert f[f"onboarding_{step}"]["n"] == 10
     assert result["ratio"] == round(f["onboarding_total"]["p95_s"] / f["baseline_lease"]["p95_s"], 3)
+    assert f["verdict"]["ratio"] == result["ratio"]
+    assert result["ok"] == f["verdict"]["ok"]
