@@ -7,6 +7,7 @@ import io
 import re
 import shutil
 import subprocess
+import sys
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -396,3 +397,22 @@ def test_clerk_sheet_pdf_has_every_member_and_answers_503_without_the_font(tmp_p
                 f"/clerk/sessions/{s.id}/members/{people[0].id}/card.pdf"):
         resp = client.get(url)
         assert resp.status_code == 503 and resp.text == "Schriftart DejaVu fehlt: apt install fonts-dejavu-core"
+
+
+def test_a_web_worker_loads_the_card_printer_only_when_cards_are_printed(tmp_path):
+    """fpdf2 and fontTools (~22 MB per worker) stay out of a worker that never printed a card; the first card
+    page loads them."""
+    probe = (
+        "import sys\n"
+        "from appliance.config import Config\n"
+        "from appliance.helper.client import NullHelper\n"
+        "from appliance.web.app import create_app\n"
+        f"app = create_app(Config(state_dir=__import__('pathlib').Path({str(tmp_path)!r})).validate(), "
+        "helper=NullHelper())\n"
+        "print(sorted(m for m in ('fpdf', 'fontTools') if m in sys.modules))\n"
+        "from appliance.web import clerk\n"
+        "clerk._cards()\n"
+        "print(sorted(m for m in ('fpdf', 'fontTools') if m in sys.modules))\n")
+    run = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split("\n")[:2] == ["[]", "['fontTools', 'fpdf']"]

@@ -9,18 +9,20 @@ Every page needs a login (auth.login_required); every form carries the session C
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, render_template, request
 from markupsafe import Markup
 
-from appliance.captive import cards_pdf, codes, keys, qr
+from appliance.captive import codes, keys, qr
 from appliance.config import Config
 from appliance.rules import guard as rules_guard
 from appliance.rules import roles as rules_roles
@@ -30,6 +32,15 @@ from appliance.usecases import impact as count
 from appliance.usecases import sessions as acts
 from appliance.usecases import speakers as speakers_acts
 from appliance.web import auth, csrf, guard, i18n, links
+
+if TYPE_CHECKING:
+    from appliance.captive import cards_pdf
+
+
+def _cards():  # noqa: ANN202 - the module
+    """The card printer, imported on first use: fpdf2 and fontTools are ~22 MB and 0.16 s of CPU in every web
+    worker, and only the clerk's card pages need them."""
+    return importlib.import_module("appliance.captive.cards_pdf")
 
 bp = Blueprint("clerk", __name__, url_prefix="/clerk")
 auth.register(bp)
@@ -235,7 +246,7 @@ def _pdf_instructions(texts: tuple[str, ...]) -> tuple[str, ...]:
 def _member_card(s: service.Session, m: service.Member) -> cards_pdf.Card:
     cfg = _cfg()
     faction = " · ".join(p for p in (m.faction, i18n.t(f"role.{m.role}")) if p)
-    return cards_pdf.Card(
+    return _cards().Card(
         name=m.name, faction=faction, session_line=session_line(s), ssid=s.ssid, key=m.passphrase,
         payload=keys.wifi_payload(s.ssid, m.passphrase), addresses=box_addresses(cfg),
         instructions=_pdf_instructions(_card_texts(cfg, s.ssid)), heading=i18n.t("clerk.card.heading"),
@@ -247,7 +258,7 @@ def _member_card(s: service.Session, m: service.Member) -> cards_pdf.Card:
 
 def _guest_card(s: service.Session) -> cards_pdf.Card:
     """The guest poster as a card: the guest key for guests and press, no name, no personal code."""
-    return cards_pdf.Card(
+    return _cards().Card(
         name=i18n.t("clerk.poster.title"), faction="", session_line=session_line(s), ssid=s.ssid, key=s.guest_key,
         payload=keys.wifi_payload(s.ssid, s.guest_key), addresses=box_addresses(_cfg()),
         instructions=(i18n.t("clerk.poster.text"),), heading="", ssid_label=i18n.t("clerk.card.ssid"),
@@ -302,14 +313,14 @@ def _pdf(build, mimetype: str, disposition: str) -> Response:
     """A PDF (or ZIP of PDFs) built now; without its font the box answers 503 with what to install."""
     try:
         resp = Response(build(), mimetype=mimetype)
-    except cards_pdf.FontMissing as exc:
+    except _cards().FontMissing as exc:
         return no_store(Response(str(exc), status=503, mimetype="text/plain"))
     resp.headers["Content-Disposition"] = disposition
     return no_store(resp)
 
 
 def _pdf_name(m: service.Member) -> str:
-    return cards_pdf.safe_filename(f"{m.id:04d} {m.name}")
+    return _cards().safe_filename(f"{m.id:04d} {m.name}")
 
 
 @bp.get("/sessions/<int:session_id>/members/<int:member_id>/card.pdf")
@@ -317,7 +328,7 @@ def _pdf_name(m: service.Member) -> str:
 def card_pdf(session_id: int, member_id: int):
     s = _session_or_404(session_id)
     m = _member_of(session_id, member_id)
-    return _pdf(lambda: cards_pdf.card_pdf(_member_card(s, m)), "application/pdf",
+    return _pdf(lambda: _cards().card_pdf(_member_card(s, m)), "application/pdf",
                 f'inline; filename="wlan-karte-{_pdf_name(m)}"')
 
 
@@ -326,13 +337,13 @@ def card_pdf(session_id: int, member_id: int):
 def cards_zip(session_id: int):
     s = _session_or_404(session_id)
     people = _people(session_id)
-    return _pdf(lambda: cards_pdf.cards_zip(_each_card_pdf(s, people)),
+    return _pdf(lambda: _cards().cards_zip(_each_card_pdf(s, people)),
                 "application/zip", f'attachment; filename="wlan-karten-sitzung-{s.id}.zip"')
 
 
 def _each_card_pdf(s: service.Session, people: list[service.Member]):
     for m in people:
-        yield _pdf_name(m), cards_pdf.card_pdf(_member_card(s, m))
+        yield _pdf_name(m), _cards().card_pdf(_member_card(s, m))
         # A card is ~0.1 s of CPU (font subsetting; more on a Pi): under gunicorn's gevent worker (time is
         # patched) sleep(0) lets the other requests and the push streams run between two cards.
         time.sleep(0)
@@ -343,7 +354,7 @@ def _each_card_pdf(s: service.Session, people: list[service.Member]):
 def cards_sheet(session_id: int):
     s = _session_or_404(session_id)
     people = _people(session_id)
-    return _pdf(lambda: cards_pdf.sheet_pdf([_member_card(s, m) for m in people], title=session_line(s),
+    return _pdf(lambda: _cards().sheet_pdf([_member_card(s, m) for m in people], title=session_line(s),
                                             guest=_guest_card(s)),
                 "application/pdf", f'inline; filename="wlan-karten-sitzung-{s.id}.pdf"')
 
@@ -352,7 +363,7 @@ def cards_sheet(session_id: int):
 @auth.login_required
 def guest_poster_pdf(session_id: int):
     s = _session_or_404(session_id)
-    return _pdf(lambda: cards_pdf.poster_pdf(_guest_card(s)), "application/pdf",
+    return _pdf(lambda: _cards().poster_pdf(_guest_card(s)), "application/pdf",
                 f'inline; filename="wlan-gaeste-sitzung-{s.id}.pdf"')
 
 
