@@ -49,4 +49,5 @@ def now() -> str:
 
 
 def audit(db: sqlite_utils.Database, actor: str, action: str, detail: str = "") -> None:
-    db["audit"].insert({"at": now(), "actor": actor, "action": action, "detail": detail})
+    # Plain SQL: sqlite-utils' insert() reads the table's schema on every call (~0.2 ms of an admission).
+    db.execute("INSERT INTO audit(at, actor, action, detail) VALUES (?, ?, ?, ?)", [now(), actor, action, detail])
