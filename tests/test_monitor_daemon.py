@@ -159,6 +159,28 @@ def test_brief_condition_is_no_alert(cfg, db):
         fake.close()
 
 
+def test_open_alerts_are_rewritten_only_when_they_change(db):
+    weak = alerts.Condition("weak_signal", "02:5b:00:00:00:01", "warning", "Schwaches Signal: -80 dBm", -80)
+    busy = alerts.Condition("channel_busy", "wlan0", "warning", "Kanal 6 (wlan0) zu 75 % belegt", 75.0)
+
+    def changes(due, now):
+        before = db.conn.total_changes
+        with db.conn:
+            alerts.persist(db, due, now)
+        return db.conn.total_changes - before
+
+    assert changes([weak, busy], 100.0) == 2  # both opened
+    assert changes([weak, busy], 101.0) == 0  # the same severity, message and value: nothing written
+    worse = replace(weak, severity="critical", message="Schwaches Signal: -88 dBm", value=-88)
+    assert changes([worse, busy], 102.0) == 1  # one changed: one UPDATE
+    assert changes([worse, replace(busy, value=76.0)], 103.0) == 1  # a value alone counts as a change too
+    assert changes([worse], 104.0) == 1  # the channel is quiet again: ended
+    got = {(a["kind"], a["subject"]): a for a in alerts.recent(db)}
+    assert got[("weak_signal", weak.subject)]["severity"] == "critical" and got[("weak_signal", weak.subject)][
+        "value"] == -88 and got[("weak_signal", weak.subject)]["ended_at"] is None
+    assert got[("channel_busy", "wlan0")]["value"] == 76.0 and got[("channel_busy", "wlan0")]["ended_at"] == 104.0
+
+
 def test_downsampling_and_retention(db):
     t0 = 1_800_000_000  # a minute boundary (divisible by 60)
     with db.conn:
