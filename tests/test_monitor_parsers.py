@@ -182,6 +182,12 @@ def test_leases_pool_use_recorded():
     assert len(from_3) < len(parsed)
     infinite = leases.parse_leases(read("dnsmasq.leases_google-dnsmasq_exporter"))
     assert [lease.ip for lease in leases.active_leases(infinite, now=2e9)] == ["10.10.10.11"]  # expiry 0
+    # until the next expiry the active leases stay as they are (the monitor filters again only then)
+    first = leases.next_expiry(pooled, now=1560300000)
+    assert 1560300000 < first == min(lease.expiry for lease in active)
+    assert leases.active_leases(pooled, now=first - 1) == active
+    assert len(leases.active_leases(pooled, now=first)) < len(active)
+    assert leases.next_expiry(infinite, now=2e9) == float("inf")  # only an infinite lease is left
     assert leases.pool_size("10.77.0.10", "10.77.255.250") == 65521
 
 
@@ -218,3 +224,17 @@ def test_counter_resets():
     assert counters.rate(100, 300, 2.0) == 100.0
     assert counters.ratio_percent(5, 50) == 10.0
     assert counters.ratio_percent(3, 0) is None  # nothing sent: no claim
+
+
+def test_station_rates_agree_with_the_single_counter_functions():
+    cases = [((0.0, 1000, 5000, 200, 10), (3000, 5000, 300, 30), 2.0),  # traffic, no tx bytes
+             ((0.0, 1000, 5000, 200, 10), (20, 40, 30, 1), 1.0),  # every counter reset (reconnect, reload)
+             ((0.0, None, 5000, 200, None), (3000, None, 200, 4), 1.0),  # brcmfmac: no retries; nothing sent
+             ((0.0, 1000, 5000, 200, 10), (3000, 6000, 300, 30), 0.0)]  # no time passed: no claim
+    for prev, (rx, tx, packets, retries), dt in cases:
+        _, p_rx, p_tx, p_packets, p_retries = prev
+        expected = (counters.rate(p_rx, rx, dt), counters.rate(p_tx, tx, dt),
+                    counters.ratio_percent(counters.delta(p_retries, retries), counters.delta(p_packets, packets))
+                    if dt > 0 else None)
+        assert counters.station_rates(prev, rx, tx, packets, retries, dt) == expected
+    assert counters.station_rates((0.0, 1000, 5000, 200, 10), 3000, 5000, 300, 30, 2.0) == (1000.0, 0.0, 20.0)

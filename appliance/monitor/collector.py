@@ -74,13 +74,9 @@ class _RadioState:
     table_at: float = -1e9  # last walk of hostapd's whole station table
 
 
-@dataclass
-class _StaPrev:
-    at: float
-    rx_bytes: int | None
-    tx_bytes: int | None
-    tx_packets: int | None
-    tx_retries: int | None
+# A station's counters of the tick before: (at, rx_bytes, tx_bytes, tx_packets, tx_retries) - a tuple, as
+# counters.station_rates takes it (300 are made a second)
+_StaPrev = tuple
 
 
 class Collector:
@@ -97,13 +93,17 @@ class Collector:
         self.db_path = db_path if db_path is not None else cfg.db_path
         self.iw = iw_binary
         self.radios: dict[str, _RadioState] = {r.interface: _RadioState() for r in cfg.radios}
-        self._sta_prev: dict[str, _StaPrev] = {}
+        self._sta_prev: dict[str, _StaPrev] = {}  # the last tick's stations: whoever is not in it starts afresh
+        self._sta_now: dict[str, _StaPrev] = {}  # this tick's, filled by _client
         self._if_prev: dict[str, tuple[float, int, int]] = {}
         self._services: dict[str, bool | None] = {}
         self._services_at = -1e9
         self._leases_stamp: tuple | None = None
         self._leases: list[leases.Lease] = []  # the pool's leases of the file as last read
-        self._active: tuple[float, list[leases.Lease]] | None = None  # (at, active leases) of this tick
+        # (until, active leases, the same by MAC): until the next expiry they stay so (a change of the file resets it)
+        self._active: tuple[float, list[leases.Lease], dict[str, leases.Lease]] | None = None
+        self._active_since = 0.0  # when they were filtered (a clock that went back filters again)
+        self._pairs: set[tuple[str, str]] = set()  # their (MAC, IP) pairs, as the admissions are matched
 
     # -- hostapd --------------------------------------------------------------------------------------
     def _ctrl(self, radio: Radio, now: float) -> HostapdCtrl | None:
@@ -165,7 +165,9 @@ class Collector:
         table = None
         if ctrl is not None:
             try:
-                ask = [] if dump is None else [mac for mac, d in dump.items() if _ask(st.facts.get(mac), d, now)]
+                known = st.facts.get  # a known, authorized station (nearly all, every tick) costs one lookup
+                ask = [] if dump is None else [mac for mac, d in dump.items()
+                                              if (f := known(mac)) is None or (not f.authorized and _ask(f, d, now))]
                 if dump is None or now - st.table_at >= TABLE_EVERY_S or len(ask) > LOOKUPS_PER_TICK:
                     table = ctrl.stations()
                     st.table_at = now
@@ -180,24 +182,22 @@ class Collector:
                 table = None
         if dump is not None:
             # gone from the kernel: forget (a fact from this tick's events may be newer than the dump: keep it)
-            for mac in [m for m, f in st.facts.items() if m not in dump and f.at < now]:
-                del st.facts[mac]
+            for mac in st.facts.keys() - dump.keys():
+                if st.facts[mac].at < now:
+                    del st.facts[mac]
         return table
 
     # -- one tick -------------------------------------------------------------------------------------
     def sample(self) -> dict:
         now = self.clock()
         radios, clients = [], []
-        seen: set[str] = set()
-        lease_by_mac = {lease.mac: lease for lease in self._read_leases(now)}
+        lease_by_mac = self._read_leases(now)[1]
+        self._sta_now = {}
         for radio in self.cfg.radios:
             r, cl = self._radio(radio, now, lease_by_mac)
             radios.append(r)
             clients.extend(cl)
-            seen.update(c["mac"] for c in cl)
-        for mac in list(self._sta_prev):
-            if mac not in seen:
-                del self._sta_prev[mac]  # gone: a reconnect starts its counters afresh
+        self._sta_prev = self._sta_now  # who is gone is forgotten: a reconnect starts its counters afresh
         # weak links first; unknown signal after the measured ones
         clients.sort(key=lambda c: (c["signal"] is None, c["signal"] if c["signal"] is not None else 0, c["mac"]))
         return {"at": now, "interval_s": self.cfg.monitor_interval_ms / 1000, "radios": radios,
@@ -252,6 +252,8 @@ class Collector:
 
     def _client(self, interface: str, mac: str, keyid: str | None, sta: Station | None, dumped: iw.IwStation | None,
                 now: float, lease: leases.Lease | None) -> dict:
+        """One station's dashboard row. Runs for every station every tick: the rates in one call
+        (counters.station_rates), the counters of this tick kept as a tuple for the next."""
         if dumped is not None:  # the tick's one bulk read: every counter from the `iw` station dump
             signal, tx_mbps, rx_mbps = dumped.signal, dumped.tx_bitrate_mbps or None, dumped.rx_bitrate_mbps or None
             inactive, connected = dumped.inactive_ms, dumped.connected_s
@@ -264,15 +266,12 @@ class Collector:
             inactive, connected = sta.inactive_msec, sta.connected_time
             rx_bytes, tx_bytes, tx_packets, retries = c.rx_bytes, c.tx_bytes, c.tx_packets, None
         prev = self._sta_prev.get(mac)
-        dt = now - prev.at if prev else 0.0
-        retries_pct = None
-        rx_bps = tx_bps = None
-        if prev is not None and dt > 0:
-            retries_pct = counters.ratio_percent(counters.delta(prev.tx_retries, retries),
-                                                 counters.delta(prev.tx_packets, tx_packets))
-            rx_bps = counters.rate(prev.rx_bytes, rx_bytes, dt)
-            tx_bps = counters.rate(prev.tx_bytes, tx_bytes, dt)
-        self._sta_prev[mac] = _StaPrev(now, rx_bytes, tx_bytes, tx_packets, retries)
+        if prev is not None:
+            rx_bps, tx_bps, retries_pct = counters.station_rates(prev, rx_bytes, tx_bytes, tx_packets, retries,
+                                                                 now - prev[0])
+        else:
+            rx_bps = tx_bps = retries_pct = None
+        self._sta_now[mac] = (now, rx_bytes, tx_bytes, tx_packets, retries)
         return {
             "mac": mac, "interface": interface, "keyid": keyid, "ip": lease.ip if lease else None,
             "device": lease.hostname if lease else None,  # the name the device gave DHCP, if any
@@ -287,7 +286,9 @@ class Collector:
         }
 
     # -- network --------------------------------------------------------------------------------------
-    def _read_leases(self, now: float) -> list[leases.Lease]:
+    def _read_leases(self, now: float) -> tuple[list[leases.Lease], dict[str, leases.Lease]]:
+        """The active leases of the pool, and by MAC. Read again when the file changed, filtered again when one of
+        them ran out (leases.next_expiry): not once a tick for 300 leases that did not change."""
         path = self.cfg.leases_file
         try:
             st = path.stat()
@@ -298,9 +299,12 @@ class Collector:
                 self._leases_stamp, self._active = stamp, None
         except OSError:
             self._leases, self._leases_stamp, self._active = [], None, None
-        if self._active is None or self._active[0] != now:  # read twice a tick (clients, network): filter once
-            self._active = (now, leases.active_leases(self._leases, now))
-        return self._active[1]
+        if self._active is None or now >= self._active[0] or now < self._active_since:
+            active = leases.active_leases(self._leases, now)
+            self._active = (leases.next_expiry(active, now), active, {lease.mac: lease for lease in active})
+            self._active_since = now
+            self._pairs = {(lease.mac, lease.ip) for lease in active}
+        return self._active[1], self._active[2]
 
     def _admissions(self, active: set[tuple[str, str]]) -> tuple[int | None, int | None]:
         """(admitted, captured): live admissions of the active session; captured = leased (MAC, IP) pairs not
@@ -321,9 +325,9 @@ class Collector:
         return len(admitted), len(active - admitted)
 
     def _network(self, now: float) -> dict:
-        active = self._read_leases(now)
+        active = self._read_leases(now)[0]
         size = leases.pool_size(self.cfg.dhcp_start, self.cfg.dhcp_end)
-        admitted, captured = self._admissions({(lease.mac, lease.ip) for lease in active})
+        admitted, captured = self._admissions(self._pairs)
         interfaces = {}
         for name, cnt in self.system.net_dev().items():
             prev = self._if_prev.get(name)
