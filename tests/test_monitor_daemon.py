@@ -13,7 +13,7 @@ from appliance.captive import admission
 from appliance.captive.identify import Device
 from appliance.config import Radio
 from appliance.helper.client import NullHelper
-from appliance.monitor import alerts, timeseries
+from appliance.monitor import alerts, snapshot, timeseries
 from appliance.monitor.collector import Collector
 from appliance.monitor.daemon import Monitor
 from appliance.monitor.replay import IwReplay, StatusFakeHostapd, populate
@@ -136,7 +136,9 @@ def test_daemon_reports_clients_classes_and_alerts(cfg, db):
 
         # One sample serves every reader: the snapshot and the series are in the database.
         row = db.execute("SELECT value FROM monitor_state WHERE key = 'snapshot'").fetchone()
-        assert len(json.loads(row[0])["clients"]) == N - 1
+        assert json.loads(row[0])["clients"]["fields"][0] == "mac"  # stored in columns (monitor.snapshot)
+        assert snapshot.decode(row[0])["clients"] == json.loads(json.dumps(snap["clients"]))  # read back whole
+        assert len(snapshot.decode(row[0])["clients"]) == N - 1
         pts = timeseries.read(db, "clients", clock.now - 60)
         assert len(pts) == 10 and pts[0][1] == N and pts[-1][1] == N - 1
         assert timeseries.read(db, f"signal:{macs[1]}", clock.now - 60)  # per-client signal, every 10 s
