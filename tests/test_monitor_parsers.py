@@ -115,6 +115,15 @@ def test_replayed_station_dump_has_the_recorded_shape():
     assert known(brcm) == known(rec_brcm)
     n_lines = len(read("iw-station-dump_netdata_station_dump.txt").split("Station fa:")[0].splitlines())
     assert len(text.split("Station 02:5b:00:00:00:02")[0].splitlines()) == n_lines
+    # the replay renders its blocks printf-style (quicker); the text is the templates' own
+    from appliance.monitor import replay as replay_mod
+
+    for sta in replay.stations.values():
+        template = replay_mod._BRCMFMAC if sta.brcmfmac else replay_mod._MAC80211
+        block = template.format(mac=sta.mac, ifname="wlan0", rx_bytes=sta.rx_bytes, rx_packets=sta.rx_packets,
+                                tx_bytes=sta.tx_bytes, tx_packets=sta.tx_packets, tx_retries=sta.tx_retries,
+                                signal=sta.signal, authorized="yes")
+        assert block in text
 
 
 def test_survey_busy_percent_from_deltas_and_after_reset():
