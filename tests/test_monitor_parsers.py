@@ -88,12 +88,17 @@ def test_station_dump_parse_agrees_with_a_line_by_line_reading():
     for i in range(40):
         replay.add(f"02:5b:00:00:00:{i:02x}", -40 - i, 5.0, brcmfmac=i % 7 == 0, authorized=i % 5 != 0)
     replay(["iw", "dev", "wlan0", "station", "dump"])
+    # every field present, one a word where iw prints a number: the field-by-field way, that field unknown
+    word = read("iw-station-dump_netdata_station_dump.txt").split("Station fa:")[0].replace(
+        "tx retries:\t1", "tx retries:\tn")
     texts = [read("iw-station-dump_netdata_station_dump.txt"), read("iw-station-dump_brcmfmac.txt"),
-             replay(["iw", "dev", "wlan0", "station", "dump"])]
+             replay(["iw", "dev", "wlan0", "station", "dump"]), word]
     for text in texts:
         fast = [tuple(getattr(s, f) for f in iw.IwStation.__slots__) for s in iw.parse_station_dump(text)]
         assert fast == _reference_station_dump(text)
         assert fast and all(len(set(row) - {None}) > 8 for row in fast)  # the fields were found, not all None
+    (worded,) = iw.parse_station_dump(word)
+    assert worded.tx_retries is None and worded.tx_packets == 30 and worded.signal == -44
 
 
 def test_replayed_station_dump_has_the_recorded_shape():
