@@ -247,8 +247,10 @@ def test_station_rates_agree_with_the_single_counter_functions():
              ((0.0, 1000, 5000, 200, 10), (3000, 6000, 300, 30), 0.0)]  # no time passed: no claim
     for prev, (rx, tx, packets, retries), dt in cases:
         _, p_rx, p_tx, p_packets, p_retries = prev
-        expected = (counters.rate(p_rx, rx, dt), counters.rate(p_tx, tx, dt),
+        rx_bps, tx_bps = counters.rate(p_rx, rx, dt), counters.rate(p_tx, tx, dt)
+        expected = (round(rx_bps) if rx_bps is not None else None, round(tx_bps) if tx_bps is not None else None,
                     counters.ratio_percent(counters.delta(p_retries, retries), counters.delta(p_packets, packets))
                     if dt > 0 else None)
         assert counters.station_rates(prev, rx, tx, packets, retries, dt) == expected
-    assert counters.station_rates((0.0, 1000, 5000, 200, 10), 3000, 5000, 300, 30, 2.0) == (1000.0, 0.0, 20.0)
+    assert counters.station_rates((0.0, 1000, 5000, 200, 10), 3000, 5000, 300, 30, 2.0) == (1000, 0, 20.0)
+    assert counters.station_rates((0.0, 1000, 5000, 200, 10), 1001, 5000, 300, 30, 3.0)[0] == 0  # 0.33 B/s

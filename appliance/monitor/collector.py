@@ -94,7 +94,7 @@ class Collector:
         self.iw = iw_binary
         self.radios: dict[str, _RadioState] = {r.interface: _RadioState() for r in cfg.radios}
         self._sta_prev: dict[str, _StaPrev] = {}  # the last tick's stations: whoever is not in it starts afresh
-        self._sta_now: dict[str, _StaPrev] = {}  # this tick's, filled by _client
+        self._sta_now: dict[str, _StaPrev] = {}  # this tick's, filled by _clients
         self._if_prev: dict[str, tuple[float, int, int]] = {}
         self._services: dict[str, bool | None] = {}
         self._services_at = -1e9
@@ -223,20 +223,9 @@ class Collector:
                 st.neighbours = [{"bssid": b.bssid, "ssid": b.ssid, "signal": b.signal, "channel": b.channel}
                                  for b in iw.neighbours_on_channel(iw.parse_scan_dump(text), channel, own)]
                 st.scan_at = now
-        clients = []
-        if dump is not None:
-            for mac, dumped in dump.items():
-                fact = st.facts.get(mac)
-                # hostapd decides who is a client; without a fact (hostapd unreachable) the kernel's flag does
-                if not (fact.authorized if fact is not None else dumped.authorized is True):
-                    continue  # mid-handshake or kicked (hostapd lists it with empty flags until REMOVE)
-                clients.append(self._client(radio.interface, mac, fact.keyid if fact else None, None, dumped, now,
-                                            lease_by_mac.get(mac)))
-        else:
-            for sta in table or []:
-                if sta.authorized:
-                    clients.append(self._client(radio.interface, sta.mac, sta.keyid, sta, None, now,
-                                                lease_by_mac.get(sta.mac)))
+        if dump is None:  # hostapd's STA blocks of this tick's walk are the counters (no retries in them)
+            dump = {sta.mac: _as_dumped(sta, radio.interface) for sta in table or []}
+        clients = self._clients(radio.interface, dump, st.facts, now, lease_by_mac)
         n = len(clients)
         return {
             "interface": radio.interface, "reachable": reachable, "state": status.state,
@@ -250,40 +239,37 @@ class Collector:
             "neighbours": st.neighbours, "scan_at": st.scan_at,
         }, clients
 
-    def _client(self, interface: str, mac: str, keyid: str | None, sta: Station | None, dumped: iw.IwStation | None,
-                now: float, lease: leases.Lease | None) -> dict:
-        """One station's dashboard row. Runs for every station every tick: the rates in one call
-        (counters.station_rates), the counters of this tick kept as a tuple for the next."""
-        if dumped is not None:  # the tick's one bulk read: every counter from the `iw` station dump
-            signal, tx_mbps, rx_mbps = dumped.signal, dumped.tx_bitrate_mbps or None, dumped.rx_bitrate_mbps or None
-            inactive, connected = dumped.inactive_ms, dumped.connected_s
-            rx_bytes, tx_bytes, tx_packets = dumped.rx_bytes, dumped.tx_bytes, dumped.tx_packets
-            retries = dumped.tx_retries  # None: the driver counts none (brcmfmac)
-        else:  # no dump: hostapd's STA block of this tick's walk (hostapd prints no retry counters at all)
-            assert sta is not None
-            c = sta_counters(sta)
-            signal, tx_mbps, rx_mbps = sta.signal, c.tx_bitrate_mbps, c.rx_bitrate_mbps
-            inactive, connected = sta.inactive_msec, sta.connected_time
-            rx_bytes, tx_bytes, tx_packets, retries = c.rx_bytes, c.tx_bytes, c.tx_packets, None
-        prev = self._sta_prev.get(mac)
-        if prev is not None:
-            rx_bps, tx_bps, retries_pct = counters.station_rates(prev, rx_bytes, tx_bytes, tx_packets, retries,
-                                                                 now - prev[0])
-        else:
-            rx_bps = tx_bps = retries_pct = None
-        self._sta_now[mac] = (now, rx_bytes, tx_bytes, tx_packets, retries)
-        return {
-            "mac": mac, "interface": interface, "keyid": keyid, "ip": lease.ip if lease else None,
-            "device": lease.hostname if lease else None,  # the name the device gave DHCP, if any
-            "signal": signal, "signal_class": signal_class(signal, self.t),
-            "tx_mbps": tx_mbps, "rx_mbps": rx_mbps,
-            # reported: the driver counts retries at all (else "n/a" on the dashboard, never 0)
-            "retries_reported": retries is not None, "tx_retries": retries, "retries_pct": retries_pct,
-            "inactive_ms": inactive, "connected_s": connected,
-            "rx_bytes": rx_bytes, "tx_bytes": tx_bytes,
-            "rx_bps": round(rx_bps) if rx_bps is not None else None,
-            "tx_bps": round(tx_bps) if tx_bps is not None else None,
-        }
+    def _clients(self, interface: str, dump: dict[str, iw.IwStation], facts: dict[str, _Fact], now: float,
+                 lease_by_mac: dict[str, leases.Lease]) -> list[dict]:
+        """The dashboard rows of a radio's clients. The loop runs for every station every tick, so what it needs
+        is bound to locals once, the rates come in one call (counters.station_rates) and this tick's counters are
+        kept as a tuple for the next."""
+        t, fact_of, lease_of, prev_of = self.t, facts.get, lease_by_mac.get, self._sta_prev.get
+        keep, rates = self._sta_now, counters.station_rates
+        out = []
+        for mac, d in dump.items():
+            fact = fact_of(mac)
+            # hostapd decides who is a client; without a fact (hostapd unreachable) the kernel's flag does
+            if not (fact.authorized if fact is not None else d.authorized is True):
+                continue  # mid-handshake or kicked (hostapd lists it with empty flags until REMOVE)
+            rx_bytes, tx_bytes, retries = d.rx_bytes, d.tx_bytes, d.tx_retries  # retries None: brcmfmac, hostapd
+            prev = prev_of(mac)
+            rx_bps, tx_bps, retries_pct = (rates(prev, rx_bytes, tx_bytes, d.tx_packets, retries, now - prev[0])
+                                           if prev is not None else (None, None, None))
+            keep[mac] = (now, rx_bytes, tx_bytes, d.tx_packets, retries)
+            lease = lease_of(mac)
+            out.append({
+                "mac": mac, "interface": interface, "keyid": fact.keyid if fact is not None else None,
+                "ip": lease.ip if lease else None,
+                "device": lease.hostname if lease else None,  # the name the device gave DHCP, if any
+                "signal": d.signal, "signal_class": signal_class(d.signal, t),
+                "tx_mbps": d.tx_bitrate_mbps or None, "rx_mbps": d.rx_bitrate_mbps or None,
+                # reported: the driver counts retries at all (else "n/a" on the dashboard, never 0)
+                "retries_reported": retries is not None, "tx_retries": retries, "retries_pct": retries_pct,
+                "inactive_ms": d.inactive_ms, "connected_s": d.connected_s,
+                "rx_bytes": rx_bytes, "tx_bytes": tx_bytes, "rx_bps": rx_bps, "tx_bps": tx_bps,
+            })
+        return out
 
     # -- network --------------------------------------------------------------------------------------
     def _read_leases(self, now: float) -> tuple[list[leases.Lease], dict[str, leases.Lease]]:
@@ -387,6 +373,13 @@ class Collector:
             if st.ctrl is not None:
                 st.ctrl.close()
                 st.ctrl = None
+
+
+def _as_dumped(sta: Station, interface: str) -> iw.IwStation:
+    """hostapd's STA block as the dump's record, for a radio without a station dump (hostapd prints no retries)."""
+    c = sta_counters(sta)
+    return iw.IwStation(sta.mac, interface, sta.inactive_msec, c.rx_bytes, c.tx_bytes, c.tx_packets, None, sta.signal,
+                        c.tx_bitrate_mbps, c.rx_bitrate_mbps, sta.connected_time, sta.authorized)
 
 
 def _ask(fact: _Fact | None, dumped: iw.IwStation, now: float) -> bool:
