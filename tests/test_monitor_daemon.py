@@ -147,6 +147,25 @@ def test_daemon_reports_clients_classes_and_alerts(cfg, db):
         fake.close()
 
 
+def test_an_admission_counts_in_the_next_tick(cfg, db):
+    """The collector reads admissions through one connection it keeps open: what commits between two ticks is
+    in the second (and a database that goes away is "n/a", then read again once it is back)."""
+    mon, fake, _iw, clock, _members, macs = scenario(cfg, db, n=6, max_stations=10)
+    try:
+        assert ticks(mon, clock, 1)["network"]["admitted"] == 3
+        admission.admit(db, NullHelper(), Device("10.77.1.6", macs[5], "guest", None, False),
+                        service.active_session(db))
+        assert ticks(mon, clock, 1)["network"]["admitted"] == 4
+        mon.collector.db_path = cfg.db_path.with_name("gone.db")
+        mon.collector._close_ro()
+        assert ticks(mon, clock, 1)["network"]["admitted"] is None
+        mon.collector.db_path = cfg.db_path
+        assert ticks(mon, clock, 1)["network"]["admitted"] == 4
+    finally:
+        mon.close()
+        fake.close()
+
+
 def test_brief_condition_is_no_alert(cfg, db):
     mon, fake, iw, clock, _members, macs = scenario(cfg, db, n=3, max_stations=10, busy_pct=10)
     try:

@@ -104,6 +104,7 @@ class Collector:
         self._active: tuple[float, list[leases.Lease], dict[str, leases.Lease]] | None = None
         self._active_since = 0.0  # when they were filtered (a clock that went back filters again)
         self._pairs: set[tuple[str, str]] = set()  # their (MAC, IP) pairs, as the admissions are matched
+        self._ro: sqlite3.Connection | None = None  # read-only, for the admissions
 
     # -- hostapd --------------------------------------------------------------------------------------
     def _ctrl(self, radio: Radio, now: float) -> HostapdCtrl | None:
@@ -294,21 +295,25 @@ class Collector:
 
     def _admissions(self, active: set[tuple[str, str]]) -> tuple[int | None, int | None]:
         """(admitted, captured): live admissions of the active session; captured = leased (MAC, IP) pairs not
-        admitted. Pairs, as the firewall and rules.device match them: a MAC admitted at another IP is captured."""
+        admitted. Pairs, as the firewall and rules.device match them: a MAC admitted at another IP is captured.
+        One read-only connection for the collector's life (opening one reads the whole schema again: ~1 ms a
+        tick); after an error it is closed and opened again next tick."""
         try:
-            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
-        except sqlite3.Error:
-            return None, None
-        try:
-            rows = conn.execute(
+            if self._ro is None:
+                self._ro = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
+            rows = self._ro.execute(
                 "SELECT DISTINCT a.mac, a.ip FROM admissions a JOIN sessions s ON s.id = a.session_id "
                 "WHERE s.active = 1 AND a.revoked_at IS NULL").fetchall()
         except sqlite3.Error:
+            self._close_ro()
             return None, None
-        finally:
-            conn.close()
         admitted = {(mac.lower(), ip) for mac, ip in rows}
         return len(admitted), len(active - admitted)
+
+    def _close_ro(self) -> None:
+        if self._ro is not None:
+            self._ro.close()
+            self._ro = None
 
     def _network(self, now: float) -> dict:
         active = self._read_leases(now)[0]
@@ -369,6 +374,7 @@ class Collector:
         }
 
     def close(self) -> None:
+        self._close_ro()
         for st in self.radios.values():
             if st.ctrl is not None:
                 st.ctrl.close()
