@@ -13,7 +13,9 @@ process that measures its own rusage over the window. Per run, in the same run:
      (RUSAGE_CHILDREN) is added - `cat` stands for `iw`, whose own formatting work is not measured.
 
 cpu % = (monitor CPU - baseline CPU) / wall time, in % of one core; ms per tick = the same CPU / ticks;
-growth = ms per tick at the most stations / at the fewest, within one run. The child counts its control-socket
+growth = ms per tick at the most stations / at the fewest, within one run. Each run also measures the calibration
+unit (bench.calibrate.measure, in this process, before its children) and gives ms per tick in its units as well
+(`units_per_tick`: a figure that compares across machines). The child counts its control-socket
 commands and subprocesses per tick (a tap on HostapdCtrl, a counting runner). Goals (issue 15): at 300
 stations <= 1 % of one core, and growth from 30 to 300 stations < 2x; every station in every sample.
 
@@ -38,6 +40,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench.calibrate import in_units, measure
 from bench.common import write_result
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,23 +194,33 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"min": round(min(values), 2), "median": round(statistics.median(values), 2), "max": round(max(values), 2)}
 
 
+def _spread4(values: list[float]) -> dict[str, float]:
+    return {"min": round(min(values), 4), "median": round(statistics.median(values), 4),
+            "max": round(max(values), 4)}
+
+
 def run(counts: list[int], seconds: float, runs: int, modes: list[str]) -> dict:
     setups = {n: _Setup(n, seconds, "exec" in modes) for n in counts}
     samples: list[dict] = []
+    calibrations: list[dict] = []
     try:
         for r in range(runs):
+            cal = measure()  # the machine's speed in this run, before its children (bench.calibrate)
+            calibrations.append(cal)
             base = setups[max(counts)].child("baseline", seconds, modes[0])
             for iw_mode in modes:
                 for n in counts:
                     m = setups[n].child("monitor", seconds, iw_mode)
                     cpu = m["cpu_s"] + m["children_cpu_s"] - base["cpu_s"] - base["children_cpu_s"]
+                    ms_per_tick = 1000 * cpu / max(1, m["ticks"])
                     samples.append({
                         "run": r + 1, "iw": iw_mode, "stations": n, "ticks": m["ticks"], "clients_seen": m["clients"],
                         "baseline_cpu_s": round(base["cpu_s"] + base["children_cpu_s"], 3),
                         "monitor_cpu_s": round(m["cpu_s"], 3), "subprocess_cpu_s": round(m["children_cpu_s"], 3),
                         "wall_s": round(m["wall_s"], 2),
                         "cpu_pct_of_one_core": round(100 * cpu / m["wall_s"], 3),
-                        "ms_per_tick": round(1000 * cpu / max(1, m["ticks"]), 3),
+                        "ms_per_tick": round(ms_per_tick, 3),
+                        "units_per_tick": in_units(ms_per_tick, cal), "calibration_unit_cpu_ms": cal["unit_cpu_ms"],
                         "rss_mb": round(m["rss_mb"], 1), "baseline_rss_mb": round(base["rss_mb"], 1),
                         "first_tick_round_trips": m["first_tick"],
                         "later_ticks_ctrl_commands": m["later_ticks_ctrl"],
@@ -225,7 +238,8 @@ def run(counts: list[int], seconds: float, runs: int, modes: list[str]) -> dict:
                   for a, b in zip(per[lo], per[hi], strict=True) if a["ms_per_tick"] > 0]
         summary[iw_mode] = {
             **{f"{n}_stations": {"cpu_pct_of_one_core": _spread([s["cpu_pct_of_one_core"] for s in per[n]]),
-                                 "ms_per_tick": _spread([s["ms_per_tick"] for s in per[n]])} for n in counts},
+                                 "ms_per_tick": _spread([s["ms_per_tick"] for s in per[n]]),
+                                 "units_per_tick": _spread4([s["units_per_tick"] for s in per[n]])} for n in counts},
             f"growth_{lo}_to_{hi}": _spread(growth) if growth else None,
         }
         med_pct = statistics.median(s["cpu_pct_of_one_core"] for s in per[hi])
@@ -234,6 +248,7 @@ def run(counts: list[int], seconds: float, runs: int, modes: list[str]) -> dict:
                                          f"growth_lt_{GOAL_GROWTH}": med_growth < GOAL_GROWTH}
     return {"counts": counts, "seconds": seconds, "runs": runs, "machine": f"{os.cpu_count()} CPUs, "
             f"{platform.processor() or platform.machine()}, Python {platform.python_version()}",
+            "calibration": {"version": calibrations[0]["version"] if calibrations else None, "runs": calibrations},
             "summary": summary, "samples": samples}
 
 

@@ -16,8 +16,14 @@ def test_small_monitor_bench_runs_and_writes_the_result_file(tmp_path):
     assert set(result) == {"name", "ratio", "goal", "ok", "figures", "command"}
     f = result["figures"]
     assert set(f["summary"]) == {"replay", "exec"} and len(f["samples"]) == 4
+    assert set(f["summary"]["replay"]["12_stations"]) == {"cpu_pct_of_one_core", "ms_per_tick", "units_per_tick"}
+    (cal,) = f["calibration"]["runs"]  # bench.calibrate's unit, measured once per run
+    assert f["calibration"]["version"] == cal["version"] and cal["unit_cpu_ms"] > 0
     for s in f["samples"]:
         assert s["clients_seen"] == s["stations"] and s["ticks"] >= 1
+        # ms per tick also in calibration units: the same figure divided by the run's unit
+        assert s["calibration_unit_cpu_ms"] == cal["unit_cpu_ms"]
+        assert abs(s["units_per_tick"] - s["ms_per_tick"] / cal["unit_cpu_ms"]) < 1e-3
         # the first tick walks hostapd's table once (ATTACH, STATUS, STA-FIRST, n x STA-NEXT)...
         assert s["first_tick_round_trips"]["ctrl"] == s["stations"] + 3
         # ...then every tick is STATUS and two `iw` calls, whatever the number of stations

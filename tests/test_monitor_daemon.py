@@ -13,7 +13,7 @@ from appliance.captive import admission
 from appliance.captive.identify import Device
 from appliance.config import Radio
 from appliance.helper.client import NullHelper
-from appliance.monitor import alerts, timeseries
+from appliance.monitor import alerts, snapshot, timeseries
 from appliance.monitor.collector import Collector
 from appliance.monitor.daemon import Monitor
 from appliance.monitor.replay import IwReplay, StatusFakeHostapd, populate
@@ -136,10 +136,31 @@ def test_daemon_reports_clients_classes_and_alerts(cfg, db):
 
         # One sample serves every reader: the snapshot and the series are in the database.
         row = db.execute("SELECT value FROM monitor_state WHERE key = 'snapshot'").fetchone()
-        assert len(json.loads(row[0])["clients"]) == N - 1
+        assert json.loads(row[0])["clients"]["fields"][0] == "mac"  # stored in columns (monitor.snapshot)
+        assert snapshot.decode(row[0])["clients"] == json.loads(json.dumps(snap["clients"]))  # read back whole
+        assert len(snapshot.decode(row[0])["clients"]) == N - 1
         pts = timeseries.read(db, "clients", clock.now - 60)
         assert len(pts) == 10 and pts[0][1] == N and pts[-1][1] == N - 1
         assert timeseries.read(db, f"signal:{macs[1]}", clock.now - 60)  # per-client signal, every 10 s
+    finally:
+        mon.close()
+        fake.close()
+
+
+def test_an_admission_counts_in_the_next_tick(cfg, db):
+    """The collector reads admissions through one connection it keeps open: what commits between two ticks is
+    in the second (and a database that goes away is "n/a", then read again once it is back)."""
+    mon, fake, _iw, clock, _members, macs = scenario(cfg, db, n=6, max_stations=10)
+    try:
+        assert ticks(mon, clock, 1)["network"]["admitted"] == 3
+        admission.admit(db, NullHelper(), Device("10.77.1.6", macs[5], "guest", None, False),
+                        service.active_session(db))
+        assert ticks(mon, clock, 1)["network"]["admitted"] == 4
+        mon.collector.db_path = cfg.db_path.with_name("gone.db")
+        mon.collector._close_ro()
+        assert ticks(mon, clock, 1)["network"]["admitted"] is None
+        mon.collector.db_path = cfg.db_path
+        assert ticks(mon, clock, 1)["network"]["admitted"] == 4
     finally:
         mon.close()
         fake.close()
@@ -157,6 +178,28 @@ def test_brief_condition_is_no_alert(cfg, db):
     finally:
         mon.close()
         fake.close()
+
+
+def test_open_alerts_are_rewritten_only_when_they_change(db):
+    weak = alerts.Condition("weak_signal", "02:5b:00:00:00:01", "warning", "Schwaches Signal: -80 dBm", -80)
+    busy = alerts.Condition("channel_busy", "wlan0", "warning", "Kanal 6 (wlan0) zu 75 % belegt", 75.0)
+
+    def changes(due, now):
+        before = db.conn.total_changes
+        with db.conn:
+            alerts.persist(db, due, now)
+        return db.conn.total_changes - before
+
+    assert changes([weak, busy], 100.0) == 2  # both opened
+    assert changes([weak, busy], 101.0) == 0  # the same severity, message and value: nothing written
+    worse = replace(weak, severity="critical", message="Schwaches Signal: -88 dBm", value=-88)
+    assert changes([worse, busy], 102.0) == 1  # one changed: one UPDATE
+    assert changes([worse, replace(busy, value=76.0)], 103.0) == 1  # a value alone counts as a change too
+    assert changes([worse], 104.0) == 1  # the channel is quiet again: ended
+    got = {(a["kind"], a["subject"]): a for a in alerts.recent(db)}
+    assert got[("weak_signal", weak.subject)]["severity"] == "critical" and got[("weak_signal", weak.subject)][
+        "value"] == -88 and got[("weak_signal", weak.subject)]["ended_at"] is None
+    assert got[("channel_busy", "wlan0")]["value"] == 76.0 and got[("channel_busy", "wlan0")]["ended_at"] == 104.0
 
 
 def test_downsampling_and_retention(db):

@@ -195,3 +195,20 @@ def test_hostapd_restart_walks_the_table_again(radio):
     snap = r.tick()
     assert snap["radios"][0]["reachable"] is True
     assert {c["keyid"] for c in snap["clients"]} == {f"new{i}" for i in range(5)}
+
+
+def test_leases_are_filtered_again_when_one_runs_out_or_the_file_changes(radio):
+    r = radio(3)
+    now = int(r.clock.now)
+    r.cfg.leases_file.parent.mkdir(parents=True, exist_ok=True)
+    r.cfg.leases_file.write_text(f"{now + 2} {r.macs[0]} 10.77.1.2 early *\n{now + 3600} {r.macs[1]} 10.77.1.3 b *\n")
+    snap = r.tick()
+    assert r.clients(snap)[r.macs[0]]["ip"] == "10.77.1.2" and snap["network"]["leases_active"] == 2
+    r.tick()
+    snap = r.tick()  # now + 2: the first lease ran out, the file did not change
+    assert r.clients(snap)[r.macs[0]]["ip"] is None and r.clients(snap)[r.macs[1]]["ip"] == "10.77.1.3"
+    assert snap["network"]["leases_active"] == 1
+    r.cfg.leases_file.write_text(f"{now + 3600} {r.macs[2]} 10.77.1.4 c *\n")  # dnsmasq rewrote it
+    snap = r.tick()
+    assert [r.clients(snap)[m]["ip"] for m in r.macs] == [None, None, "10.77.1.4"]
+    assert snap["network"]["leases_active"] == 1

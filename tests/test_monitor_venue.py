@@ -25,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from appliance import netinfo
 from appliance.monitor import leases as leases_mod
+from appliance.monitor import snapshot as stored
 from appliance.sessions import service
 from appliance.web import auth, portal
 from tests.conftest import need_binary
@@ -92,7 +93,7 @@ def snapshot(box) -> dict | None:
         row = db.execute("SELECT value FROM monitor_state WHERE key = 'snapshot'").fetchone()
     finally:
         db.conn.close()
-    return json.loads(row[0]) if row else None
+    return stored.decode(row[0]) if row else None
 
 
 def poll(predicate, what: str, box, timeout: float = 20):

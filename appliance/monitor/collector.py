@@ -74,13 +74,9 @@ class _RadioState:
     table_at: float = -1e9  # last walk of hostapd's whole station table
 
 
-@dataclass
-class _StaPrev:
-    at: float
-    rx_bytes: int | None
-    tx_bytes: int | None
-    tx_packets: int | None
-    tx_retries: int | None
+# A station's counters of the tick before: (at, rx_bytes, tx_bytes, tx_packets, tx_retries) - a tuple, as
+# counters.station_rates takes it (300 are made a second)
+_StaPrev = tuple
 
 
 class Collector:
@@ -97,13 +93,18 @@ class Collector:
         self.db_path = db_path if db_path is not None else cfg.db_path
         self.iw = iw_binary
         self.radios: dict[str, _RadioState] = {r.interface: _RadioState() for r in cfg.radios}
-        self._sta_prev: dict[str, _StaPrev] = {}
+        self._sta_prev: dict[str, _StaPrev] = {}  # the last tick's stations: whoever is not in it starts afresh
+        self._sta_now: dict[str, _StaPrev] = {}  # this tick's, filled by _clients
         self._if_prev: dict[str, tuple[float, int, int]] = {}
         self._services: dict[str, bool | None] = {}
         self._services_at = -1e9
         self._leases_stamp: tuple | None = None
         self._leases: list[leases.Lease] = []  # the pool's leases of the file as last read
-        self._active: tuple[float, list[leases.Lease]] | None = None  # (at, active leases) of this tick
+        # (until, active leases, the same by MAC): until the next expiry they stay so (a change of the file resets it)
+        self._active: tuple[float, list[leases.Lease], dict[str, leases.Lease]] | None = None
+        self._active_since = 0.0  # when they were filtered (a clock that went back filters again)
+        self._pairs: set[tuple[str, str]] = set()  # their (MAC, IP) pairs, as the admissions are matched
+        self._ro: sqlite3.Connection | None = None  # read-only, for the admissions
 
     # -- hostapd --------------------------------------------------------------------------------------
     def _ctrl(self, radio: Radio, now: float) -> HostapdCtrl | None:
@@ -165,7 +166,9 @@ class Collector:
         table = None
         if ctrl is not None:
             try:
-                ask = [] if dump is None else [mac for mac, d in dump.items() if _ask(st.facts.get(mac), d, now)]
+                known = st.facts.get  # a known, authorized station (nearly all, every tick) costs one lookup
+                ask = [] if dump is None else [mac for mac, d in dump.items()
+                                              if (f := known(mac)) is None or (not f.authorized and _ask(f, d, now))]
                 if dump is None or now - st.table_at >= TABLE_EVERY_S or len(ask) > LOOKUPS_PER_TICK:
                     table = ctrl.stations()
                     st.table_at = now
@@ -180,24 +183,22 @@ class Collector:
                 table = None
         if dump is not None:
             # gone from the kernel: forget (a fact from this tick's events may be newer than the dump: keep it)
-            for mac in [m for m, f in st.facts.items() if m not in dump and f.at < now]:
-                del st.facts[mac]
+            for mac in st.facts.keys() - dump.keys():
+                if st.facts[mac].at < now:
+                    del st.facts[mac]
         return table
 
     # -- one tick -------------------------------------------------------------------------------------
     def sample(self) -> dict:
         now = self.clock()
         radios, clients = [], []
-        seen: set[str] = set()
-        lease_by_mac = {lease.mac: lease for lease in self._read_leases(now)}
+        lease_by_mac = self._read_leases(now)[1]
+        self._sta_now = {}
         for radio in self.cfg.radios:
             r, cl = self._radio(radio, now, lease_by_mac)
             radios.append(r)
             clients.extend(cl)
-            seen.update(c["mac"] for c in cl)
-        for mac in list(self._sta_prev):
-            if mac not in seen:
-                del self._sta_prev[mac]  # gone: a reconnect starts its counters afresh
+        self._sta_prev = self._sta_now  # who is gone is forgotten: a reconnect starts its counters afresh
         # weak links first; unknown signal after the measured ones
         clients.sort(key=lambda c: (c["signal"] is None, c["signal"] if c["signal"] is not None else 0, c["mac"]))
         return {"at": now, "interval_s": self.cfg.monitor_interval_ms / 1000, "radios": radios,
@@ -223,20 +224,9 @@ class Collector:
                 st.neighbours = [{"bssid": b.bssid, "ssid": b.ssid, "signal": b.signal, "channel": b.channel}
                                  for b in iw.neighbours_on_channel(iw.parse_scan_dump(text), channel, own)]
                 st.scan_at = now
-        clients = []
-        if dump is not None:
-            for mac, dumped in dump.items():
-                fact = st.facts.get(mac)
-                # hostapd decides who is a client; without a fact (hostapd unreachable) the kernel's flag does
-                if not (fact.authorized if fact is not None else dumped.authorized is True):
-                    continue  # mid-handshake or kicked (hostapd lists it with empty flags until REMOVE)
-                clients.append(self._client(radio.interface, mac, fact.keyid if fact else None, None, dumped, now,
-                                            lease_by_mac.get(mac)))
-        else:
-            for sta in table or []:
-                if sta.authorized:
-                    clients.append(self._client(radio.interface, sta.mac, sta.keyid, sta, None, now,
-                                                lease_by_mac.get(sta.mac)))
+        if dump is None:  # hostapd's STA blocks of this tick's walk are the counters (no retries in them)
+            dump = {sta.mac: _as_dumped(sta, radio.interface) for sta in table or []}
+        clients = self._clients(radio.interface, dump, st.facts, now, lease_by_mac)
         n = len(clients)
         return {
             "interface": radio.interface, "reachable": reachable, "state": status.state,
@@ -250,44 +240,42 @@ class Collector:
             "neighbours": st.neighbours, "scan_at": st.scan_at,
         }, clients
 
-    def _client(self, interface: str, mac: str, keyid: str | None, sta: Station | None, dumped: iw.IwStation | None,
-                now: float, lease: leases.Lease | None) -> dict:
-        if dumped is not None:  # the tick's one bulk read: every counter from the `iw` station dump
-            signal, tx_mbps, rx_mbps = dumped.signal, dumped.tx_bitrate_mbps or None, dumped.rx_bitrate_mbps or None
-            inactive, connected = dumped.inactive_ms, dumped.connected_s
-            rx_bytes, tx_bytes, tx_packets = dumped.rx_bytes, dumped.tx_bytes, dumped.tx_packets
-            retries = dumped.tx_retries  # None: the driver counts none (brcmfmac)
-        else:  # no dump: hostapd's STA block of this tick's walk (hostapd prints no retry counters at all)
-            assert sta is not None
-            c = sta_counters(sta)
-            signal, tx_mbps, rx_mbps = sta.signal, c.tx_bitrate_mbps, c.rx_bitrate_mbps
-            inactive, connected = sta.inactive_msec, sta.connected_time
-            rx_bytes, tx_bytes, tx_packets, retries = c.rx_bytes, c.tx_bytes, c.tx_packets, None
-        prev = self._sta_prev.get(mac)
-        dt = now - prev.at if prev else 0.0
-        retries_pct = None
-        rx_bps = tx_bps = None
-        if prev is not None and dt > 0:
-            retries_pct = counters.ratio_percent(counters.delta(prev.tx_retries, retries),
-                                                 counters.delta(prev.tx_packets, tx_packets))
-            rx_bps = counters.rate(prev.rx_bytes, rx_bytes, dt)
-            tx_bps = counters.rate(prev.tx_bytes, tx_bytes, dt)
-        self._sta_prev[mac] = _StaPrev(now, rx_bytes, tx_bytes, tx_packets, retries)
-        return {
-            "mac": mac, "interface": interface, "keyid": keyid, "ip": lease.ip if lease else None,
-            "device": lease.hostname if lease else None,  # the name the device gave DHCP, if any
-            "signal": signal, "signal_class": signal_class(signal, self.t),
-            "tx_mbps": tx_mbps, "rx_mbps": rx_mbps,
-            # reported: the driver counts retries at all (else "n/a" on the dashboard, never 0)
-            "retries_reported": retries is not None, "tx_retries": retries, "retries_pct": retries_pct,
-            "inactive_ms": inactive, "connected_s": connected,
-            "rx_bytes": rx_bytes, "tx_bytes": tx_bytes,
-            "rx_bps": round(rx_bps) if rx_bps is not None else None,
-            "tx_bps": round(tx_bps) if tx_bps is not None else None,
-        }
+    def _clients(self, interface: str, dump: dict[str, iw.IwStation], facts: dict[str, _Fact], now: float,
+                 lease_by_mac: dict[str, leases.Lease]) -> list[dict]:
+        """The dashboard rows of a radio's clients. The loop runs for every station every tick, so what it needs
+        is bound to locals once, the rates come in one call (counters.station_rates) and this tick's counters are
+        kept as a tuple for the next."""
+        t, fact_of, lease_of, prev_of = self.t, facts.get, lease_by_mac.get, self._sta_prev.get
+        keep, rates = self._sta_now, counters.station_rates
+        out = []
+        for mac, d in dump.items():
+            fact = fact_of(mac)
+            # hostapd decides who is a client; without a fact (hostapd unreachable) the kernel's flag does
+            if not (fact.authorized if fact is not None else d.authorized is True):
+                continue  # mid-handshake or kicked (hostapd lists it with empty flags until REMOVE)
+            rx_bytes, tx_bytes, retries = d.rx_bytes, d.tx_bytes, d.tx_retries  # retries None: brcmfmac, hostapd
+            prev = prev_of(mac)
+            rx_bps, tx_bps, retries_pct = (rates(prev, rx_bytes, tx_bytes, d.tx_packets, retries, now - prev[0])
+                                           if prev is not None else (None, None, None))
+            keep[mac] = (now, rx_bytes, tx_bytes, d.tx_packets, retries)
+            lease = lease_of(mac)
+            out.append({
+                "mac": mac, "interface": interface, "keyid": fact.keyid if fact is not None else None,
+                "ip": lease.ip if lease else None,
+                "device": lease.hostname if lease else None,  # the name the device gave DHCP, if any
+                "signal": d.signal, "signal_class": signal_class(d.signal, t),
+                "tx_mbps": d.tx_bitrate_mbps or None, "rx_mbps": d.rx_bitrate_mbps or None,
+                # reported: the driver counts retries at all (else "n/a" on the dashboard, never 0)
+                "retries_reported": retries is not None, "tx_retries": retries, "retries_pct": retries_pct,
+                "inactive_ms": d.inactive_ms, "connected_s": d.connected_s,
+                "rx_bytes": rx_bytes, "tx_bytes": tx_bytes, "rx_bps": rx_bps, "tx_bps": tx_bps,
+            })
+        return out
 
     # -- network --------------------------------------------------------------------------------------
-    def _read_leases(self, now: float) -> list[leases.Lease]:
+    def _read_leases(self, now: float) -> tuple[list[leases.Lease], dict[str, leases.Lease]]:
+        """The active leases of the pool, and by MAC. Read again when the file changed, filtered again when one of
+        them ran out (leases.next_expiry): not once a tick for 300 leases that did not change."""
         path = self.cfg.leases_file
         try:
             st = path.stat()
@@ -298,32 +286,39 @@ class Collector:
                 self._leases_stamp, self._active = stamp, None
         except OSError:
             self._leases, self._leases_stamp, self._active = [], None, None
-        if self._active is None or self._active[0] != now:  # read twice a tick (clients, network): filter once
-            self._active = (now, leases.active_leases(self._leases, now))
-        return self._active[1]
+        if self._active is None or now >= self._active[0] or now < self._active_since:
+            active = leases.active_leases(self._leases, now)
+            self._active = (leases.next_expiry(active, now), active, {lease.mac: lease for lease in active})
+            self._active_since = now
+            self._pairs = {(lease.mac, lease.ip) for lease in active}
+        return self._active[1], self._active[2]
 
     def _admissions(self, active: set[tuple[str, str]]) -> tuple[int | None, int | None]:
         """(admitted, captured): live admissions of the active session; captured = leased (MAC, IP) pairs not
-        admitted. Pairs, as the firewall and rules.device match them: a MAC admitted at another IP is captured."""
+        admitted. Pairs, as the firewall and rules.device match them: a MAC admitted at another IP is captured.
+        One read-only connection for the collector's life (opening one reads the whole schema again: ~1 ms a
+        tick); after an error it is closed and opened again next tick."""
         try:
-            conn = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
-        except sqlite3.Error:
-            return None, None
-        try:
-            rows = conn.execute(
+            if self._ro is None:
+                self._ro = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
+            rows = self._ro.execute(
                 "SELECT DISTINCT a.mac, a.ip FROM admissions a JOIN sessions s ON s.id = a.session_id "
                 "WHERE s.active = 1 AND a.revoked_at IS NULL").fetchall()
         except sqlite3.Error:
+            self._close_ro()
             return None, None
-        finally:
-            conn.close()
         admitted = {(mac.lower(), ip) for mac, ip in rows}
         return len(admitted), len(active - admitted)
 
+    def _close_ro(self) -> None:
+        if self._ro is not None:
+            self._ro.close()
+            self._ro = None
+
     def _network(self, now: float) -> dict:
-        active = self._read_leases(now)
+        active = self._read_leases(now)[0]
         size = leases.pool_size(self.cfg.dhcp_start, self.cfg.dhcp_end)
-        admitted, captured = self._admissions({(lease.mac, lease.ip) for lease in active})
+        admitted, captured = self._admissions(self._pairs)
         interfaces = {}
         for name, cnt in self.system.net_dev().items():
             prev = self._if_prev.get(name)
@@ -379,10 +374,18 @@ class Collector:
         }
 
     def close(self) -> None:
+        self._close_ro()
         for st in self.radios.values():
             if st.ctrl is not None:
                 st.ctrl.close()
                 st.ctrl = None
+
+
+def _as_dumped(sta: Station, interface: str) -> iw.IwStation:
+    """hostapd's STA block as the dump's record, for a radio without a station dump (hostapd prints no retries)."""
+    c = sta_counters(sta)
+    return iw.IwStation(sta.mac, interface, sta.inactive_msec, c.rx_bytes, c.tx_bytes, c.tx_packets, None, sta.signal,
+                        c.tx_bitrate_mbps, c.rx_bitrate_mbps, sta.connected_time, sta.authorized)
 
 
 def _ask(fact: _Fact | None, dumped: iw.IwStation, now: float) -> bool:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from appliance.config import Config
-from appliance.monitor import alerts, timeseries
+from appliance.monitor import alerts, snapshot, timeseries
 from appliance.monitor.classify import Thresholds
 from appliance.monitor.collector import Collector
 from appliance.store import open_db
@@ -46,7 +46,7 @@ class Monitor:
         minute = int(now) // 60
         with transaction(self.db):
             self.db.execute("INSERT OR REPLACE INTO monitor_state (key, at, value) VALUES ('snapshot', ?, ?)",
-                            [now, json.dumps(snap, separators=(",", ":"))])
+                            [now, snapshot.encode(snap)])
             timeseries.write(self.db, now, timeseries.from_snapshot(snap, with_clients))
             alerts.persist(self.db, due, now)
             if self._last_minute is None or minute != self._last_minute:

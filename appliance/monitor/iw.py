@@ -19,29 +19,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-_STATION_RE = re.compile(r"^Station ([0-9a-fA-F:]{17}) \(on (\S+)\)")
 _NUM_RE = re.compile(r"-?\d+(?:\.\d+)?")
-_BITRATE_RE = re.compile(r"\s*(\d+(?:\.\d+)?) MBit/s(.*)$")
-_MCS_RE = re.compile(r"\b((?:VHT-|HE-|EHT-)?MCS \d+)")
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs ~3x (300 a second)
 class IwStation:
+    """What the monitor takes from one station's block: the fields it uses, nothing more (the parse runs for every
+    station every second; rx packets, tx failed, signal avg and the MCS are not shown anywhere, so not read)."""
     mac: str
     interface: str
     inactive_ms: int | None = None
     rx_bytes: int | None = None
     tx_bytes: int | None = None
-    rx_packets: int | None = None
     tx_packets: int | None = None
     tx_retries: int | None = None  # None: the driver does not report retries (brcmfmac)
-    tx_failed: int | None = None
     signal: int | None = None  # dBm; None when absent or 0 (brcmfmac)
-    signal_avg: int | None = None
     tx_bitrate_mbps: float | None = None
     rx_bitrate_mbps: float | None = None
-    tx_mcs: str | None = None  # "MCS 7", "VHT-MCS 8", "HE-MCS 1"; None for legacy rates / brcmfmac
     connected_s: int | None = None
     authorized: bool | None = None
 
@@ -56,34 +52,23 @@ def _first_int(value: str) -> int | None:
         return None
 
 
-def _bitrate(value: str) -> tuple[float | None, str | None]:
-    """`65.0 MBit/s MCS 7` -> (65.0, "MCS 7"); `(unknown)` -> (None, None)."""
-    m = _BITRATE_RE.match(value)
-    if not m:
-        return None, None
-    rest = m.group(2)
-    mcs = _MCS_RE.search(rest) if "MCS" in rest else None
-    return float(m.group(1)), mcs.group(1) if mcs else None
-
-
 # Per station block, ONE findall of the C regex engine picks the lines we use as (key, value) pairs and dict()
-# makes them a mapping: no Python code runs for the ~15 other lines (rx drop misc, tx duration, preamble, DTIM
-# period, associated at, ...) and none per line. Values are taken as iw prints them: counters as their leading
-# integer (`58264 ms`, `796 seconds`, `-44 [-51, -44] dBm`), bitrates as `<n>.<n> MBit/s...` (iw's "%d.%d"),
-# flags as a word. A value of another shape (`tx bitrate: (unknown)`) matches nothing: the field stays None.
+# makes them a mapping: no Python code runs for the ~18 other lines (rx packets, tx failed, rx drop misc, signal
+# avg, tx duration, preamble, DTIM period, associated at, ...) and none per line. The keys are written as a trie
+# (`rx b(?:ytes|itrate)`): the engine tries alternatives one after the other at every line, so shared prefixes
+# are tested once. Values are taken as iw prints them: counters as their leading integer (`58264 ms`,
+# `796 seconds`, `-44 [-51, -44] dBm`), bitrates as `<n>.<n> MBit/s` (iw's "%d.%d"; the MCS after it is not
+# used), flags as a word. A value of another shape (`tx bitrate: (unknown)`) matches nothing: the field stays
+# None.
 _STA_FIELD_RE = re.compile(
-    r"\n[ \t]+(inactive time|rx bytes|rx packets|tx bytes|tx packets|tx retries|tx failed|signal|signal avg"
-    r"|tx bitrate|rx bitrate|authorized|connected time):[ \t]*(-?\d+(?:\.\d+ MBit/s[^\n]*)?|[a-z]+)")
+    r"\n[ \t]+(inactive time|rx b(?:ytes|itrate)|tx (?:b(?:ytes|itrate)|packets|retries)|signal|authorized"
+    r"|connected time):[ \t]*(-?\d+(?:\.\d+ MBit/s)?|[a-z]+)")
 _STA_HEAD_RE = re.compile(r"([0-9a-fA-F:]{17}) \(on ([^)\s]+)\)")
 
 
-# iw's key -> IwStation field, for the counters (signal included: its leading integer is the dBm value)
-_STA_INTS = {"inactive time": "inactive_ms", "rx bytes": "rx_bytes", "tx bytes": "tx_bytes",
-             "rx packets": "rx_packets", "tx packets": "tx_packets", "tx retries": "tx_retries",
-             "tx failed": "tx_failed", "connected time": "connected_s", "signal": "signal", "signal avg": "signal_avg"}
-
-
-def _n(value: str) -> int | None:
+def _int(value: str | None) -> int | None:
+    if value is None:
+        return None
     try:
         return int(value)
     except ValueError:
@@ -91,39 +76,45 @@ def _n(value: str) -> int | None:
 
 
 def _mbps(value: str | None) -> float | None:
-    return float(value.split(" ", 1)[0]) if value is not None and "MBit/s" in value else None
+    return float(value[:-7]) if value is not None and value.endswith(" MBit/s") else None
+
+
+# The fast path of a block: all seven counters present and numeric, the three other fields present (mac80211
+# drivers print all of them). Both getters and map(int) run in C: no Python call per field.
+_STA_INTS = itemgetter("inactive time", "rx bytes", "tx bytes", "tx packets", "tx retries", "signal",
+                       "connected time")
+_STA_REST = itemgetter("tx bitrate", "rx bitrate", "authorized")
 
 
 def parse_station_dump(text: str) -> list[IwStation]:
     """Every station of one interface: the monitor's per-tick source of per-station counters (one `iw` call for
     all stations instead of one hostapd round trip per station), so it runs once a second over ~30 lines for
-    each of up to 300 stations and is written for that (see _STA_FIELD_RE)."""
+    each of up to 300 stations and is written for that (see _STA_FIELD_RE): one findall and one dict per station,
+    its values taken out in C; a block that lacks a field (brcmfmac: no retries) or holds a word where a number
+    belongs takes the field-by-field way."""
     out: list[IwStation] = []
-    ints = _STA_INTS
+    find, head_of = _STA_FIELD_RE.findall, _STA_HEAD_RE.match
     for block in ("\n" + text).split("\nStation ")[1:]:  # `Station <mac> (on <if>)` starts a block at column 0
-        head = _STA_HEAD_RE.match(block)
+        head = head_of(block)
         if head is None:
             continue
-        pairs = _STA_FIELD_RE.findall(block)
+        f = dict(find(block))
         try:
-            kw = {ints[k]: int(v) for k, v in pairs if k in ints}
-        except ValueError:
-            kw = {ints[k]: _n(v) for k, v in pairs if k in ints}
-        if kw.get("signal") == 0:
-            kw["signal"] = None  # 0 dBm: "no reading" (brcmfmac), never a real signal
-        if kw.get("signal_avg") == 0:
-            kw["signal_avg"] = None
-        f = dict(pairs)
-        tx_rate = f.get("tx bitrate")
-        if tx_rate is not None:
-            kw["tx_bitrate_mbps"] = _mbps(tx_rate)
-            mcs = _MCS_RE.search(tx_rate) if "MCS" in tx_rate else None
-            kw["tx_mcs"] = mcs.group(1) if mcs else None
-        if "rx bitrate" in f:
-            kw["rx_bitrate_mbps"] = _mbps(f["rx bitrate"])
-        if "authorized" in f:
-            kw["authorized"] = f["authorized"] == "yes"
-        out.append(IwStation(mac=head.group(1).lower(), interface=head.group(2), **kw))
+            inactive, rx_bytes, tx_bytes, tx_packets, tx_retries, signal, connected = map(int, _STA_INTS(f))
+            tx_rate, rx_rate, authorized = _STA_REST(f)
+            out.append(IwStation(head[1].lower(), head[2], inactive, rx_bytes, tx_bytes, tx_packets, tx_retries,
+                                 signal or None,  # 0 dBm: "no reading" (brcmfmac), never a real signal
+                                 float(tx_rate[:-7]) if tx_rate[-1] == "s" else None,  # `<n>.<n> MBit/s`, else a
+                                 float(rx_rate[:-7]) if rx_rate[-1] == "s" else None,  # number without unit: None
+                                 connected, authorized == "yes"))
+        except (KeyError, ValueError):
+            get = f.get
+            authorized = get("authorized")
+            out.append(IwStation(
+                head[1].lower(), head[2], _int(get("inactive time")), _int(get("rx bytes")), _int(get("tx bytes")),
+                _int(get("tx packets")), _int(get("tx retries")), _int(get("signal")) or None,
+                _mbps(get("tx bitrate")), _mbps(get("rx bitrate")), _int(get("connected time")),
+                None if authorized is None else authorized == "yes"))
     return out
 
 

@@ -146,3 +146,9 @@ def active_leases(leases: list[Lease], now: float, start: str | None = None, end
                 continue
         by_ip[lease.ip] = lease
     return list(by_ip.values())
+
+
+def next_expiry(leases: list[Lease], now: float) -> float:
+    """When the next of these leases runs out (after `now`): until then, and while the file is unchanged, the
+    active leases stay the same and need not be filtered again. Infinite leases (expiry 0) never do."""
+    return min((lease.expiry for lease in leases if lease.expiry > now), default=float("inf"))

@@ -13,12 +13,11 @@ stored station and admission).
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 
 from appliance.captive.identify import Records
-from appliance.monitor import alerts
+from appliance.monitor import alerts, snapshot
 from appliance.rules import device as rule
 from appliance.rules import roles
 
@@ -31,7 +30,7 @@ def load_snapshot(db) -> dict | None:
     row = db.execute("SELECT at, value FROM monitor_state WHERE key = 'snapshot'").fetchone()
     if row is None:
         return None
-    snap = json.loads(row[1])
+    snap = snapshot.decode(row[1])
     snap.setdefault("at", row[0])
     snap["age_s"] = round(max(0.0, time.time() - row[0]), 1)
     snap["stale"] = snap["age_s"] > max(STALE_AFTER_S, 5 * snap.get("interval_s", 1))
