@@ -250,3 +250,23 @@ def test_demo_devices_keep_their_address_in_the_links(tmp_path):
     assert status == 400 and '"code":"csrf"' in body  # Anna's token on Bernd's device
     for w in (f, v):
         w.db.conn.close()
+
+
+def test_a_countdown_or_a_question_with_the_stand_ins_is_never_kept(worlds):
+    """A running countdown changes the page every second, and a text with the stand-ins' prefix would have it
+    replaced: both are rendered by Flask on every ask, never kept."""
+    f, v = worlds
+    at = time.time() - 0.5  # the same end in both worlds, half a second from a change of the seconds shown
+    for w in worlds:
+        w.open_vote()
+        assert acts.set_countdown(w.db, w.clerk, w.s.id, 30, now=at)
+    for _ in range(2):
+        _s, _h, body = same(f, v, "/abstimmung", ANNA_IP, fast=False)
+        assert 'id="vote-deadline"' in body
+    for w in worlds:
+        assert acts.close_vote(w.db, w.clerk, w.s.id, now=time.time())
+        out = acts.open_vote(w.db, w.clerk, w.s.id, question="Was heißt sbxStandInToken?", now=time.time())
+        assert out.ok
+    for _ in range(2):
+        _s, _h, body = same(f, v, "/abstimmung", ANNA_IP, fast=False)
+        assert "Was heißt sbxStandInToken?" in body

@@ -307,12 +307,14 @@ def member_live():
     inputs = block_inputs(g.db, viewer, _now())
     sticky = links.state()
     key = block_key(inputs, g.lang, sticky)
+    if key is None:  # not to be kept: the template with this request's own values
+        ctx = None if inputs is None else _block_context(inputs, _token(viewer), secrets.token_hex(8), "")
+        return _no_store(Response(render_template("votes/member_live.html", votes_member=lambda: ctx)))
     cache = blocks()
-    page = cache.get(key) if key is not None else None
+    page = cache.get(key)
     if page is None:
         page = _render_block(inputs)
-        if key is not None:
-            cache.put(key, page)
+        cache.put(key, page)
     token = _token(viewer) if inputs is not None else ""
     me = inputs["me"] if inputs is not None else None
     return _no_store(Response(fill(page, token, secrets.token_hex(8), me, sticky.get("as"))))
