@@ -101,14 +101,25 @@ def _is_t(func: ast.expr) -> bool:
             and func.value.id == "i18n")
 
 
+def _is_text(func: ast.expr) -> bool:
+    """i18n.text(lang, key): t() with the language given (appliance.web.fastpath)."""
+    return (isinstance(func, ast.Attribute) and func.attr == "text" and isinstance(func.value, ast.Name)
+            and func.value.id == "i18n")
+
+
 def python_keys(paths) -> tuple[set[str], set[str], list[str]]:
-    """(keys, dynamic prefixes, problems) of every t() / i18n.t() call in these files."""
+    """(keys, dynamic prefixes, problems) of every t() / i18n.t() / i18n.text() call in these files."""
     keys, prefixes, problems = set(), set(), []
     for path in paths:
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            if not (isinstance(node, ast.Call) and _is_t(node.func)):
+            if not isinstance(node, ast.Call):
                 continue
-            arg = node.args[0] if node.args else None
+            if _is_t(node.func):
+                arg = node.args[0] if node.args else None
+            elif _is_text(node.func):
+                arg = node.args[1] if len(node.args) > 1 else None
+            else:
+                continue
             if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                 keys.add(arg.value)
             elif isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):

@@ -206,3 +206,43 @@ def test_a_stream_remembers_only_audiences_its_viewer_alone_decides():
     assert not clerk.may_see("chat:all", None)
     assert [is_pure(a) for a in ("all", "members", "clerks", "member:3", "display:1", "chat:all", "doc:5")] == \
         [True, True, True, True, True, False, False]
+
+
+def test_the_hub_routes_each_pure_audience_to_exactly_the_streams_that_see_it(cfg, db):
+    """Hub.dispatch_new keeps, per (session, built-in or per-id audience), the streams that see it (their answers
+    are fixed): each event reaches exactly those; a stream that comes or goes changes the routes at once; a
+    feature's audience is asked on every event."""
+    s, ms = populate(cfg, db)
+    hub = hub_mod.Hub(cfg.db_path)
+    hub._db = db
+    hub.last = 0
+    anna = Viewer("member", s.id, ms["Anna"], True)
+    clerk = hub.subscribe(Viewer("clerk", s.id), s.id)
+    member = hub.subscribe(anna, s.id)
+    other_session = hub.subscribe(Viewer("clerk", s.id + 1), s.id + 1)
+
+    def got(sub) -> list[str]:
+        out = []
+        while not sub.queue.empty():
+            out.append(sub.queue.get_nowait().topic)
+        return out
+
+    publish(db, s.id, "t.a", {}, audience="clerks")
+    publish(db, s.id, "t.b", {}, audience=f"member:{ms['Anna'].id}")
+    publish(db, s.id, "t.c", {}, audience="all")
+    hub.dispatch_new()
+    assert got(clerk) == ["t.a", "t.c"] and got(member) == ["t.b", "t.c"] and got(other_session) == []
+    late = hub.subscribe(Viewer("clerk", s.id), s.id)  # after the routes were made: gets the next event
+    hub.unsubscribe(member)
+    publish(db, s.id, "t.d", {}, audience="clerks")
+    publish(db, s.id, "t.e", {}, audience="all")
+    hub.dispatch_new()
+    assert got(clerk) == ["t.d", "t.e"] and got(late) == ["t.d", "t.e"] and got(member) == []
+    allowed = {"chat:x": False}
+    featured = hub.subscribe(anna, s.id, visible=lambda v, a, d: allowed.get(a, visible(v, a, d)))
+    publish(db, s.id, "t.f", {}, audience="chat:x")
+    hub.dispatch_new()
+    allowed["chat:x"] = True
+    publish(db, s.id, "t.g", {}, audience="chat:x")
+    hub.dispatch_new()
+    assert got(featured) == ["t.g"]

@@ -68,6 +68,10 @@ class Hub:
         self.db_path = str(db_path)
         self.poll = poll  # the safety net: read at least this often even without a wake
         self.subs: set[Subscriber] = set()
+        # (session id, pure audience) -> the streams that see it: the answers are fixed per stream (may_see), so
+        # a burst of casts (each publishing to the clerks and each room screen) does not ask every open stream
+        # again for every event. Replaced, never changed in place, whenever a stream comes or goes.
+        self._routes: dict[tuple[int, str], list[Subscriber]] = {}
         self.lock = threading.Lock()
         self.wake = threading.Event()  # in-process wake, for a hub without a socket
         self.stopped = threading.Event()
@@ -113,11 +117,13 @@ class Hub:
         sub = Subscriber(viewer, session_id, visible)
         with self.lock:
             self.subs.add(sub)
+            self._routes = {}
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
         with self.lock:
             self.subs.discard(sub)
+            self._routes = {}
 
     @property
     def count(self) -> int:
@@ -169,13 +175,22 @@ class Hub:
         if not rows:
             return 0
         with self.lock:
-            subs = list(self.subs)
+            subs, routes = list(self.subs), self._routes  # taken together: a route is of exactly these streams
         for ev in rows:
-            for sub in subs:
-                if sub.session_id != ev.session_id or sub.closed:
-                    continue
-                if sub.may_see(ev.audience, self._db):
-                    sub.put(ev)
+            if is_pure(ev.audience):
+                route = routes.get((ev.session_id, ev.audience))
+                if route is None:
+                    route = routes[(ev.session_id, ev.audience)] = [
+                        sub for sub in subs if sub.session_id == ev.session_id and sub.may_see(ev.audience, self._db)]
+                for sub in route:
+                    if not sub.closed:
+                        sub.put(ev)
+            else:
+                for sub in subs:
+                    if sub.session_id != ev.session_id or sub.closed:
+                        continue
+                    if sub.may_see(ev.audience, self._db):
+                        sub.put(ev)
             self.last = ev.id
         return len(rows)
 

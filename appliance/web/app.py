@@ -18,6 +18,15 @@ MAX_UPLOAD = 64 * 1024 * 1024
 MAX_FORM_PARTS = 1000  # files and fields in one form: more is refused whole (413), before any file is stored
 MAX_FORM_FIELD = 500_000  # bytes of one text field (a chat message is 1000 characters, a title 500)
 POOL_MAX = 32  # idle SQLite connections kept per worker
+POOL = "sitzungsbox.db_pool"  # app.extensions key of the Pool
+# On every answer (after_request; appliance.web.fastpath sets the same)
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Frame-Options", "DENY"),
+    ("Content-Security-Policy",
+     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
+)
 
 
 def secret_key(db) -> str:
@@ -48,6 +57,30 @@ class ClerkSessions(SecureCookieSessionInterface):
         return serializer
 
 
+class Pool:
+    """A worker's SQLite connections, reused between requests (one request holds one at a time): opening SQLite
+    and setting its pragmas was a fifth of a portal request's cost when a hall joins at once. Shared by the Flask
+    requests and appliance.web.fastpath (app.extensions[POOL])."""
+
+    def __init__(self, path: Any) -> None:
+        self.path = path
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+
+    def take(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            return open_db(self.path, migrate=False)
+
+    def give(self, db: Any) -> None:
+        if db.conn.in_transaction:  # a failed request must not hand a half transaction to the next one
+            db.conn.rollback()
+        if self._idle.qsize() < POOL_MAX:
+            self._idle.put(db)
+        else:
+            db.conn.close()
+
+
 def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Flask:
     """helper: the firewall helper client (HelperClient, or NullHelper in demo mode and unit tests)."""
     app = Flask(__name__)
@@ -71,29 +104,18 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
         SESSION_COOKIE_NAME="sitzungsbox_clerk",
     )
 
-    # Connections are reused between requests (one request holds one at a time): opening SQLite and setting
-    # its pragmas was a fifth of a portal request's cost when a hall joins at once.
-    pool: queue.SimpleQueue = queue.SimpleQueue()
+    pool = app.extensions[POOL] = Pool(cfg.db_path)
 
     @app.before_request
     def _per_request() -> None:
         g.lang = i18n.pick_language()
-        try:
-            g.db = pool.get_nowait()
-        except queue.Empty:
-            g.db = open_db(cfg.db_path, migrate=False)
+        g.db = pool.take()
 
     @app.teardown_request
     def _close(_exc) -> None:
         db_ = g.pop("db", None)
-        if db_ is None:
-            return
-        if db_.conn.in_transaction:  # a failed request must not hand a half transaction to the next one
-            db_.conn.rollback()
-        if pool.qsize() < POOL_MAX:
-            pool.put(db_)
-        else:
-            db_.conn.close()
+        if db_ is not None:
+            pool.give(db_)
 
     # The captive hook must run before CSRF: probes and foreign hosts never reach views.
     from appliance.web import portal
@@ -147,15 +169,13 @@ def create_app(cfg: Config, *, helper: Any = None, testing: bool = False) -> Fla
 
     @app.after_request
     def _headers(resp):
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        resp.headers.setdefault("X-Frame-Options", "DENY")
-        resp.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        )
+        for name, value in SECURITY_HEADERS:
+            resp.headers.setdefault(name, value)
         if request.path.startswith(("/clerk", "/portal")):
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
+    # The cast and the vote block's refetch of a vote's opening second, answered before Flask (same answers).
+    from appliance.web import fastpath
+    fastpath.install(app, pool, SECURITY_HEADERS)
     return app

@@ -24,8 +24,12 @@ def session_token() -> str:
 
 
 def device_token(ip: str) -> str:
-    key = current_app.secret_key
-    key = key.encode() if isinstance(key, str) else key
+    return device_token_for(current_app.secret_key, ip)
+
+
+def device_token_for(secret_key: str | bytes, ip: str) -> str:
+    """device_token with the app's secret key given (appliance.web.fastpath answers outside a request context)."""
+    key = secret_key.encode() if isinstance(secret_key, str) else secret_key
     return hmac.new(key, f"device:{ip}".encode(), hashlib.sha256).hexdigest()[:32]
 
 

@@ -77,6 +77,11 @@ def pick_language() -> str:
 
 
 def t(key: str, **values: object) -> str:
+    return text(getattr(g, "lang", SOURCE), key, **values)
+
+
+def text(lang: str, key: str, **values: object) -> str:
+    """t() in a language given (appliance.web.fastpath answers outside a request context)."""
     messages = _messages or load()
-    text = messages.get(getattr(g, "lang", SOURCE), {}).get(key) or messages[SOURCE].get(key) or key
-    return text.format(**values) if values else text
+    found = messages.get(lang, {}).get(key) or messages[SOURCE].get(key) or key
+    return found.format(**values) if values else found

@@ -6,9 +6,14 @@ cookie or a MAC. A clerk by the login session. Policies (which document, which c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask import g
 
 from appliance.rules.viewer import Viewer
+
+if TYPE_CHECKING:
+    from appliance.captive.identify import Device
 
 
 def current_viewer() -> Viewer:
@@ -28,15 +33,19 @@ def current_viewer() -> Viewer:
     else:
         device = portal._device()
         # the session as identify read it with the device's rows (one statement, one snapshot)
-        session_id = device.session_id if device.session_read else active_id()
-        if not device.admitted or session_id is None:
-            viewer = Viewer("anonymous", session_id, ip=device.ip, mac=device.mac)
-        elif device.kind == "member" and device.member is not None:
-            viewer = Viewer("member", session_id, device.member, True, device.ip, device.mac)
-        else:
-            viewer = Viewer("guest", session_id, None, True, device.ip, device.mac)
+        viewer = device_viewer(device, device.session_id if device.session_read else active_id())
     g.viewer = viewer
     return viewer
+
+
+def device_viewer(device: Device, session_id: int | None) -> Viewer:
+    """The viewer a device is (no clerk's login): an admitted member, an admitted guest, or anonymous. Also asked
+    by appliance.web.fastpath, outside a request context."""
+    if not device.admitted or session_id is None:
+        return Viewer("anonymous", session_id, ip=device.ip, mac=device.mac)
+    if device.kind == "member" and device.member is not None:
+        return Viewer("member", session_id, device.member, True, device.ip, device.mac)
+    return Viewer("guest", session_id, None, True, device.ip, device.mac)
 
 
 def member_viewer() -> Viewer:

@@ -33,8 +33,9 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 
-from flask import Blueprint, Response, abort, g, render_template, request, session
+from flask import Blueprint, Response, abort, current_app, g, render_template, request, session
 
 from appliance.rules import roles
 from appliance.rules import votes as vr
@@ -83,11 +84,12 @@ def _check_token(viewer: Viewer) -> None:
         abort(400, description="csrf")
 
 
-def _shown(v: acts.Vote | None, session_id: int) -> bool:
+def _shown(v: acts.Vote | None, session_id: int, db=None) -> bool:
     """An open vote always; a finished one while the room is still on its item."""
     if v is None:
         return False
-    return v.state == "open" or (v.item_id or None) == speakers.current_item_id(g.db, session_id)
+    return v.state == "open" or (v.item_id or None) == speakers.current_item_id(g.db if db is None else db,
+                                                                                 session_id)
 
 
 @bp.app_template_filter("vote_choice")
@@ -104,20 +106,32 @@ def vote_left(closes_at: float | None) -> int | None:
 # --- the member's start page ------------------------------------------------------------------------------
 
 
-def member_context() -> dict | None:
-    """For portal/_votes.html: the vote to show (open, or the last one while the room is on its item), the
-    member's own ballot and what they may do. None without a session or for a device not let through."""
-    viewer = current_viewer()
+def block_inputs(db, viewer: Viewer, now: float) -> dict | None:
+    """What the member's block shows, read without Flask (member_context and appliance.web.fastpath): the vote to
+    show (open, or the last one while the room is on its item), the member's own ballot and what they may do.
+    None without a session or for a device not let through."""
     if viewer.session_id is None or viewer.kind not in ("member", "guest"):
         return None
     me = viewer.member.id if viewer.is_member and viewer.member is not None else None
-    st = acts.state(g.db, viewer.session_id, now=_now(), member_id=me, public_only=me is None)
+    st = acts.state(db, viewer.session_id, now=now, member_id=me, public_only=me is None)
     if st is None:
         return None
-    v = st.current if _shown(st.current, viewer.session_id) else None
-    return {"v": v, "mine": st.mine if v is not None else None, "me": me, "token": _token(viewer),
-            "key": secrets.token_hex(8), "error": g.get("vote_error", ""), "topics": MEMBER_TOPICS,
-            "delay": MEMBER_DELAY_MS, "jitter": MEMBER_JITTER_MS, "choices": vr.CHOICES}
+    v = st.current if _shown(st.current, viewer.session_id, db) else None
+    return {"v": v, "mine": st.mine if v is not None else None, "me": me}
+
+
+def _block_context(inputs: dict, token: str, key: str, error: str) -> dict:
+    return {**inputs, "token": token, "key": key, "error": error, "topics": MEMBER_TOPICS, "delay": MEMBER_DELAY_MS,
+            "jitter": MEMBER_JITTER_MS, "choices": vr.CHOICES}
+
+
+def member_context() -> dict | None:
+    """For portal/_votes.html (block_inputs, and the form's token, a fresh idempotency key, a refusal)."""
+    viewer = current_viewer()
+    inputs = block_inputs(g.db, viewer, _now())
+    if inputs is None:
+        return None
+    return _block_context(inputs, _token(viewer), secrets.token_hex(8), g.get("vote_error", ""))
 
 
 def console_context() -> dict | None:
@@ -158,13 +172,31 @@ def _wants_json() -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _json(outcome: acts.Outcome, status: int = 200) -> Response:
+def json_text(outcome: acts.Outcome) -> str:
     if outcome:
         body = {"ok": True, "choice": outcome.choice, "text": outcome.text, "vote_id": outcome.vote_id}
     else:
         body = {"ok": False, "code": outcome.code, "text": outcome.text}
-    return _no_store(Response(json.dumps(body, separators=(",", ":"), sort_keys=True) + "\n",
-                              status=status, mimetype="application/json"))
+    return json.dumps(body, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def _json(outcome: acts.Outcome, status: int = 200) -> Response:
+    return _no_store(Response(json_text(outcome), status=status, mimetype="application/json"))
+
+
+def json_cast(db, viewer: Viewer, field: Callable[[str], str], expected_token: str, lang: str,
+              now: float) -> tuple[acts.Outcome, int]:
+    """The cast as a JSON client gets it (Accept: application/json), without Flask: shared by cast() and
+    appliance.web.fastpath. field(name): the form field's first value, or ""."""
+    if not expected_token or not hmac.compare_digest(field("csrf_token"), expected_token):
+        return acts.Outcome(False, i18n.text(lang, "error.csrf"), "csrf"), 400
+    try:
+        vote_id, member_id = id_of(field("vote_id"), "vote_id"), id_of(field("member_id"), "member_id")
+    except forms.FieldError:
+        return acts.Outcome(False, i18n.text(lang, "votes.bad_field"), "field"), 400
+    outcome = acts.cast(db, viewer, viewer.session_id or 0, vote_id, member_id, field("choice"), field("key"),
+                        now=now)
+    return outcome, 200 if outcome else _status(outcome)
 
 
 def _home_again(outcome: acts.Outcome) -> tuple[str, int]:
@@ -181,46 +213,146 @@ def _home_again(outcome: acts.Outcome) -> tuple[str, int]:
                            portal_url=links.link("portal.portal")), _status(outcome)
 
 
+# --- the block alone (GET /abstimmung): every phone refetches it when a vote opens or closes -------------------
+#
+# 300 phones ask within ~1.3 s of the opening, in the same workers as the casts. The page differs between them only
+# in the member's situation (may they vote, what they chose, why not), the language and four values per request:
+# the device-bound CSRF token, the fresh idempotency key, the member's id and, in demo mode, the device (`?as=`) in
+# the links. So the rendered page is kept per situation with stand-ins for those four (BlockCache) and each request
+# puts its own values in: what a phone gets is the page the template renders for it (tests/test_votes_fastpath.py
+# compares both), without running the template 300 times. A vote with a countdown is never kept (its seconds).
+
+STAND_IN = "sbxStandIn"  # the stand-ins' prefix: plain ASCII that neither Jinja nor url_for changes
+STAND_INS = {"token": f"{STAND_IN}Token", "key": f"{STAND_IN}Key", "me": f"{STAND_IN}Me", "as": f"{STAND_IN}As"}
+BLOCKS = "sitzungsbox.vote_blocks"  # app.extensions key of the app's BlockCache
+
+
+class BlockCache:
+    """Rendered blocks with stand-ins, by block_key; cleared whole when full (a vote has a handful of situations)."""
+
+    MAX = 256
+
+    def __init__(self) -> None:
+        self._pages: dict[tuple, str] = {}
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> str | None:
+        page = self._pages.get(key)
+        if page is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return page
+
+    def put(self, key: tuple, page: str) -> None:
+        if len(self._pages) >= self.MAX:
+            self._pages.clear()
+        self._pages[key] = page
+
+
+def block_key(inputs: dict | None, lang: str, sticky: dict[str, str]) -> tuple | None:
+    """What the block's page depends on besides the four per-request values; None: not to be kept (a countdown
+    runs, or a text of the vote contains the stand-ins' prefix)."""
+    links_state = tuple((k, STAND_INS["as"] if k == "as" else val) for k, val in sticky.items())
+    if inputs is None:
+        return (lang, links_state, None)
+    v, mine = inputs["v"], inputs["mine"]
+    if v is None:
+        shown: object = None
+    elif v.closes_at is not None:
+        return None
+    elif v.state == "open":  # the open block shows no count: casts by others do not change it
+        shown = ("open", v.id, v.mode, v.question, v.item_title)
+    else:
+        shown = repr(v)  # finished: the whole result
+    situation = None if mine is None else (mine.may, mine.reason, mine.choice, mine.by_clerk)
+    if STAND_IN in repr((shown, situation)):
+        return None
+    return (lang, links_state, shown, situation, inputs["me"] is None)
+
+
+def fill(page: str, token: str, key: str, me: int | None, as_: str | None) -> str:
+    """A kept page with this request's values (none of them needs escaping: hex, digits, an IPv4 address)."""
+    page = page.replace(STAND_INS["token"], token).replace(STAND_INS["key"], key)
+    if me is not None:
+        page = page.replace(STAND_INS["me"], str(me))
+    if as_ is not None:
+        page = page.replace(STAND_INS["as"], as_)
+    return page
+
+
+def _render_block(inputs: dict | None) -> str:
+    """The block's page rendered with the stand-ins (inside the request)."""
+    if inputs is None:
+        return render_template("votes/member_live.html", votes_member=lambda: None)
+    ctx = _block_context({**inputs, "me": STAND_INS["me"] if inputs["me"] is not None else None},
+                         STAND_INS["token"], STAND_INS["key"], "")
+    sticky = links.state()
+    if "as" in sticky:
+        g._link_state = {**sticky, "as": STAND_INS["as"]}
+    try:
+        return render_template("votes/member_live.html", votes_member=lambda: ctx)
+    finally:
+        g.pop("_link_state", None)
+
+
+def blocks() -> BlockCache:
+    return current_app.extensions.setdefault(BLOCKS, BlockCache())
+
+
 @bp.get("/abstimmung")
 def member_live():
     """The start page's Abstimmung block alone, for live-reload.js on every member's open start page."""
-    member_viewer()
-    return _no_store(Response(render_template("votes/member_live.html")))
+    viewer = member_viewer()
+    inputs = block_inputs(g.db, viewer, _now())
+    sticky = links.state()
+    key = block_key(inputs, g.lang, sticky)
+    if key is None:  # not to be kept: the template with this request's own values
+        ctx = None if inputs is None else _block_context(inputs, _token(viewer), secrets.token_hex(8), "")
+        return _no_store(Response(render_template("votes/member_live.html", votes_member=lambda: ctx)))
+    cache = blocks()
+    page = cache.get(key)
+    if page is None:
+        page = _render_block(inputs)
+        cache.put(key, page)
+    token = _token(viewer) if inputs is not None else ""
+    me = inputs["me"] if inputs is not None else None
+    return _no_store(Response(fill(page, token, secrets.token_hex(8), me, sticky.get("as"))))
 
 
 ID = re.compile(r"[0-9]{1,19}")
 
 
-def _id_field(name: str) -> int:
-    raw = request.form.get(name, "").strip()
+def id_of(value: str, name: str) -> int:
+    raw = value.strip()
     if not ID.fullmatch(raw) or int(raw) > forms.MAX_ID:
         raise forms.FieldError(name)
     return int(raw)
+
+
+def _id_field(name: str) -> int:
+    return id_of(request.form.get(name, ""), name)
 
 
 @bp.post("/abstimmung")
 @csrf.device_bound
 def cast():
     """A member casts (or changes) their vote from their own device (the contract: module docstring)."""
-    as_json = _wants_json()
-    # A page: a device not let through goes to the portal, as on every member page. JSON: no redirect, the use
-    # case's refusal (not a member / no session) in the answer.
-    viewer = current_viewer() if as_json else member_viewer()
+    if _wants_json():
+        # JSON: no redirect for a device not let through, the use case's refusal (not a member / no session) in
+        # the answer. appliance.web.fastpath answers most of these before Flask, with the same json_cast.
+        viewer = current_viewer()
+        expected = session.get("csrf", "") if viewer.is_clerk else csrf.device_token(viewer.ip)
+        outcome, status = json_cast(g.db, viewer, lambda name: request.form.get(name, ""), expected, g.lang, _now())
+        return _json(outcome, status)
+    # A page: a device not let through goes to the portal, as on every member page.
+    viewer = member_viewer()
     if not _token_ok(viewer):
-        if as_json:
-            return _json(acts.Outcome(False, i18n.t("error.csrf"), "csrf"), 400)
         abort(400, description="csrf")
-    try:
-        vote_id, member_id = _id_field("vote_id"), _id_field("member_id")
-    except forms.FieldError as exc:
-        if as_json:
-            return _json(acts.Outcome(False, i18n.t("votes.bad_field"), "field"), 400)
-        raise exc
+    vote_id, member_id = _id_field("vote_id"), _id_field("member_id")
     choice = request.form.get("choice", "")
     key = request.form.get("key", "")
     outcome = acts.cast(g.db, viewer, viewer.session_id or 0, vote_id, member_id, choice, key, now=_now())
-    if as_json:
-        return _json(outcome, 200 if outcome else _status(outcome))
     if not outcome:
         return _home_again(outcome)
     return links.redirect_to("portal.home", _code=303, _anchor="abstimmung")
