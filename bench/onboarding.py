@@ -29,6 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from bench import calibrate
 from bench.common import summarise, write_result
 from tests.venue import Box, Venue, VenueError, running_box
 
@@ -224,6 +225,7 @@ def run(n: int, prefix: str) -> dict:
     guests = {i for i in onboard_idx if i % 10 == 0}
     csv = "Name;Rolle\n" + "".join(f"Mitglied {i:03d};Mitglied\n" for i in onboard_idx if i not in guests)
     names: dict[int, str | None] = {i: None if i in guests else f"Mitglied {i:03d}" for i in onboard_idx}
+    cal = calibrate.measure()  # same run, before the box: CPU seconds also in calibration units (issue 15)
     t_start = time.monotonic()
     # Clients start unplugged (the burst plugs them in) with MACs spread like phones' random ones.
     with running_box(prefix, 2 * n, members=csv, title="Messung", links_up=False, random_macs=True,
@@ -248,6 +250,10 @@ def run(n: int, prefix: str) -> dict:
         "onboarding_cpu_s": full_cpu, "onboarding_wall_s": round(full_wall, 3),
         "onboarding_box_cpu_pct_of_one_core": round(100 * full_cpu["box_total"] / full_wall, 1) if full_wall else None,
         "admitted_in_firewall": admitted,
+        "calibration": cal,
+        # the box's CPU per burst in calibration units (units of work, not seconds of this machine)
+        "baseline_box_cpu_units": calibrate.in_units(1000 * base_cpu["box_total"], cal),
+        "onboarding_box_cpu_units": calibrate.in_units(1000 * full_cpu["box_total"], cal),
     }
     for step in ("lease", "probe", "portal", "admission", "total"):
         figures[f"onboarding_{step}"] = summarise([r[step] for r in full if step in r])

@@ -26,3 +26,7 @@ def test_small_burst_runs_every_step_and_writes_the_result_file(tmp_path):
     for step in ("lease", "probe", "portal", "admission", "total"):
         assert f[f"onboarding_{step}"]["n"] == 10
     assert result["ratio"] == round(f["onboarding_total"]["p95_s"] / f["baseline_lease"]["p95_s"], 3)
+    # the box's CPU also in calibration units, measured in the same run (issue 15)
+    assert f["calibration"]["unit_cpu_ms"] > 0
+    assert f["onboarding_box_cpu_units"] == round(1000 * f["onboarding_cpu_s"]["box_total"]
+                                                  / f["calibration"]["unit_cpu_ms"], 4)
