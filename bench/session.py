@@ -316,9 +316,10 @@ def cpu_between(a: dict, b: dict, cal: dict) -> dict:
             "box_rss_mb": round(sum(b["rss"].values()) / 2**20, 1)}
 
 
-def rss_growth(samples: list[dict]) -> float:
-    """Least-squares slope of the box's total RSS over time, MB per hour."""
-    pts = [(s["t"] / 3600, sum(s["rss"].values()) / 2**20) for s in samples]
+def rss_growth(samples: list[dict], process: str | None = None) -> float:
+    """Least-squares slope of the box's total RSS (or one process's) over time, MB per hour."""
+    pts = [(s["t"] / 3600, (s["rss"].get(process, 0) if process else sum(s["rss"].values())) / 2**20)
+           for s in samples]
     if len(pts) < 2:
         return 0.0
     mx, my = statistics.fmean(x for x, _ in pts), statistics.fmean(y for _, y in pts)
@@ -868,6 +869,9 @@ def figures_of(raw: dict, phases: list[Phase], cal: dict) -> dict:
         "baseline": per_phase["baseline"], "idle": idle, "steady": steady, "phases": per_phase,
         "phase_order": [m for m in labels if m not in ("start", "end")],
         "rss": {"growth_mb_per_h": rss_growth(fit), "fit_from": warm, "fit_to": after, "fit_samples": len(fit),
+                "growth_mb_per_h_per_process": {name: rss_growth(fit, name) for name in sorted(fit[-1]["rss"])},
+                # the quiet part alone: growth that no request explains
+                "idle_growth_mb_per_h": rss_growth(samples[idx["idle (measured)"]:idx[cycle_labels[1]] + 1]),
                 "box_mb_start": rss_series[0][1], "box_mb_end": rss_series[-1][1],
                 "series_t_s_box_mb_per_process": rss_series},
         "deliveries": deliveries, "errors": errors,

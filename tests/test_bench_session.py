@@ -66,3 +66,4 @@ def test_small_session_bench_delivers_everything_and_measures_every_box_process(
     assert f["calibration"]["unit_cpu_ms"] > 0 and f["calibration"]["after"]["version"] == 1
     assert result["ratio"] == round(f["idle"]["box_pct"] / f["baseline"]["box_pct"], 3)
     assert len(f["rss"]["series_t_s_box_mb_per_process"]) > 10 and f["rss"]["box_mb_start"] > 0
+    assert set(f["rss"]["growth_mb_per_h_per_process"]) == processes and "idle_growth_mb_per_h" in f["rss"]
