@@ -21,6 +21,7 @@ import psutil
 
 from appliance.config import Config
 from appliance.push.sseclient import SSEClient
+from bench import calibrate
 from bench.chat import WebServer, guest_ip
 from bench.common import RESULTS, write_result
 
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS / "push_idle.json")
     args = ap.parse_args(argv)
     shipped_poll = Config().push_poll
+    cal = calibrate.measure()  # same run: the CPU figures also in calibration units (issue 15)
     runs: dict[str, list[dict]] = {"baseline": [], "shipped": []}
     for _ in range(args.rounds):
         runs["baseline"].append(measure(BASELINE_POLL, args.clients, args.window, args.heartbeat))
@@ -90,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
                "shipped_pct_no_streams": median("shipped", "idle_pct_no_streams"),
                "baseline_pct_no_streams": median("baseline", "idle_pct_no_streams"),
                "runs": runs}
+    # % of one core = CPU ms per 1000 ms: in calibration units per second, comparable across machines
+    figures["calibration"] = cal
+    figures["units_per_s"] = {key: calibrate.in_units(10 * figures[key], cal) for key in (
+        "shipped_pct_streams", "baseline_pct_streams", "shipped_pct_no_streams", "baseline_pct_no_streams")}
     base = figures["baseline_pct_streams"]
     ratio = round(figures["shipped_pct_streams"] / base, 3) if base > 0 else 0.0
     ok = ratio <= GOAL_RATIO and figures["shipped_pct_streams"] <= GOAL_PCT

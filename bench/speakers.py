@@ -137,11 +137,12 @@ class Stream:
     writer: object = None
 
 
-async def open_stream(port: int, path: str, on_event=None) -> tuple[Stream, asyncio.Task]:
-    """Connect, wait for the answer's headers, then read events in a task."""
+async def open_stream(port: int, path: str, on_event=None, headers: str = "") -> tuple[Stream, asyncio.Task]:
+    """Connect, wait for the answer's headers, then read events in a task. headers: extra header lines, each
+    ending in CRLF (a clerk's cookie)."""
     st = Stream()
     r, w = await asyncio.open_connection("127.0.0.1", port)
-    w.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode())
+    w.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n{headers}\r\n".encode())
     await w.drain()
     head = await r.readuntil(b"\r\n\r\n")
     if b" 200 " not in head.split(b"\r\n", 1)[0]:

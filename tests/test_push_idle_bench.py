@@ -18,3 +18,7 @@ def test_small_push_idle_bench_writes_the_result_file(tmp_path):
     (base,), (shipped,) = result["figures"]["runs"]["baseline"], result["figures"]["runs"]["shipped"]
     assert base["push_poll_s"] == 0.05 and shipped["push_poll_s"] == 1.0
     assert 1 <= shipped["hubs_with_socket"] <= shipped["workers"] == 2
+    f = result["figures"]  # the CPU also in calibration units, measured in the same run (issue 15)
+    assert f["calibration"]["unit_cpu_ms"] > 0
+    assert f["units_per_s"]["shipped_pct_streams"] == round(10 * f["shipped_pct_streams"]
+                                                            / f["calibration"]["unit_cpu_ms"], 4)
