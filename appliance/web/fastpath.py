@@ -1,5 +1,7 @@
 """The two requests of a vote's opening second, answered before Flask (issue 14): a member's JSON cast
-(`POST /abstimmung`, `Accept: application/json`) and the vote block's refetch (`GET /abstimmung`).
+(`POST /abstimmung`, `Accept: application/json`) and the vote block's refetch (`GET /abstimmung`) — and the phones'
+connectivity probes (a GET for a host that is not the box: `portal.captive_answer`, the captive hook's answer;
+issue 15, a hall's onboarding burst is mostly probes).
 
 When a vote opens, 300 phones cast within a second and refetch their block 0.2–1.5 s later, in the same gevent
 workers (which never preempt: a cast waits for whatever runs before it). Through Flask each of these cost ~1.5 ms
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Flask, g
+from flask import Flask, Response, g
 from werkzeug.datastructures import LanguageAccept
 from werkzeug.http import HTTP_STATUS_CODES, parse_accept_header
 
@@ -73,6 +75,16 @@ class FastPath:
         self.answered = 0  # requests answered here (tests, bench.castprofile)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "GET" and not environ.get("HTTP_COOKIE"):
+            try:
+                probe = self._probe(environ)
+            except Exception as exc:  # as the hook's failure: Flask's error page (and its logging)
+                return self._failed(environ, start_response, exc)
+            if probe is not None:
+                self.answered += 1
+                for name, value in self.headers[:-1]:  # the security headers; the hook never asks the session
+                    probe.headers.setdefault(name, value)
+                return probe(environ, start_response)
         if environ.get("PATH_INFO") == PATH and not environ.get("HTTP_COOKIE"):
             try:
                 answer = self._answer(environ)
@@ -144,6 +156,28 @@ class FastPath:
                                                                    sticky.get("as")).encode()
         finally:
             self.pool.give(db)
+
+    def _probe(self, environ: dict) -> Response | None:
+        """A GET for a host that is not the box — the phones' connectivity probes, a hall of them when a session
+        starts — answered as portal.captive_hook answers it (`portal.captive_answer`), without Flask's request."""
+        host = probes.normalise_host(environ.get("HTTP_HOST", ""))
+        if not host or portal.is_box_host(self.cfg, host):
+            return None
+        path, query = environ.get("PATH_INFO", ""), environ.get("QUERY_STRING", "")
+        if not path.isascii() or not query.isascii() or environ.get("SCRIPT_NAME"):
+            return None
+        ip = environ.get("REMOTE_ADDR") or ""
+        if self.cfg.demo:  # portal.client_ip
+            try:
+                ip = str(ipaddress.IPv4Address(_first(parse_qsl(query, keep_blank_values=True))("as") or ""))
+            except ValueError:
+                pass
+        db = self.pool.take()
+        try:
+            device = identify(db, self.cfg, ip)
+        finally:
+            self.pool.give(db)
+        return portal.captive_answer(self.cfg, device, host, path or "/")
 
     def _form(self, environ: dict) -> list[tuple[str, str]] | None:
         """The POST's fields, if its body is a small ASCII urlencoded form; else None, the body left for Flask."""

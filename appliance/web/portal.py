@@ -15,7 +15,8 @@ import logging
 import time
 from datetime import date
 
-from flask import Blueprint, Response, current_app, g, redirect, render_template, request
+from flask import Blueprint, Response, current_app, g, render_template, request
+from werkzeug.utils import redirect  # needs no app context (web.fastpath answers probes without one)
 
 from appliance import netinfo
 from appliance.captive import admission, codes, probes
@@ -95,22 +96,23 @@ def _helper_failed(exc: Exception) -> tuple[str, int]:
 
 @bp.before_app_request
 def captive_hook():
-    """Everything addressed to another host is an OS probe or a foreign URL: never served as content.
-
-    Admitted devices get the real online answer to a known probe (so phones keep the Wi-Fi as their
-    route), anything else goes to the box. Captive devices get 302 to the portal for every path and
-    method: a 200 for a probe would tell the phone it is online and hide the portal.
-    """
-    cfg = _cfg()
+    """Everything addressed to another host is an OS probe or a foreign URL: never served as content."""
     host = probes.normalise_host(request.host)
-    if not host or is_box_host(cfg, host):
+    if not host or is_box_host(_cfg(), host):
         return None
-    device = _device()
+    return captive_answer(_cfg(), _device(), host, request.path)
+
+
+def captive_answer(cfg: Config, device: Device, host: str, path: str) -> Response:
+    """The answer to a request for a host that is not the box (the captive hook's; web.fastpath gives probes the
+    same without Flask's request). Admitted devices get the real online answer to a known probe (so phones keep
+    the Wi-Fi as their route), anything else goes to the box. Captive devices get 302 to the portal for every
+    path and method: a 200 for a probe would tell the phone it is online and hide the portal."""
     if not device.admitted:
-        return redirect(cfg.portal_url, 302)
-    probe = probes.classify(host, request.path)
+        return redirect(cfg.portal_url, 302, Response=Response)
+    probe = probes.classify(host, path)
     if probe is None or probe.name == "ms_redirect":
-        return redirect(f"http://{cfg.address}/", 302)
+        return redirect(f"http://{cfg.address}/", 302, Response=Response)
     status, content_type, body = probes.online_response(probe)
     resp = Response(body, status=status, content_type=content_type)
     resp.headers.update(probes.online_headers(probe))  # NetworkManager reads X-NetworkManager-Status
