@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,3 +38,21 @@ def write_result(out: Path, name: str, ratio: float, goal: str, ok: bool, figure
     out.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     print(json.dumps(result, indent=2, ensure_ascii=False))
     return result
+
+
+async def http(port: int, method: str, path: str, form: dict | None = None,
+               headers: str = "") -> tuple[int, str, bytes]:
+    """One request to 127.0.0.1:`port` on its own connection (HTTP/1.0: the answer ends with the connection, no
+    chunked framing): status, head, body. `headers`: extra header lines, each ending in CRLF."""
+    r, w = await asyncio.open_connection("127.0.0.1", port)
+    body = urllib.parse.urlencode(form).encode() if form is not None else b""
+    head = f"{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{headers}"
+    if form is not None:
+        head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
+    w.write(head.encode() + b"\r\n" + body)
+    await w.drain()
+    raw = await r.read()
+    w.close()
+    head_b, _sep, rest = raw.partition(b"\r\n\r\n")
+    status = int(head_b.split(b" ", 2)[1]) if head_b else 0
+    return status, head_b.decode("latin-1"), rest

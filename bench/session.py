@@ -41,14 +41,13 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 from bench import calibrate, chat, speakers, votes
-from bench.common import RESULTS, ROOT, percentile, write_result
+from bench.common import RESULTS, ROOT, http, percentile, write_result
 from bench.sessionmonitor import IW_KINDS
 
 GOAL_IDLE_PCT = 1.0  # % of one core: the whole box, every device connected, every stream open, nothing happening
@@ -328,23 +327,6 @@ def rss_growth(samples: list[dict], process: str | None = None) -> float:
 
 
 # -- the phones (their own process, nice 10) --------------------------------------------------------------------------
-
-
-async def http(port: int, method: str, path: str, form: dict | None = None,
-               headers: str = "") -> tuple[int, str, bytes]:
-    """One request on its own connection (HTTP/1.0: the answer ends with the connection): status, head, body."""
-    r, w = await asyncio.open_connection("127.0.0.1", port)
-    body = urllib.parse.urlencode(form).encode() if form is not None else b""
-    head = f"{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{headers}"
-    if form is not None:
-        head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-    w.write(head.encode() + b"\r\n" + body)
-    await w.drain()
-    raw = await r.read()
-    w.close()
-    head_b, _sep, rest = raw.partition(b"\r\n\r\n")
-    status = int(head_b.split(b" ", 2)[1]) if head_b else 0
-    return status, head_b.decode("latin-1"), rest
 
 
 class Phone:

@@ -41,7 +41,6 @@ import re
 import statistics
 import tempfile
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,7 +48,7 @@ from appliance import config as config_mod
 from appliance.config import Config
 from appliance.usecases.speakers import CHANGED, CURRENT
 from bench import chat
-from bench.common import RESULTS, percentile, write_result
+from bench.common import RESULTS, http, percentile, write_result
 
 GOAL_P99_S = 0.5
 CONSOLE_DELAY = 0.2  # live-reload.js: data-live-delay default (the console sets none)
@@ -115,18 +114,8 @@ def prepare(n_members: int, **changes) -> tuple[chat.WebServer, str]:
 
 
 async def fetch(port: int, path: str, *, method: str = "GET", form: dict | None = None) -> tuple[int, str]:
-    r, w = await asyncio.open_connection("127.0.0.1", port)
-    body = urllib.parse.urlencode(form).encode() if form is not None else b""
-    head = f"{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-    if form is not None:
-        head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-    w.write(head.encode() + b"\r\n" + body)
-    await w.drain()
-    raw = await r.read()
-    w.close()
-    head_b, _sep, rest = raw.partition(b"\r\n\r\n")
-    status = int(head_b.split(b" ", 2)[1]) if head_b else 0
-    return status, rest.decode(errors="replace")
+    status, _head, body = await http(port, method, path, form)
+    return status, body.decode(errors="replace")
 
 
 @dataclass

@@ -45,7 +45,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from pathlib import Path
 
 import psutil
@@ -53,7 +52,7 @@ import psutil
 from appliance import config as config_mod
 from appliance.config import Config
 from bench import chat
-from bench.common import RESULTS, ROOT, percentile, write_result
+from bench.common import RESULTS, ROOT, http, percentile, write_result
 from bench.speakers import LiveReload, open_stream
 
 GOAL_P99_S = 0.3
@@ -124,20 +123,9 @@ def prepare(n_members: int) -> tuple[chat.WebServer, str]:
 
 
 async def request(port: int, path: str, form: dict | None = None, accept: str = "") -> tuple[int, str]:
-    r, w = await asyncio.open_connection("127.0.0.1", port)
-    body = urllib.parse.urlencode(form).encode() if form is not None else b""
-    head = f"{'POST' if form is not None else 'GET'} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-    if accept:
-        head += f"Accept: {accept}\r\n"
-    if form is not None:
-        head += f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len(body)}\r\n"
-    w.write(head.encode() + b"\r\n" + body)
-    await w.drain()
-    raw = await r.read()
-    w.close()
-    head_b, _sep, rest = raw.partition(b"\r\n\r\n")
-    status = int(head_b.split(b" ", 2)[1]) if head_b else 0
-    return status, rest.decode(errors="replace")
+    status, _head, body = await http(port, "POST" if form is not None else "GET", path, form,
+                                     f"Accept: {accept}\r\n" if accept else "")
+    return status, body.decode(errors="replace")
 
 
 async def burst(port: int, casts: list[tuple[str, dict]], t0: float) -> list[dict]:

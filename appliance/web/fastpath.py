@@ -75,21 +75,17 @@ class FastPath:
         self.answered = 0  # requests answered here (tests, bench.castprofile)
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") == "GET" and not environ.get("HTTP_COOKIE"):
+        if not environ.get("HTTP_COOKIE"):
             try:
-                probe = self._probe(environ)
-            except Exception as exc:  # as the hook's failure: Flask's error page (and its logging)
+                probe = self._probe(environ) if environ.get("REQUEST_METHOD") == "GET" else None
+                answer = self._answer(environ) if probe is None and environ.get("PATH_INFO") == PATH else None
+            except Exception as exc:  # as a view's or the hook's failure: Flask's error page (and its logging)
                 return self._failed(environ, start_response, exc)
             if probe is not None:
                 self.answered += 1
                 for name, value in self.headers[:-1]:  # the security headers; the hook never asks the session
                     probe.headers.setdefault(name, value)
                 return probe(environ, start_response)
-        if environ.get("PATH_INFO") == PATH and not environ.get("HTTP_COOKIE"):
-            try:
-                answer = self._answer(environ)
-            except Exception as exc:  # as a view's failure: Flask's error page (and its logging)
-                return self._failed(environ, start_response, exc)
             if answer is not None:
                 self.answered += 1
                 status, content_type, body = answer
