@@ -215,8 +215,16 @@ def test_an_idle_tick_with_everyone_present_writes_nothing(cfg, db):
     finally:
         db.conn.set_trace_callback(None)
     assert not [q for q in sent if q.lstrip().upper().startswith(("BEGIN", "INSERT", "UPDATE", "DELETE"))]
-    assert len(sent) <= 20 * 3  # a few reads per tick, however many members
+    assert len(sent) <= 20 * 4  # a few reads per tick, however many members
     assert db.conn.total_changes == changes  # no row touched
+    memo, sent[:] = store.TickMemo(), []
+    db.conn.set_trace_callback(sent.append)
+    try:
+        for n in range(20):
+            assert store.tick_session(db, s.id, 60.0, now=1020.0 + n / 2, memo=memo) == []
+    finally:
+        db.conn.set_trace_callback(None)
+    assert len(sent) == 4 + 19  # with the daemon's memo: one full read, then one PRAGMA a tick
     assert wal.stat().st_size == wal_size  # and not even an empty commit reached the log
 
 
@@ -237,3 +245,28 @@ def test_the_tick_closes_a_member_exactly_when_the_grace_runs_out(cfg, db):
     store.tick_session(db, s.id, 60.0, now=1220.0)  # gone 2 × grace: the device is forgotten
     assert db.conn.total_changes == changes + 1
     assert store.attendance(db, s.id, 1220.0, 60.0)[2].devices == 0
+
+
+def test_with_a_memo_the_tick_still_sees_other_connections_writes_and_closes_on_time(cfg, db):
+    from appliance.presence.engine import Obs
+    from appliance.store import open_db
+
+    s, ms = _many_present(cfg, db, n=5)
+    memo = store.TickMemo()
+    assert store.tick_session(db, s.id, 60.0, now=1001.0, memo=memo) == []
+    assert memo.due_at is None  # everyone linked: only an observation can change anyone
+    web = open_db(cfg.db_path, migrate=False)  # another process (the web app) records a departure
+    try:
+        store.record(web, s.id, ms[1].id, Obs(1010.0, "disconnect", "02:be:00:00:01:01", "hostapd"), 60.0)
+    finally:
+        web.conn.close()
+    assert store.tick_session(db, s.id, 60.0, now=1011.0, memo=memo) == []
+    assert memo.due_at == 1070.0  # read again: the grace of that member runs out at last evidence + grace
+    assert store.tick_session(db, s.id, 60.0, now=1069.5, memo=memo) == []
+    closed = store.tick_session(db, s.id, 60.0, now=1070.0, memo=memo)
+    assert [(mid, c.kind, c.at) for mid, c in closed] == [(ms[1].id, "leave", 1010.0)]
+    # Our own write (this connection) is noticed too: a departure recorded here is closed on time.
+    store.record(db, s.id, ms[3].id, Obs(1080.0, "disconnect", "02:be:00:00:03:01", "hostapd"), 60.0)
+    assert store.tick_session(db, s.id, 60.0, now=1081.0, memo=memo) == []
+    closed = store.tick_session(db, s.id, 60.0, now=1140.0, memo=memo)
+    assert [(mid, c.kind, c.at) for mid, c in closed] == [(ms[3].id, "leave", 1080.0)]
