@@ -270,3 +270,21 @@ def test_with_a_memo_the_tick_still_sees_other_connections_writes_and_closes_on_
     assert store.tick_session(db, s.id, 60.0, now=1081.0, memo=memo) == []
     closed = store.tick_session(db, s.id, 60.0, now=1140.0, memo=memo)
     assert [(mid, c.kind, c.at) for mid, c in closed] == [(ms[3].id, "leave", 1080.0)]
+
+
+def test_a_round_in_which_nothing_changed_reads_no_members_and_writes_nothing(cfg, db):
+    s, ms = populate(cfg, db, admit=False)
+    clock = Clock()
+    pd = PresenceDaemon(cfg, clock=clock)
+    pd.round(db)
+    pd.round(db)
+    changes, sent = db.conn.total_changes, []
+    db.conn.set_trace_callback(sent.append)
+    try:
+        for _ in range(5):
+            clock.t += 0.5
+            pd.round(db)
+    finally:
+        db.conn.set_trace_callback(None)
+    assert db.conn.total_changes == changes
+    assert not [q for q in sent if "FROM members" in q or q.upper().startswith(("BEGIN", "INSERT", "UPDATE"))]
