@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.presence.engine import MemberState, Obs, held_since, replay, step
+from appliance.presence.engine import Device, MemberState, Obs, held_since, next_change, replay, step, tick
 
 G = 60.0  # grace period
 A, B = "02:aa:00:00:00:01", "02:bb:00:00:00:02"  # two devices of the same member
@@ -96,3 +96,47 @@ def test_held_since_names_the_last_evidence_while_the_grace_still_holds_a_member
     assert held_since(clerk, 150, G) is None  # the clerk decided
     booted, _ = replay([Obs(100, "connect", A), Obs(1100, "boot", source="boot")], G, until=1110)
     assert booted.present and held_since(booted, 1110, G) == 100  # after a restart: held, seen before it
+
+
+# --- when time alone next changes a state (the daemon ticks only members whose moment has come) -------------
+
+NEXT = [
+    # (what, state, now, next change)
+    ("linked device: only an observation can change it",
+     MemberState({A: Device(True, 100)}, None, True, 100), 500, None),
+    ("away, grace runs out at last evidence + grace",
+     MemberState({A: Device(False, 200)}, None, True, 100), 210, 260),
+    ("two away devices: the later one keeps the member",
+     MemberState({A: Device(False, 200), B: Device(False, 230)}, None, True, 100), 210, 290),
+    ("a restart's hold outlasts the grace",
+     MemberState({A: Device(False, 200, hold_until=400)}, None, True, 100), 210, 400),
+    ("one linked, one away: the away one is forgotten after 2 × grace, nobody leaves",
+     MemberState({A: Device(True, 100), B: Device(False, 200)}, None, True, 100), 210, 320),
+    ("left, device still remembered: forgotten after 2 × grace",
+     MemberState({A: Device(False, 200)}, None, False, None), 270, 320),
+    ("left long ago, nothing remembered",
+     MemberState({}, None, False, None), 270, None),
+    ("clerk says present, member is: stands",
+     MemberState({}, "present", True, 100), 270, None),
+    ("clerk says absent, member still open: due now",
+     MemberState({A: Device(True, 100)}, "absent", True, 100), 270, 270),
+    ("present without any device or override: due now",
+     MemberState({}, None, True, 100), 270, 270),
+    ("deadline already passed: due now, not in the past",
+     MemberState({A: Device(False, 200)}, None, True, 100), 300, 300),
+    ("counts but not present: arrives at the next tick",
+     MemberState({A: Device(False, 200)}, None, False, None), 230, 230),
+]
+
+
+@pytest.mark.parametrize(("what", "state", "now", "expected"), NEXT, ids=[n[0] for n in NEXT])
+def test_next_change(what, state, now, expected):
+    assert next_change(state, now, G) == expected
+
+
+@pytest.mark.parametrize(("what", "state", "now", "expected"), NEXT, ids=[n[0] for n in NEXT])
+def test_next_change_is_exactly_when_tick_first_does_something(what, state, now, expected):
+    """The promise the daemon relies on: ticking before next_change changes nothing, ticking at it does."""
+    times = [now + x / 2 for x in range(0, 2 * 400)]
+    first = next((t for t in times if tick(state, t, G)[0] != state), None)
+    assert first == expected

@@ -187,3 +187,104 @@ def test_a_correction_that_keeps_the_status_still_tells_the_member_and_the_clerk
     topics = [(e.topic, e.audience, json.loads(e.payload).get("present")) for e in since(db, last, s.id)]
     assert ("presence.mine", f"member:{ms['Anna'].id}", True) in topics
     assert ("presence.changed", "clerks", None) in topics
+
+
+def _many_present(cfg, db, n: int = 40, grace: float = 60.0):
+    from appliance.presence.engine import Obs
+    from appliance.sessions import service
+    from appliance.sessions.roster import MemberRow
+
+    s = service.create_session(db, body="Rat", title="Ruhe", day="2026-12-01")
+    service.insert_members(db, s.id, [MemberRow(f"Mitglied {i:03d}", "F", "member", True, "Rat") for i in range(n)])
+    ms = service.members(db, s.id)
+    for i, m in enumerate(ms):
+        store.record(db, s.id, m.id, Obs(1000.0, "connect", f"02:be:00:00:{i:02x}:01", "hostapd"), grace)
+    return s, ms
+
+
+def test_an_idle_tick_with_everyone_present_writes_nothing(cfg, db):
+    s, _ms = _many_present(cfg, db)
+    wal = cfg.db_path.with_name(cfg.db_path.name + "-wal")
+    db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    changes, wal_size = db.conn.total_changes, wal.stat().st_size
+    sent: list[str] = []
+    db.conn.set_trace_callback(sent.append)
+    try:
+        for n in range(20):
+            assert store.tick_session(db, s.id, 60.0, now=1001.0 + n / 2) == []
+    finally:
+        db.conn.set_trace_callback(None)
+    assert not [q for q in sent if q.lstrip().upper().startswith(("BEGIN", "INSERT", "UPDATE", "DELETE"))]
+    assert len(sent) <= 20 * 4  # a few reads per tick, however many members
+    assert db.conn.total_changes == changes  # no row touched
+    memo, sent[:] = store.TickMemo(), []
+    db.conn.set_trace_callback(sent.append)
+    try:
+        for n in range(20):
+            assert store.tick_session(db, s.id, 60.0, now=1020.0 + n / 2, memo=memo) == []
+    finally:
+        db.conn.set_trace_callback(None)
+    assert len(sent) == 4 + 19  # with the daemon's memo: one full read, then one PRAGMA a tick
+    assert wal.stat().st_size == wal_size  # and not even an empty commit reached the log
+
+
+def test_the_tick_closes_a_member_exactly_when_the_grace_runs_out(cfg, db):
+    from appliance.presence.engine import Obs
+
+    s, ms = _many_present(cfg, db, n=5)
+    gone = ms[2].id
+    store.record(db, s.id, gone, Obs(1100.0, "disconnect", "02:be:00:00:02:01", "hostapd"), 60.0)
+    assert store.tick_session(db, s.id, 60.0, now=1159.5) == []  # still within the grace period
+    assert store.member_status(db, s.id, gone).present
+    closed = store.tick_session(db, s.id, 60.0, now=1160.0)  # last evidence + grace: due now, as before
+    assert [(mid, c.kind, c.at, c.source) for mid, c in closed] == [(gone, "leave", 1100.0, "grace")]
+    assert not store.member_status(db, s.id, gone).present
+    assert sum(r.status == "present" for r in store.attendance(db, s.id, 1160.0, 60.0)) == 4
+    assert store.tick_session(db, s.id, 60.0, now=1200.0) == []  # device still remembered, nothing due
+    changes = db.conn.total_changes
+    store.tick_session(db, s.id, 60.0, now=1220.0)  # gone 2 × grace: the device is forgotten
+    assert db.conn.total_changes == changes + 1
+    assert store.attendance(db, s.id, 1220.0, 60.0)[2].devices == 0
+
+
+def test_with_a_memo_the_tick_still_sees_other_connections_writes_and_closes_on_time(cfg, db):
+    from appliance.presence.engine import Obs
+    from appliance.store import open_db
+
+    s, ms = _many_present(cfg, db, n=5)
+    memo = store.TickMemo()
+    assert store.tick_session(db, s.id, 60.0, now=1001.0, memo=memo) == []
+    assert memo.due_at is None  # everyone linked: only an observation can change anyone
+    web = open_db(cfg.db_path, migrate=False)  # another process (the web app) records a departure
+    try:
+        store.record(web, s.id, ms[1].id, Obs(1010.0, "disconnect", "02:be:00:00:01:01", "hostapd"), 60.0)
+    finally:
+        web.conn.close()
+    assert store.tick_session(db, s.id, 60.0, now=1011.0, memo=memo) == []
+    assert memo.due_at == 1070.0  # read again: the grace of that member runs out at last evidence + grace
+    assert store.tick_session(db, s.id, 60.0, now=1069.5, memo=memo) == []
+    closed = store.tick_session(db, s.id, 60.0, now=1070.0, memo=memo)
+    assert [(mid, c.kind, c.at) for mid, c in closed] == [(ms[1].id, "leave", 1010.0)]
+    # Our own write (this connection) is noticed too: a departure recorded here is closed on time.
+    store.record(db, s.id, ms[3].id, Obs(1080.0, "disconnect", "02:be:00:00:03:01", "hostapd"), 60.0)
+    assert store.tick_session(db, s.id, 60.0, now=1081.0, memo=memo) == []
+    closed = store.tick_session(db, s.id, 60.0, now=1140.0, memo=memo)
+    assert [(mid, c.kind, c.at) for mid, c in closed] == [(ms[3].id, "leave", 1080.0)]
+
+
+def test_a_round_in_which_nothing_changed_reads_no_members_and_writes_nothing(cfg, db):
+    s, ms = populate(cfg, db, admit=False)
+    clock = Clock()
+    pd = PresenceDaemon(cfg, clock=clock)
+    pd.round(db)
+    pd.round(db)
+    changes, sent = db.conn.total_changes, []
+    db.conn.set_trace_callback(sent.append)
+    try:
+        for _ in range(5):
+            clock.t += 0.5
+            pd.round(db)
+    finally:
+        db.conn.set_trace_callback(None)
+    assert db.conn.total_changes == changes
+    assert not [q for q in sent if "FROM members" in q or q.upper().startswith(("BEGIN", "INSERT", "UPDATE"))]

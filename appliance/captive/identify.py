@@ -14,6 +14,7 @@ or page, then resolve many devices without further queries).
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -188,10 +189,12 @@ def _resolve(db: sqlite_utils.Database, mac: str | None, ip: str | None) -> tupl
 
 class Records:
     """Everything the rule reads, loaded once (the presence daemon per round, the dashboard per page): the
-    active session's members, every live admission and every station row. `resolve` then costs no query."""
+    active session's members, every live admission and every station row. `resolve` then costs no query.
+    The members are read at the first `resolve` that needs them: a presence round in which no station, lease
+    or admission changed resolves nobody and so does not build the roster (300 members: most of its cost)."""
 
     def __init__(self, db: sqlite_utils.Database) -> None:
-        self.roster = roster(db)
+        self._db = db
         self.admissions: dict[tuple[str, str], list[rule.Admission]] = {}
         for row in db.execute("SELECT mac, ip, session_id, member_id, revoked_at FROM admissions "
                               "WHERE revoked_at IS NULL").fetchall():
@@ -199,6 +202,10 @@ class Records:
             self.admissions.setdefault((adm.mac.lower(), adm.ip), []).append(adm)
         self.stations = {r[0].lower(): rule.Station(r[1] or None, bool(r[2]))
                          for r in db.execute("SELECT mac, keyid, connected FROM stations").fetchall()}
+
+    @functools.cached_property
+    def roster(self) -> rule.Roster | None:
+        return roster(self._db)
 
     def resolve(self, mac: str | None, ip: str | None, station: rule.Station | None = None,
                 admissions: list[rule.Admission] | None = None) -> rule.Identity:

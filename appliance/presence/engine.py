@@ -130,6 +130,28 @@ def tick(state: MemberState, now: float, grace: float) -> tuple[MemberState, lis
     return replace(settled, devices=new.devices), changes
 
 
+def next_change(state: MemberState, now: float, grace: float) -> float | None:
+    """When time alone next changes this state: the earliest t >= now at which `tick(state, t, grace)` does
+    something (a grace period or a restart's hold runs out and the member leaves; a device long gone is
+    forgotten). `now` itself if a tick is already due; None if only an observation can change the state
+    (a linked device keeps its member present, a clerk's override stands, nobody to forget).
+    The daemon's tick asks this and opens a transaction only for members whose moment has come."""
+    at: list[float] = []
+    unlinked = [d for d in state.devices.values() if not d.linked]
+    # A device is forgotten once it no longer counts for 2 × grace (see `tick`).
+    at += [max(d.last_seen + 2 * grace, d.hold_until) for d in unlinked]
+    if state.override is not None:
+        if (state.override == "present") != state.present:
+            at.append(now)
+    elif state.present:
+        if not any(d.linked for d in state.devices.values()):
+            # Present only by grace or hold: leaves when the last of them runs out (at once without devices).
+            at.append(max((max(d.last_seen + grace, d.hold_until) for d in unlinked), default=now))
+    elif should_be_present(state, now, grace):
+        at.append(now)  # counts but not yet present: arrives at the next tick
+    return max(min(at), now) if at else None
+
+
 def replay(observations: list[Obs], grace: float, until: float | None = None,
            start: MemberState | None = None) -> tuple[MemberState, list[Change]]:
     """Run a sequence of observations (sorted by time), ticking between them; for tests and recovery."""

@@ -96,6 +96,7 @@ class PresenceDaemon:
         self.last_probe = 0.0
         self.session_id: int | None = None
         self.rounds = 0
+        self.tick_memo = store.TickMemo()  # the idle tick reads nothing until something is written or due
 
     def start(self) -> PresenceDaemon:
         self._thread = threading.Thread(target=self._run, name="presence", daemon=True)
@@ -157,7 +158,7 @@ class PresenceDaemon:
         if self.prober is not None and now - self.last_probe >= self.probe_every:
             self.last_probe = now
             self._probe(db, sid, now, records)
-        store.tick_session(db, sid, self.grace, now)
+        store.tick_session(db, sid, self.grace, now, self.tick_memo)
 
     def _read_leases(self) -> dict[str, tuple[int, str]] | None:
         """mac -> (expiry, ip) when the lease file changed since the last read, else None."""

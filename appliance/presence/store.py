@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from appliance.config import Config
-from appliance.presence.engine import Change, Device, MemberState, Obs, held_since, step, tick
+from appliance.presence.engine import Change, Device, MemberState, Obs, held_since, next_change, step, tick
 from appliance.push import publish
 from appliance.rules import roles
 from appliance.store.transaction import transaction
@@ -75,14 +75,53 @@ def record(db: Any, session_id: int, member_id: int, obs: Obs, grace: float) -> 
     return changes
 
 
-def tick_session(db: Any, session_id: int, grace: float, now: float | None = None) -> list[tuple[int, Change]]:
-    """Let time pass for every member with state (the daemon calls this every presence_interval)."""
+def states(db: Any, session_id: int) -> dict[int, MemberState]:
+    """Every member with presence state (a remembered device or an open interval), three queries in all."""
+    args = [session_id]
+    devices: dict[int, dict[str, Device]] = {}
+    for mid, key, linked, seen, hold, source in db.execute(
+            "SELECT member_id, device, linked, last_seen, hold_until, source FROM presence_devices "
+            "WHERE session_id = ?", args):
+        devices.setdefault(mid, {})[key] = Device(bool(linked), float(seen), float(hold), source)
+    opened = dict(db.execute("SELECT member_id, start FROM presence_intervals WHERE session_id = ? AND end IS NULL",
+                             args))
+    overrides = dict(db.execute("SELECT member_id, override FROM presence_state WHERE session_id = ?", args))
+    return {mid: MemberState(devices.get(mid, {}), overrides.get(mid), mid in opened,
+                             float(opened[mid]) if mid in opened else None)
+            for mid in sorted(set(devices) | set(opened))}
+
+
+@dataclass
+class TickMemo:
+    """What the last tick learnt, kept by the caller (the daemon) between ticks: while the database is as it
+    was then (`PRAGMA data_version` for other connections' commits, `total_changes` for this one's), the
+    earliest moment any member's state can change by time alone still holds, and ticks before it read nothing."""
+    mark: tuple | None = None
+    due_at: float | None = None  # None: only an observation can change anyone
+
+
+def tick_session(db: Any, session_id: int, grace: float, now: float | None = None,
+                 memo: TickMemo | None = None) -> list[tuple[int, Change]]:
+    """Let time pass for every member with state (the daemon calls this every presence_interval).
+
+    One read of all states; a transaction only for the members whose moment has come (engine.next_change:
+    a grace period or a restart's hold ran out, a device long gone to forget). With nobody due, nothing is
+    written. Inside the transaction the member's state is loaded again: another process may have recorded an
+    observation since the read, and the engine decides on what is stored then. With a `memo`, a tick while
+    nothing was written since the last one and before its earliest moment costs one PRAGMA and no read."""
     now = time.time() if now is None else now
-    ids = [r[0] for r in db.execute("SELECT DISTINCT member_id FROM presence_devices WHERE session_id = ? "
-                                    "UNION SELECT member_id FROM presence_intervals WHERE session_id = ? "
-                                    "AND end IS NULL", [session_id, session_id]).fetchall()]
+    mark = (session_id, grace, db.execute("PRAGMA data_version").fetchone()[0], db.conn.total_changes)
+    if memo is not None and memo.mark == mark and (memo.due_at is None or now < memo.due_at):
+        return []
+    due, later = [], []
+    for mid, st in states(db, session_id).items():
+        at = next_change(st, now, grace)
+        if at is not None:
+            (due if at <= now else later).append((mid, at))
+    if memo is not None:  # after our own writes the states are new: the next tick reads them again
+        memo.mark, memo.due_at = (None if due else mark), min((at for _m, at in later), default=None)
     out: list[tuple[int, Change]] = []
-    for member_id in ids:
+    for member_id, _at in due:
         def run(member_id: int = member_id) -> list[Change]:
             old = load(db, session_id, member_id)
             new, changes = tick(old, now, grace)
