@@ -22,6 +22,7 @@ from appliance.presence.engine import Obs
 from appliance.sessions import service
 from appliance.sessions.roster import MemberRow
 from appliance.store import open_db
+from bench import calibrate
 
 
 def run(members: int, ticks: int, work: Path, grace: float = 60.0, remember: bool = True) -> dict:
@@ -58,8 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ticks", type=int, default=200)
     p.add_argument("--no-memo", action="store_true", help="every tick reads all states (no TickMemo)")
     args = p.parse_args(argv)
+    cal = calibrate.measure()  # same run: the tick's CPU also in calibration units (issue 15)
     with tempfile.TemporaryDirectory(prefix="sbp-idle-") as tmp:
-        print(json.dumps(run(args.members, args.ticks, Path(tmp), remember=not args.no_memo)))
+        out = run(args.members, args.ticks, Path(tmp), remember=not args.no_memo)
+    out["calibration"] = cal
+    out["units_per_tick"] = calibrate.in_units(out["cpu_ms_per_tick"], cal)
+    print(json.dumps(out))
     return 0
 
 

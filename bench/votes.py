@@ -51,7 +51,7 @@ import psutil
 
 from appliance import config as config_mod
 from appliance.config import Config
-from bench import chat
+from bench import calibrate, chat
 from bench.common import RESULTS, ROOT, http, percentile, write_result
 from bench.speakers import LiveReload, open_stream
 
@@ -366,10 +366,14 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--members muss mindestens 1 sein")
     runs = []
     for _ in range(args.runs):
+        cal = calibrate.measure()  # same run: the CPU per cast also in calibration units (issue 15)
         ours = run_ours(args.members, args.refetch)
         base = run_baseline(args.members)
         ours["baseline"] = base
         ours["ratio"] = round(ours["cast_ack"]["p99_ms"] / base["cast_ack"]["p99_ms"], 2)
+        ours["calibration"] = cal
+        ours["worker_cpu_units_per_cast"] = calibrate.in_units(ours["worker_cpu_ms_per_cast"], cal)
+        base["cpu_units_per_cast"] = calibrate.in_units(base["cpu_ms_per_cast"], cal)
         ours["ok"] = {
             "counted_once": ours["counted_once"] and ours["acknowledged"] == args.members,
             "p99": ours["cast_ack"]["p99_ms"] <= GOAL_P99_S * 1000,
@@ -390,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             "ratio": spread([r["ratio"] for r in runs]),
             "worker_cpu_ms_per_cast": spread([r["worker_cpu_ms_per_cast"] for r in runs]),
             "baseline_cpu_ms_per_cast": spread([r["baseline"]["cpu_ms_per_cast"] for r in runs]),
+            "worker_cpu_units_per_cast": spread([r["worker_cpu_units_per_cast"] for r in runs]),
+            "baseline_cpu_units_per_cast": spread([r["baseline"]["cpu_units_per_cast"] for r in runs]),
+            "calibration_unit_ms": spread([r["calibration"]["unit_cpu_ms"] for r in runs]),
             "load_avg_1min": spread([r["load_avg_1min"] for r in runs]),
         },
         "per_run": runs,

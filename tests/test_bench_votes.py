@@ -35,4 +35,7 @@ def test_small_votes_bench_counts_every_cast_once_and_shows_the_result_on_the_sc
     base = run["baseline"]
     assert base["casts"] == base["acknowledged"] == base["stored"] == 8
     assert run["worker_cpu_ms_per_cast"] > 0 and base["cpu_ms_per_cast"] >= 0
+    # the CPU also in units of the calibration workload measured in the same run (issue 15)
+    unit = run["calibration"]["unit_cpu_ms"]
+    assert run["worker_cpu_units_per_cast"] == round(run["worker_cpu_ms_per_cast"] / unit, 4)
     assert set(f["spread"]["cast_ack_p99_ms"]) == {"min", "median", "max"}
