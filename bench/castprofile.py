@@ -16,6 +16,7 @@ import pstats
 import secrets
 import time
 
+from bench import calibrate
 from bench import votes as bv
 
 
@@ -123,6 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     f = [refetches(client, ips) for _ in range(a.rounds)]
     print(f"cast CPU ms: best {min(c):.3f} all {[round(x, 3) for x in c]}")
     print(f"refetch CPU ms: best {min(f):.3f} all {[round(x, 3) for x in f]}")
+    cal = calibrate.measure()  # the same figures in units of the calibration workload (issue 15)
+    print(f"calibration unit {cal['unit_cpu_ms']} ms: cast {calibrate.in_units(min(c), cal)} units, "
+          f"refetch {calibrate.in_units(min(f), cal)} units")
     return 0
 
 
