@@ -122,6 +122,10 @@ def _child(cfg_path: Path, mode: str, seconds: float, stations: int, iw_mode: st
     from appliance.store import open_db
 
     db = open_db(cfg.db_path)
+    # every child's hall associated 60 s ago (what the replay's `connected time` says): the rows of an earlier child
+    # of this setup would be older than that association, and the monitor would rightly not trust them
+    db.execute("DELETE FROM stations")
+    db.conn.commit()
     with HostapdCtrl(cfg.hostapd_ctrl_dir / cfg.radios[0].interface, local_dir=cfg.run_dir, timeout=5.0) as ctrl:
         sync_stations(db, cfg.radios[0].interface, ctrl.stations())
     db.conn.close()
