@@ -128,6 +128,10 @@ def _child(cfg_path: Path, mode: str, seconds: float, stations: int, iw_mode: st
     db.conn.commit()
     with HostapdCtrl(cfg.hostapd_ctrl_dir / cfg.radios[0].interface, local_dir=cfg.run_dir, timeout=5.0) as ctrl:
         sync_stations(db, cfg.radios[0].interface, ctrl.stations())
+    # the FakeHostapd's connected time grows from the setup, the replay's `connected time` is always 60 s: the rows
+    # say what the replay says (associated 60 s ago), else they would look older than the association, rightly untrusted
+    db.execute("UPDATE stations SET connected_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')")
+    db.conn.commit()
     db.conn.close()
     local = cfg.run_dir / "monitor"
     collector = Collector(cfg, runner=runner,
