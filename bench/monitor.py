@@ -4,6 +4,9 @@ The radio is a FakeHostapd (in this process) with the stations associated, on a 
 lease file (one lease per station), /proc, /sys and the SQLite database are real. The monitor runs in a child
 process that measures its own rusage over the window. Per run, in the same run:
 
+0. each child first fills the `stations` table as the radio daemon (which runs beside the monitor on the box) does
+   on attaching - its own sync_stations from the FakeHostapd's table - before its window, so not counted: the
+   monitor takes the keyids from it instead of walking hostapd's table (collector docstring);
 1. baseline: the same child, same imports and database, idle for the window (no sampling);
 2. for each station count and each way of running `iw`, the child samples at 1 Hz and writes snapshot, series
    and alerts:
@@ -113,6 +116,23 @@ def _child(cfg_path: Path, mode: str, seconds: float, stations: int, iw_mode: st
             ticks[-1]["subprocesses"] += 1
         return iw(argv)
 
+    # the radio daemon runs beside the monitor on the box and has recorded the associated stations (its own
+    # sync_stations from hostapd's table, as on attaching): before the window, so not counted
+    from appliance.radio.daemon import sync_stations
+    from appliance.store import open_db
+
+    db = open_db(cfg.db_path)
+    # every child's hall associated 60 s ago (what the replay's `connected time` says): the rows of an earlier child
+    # of this setup would be older than that association, and the monitor would rightly not trust them
+    db.execute("DELETE FROM stations")
+    db.conn.commit()
+    with HostapdCtrl(cfg.hostapd_ctrl_dir / cfg.radios[0].interface, local_dir=cfg.run_dir, timeout=5.0) as ctrl:
+        sync_stations(db, cfg.radios[0].interface, ctrl.stations())
+    # the FakeHostapd's connected time grows from the setup, the replay's `connected time` is always 60 s: the rows
+    # say what the replay says (associated 60 s ago), else they would look older than the association, rightly untrusted
+    db.execute("UPDATE stations SET connected_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-60 seconds')")
+    db.conn.commit()
+    db.conn.close()
     local = cfg.run_dir / "monitor"
     collector = Collector(cfg, runner=runner,
                           ctrl_factory=lambda p: HostapdCtrl(p, local_dir=local, timeout=1.0, tap=tap))

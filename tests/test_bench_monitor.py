@@ -24,8 +24,8 @@ def test_small_monitor_bench_runs_and_writes_the_result_file(tmp_path):
         # ms per tick also in calibration units: the same figure divided by the run's unit
         assert s["calibration_unit_cpu_ms"] == cal["unit_cpu_ms"]
         assert abs(s["units_per_tick"] - s["ms_per_tick"] / cal["unit_cpu_ms"]) < 1e-3
-        # the first tick walks hostapd's table once (ATTACH, STATUS, STA-FIRST, n x STA-NEXT)...
-        assert s["first_tick_round_trips"]["ctrl"] == s["stations"] + 3
+        # the first tick takes the keyids from the radio daemon's `stations` table: ATTACH and STATUS, no walk...
+        assert s["first_tick_round_trips"]["ctrl"] == 2
         # ...then every tick is STATUS and two `iw` calls, whatever the number of stations
         assert s["later_ticks_ctrl_commands"] == [1] and s["later_ticks_subprocesses"] == [2]
 

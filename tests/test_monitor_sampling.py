@@ -212,3 +212,82 @@ def test_leases_are_filtered_again_when_one_runs_out_or_the_file_changes(radio):
     snap = r.tick()
     assert [r.clients(snap)[m]["ip"] for m in r.macs] == [None, None, "10.77.1.4"]
     assert snap["network"]["leases_active"] == 1
+
+
+# -- seeded from the radio daemon's `stations` table (issue 15) ------------------------------------------------------
+
+def _synced(r: Radio1, db) -> None:
+    """The `stations` table as the radio daemon leaves it after attaching (its own sync_stations, from hostapd)."""
+    from appliance.radio.ctrl import HostapdCtrl
+    from appliance.radio.daemon import sync_stations
+
+    with HostapdCtrl(r.cfg.hostapd_ctrl_dir / "wlan0", local_dir=r.cfg.run_dir) as ctrl:
+        sync_stations(db, "wlan0", ctrl.stations())
+    r.fake.commands_received.clear()
+
+
+def _sta(cmds: list[str]) -> list[str]:
+    return [c for c in cmds if c.startswith(("STA ", "STA-"))]
+
+
+def test_the_first_tick_takes_the_facts_from_the_stations_table(radio, db):
+    r = radio(300)
+    _synced(r, db)
+    cmds, _ = r.round_trips(1)
+    assert _sta(cmds) == []  # no STA-FIRST + 300 x STA-NEXT: one SELECT
+    snap = r.tick()
+    got = r.clients(snap)
+    assert len(got) == 300 and {got[m]["keyid"] for m in r.macs} == {f"k{i:04d}" for i in range(300)}
+    # the safety net a minute later reads the table again, not hostapd's
+    cmds, _ = r.round_trips(int(collector_mod.TABLE_EVERY_S) + 1)
+    assert set(cmds) == {"STATUS"}
+
+
+def test_a_station_the_table_lacks_is_asked_for(radio, db):
+    r = radio(30)
+    _synced(r, db)
+    db.execute("DELETE FROM stations WHERE mac = ?", [r.macs[3]])  # the radio daemon has not recorded it (yet)
+    cmds, _ = r.round_trips(1)
+    assert _sta(cmds) == [f"STA {r.macs[3]}"]
+    assert r.clients(r.tick())[r.macs[3]]["keyid"] == "k0003"
+
+
+def test_a_row_of_an_older_association_is_not_taken(radio, db):
+    r = radio(30)
+    _synced(r, db)
+    # recorded 10 minutes ago while the kernel says this association is 60 s old: a reconnect both listeners lost
+    # (or the radio daemon is down) - its keyid may be another now
+    db.execute("UPDATE stations SET keyid = 'old', connected_at = '2000-01-01T00:00:00.000000Z' WHERE mac = ?",
+               [r.macs[4]])
+    cmds, _ = r.round_trips(1)
+    assert _sta(cmds) == [f"STA {r.macs[4]}"]
+    assert r.clients(r.tick())[r.macs[4]]["keyid"] == "k0004"
+
+
+def test_without_rows_for_the_radio_the_table_is_walked(radio, db):
+    r = radio(5)  # the database is there, the radio daemon is not running: no connected row of wlan0
+    cmds, _ = r.round_trips(1)
+    assert "STA-FIRST" in cmds and sum(c.startswith("STA-NEXT") for c in cmds) == 5
+    assert r.clients(r.tick())[r.macs[0]]["keyid"] == "k0000"
+
+
+def test_many_stale_rows_walk_the_table_once(radio, db):
+    r = radio(30)
+    _synced(r, db)
+    db.execute("UPDATE stations SET connected_at = '2000-01-01T00:00:00.000000Z'")  # radio daemon long gone
+    cmds, _ = r.round_trips(1)
+    assert "STA-FIRST" in cmds and not any(c.startswith("STA ") for c in cmds)
+
+
+def test_the_safety_net_asks_where_the_table_and_the_events_disagree(radio, db):
+    r = radio(30)
+    _synced(r, db)
+    r.tick()
+    # hostapd gave mac 5 another keyid; the radio daemon saw it, the monitor's event was lost
+    r.fake.connect(r.macs[5], "renamed", announce=False)
+    db.execute("UPDATE stations SET keyid = 'renamed' WHERE mac = ?", [r.macs[5]])
+    asked = []
+    for _ in range(int(collector_mod.TABLE_EVERY_S) + 1):
+        asked += _sta(r.round_trips(1)[0])
+    assert asked == [f"STA {r.macs[5]}"]
+    assert r.clients(r.tick())[r.macs[5]]["keyid"] == "renamed"

@@ -16,9 +16,16 @@ changes, so it is NOT read every tick (STA-FIRST/STA-NEXT is one round trip per 
 - from the events at once (AP-STA-CONNECTED <mac> keyid=..., AP-STA-DISCONNECTED);
 - by `STA <mac>` for a station the dump shows that hostapd's facts do not know (events lost), or that the
   kernel calls authorized while the facts do not (at most every RECHECK_S per station);
-- by a walk of the whole table (STA-FIRST/NEXT) on every (re)connect to the control socket, when more than
-  LOOKUPS_PER_TICK stations are unknown at once, and every TABLE_EVERY_S as a safety net (a monitor that
-  lost events, e.g. hostapd dropped them on a full socket buffer, is right again within that time).
+- from the radio daemon's `stations` table (appliance.radio.daemon, the other listener to hostapd's events: keyid
+  and connected per MAC) on every (re)connect to the control socket and every TABLE_EVERY_S as a safety net (a
+  monitor that lost events, e.g. hostapd dropped them on a full socket buffer, is right again within that
+  time). A row is taken only for a station of the dump, connected on this interface, and recorded for the
+  kernel's current association (`connected_at` no earlier than the dump's connected time says the association
+  began, less SEED_SLACK_S): a row of an older association (both listeners lost a reconnect, or the radio daemon
+  is down) is not. A station the rows lack or that disagrees with the facts is asked with `STA <mac>`;
+- by a walk of the whole table (STA-FIRST/NEXT) instead when the database cannot be read or has no connected
+  station of this interface at all (no radio daemon), and when more than LOOKUPS_PER_TICK stations would be
+  asked at once. So at 300 stations the first tick is one SELECT, not 301 round trips.
 Without a station dump (`iw` missing, or the radio is no nl80211 device - the virtual venue's bridge) the
 table is walked every tick as before and hostapd's STA blocks are the counters.
 """
@@ -31,6 +38,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from appliance.config import Config, Radio
@@ -50,6 +58,8 @@ REJECT_WINDOW_S = 60.0
 TABLE_EVERY_S = 60.0  # hostapd's whole station table (keyid, flags) at least this often: the safety net
 RECHECK_S = 5.0  # a station the kernel calls authorized and hostapd's facts do not: asked again at most this often
 LOOKUPS_PER_TICK = 16  # more unknown stations in one tick than this: walk the table once instead of STA <mac> each
+SEED_SLACK_S = 5.0  # a `stations` row may be this much older than the kernel's association start (whole seconds, the
+# event's own delay) and still count as this association's
 
 
 @dataclass
@@ -169,6 +179,19 @@ class Collector:
                 known = st.facts.get  # a known, authorized station (nearly all, every tick) costs one lookup
                 ask = [] if dump is None else [mac for mac, d in dump.items()
                                               if (f := known(mac)) is None or (not f.authorized and _ask(f, d, now))]
+                if dump is not None and now - st.table_at >= TABLE_EVERY_S:
+                    seeded = self._seed(radio.interface, dump)  # mac -> keyid, None: walk the table instead
+                    if seeded is not None:
+                        st.table_at = now
+                        old, st.facts = st.facts, {mac: _Fact(keyid, True, now) for mac, keyid in seeded.items()}
+                        ask = []
+                        for mac in dump:
+                            f = old.get(mac)
+                            if f is not None and f.at >= now:
+                                continue  # from this tick's events: newer than any row
+                            if mac not in seeded or (f is not None and (f.keyid, f.authorized) != (seeded[mac], True)):
+                                ask.append(mac)  # the rows lack it, or they and the monitor's own events disagree
+                        st.facts.update((mac, f) for mac, f in old.items() if f.at >= now)
                 if dump is None or now - st.table_at >= TABLE_EVERY_S or len(ask) > LOOKUPS_PER_TICK:
                     table = ctrl.stations()
                     st.table_at = now
@@ -187,6 +210,35 @@ class Collector:
                 if st.facts[mac].at < now:
                     del st.facts[mac]
         return table
+
+    def _seed(self, interface: str, dump: dict[str, iw.IwStation]) -> dict[str, str | None] | None:
+        """The radio daemon's facts of this tick's stations, from the `stations` table: one SELECT instead of
+        hostapd's table walk. None when the database cannot be read or records no connected station of this
+        interface while the dump has some (no radio daemon): walk instead. A row recorded before the kernel's
+        current association began (less SEED_SLACK_S; connected_at is wall-clock UTC, so is the comparison) is
+        left out - the station is asked - as is one the dump has no connected time for."""
+        try:
+            rows = self._ro_conn().execute(
+                "SELECT mac, keyid, connected_at FROM stations WHERE interface = ? AND connected = 1",
+                [interface]).fetchall()
+        except sqlite3.Error:
+            self._close_ro()
+            return None
+        if not rows and dump:
+            return None
+        wall = time.time()
+        out = {}
+        for mac, keyid, connected_at in rows:
+            d = dump.get(mac)
+            if d is None or d.connected_s is None or not connected_at:
+                continue
+            try:
+                at = datetime.fromisoformat(connected_at).timestamp()
+            except ValueError:
+                continue
+            if at >= wall - d.connected_s - SEED_SLACK_S:
+                out[mac] = keyid
+        return out
 
     # -- one tick -------------------------------------------------------------------------------------
     def sample(self) -> dict:
@@ -299,9 +351,7 @@ class Collector:
         One read-only connection for the collector's life (opening one reads the whole schema again: ~1 ms a
         tick); after an error it is closed and opened again next tick."""
         try:
-            if self._ro is None:
-                self._ro = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
-            rows = self._ro.execute(
+            rows = self._ro_conn().execute(
                 "SELECT DISTINCT a.mac, a.ip FROM admissions a JOIN sessions s ON s.id = a.session_id "
                 "WHERE s.active = 1 AND a.revoked_at IS NULL").fetchall()
         except sqlite3.Error:
@@ -309,6 +359,11 @@ class Collector:
             return None, None
         admitted = {(mac.lower(), ip) for mac, ip in rows}
         return len(admitted), len(active - admitted)
+
+    def _ro_conn(self) -> sqlite3.Connection:
+        if self._ro is None:
+            self._ro = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=2)
+        return self._ro
 
     def _close_ro(self) -> None:
         if self._ro is not None:
