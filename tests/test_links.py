@@ -489,8 +489,10 @@ VIEW_SOURCES = [*sorted(WEB.glob("*.py")), ROOT / "appliance" / "chat" / "views.
                 ROOT / "appliance" / "presence" / "views.py"]
 # redirect() calls that are not to an endpoint of this app, each with the reason.
 REDIRECTS_ALLOWED = {
-    ("portal.py", "redirect(cfg.portal_url, 302)"): "a foreign host: to the box's absolute portal URL",
-    ("portal.py", 'redirect(f"http://{cfg.address}/", 302)'): "an admitted device on a foreign host: to the box",
+    ("portal.py", "redirect(cfg.portal_url, 302, Response=Response)"):
+        "a foreign host: to the box's absolute portal URL",
+    ("portal.py", 'redirect(f"http://{cfg.address}/", 302, Response=Response)'):
+        "an admitted device on a foreign host: to the box",
     ("auth.py", 'redirect(safe_next(request.form.get("next"), role))'): "back to the checked page before login",
     ("auth.py", 'redirect(safe_next(request.args.get("next"), role))'): "back to the checked page before login",
     ("links.py", "redirect(link(endpoint, **params), _code)"): "the helper itself",
