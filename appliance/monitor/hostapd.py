@@ -52,7 +52,9 @@ def _decode_printf(text: str) -> str:
     return out.decode("utf-8", errors="replace")
 
 
-def _int(value: str | None) -> int | None:
+def int_or_none(value: str | None) -> int | None:
+    """A field's integer; None when it is missing or not a number (unknown, never a made-up 0). The monitor's
+    parsers of hostapd's and iw's text share it."""
     if value is None:
         return None
     try:
@@ -67,7 +69,7 @@ def parse_status(text: str) -> RadioStatus:
         key, sep, value = line.partition("=")
         if sep:
             kv[key.strip()] = value.strip()
-    chwidth = _int(kv.get("vht_oper_chwidth") or kv.get("he_oper_chwidth"))
+    chwidth = int_or_none(kv.get("vht_oper_chwidth") or kv.get("he_oper_chwidth"))
     width = None
     if chwidth in (1, 3):
         width = 80
@@ -75,13 +77,13 @@ def parse_status(text: str) -> RadioStatus:
         width = 160
     elif kv.get("secondary_channel") is not None:
         width = 40 if kv.get("secondary_channel") not in ("0", "") else 20
-    util = _int(kv.get("chan_util_avg"))
+    util = int_or_none(kv.get("chan_util_avg"))
     return RadioStatus(
         state=kv.get("state"),
-        channel=_int(kv.get("channel")),
-        frequency=_int(kv.get("freq")),
+        channel=int_or_none(kv.get("channel")),
+        frequency=int_or_none(kv.get("freq")),
         width_mhz=width,
-        num_sta=_int(kv.get("num_sta[0]")),
+        num_sta=int_or_none(kv.get("num_sta[0]")),
         ssid=_decode_printf(kv.get("ssid[0]", "")),
         bssid=kv.get("bssid[0]"),
         # chan_util_avg is the 802.11 BSS Load value: busy fraction scaled to 0..255
@@ -102,8 +104,8 @@ class StaCounters:
 def sta_counters(sta: Station) -> StaCounters:
     raw = sta.raw
     return StaCounters(
-        rx_bytes=_int(raw.get("rx_bytes")), tx_bytes=_int(raw.get("tx_bytes")),
-        rx_packets=_int(raw.get("rx_packets")), tx_packets=_int(raw.get("tx_packets")),
+        rx_bytes=int_or_none(raw.get("rx_bytes")), tx_bytes=int_or_none(raw.get("tx_bytes")),
+        rx_packets=int_or_none(raw.get("rx_packets")), tx_packets=int_or_none(raw.get("tx_packets")),
         tx_bitrate_mbps=sta.tx_rate_kbps / 1000 if sta.tx_rate_kbps else None,
         rx_bitrate_mbps=sta.rx_rate_kbps / 1000 if sta.rx_rate_kbps else None,
     )

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from operator import itemgetter
 
+from appliance.monitor.hostapd import int_or_none as _int  # a word where iw prints a number: None
+
 _NUM_RE = re.compile(r"-?\d+(?:\.\d+)?")
 
 
@@ -64,15 +66,6 @@ _STA_FIELD_RE = re.compile(
     r"\n[ \t]+(inactive time|rx b(?:ytes|itrate)|tx (?:b(?:ytes|itrate)|packets|retries)|signal|authorized"
     r"|connected time):[ \t]*(-?\d+(?:\.\d+ MBit/s)?|[a-z]+)")
 _STA_HEAD_RE = re.compile(r"([0-9a-fA-F:]{17}) \(on ([^)\s]+)\)")
-
-
-def _int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None  # a word where iw prints a number: unknown, never a made-up 0
 
 
 def _mbps(value: str | None) -> float | None:
